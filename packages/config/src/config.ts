@@ -1,0 +1,65 @@
+import { z } from 'zod';
+import { ENV, type Env, type EnvName } from './env.js';
+
+/** Bad configuration: names every offending variable and what was expected. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: { variable: string; message: string }[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  ${p.variable}: ${p.message}`).join('\n')}`);
+  }
+}
+
+/**
+ * Parses the environment once. Empty strings count as unset so `FOO=` in a compose file
+ * falls back to the default instead of failing.
+ */
+export function loadEnv(source: Record<string, string | undefined> = process.env): Env {
+  const out: Record<string, unknown> = {};
+  const problems: { variable: string; message: string }[] = [];
+  for (const name of Object.keys(ENV) as EnvName[]) {
+    const raw = source[name];
+    const value = raw === undefined || raw.trim() === '' ? undefined : raw;
+    const parsed = (ENV[name].schema as z.ZodType).safeParse(value);
+    if (parsed.success) out[name] = parsed.data;
+    else problems.push({ variable: name, message: describe(parsed.error, raw) });
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return out as Env;
+}
+
+function describe(error: z.ZodError, raw: string | undefined): string {
+  const issue = error.issues[0];
+  const got = raw === undefined ? '' : ` (got ${JSON.stringify(raw.length > 60 ? `${raw.slice(0, 60)}…` : raw)})`;
+  return `${issue?.message ?? 'invalid value'}${got}`;
+}
+
+/** Extra checks an app makes on top of the common parse (e.g. the API needs keys). */
+export type Requirement = (env: Env) => { variable: string; message: string } | undefined;
+
+export const requireApiKeys: Requirement = (env) =>
+  env.API_KEYS.length === 0 ? { variable: 'API_KEYS', message: 'at least one bearer key is required' } : undefined;
+
+export const requireLlmEndpoint: Requirement = (env) =>
+  env.LLM_PROVIDER === 'openai' && !env.LLM_BASE_URL && !env.LLM_API_KEY
+    ? { variable: 'LLM_BASE_URL', message: 'LLM_PROVIDER=openai needs LLM_BASE_URL or LLM_API_KEY' }
+    : undefined;
+
+export function loadConfig(requirements: Requirement[] = [], source?: Record<string, string | undefined>): Env {
+  const env = loadEnv(source);
+  const problems = requirements.map((r) => r(env)).filter((p) => p !== undefined);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return env;
+}
+
+/** For `main.ts` files: parse or print the problem and exit 1 before anything starts. */
+export function loadConfigOrExit(app: string, requirements: Requirement[] = []): Env {
+  try {
+    return loadConfig(requirements);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${app}: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+}

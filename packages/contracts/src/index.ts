@@ -1,0 +1,37 @@
+export {
+  ACTIONS,
+  ActionName,
+  CreateFileAction,
+  ExecuteCommandAction,
+  ReadFileAction,
+  ListFilesAction,
+  DaytonaAction,
+  ToolCall,
+  FileEntry,
+  CreateFileResult,
+  ExecuteCommandResult,
+  ReadFileResult,
+  ListFilesResult,
+  ActionResult,
+  StepOutcome,
+} from './tools.js';
+export {
+  TaskMetadata,
+  TaskRequest,
+  TASK_STATUSES,
+  TaskStatus,
+  FINAL_STATUSES,
+  Phase,
+  TaskProgress,
+  StepStatus,
+  StepView,
+  ResultFile,
+  TaskResult,
+  TaskErrorCode,
+  TaskError,
+  TaskView,
+  TaskAccepted,
+} from './task.js';
+export { TaskEvent } from './events.js';
+export type { TaskEventType, StoredTaskEvent } from './events.js';
+export { ApiErrorBody } from './errors.js';

@@ -1,0 +1,98 @@
+import { z } from 'zod';
+import { ActionName } from './tools.js';
+
+/** Keys that would reach Object.prototype through a careless merge. */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+export const TaskMetadata = z
+  .record(
+    z.string().min(1).max(64),
+    z.union([z.string().max(1024), z.number(), z.boolean(), z.null()]),
+  )
+  .refine((m) => Object.keys(m).length <= 32, 'metadata has more than 32 keys')
+  .refine((m) => Object.keys(m).every((k) => !FORBIDDEN_KEYS.has(k)), 'metadata keys __proto__, constructor and prototype are not allowed');
+export type TaskMetadata = z.infer<typeof TaskMetadata>;
+
+/** `POST /v1/jobs` body; also the task job's payload and what the CLI sends. */
+export const TaskRequest = z.strictObject({
+  prompt: z
+    .string({ error: 'prompt is required and must be a string' })
+    .trim()
+    .min(1, 'prompt must not be empty')
+    .max(100_000, 'prompt is longer than 100000 characters')
+    .refine((s) => !s.includes('\u0000'), 'prompt must not contain NUL characters'),
+  maxSteps: z.number().int().min(1).max(500).optional(),
+  timeoutSeconds: z.number().int().min(1).max(86_400).optional(),
+  model: z.string().min(1).max(200).optional(),
+  metadata: TaskMetadata.optional(),
+});
+export type TaskRequest = z.infer<typeof TaskRequest>;
+
+export const TASK_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
+export const TaskStatus = z.enum(TASK_STATUSES);
+export type TaskStatus = z.infer<typeof TaskStatus>;
+export const FINAL_STATUSES: readonly TaskStatus[] = ['completed', 'failed', 'cancelled'];
+
+export const Phase = z.enum(['queued', 'starting', 'thinking', 'running-step', 'finishing', 'done']);
+export type Phase = z.infer<typeof Phase>;
+
+export const TaskProgress = z.object({
+  step: z.number().int().nonnegative(),
+  maxSteps: z.number().int().positive(),
+  phase: Phase,
+});
+export type TaskProgress = z.infer<typeof TaskProgress>;
+
+export const StepStatus = z.enum(['waiting', 'running', 'completed', 'failed']);
+export type StepStatus = z.infer<typeof StepStatus>;
+
+export const StepView = z.object({
+  index: z.number().int().nonnegative(),
+  action: ActionName,
+  status: StepStatus,
+  attempts: z.number().int().nonnegative(),
+  exitCode: z.number().int().optional(),
+  durationMs: z.number().nonnegative().optional(),
+});
+export type StepView = z.infer<typeof StepView>;
+
+export const ResultFile = z.object({ path: z.string(), size: z.number().int().nonnegative() });
+export type ResultFile = z.infer<typeof ResultFile>;
+
+export const TaskResult = z.object({
+  summary: z.string(),
+  files: z.array(ResultFile),
+});
+export type TaskResult = z.infer<typeof TaskResult>;
+
+export const TaskErrorCode = z.enum(['max_steps', 'timeout', 'cancelled', 'llm_error', 'sandbox_error', 'internal']);
+export type TaskErrorCode = z.infer<typeof TaskErrorCode>;
+
+export const TaskError = z.object({ code: z.string(), message: z.string() });
+export type TaskError = z.infer<typeof TaskError>;
+
+/** `GET /v1/jobs/:id`. */
+export const TaskView = z.object({
+  id: z.string(),
+  status: TaskStatus,
+  prompt: z.string(),
+  createdAt: z.iso.datetime(),
+  startedAt: z.iso.datetime().optional(),
+  finishedAt: z.iso.datetime().optional(),
+  workerId: z.string().optional(),
+  progress: TaskProgress,
+  steps: z.array(StepView),
+  result: TaskResult.optional(),
+  error: TaskError.optional(),
+  metadata: TaskMetadata.optional(),
+});
+export type TaskView = z.infer<typeof TaskView>;
+
+/** `POST /v1/jobs` answer (202). */
+export const TaskAccepted = z.object({
+  id: z.string(),
+  status: TaskStatus,
+  createdAt: z.iso.datetime(),
+  links: z.object({ self: z.string(), events: z.string(), files: z.string(), cancel: z.string() }),
+});
+export type TaskAccepted = z.infer<typeof TaskAccepted>;

@@ -36,6 +36,9 @@ export const ENV = {
   WORKER_HEARTBEAT_MS: { schema: z.coerce.number().int().min(100).default(5_000), doc: 'how often a worker announces itself; a worker silent for 6 beats is reaped' },
   TASK_MAX_STEPS: { schema: z.coerce.number().int().min(1).max(500).default(40), doc: 'default step budget of a task (a request may ask for less or more, up to 500)' },
   TASK_TIMEOUT_SECONDS: { schema: z.coerce.number().int().min(1).default(900), doc: 'default wall-clock budget of a task' },
+  WORKER_LOCK_MS: { schema: z.coerce.number().int().min(1_000).default(15_000), doc: 'job lock of a running task; a killed worker\'s tasks move to another worker after about this long' },
+  WORKER_STALLED_INTERVAL_MS: { schema: z.coerce.number().int().min(500).default(5_000), doc: 'how often workers look for tasks whose worker died' },
+  TASK_RETENTION_HOURS: { schema: z.coerce.number().min(1).default(168), doc: 'how long a finished task\'s record, events and files stay in Redis' },
   RESULT_MAX_BYTES: { schema: z.coerce.number().int().min(0).default(5 * 1024 * 1024), doc: 'total size of a finished task\'s files kept in Redis for the API' },
   // --- Sandbox
   SANDBOX_IMAGE: { schema: z.string().min(1).default('research-sandbox:latest'), doc: 'sandbox image (`kortix/suna:0.1.2.8` is the production image)' },

@@ -1,0 +1,50 @@
+/** The queue every research task goes through. */
+export const AGENT_QUEUE = 'agent';
+
+const STEP_QUEUE_PREFIX = 'steps.';
+
+/** Each worker consumes its own step queue, so a step runs in the container of the worker that owns the task. */
+export function stepQueueName(workerId: string): string {
+  return `${STEP_QUEUE_PREFIX}${workerId}`;
+}
+
+export function isStepQueue(name: string): boolean {
+  return name.startsWith(STEP_QUEUE_PREFIX);
+}
+
+/** Deterministic step job id: a replay finds the finished step instead of running it again. BullMQ ids must not hold `:`. */
+export function stepJobId(taskId: string, stepIndex: number): string {
+  return `${taskId}-${stepIndex}`;
+}
+
+/** Our own keys share the queue prefix, so with a hash-tagged prefix they live in the same Cluster slot as the queues. */
+export class Keys {
+  constructor(readonly prefix: string) {}
+  task(id: string) {
+    return `${this.prefix}:task:${id}`;
+  }
+  taskSteps(id: string) {
+    return `${this.prefix}:task:${id}:steps`;
+  }
+  taskEvents(id: string) {
+    return `${this.prefix}:task:${id}:events`;
+  }
+  taskFiles(id: string) {
+    return `${this.prefix}:task:${id}:files`;
+  }
+  idempotency(hash: string) {
+    return `${this.prefix}:idem:${hash}`;
+  }
+  stats() {
+    return `${this.prefix}:stats`;
+  }
+  workers() {
+    return `${this.prefix}:workers`;
+  }
+  worker(id: string) {
+    return `${this.prefix}:worker:${id}`;
+  }
+  cancelChannel() {
+    return `${this.prefix}:cancel`;
+  }
+}

@@ -1,0 +1,137 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Queue, Worker } from 'bullmq';
+import { createRedis, waitForRedis, type Redis } from './connection.js';
+import { TaskStore } from './task-store.js';
+import { WorkerRegistry } from './workers.js';
+import { AGENT_QUEUE, stepJobId, stepQueueName } from './names.js';
+import { JOBS, TaskJobData, jobOptions } from './catalog.js';
+
+const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const prefix = `{test-${randomUUID().slice(0, 8)}}`;
+let redis: Redis;
+let store: TaskStore;
+
+beforeAll(async () => {
+  redis = createRedis(url, 'worker', { lazyConnect: false });
+  await waitForRedis(redis, url);
+  store = new TaskStore(redis, prefix, { retentionSeconds: 60 });
+});
+
+afterAll(async () => {
+  const keys = await redis.keys(`${prefix}*`);
+  if (keys.length > 0) await redis.del(...keys);
+  await redis.quit();
+});
+
+describe('TaskStore', () => {
+  it('creates a task once per idempotency key and shows it as queued', async () => {
+    const now = new Date().toISOString();
+    const a = await store.create('t1', { prompt: 'hello' }, now, 10, 'k1');
+    const b = await store.create('t2', { prompt: 'hello' }, now, 10, 'k1');
+    expect(a).toEqual({ id: 't1', created: true });
+    expect(b).toEqual({ id: 't1', created: false });
+    expect(await store.exists('t2')).toBe(false);
+    const view = await store.view('t1');
+    expect(view).toMatchObject({ id: 't1', status: 'queued', prompt: 'hello', progress: { step: 0, maxSteps: 10, phase: 'queued' }, steps: [] });
+  });
+
+  it('keeps status, steps, result and events in order, and expires finished tasks', async () => {
+    const now = new Date().toISOString();
+    await store.create('t3', { prompt: 'p', metadata: { team: 'a' } }, now, 5);
+    const { startedAt } = await store.markRunning('t3', 'w1', now);
+    expect(startedAt).toBe(now);
+    const again = await store.markRunning('t3', 'w2', new Date(Date.now() + 1000).toISOString());
+    expect(again.startedAt).toBe(now);
+    await store.setStep('t3', { index: 1, action: 'read-file', status: 'completed', attempts: 1, durationMs: 2, queue: 'steps.w2' });
+    await store.setStep('t3', { index: 0, action: 'execute-command', status: 'completed', attempts: 2, exitCode: 0, durationMs: 5 });
+    await store.setStatus('t3', 'completed', { result: { summary: 'done', files: [{ path: 'report.md', size: 3 }] } });
+    const view = await store.view('t3');
+    expect(view?.status).toBe('completed');
+    expect(view?.workerId).toBe('w2');
+    expect(view?.steps.map((s) => s.index)).toEqual([0, 1]);
+    expect(view?.steps[1]).not.toHaveProperty('queue');
+    expect(view?.result?.files).toEqual([{ path: 'report.md', size: 3 }]);
+    expect(view?.metadata).toEqual({ team: 'a' });
+    const events = await store.readEvents('t3');
+    expect(events.map((e) => (e.event.type === 'status' ? e.event.status : e.event.type))).toEqual(['queued', 'running', 'running', 'completed']);
+    const after = await store.readEvents('t3', events[1]!.id);
+    expect(after).toHaveLength(2);
+    const ttl = await redis.ttl(store.keys.task('t3'));
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(60);
+  });
+
+  it('waits for new events on a blocking connection', async () => {
+    const now = new Date().toISOString();
+    await store.create('t4', { prompt: 'p' }, now, 5);
+    const [first] = await store.readEvents('t4');
+    const blocking = redis.duplicate();
+    const waiting = store.waitEvents(blocking, 't4', first!.id, 5_000);
+    await store.appendEvent('t4', { type: 'turn', at: now, turn: 1 });
+    const got = await waiting;
+    expect(got.map((e) => e.event.type)).toEqual(['turn']);
+    await blocking.quit();
+  });
+
+  it('stores files by exact path only', async () => {
+    await store.create('t5', { prompt: 'p' }, new Date().toISOString(), 5);
+    await store.saveFiles('t5', [
+      { path: 'report.md', size: 5, content: Buffer.from('hello') },
+      { path: 'big.bin', size: 10_000_000 },
+    ]);
+    expect(await store.listFiles('t5')).toEqual([
+      { path: 'report.md', size: 5, stored: true },
+      { path: 'big.bin', size: 10_000_000, stored: false },
+    ]);
+    expect((await store.readFile('t5', 'report.md'))?.toString()).toBe('hello');
+    expect(await store.readFile('t5', '../t5/report.md')).toBeUndefined();
+  });
+
+  it('flags and announces a cancel', async () => {
+    await store.create('t6', { prompt: 'p' }, new Date().toISOString(), 5);
+    const sub = redis.duplicate();
+    await sub.subscribe(store.keys.cancelChannel());
+    const heard = new Promise<string>((resolve) => sub.on('message', (_c, m) => resolve(m)));
+    await store.requestCancel('t6');
+    expect(await heard).toBe('t6');
+    expect(await store.isCancelRequested('t6')).toBe(true);
+    await sub.quit();
+  });
+});
+
+describe('job catalog', () => {
+  it('rejects task payloads that do not match the schema', () => {
+    expect(TaskJobData.safeParse({ taskId: 'a:b', request: { prompt: 'x' }, createdAt: new Date().toISOString() }).success).toBe(false);
+    expect(JOBS.step.name({ taskId: 't', stepIndex: 3, callId: 'c', action: { action: 'execute-command', command: 'python3 analysis.py' } })).toBe(
+      'step 3 · execute-command · python3 analysis.py',
+    );
+    expect(jobOptions('step')).toMatchObject({ attempts: 3, backoff: { type: 'exponential' } });
+  });
+});
+
+describe('WorkerRegistry', () => {
+  it('reaps a dead worker: its unprocessed step jobs leave their task and its queue disappears', async () => {
+    const registry = new WorkerRegistry(redis, prefix);
+    await registry.beat({ id: 'dead', host: 'h', pid: 1, startedAt: new Date().toISOString(), running: [] }, 10_000);
+    const agent = new Queue(AGENT_QUEUE, { connection: redis, prefix });
+    const steps = new Queue(stepQueueName('dead'), { connection: redis, prefix });
+    const task = await agent.add('research', { x: 1 }, { jobId: 'task-r' });
+    await steps.add('step', {}, { jobId: stepJobId('task-r', 0), parent: { id: task.id!, queue: task.queueQualifiedName } });
+    expect(await task.getDependenciesCount()).toMatchObject({ unprocessed: 1 });
+    expect(await registry.stepQueues()).toContain('steps.dead');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(await registry.stale(10)).toContain('dead');
+    expect(await registry.reap('dead', redis)).toBe(true);
+    expect(await registry.stepQueues()).not.toContain('steps.dead');
+    expect(await task.getDependenciesCount()).toMatchObject({ unprocessed: 0 });
+    // The task can now finish: no pending dependency blocks it.
+    const connection = createRedis(url, 'worker');
+    const worker = new Worker(AGENT_QUEUE, async () => 'ok', { connection, prefix });
+    await new Promise<void>((resolve) => worker.on('completed', () => resolve()));
+    await worker.close();
+    await connection.quit();
+    await agent.close();
+    await steps.close();
+  });
+});

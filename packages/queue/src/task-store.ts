@@ -1,0 +1,237 @@
+import {
+  FINAL_STATUSES,
+  TaskEvent,
+  TaskProgress,
+  TaskRequest,
+  TaskResult,
+  TaskView,
+  StepView,
+  type TaskError,
+  type TaskStatus,
+} from '@research/contracts';
+import type { Redis } from 'ioredis';
+import { Keys } from './names.js';
+
+/** Events kept per task; older ones are trimmed (approximately) so Redis stays bounded. */
+const EVENTS_MAX_LEN = 5_000;
+/** Records of unfinished tasks expire too, in case a task is lost beyond recovery. */
+const UNFINISHED_TTL_S = 30 * 86_400;
+
+export interface TaskStoreOptions {
+  /** How long a finished task's record, events and files are kept. Default: 7 days. */
+  retentionSeconds?: number;
+}
+
+export interface StoredStep extends StepView {
+  /** Step queue the step job was added to (the worker that owned the task then). */
+  queue?: string;
+}
+
+export interface StoredFile {
+  path: string;
+  size: number;
+  content?: Buffer;
+}
+
+/** A task's record in Redis: what the API shows and what a resuming worker needs. */
+export class TaskStore {
+  readonly keys: Keys;
+  private readonly retentionSeconds: number;
+
+  constructor(
+    readonly redis: Redis,
+    prefix: string,
+    options: TaskStoreOptions = {},
+  ) {
+    this.keys = new Keys(prefix);
+    this.retentionSeconds = options.retentionSeconds ?? 7 * 86_400;
+  }
+
+  /**
+   * Creates the record unless the idempotency key already names a task; returns the task's id
+   * and whether it is new.
+   */
+  async create(id: string, request: TaskRequest, createdAt: string, maxSteps: number, idempotencyHash?: string): Promise<{ id: string; created: boolean }> {
+    if (idempotencyHash) {
+      const key = this.keys.idempotency(idempotencyHash);
+      const ok = await this.redis.set(key, id, 'EX', 86_400, 'NX');
+      if (ok === null) {
+        const existing = await this.redis.get(key);
+        if (existing) return { id: existing, created: false };
+      }
+    }
+    const progress: TaskProgress = { step: 0, maxSteps, phase: 'queued' };
+    const event: TaskEvent = { type: 'status', at: createdAt, status: 'queued' };
+    await this.redis
+      .multi()
+      .hset(this.keys.task(id), {
+        id,
+        request: JSON.stringify(request),
+        status: 'queued',
+        createdAt,
+        progress: JSON.stringify(progress),
+      })
+      .expire(this.keys.task(id), UNFINISHED_TTL_S)
+      .xadd(this.keys.taskEvents(id), 'MAXLEN', '~', EVENTS_MAX_LEN, '*', 'e', JSON.stringify(event))
+      .expire(this.keys.taskEvents(id), UNFINISHED_TTL_S)
+      .hincrby(this.keys.stats(), 'submitted', 1)
+      .exec();
+    return { id, created: true };
+  }
+
+  /** Forgets an idempotency key (used when enqueueing failed after the record was made). */
+  async dropIdempotency(idempotencyHash: string): Promise<void> {
+    await this.redis.del(this.keys.idempotency(idempotencyHash));
+  }
+
+  async exists(id: string): Promise<boolean> {
+    return (await this.redis.exists(this.keys.task(id))) === 1;
+  }
+
+  async status(id: string): Promise<TaskStatus | undefined> {
+    return ((await this.redis.hget(this.keys.task(id), 'status')) as TaskStatus | null) ?? undefined;
+  }
+
+  async request(id: string): Promise<TaskRequest | undefined> {
+    const raw = await this.redis.hget(this.keys.task(id), 'request');
+    return raw ? TaskRequest.parse(JSON.parse(raw)) : undefined;
+  }
+
+  async view(id: string): Promise<TaskView | undefined> {
+    const [h, steps] = await Promise.all([this.redis.hgetall(this.keys.task(id)), this.redis.hgetall(this.keys.taskSteps(id))]);
+    if (!h.id || !h.request || !h.status || !h.createdAt) return undefined;
+    const request = JSON.parse(h.request) as TaskRequest;
+    const stepViews = Object.values(steps)
+      .map((raw) => JSON.parse(raw) as StoredStep)
+      .sort((a, b) => a.index - b.index)
+      .map(({ queue: _queue, ...v }) => StepView.parse(v));
+    const view: TaskView = {
+      id: h.id,
+      status: h.status as TaskStatus,
+      prompt: request.prompt,
+      createdAt: h.createdAt,
+      progress: h.progress ? (JSON.parse(h.progress) as TaskProgress) : { step: 0, maxSteps: 1, phase: 'queued' },
+      steps: stepViews,
+    };
+    if (h.startedAt) view.startedAt = h.startedAt;
+    if (h.finishedAt) view.finishedAt = h.finishedAt;
+    if (h.workerId) view.workerId = h.workerId;
+    if (h.result) view.result = TaskResult.parse(JSON.parse(h.result));
+    if (h.error) view.error = JSON.parse(h.error) as TaskError;
+    if (request.metadata) view.metadata = request.metadata;
+    return TaskView.parse(view);
+  }
+
+  /** First start keeps its time (the task's deadline counts from it); a resume only changes the worker. */
+  async markRunning(id: string, workerId: string, at: string): Promise<{ startedAt: string }> {
+    const key = this.keys.task(id);
+    await this.redis.hsetnx(key, 'startedAt', at);
+    const startedAt = (await this.redis.hget(key, 'startedAt')) ?? at;
+    await this.setStatus(id, 'running', { workerId });
+    return { startedAt };
+  }
+
+  async setProgress(id: string, progress: TaskProgress): Promise<void> {
+    await this.redis.hset(this.keys.task(id), 'progress', JSON.stringify(progress));
+  }
+
+  async setStep(id: string, step: StoredStep): Promise<void> {
+    await this.redis.multi().hset(this.keys.taskSteps(id), String(step.index), JSON.stringify(step)).expire(this.keys.taskSteps(id), UNFINISHED_TTL_S).exec();
+  }
+
+  async getStep(id: string, index: number): Promise<StoredStep | undefined> {
+    const raw = await this.redis.hget(this.keys.taskSteps(id), String(index));
+    return raw ? (JSON.parse(raw) as StoredStep) : undefined;
+  }
+
+  /** Sets the status and appends the matching `status` event in one transaction. */
+  async setStatus(id: string, status: TaskStatus, extra: { workerId?: string; result?: TaskResult; error?: TaskError } = {}): Promise<void> {
+    const at = new Date().toISOString();
+    const fields: Record<string, string> = { status };
+    if (extra.workerId) fields.workerId = extra.workerId;
+    if (extra.result) fields.result = JSON.stringify(extra.result);
+    if (extra.error) fields.error = JSON.stringify(extra.error);
+    const final = FINAL_STATUSES.includes(status);
+    if (final) fields.finishedAt = at;
+    const event: TaskEvent = { type: 'status', at, status, ...extra };
+    const m = this.redis
+      .multi()
+      .hset(this.keys.task(id), fields)
+      .xadd(this.keys.taskEvents(id), 'MAXLEN', '~', EVENTS_MAX_LEN, '*', 'e', JSON.stringify(event));
+    if (final) {
+      m.hincrby(this.keys.stats(), status, 1);
+      for (const key of [this.keys.task(id), this.keys.taskSteps(id), this.keys.taskEvents(id), this.keys.taskFiles(id)]) {
+        m.expire(key, this.retentionSeconds);
+      }
+    }
+    await m.exec();
+  }
+
+  async appendEvent(id: string, event: TaskEvent): Promise<string> {
+    const streamId = await this.redis.xadd(this.keys.taskEvents(id), 'MAXLEN', '~', EVENTS_MAX_LEN, '*', 'e', JSON.stringify(event));
+    return streamId ?? '';
+  }
+
+  /** Events after `afterId` (exclusive), oldest first. */
+  async readEvents(id: string, afterId = '-', count = 500): Promise<{ id: string; event: TaskEvent }[]> {
+    const start = afterId === '-' ? '-' : `(${afterId}`;
+    const rows = await this.redis.xrange(this.keys.taskEvents(id), start, '+', 'COUNT', count);
+    return rows.map(([streamId, fields]) => ({ id: streamId, event: JSON.parse(fields[1] ?? '{}') as TaskEvent }));
+  }
+
+  /**
+   * Waits up to `blockMs` for events after `afterId` on a connection of its own (XREAD BLOCK
+   * holds the connection).
+   */
+  async waitEvents(blocking: Redis, id: string, afterId: string, blockMs: number): Promise<{ id: string; event: TaskEvent }[]> {
+    const res = (await blocking.xread('COUNT', 500, 'BLOCK', blockMs, 'STREAMS', this.keys.taskEvents(id), afterId === '-' ? '0' : afterId)) as
+      | [string, [string, string[]][]][]
+      | null;
+    const rows = res?.[0]?.[1] ?? [];
+    return rows.map(([streamId, fields]) => ({ id: streamId, event: JSON.parse(fields[1] ?? '{}') as TaskEvent }));
+  }
+
+  async saveCheckpoint(id: string, state: unknown): Promise<void> {
+    await this.redis.hset(this.keys.task(id), 'checkpoint', JSON.stringify(state));
+  }
+
+  async loadCheckpoint<T>(id: string): Promise<T | undefined> {
+    const raw = await this.redis.hget(this.keys.task(id), 'checkpoint');
+    return raw ? (JSON.parse(raw) as T) : undefined;
+  }
+
+  /** Keeps the task's files so the API serves them after the worker or its container is gone. */
+  async saveFiles(id: string, files: StoredFile[]): Promise<void> {
+    const key = this.keys.taskFiles(id);
+    const list = files.map((f) => ({ path: f.path, size: f.size, stored: f.content !== undefined }));
+    const m = this.redis.multi().del(key).hset(this.keys.task(id), 'files', JSON.stringify(list));
+    for (const f of files) if (f.content !== undefined) m.hset(key, `f:${f.path}`, f.content);
+    m.expire(key, UNFINISHED_TTL_S);
+    await m.exec();
+  }
+
+  async listFiles(id: string): Promise<{ path: string; size: number; stored: boolean }[] | undefined> {
+    const raw = await this.redis.hget(this.keys.task(id), 'files');
+    return raw ? (JSON.parse(raw) as { path: string; size: number; stored: boolean }[]) : undefined;
+  }
+
+  /** A stored file's bytes; lookup is by exact key, never through a filesystem. */
+  async readFile(id: string, path: string): Promise<Buffer | undefined> {
+    return (await this.redis.hgetBuffer(this.keys.taskFiles(id), `f:${path}`)) ?? undefined;
+  }
+
+  /** Flags the task and tells every worker; the worker running it aborts it. */
+  async requestCancel(id: string): Promise<void> {
+    await this.redis.hset(this.keys.task(id), 'cancelRequested', '1');
+    await this.redis.publish(this.keys.cancelChannel(), id);
+  }
+
+  async isCancelRequested(id: string): Promise<boolean> {
+    return (await this.redis.hget(this.keys.task(id), 'cancelRequested')) === '1';
+  }
+
+  async counters(): Promise<Record<string, number>> {
+    const h = await this.redis.hgetall(this.keys.stats());
+    return Object.fromEntries(Object.entries(h).map(([k, v]) => [k, Number(v)]));
+  }
+}

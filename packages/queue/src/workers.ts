@@ -1,0 +1,94 @@
+import type { Redis } from 'ioredis';
+import { Queue } from 'bullmq';
+import { Keys, stepQueueName } from './names.js';
+
+export interface WorkerInfo {
+  id: string;
+  host: string;
+  pid: number;
+  startedAt: string;
+  containerId?: string;
+  containerName?: string;
+  image?: string;
+  /** Task ids running now. */
+  running: string[];
+  lastSeen: number;
+  stepQueue: string;
+}
+
+/** Live workers: each beats into a sorted set (score = last beat, ms); silent ones are reaped. */
+export class WorkerRegistry {
+  readonly keys: Keys;
+  constructor(
+    readonly redis: Redis,
+    readonly prefix: string,
+  ) {
+    this.keys = new Keys(prefix);
+  }
+
+  async beat(info: Omit<WorkerInfo, 'lastSeen' | 'stepQueue'>, ttlMs: number): Promise<void> {
+    const now = Date.now();
+    const record: WorkerInfo = { ...info, lastSeen: now, stepQueue: stepQueueName(info.id) };
+    await this.redis
+      .multi()
+      .zadd(this.keys.workers(), now, info.id)
+      .set(this.keys.worker(info.id), JSON.stringify(record), 'PX', ttlMs)
+      .exec();
+  }
+
+  async remove(id: string): Promise<void> {
+    await this.redis.multi().zrem(this.keys.workers(), id).del(this.keys.worker(id)).exec();
+  }
+
+  /** Workers that beat within `staleMs`. */
+  async alive(staleMs: number): Promise<WorkerInfo[]> {
+    const ids = await this.redis.zrangebyscore(this.keys.workers(), Date.now() - staleMs, '+inf');
+    if (ids.length === 0) return [];
+    const raws = await this.redis.mget(ids.map((id) => this.keys.worker(id)));
+    return raws.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as WorkerInfo);
+  }
+
+  /** Ids of workers whose last beat is older than `staleMs`. */
+  async stale(staleMs: number): Promise<string[]> {
+    return this.redis.zrangebyscore(this.keys.workers(), '-inf', `(${Date.now() - staleMs}`);
+  }
+
+  /** Every step queue that exists in Redis, dead workers' included. */
+  async stepQueues(): Promise<string[]> {
+    const names = new Set<string>();
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${this.prefix}:steps.*:meta`, 'COUNT', 500);
+      cursor = next;
+      for (const k of keys) names.add(k.slice(this.prefix.length + 1, -':meta'.length));
+    } while (cursor !== '0');
+    for (const id of await this.redis.zrange(this.keys.workers(), 0, -1)) names.add(stepQueueName(id));
+    return [...names].sort();
+  }
+
+  /**
+   * Removes a dead worker: its unprocessed step jobs are removed one by one (which also drops
+   * them from their task's dependencies, so no task waits on them), then its queue is deleted.
+   * Returns false when some job was still locked (retry later).
+   */
+  async reap(id: string, connection: Redis): Promise<boolean> {
+    const queue = new Queue(stepQueueName(id), { connection, prefix: this.prefix });
+    try {
+      const jobs = await queue.getJobs(['waiting', 'delayed', 'prioritized', 'active', 'waiting-children'], 0, -1);
+      let locked = false;
+      for (const job of jobs) {
+        try {
+          await job.remove();
+        } catch {
+          locked = true;
+        }
+      }
+      if (locked) return false;
+      await queue.obliterate({ force: true });
+      await this.remove(id);
+      return true;
+    } finally {
+      await queue.close();
+    }
+  }
+}

@@ -3,7 +3,7 @@ export type { ConnectionRole, Redis } from './connection.js';
 export { AGENT_QUEUE, stepQueueName, isStepQueue, stepJobId, Keys } from './names.js';
 export { TaskJobData, StepJobData, JOBS, jobOptions, QUEUE_EVENTS_MAX_LEN } from './catalog.js';
 export type { JobKind } from './catalog.js';
-export { TaskStore } from './task-store.js';
+export { TaskStore, STEP_BUCKETS_S } from './task-store.js';
 export type { TaskStoreOptions, StoredStep, StoredFile } from './task-store.js';
 export { WorkerRegistry } from './workers.js';
 export type { WorkerInfo } from './workers.js';

@@ -17,6 +17,9 @@ const EVENTS_MAX_LEN = 5_000;
 /** Records of unfinished tasks expire too, in case a task is lost beyond recovery. */
 const UNFINISHED_TTL_S = 30 * 86_400;
 
+/** Upper bounds (seconds) of the step duration histogram. */
+export const STEP_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+
 export interface TaskStoreOptions {
   /** How long a finished task's record, events and files are kept. Default: 7 days. */
   retentionSeconds?: number;
@@ -230,8 +233,31 @@ export class TaskStore {
     return (await this.redis.hget(this.keys.task(id), 'cancelRequested')) === '1';
   }
 
+  /** Step durations as histogram buckets in Redis, so the API's /metrics covers every worker. */
+  async recordStepDuration(durationMs: number): Promise<void> {
+    const seconds = durationMs / 1000;
+    const m = this.redis.multi();
+    for (const le of STEP_BUCKETS_S) if (seconds <= le) m.hincrby(this.keys.stats(), `step_le_${le}`, 1);
+    m.hincrby(this.keys.stats(), 'step_count', 1).hincrbyfloat(this.keys.stats(), 'step_sum_s', seconds);
+    await m.exec();
+  }
+
+  async incrementCounter(name: string, by = 1): Promise<void> {
+    await this.redis.hincrby(this.keys.stats(), name, by);
+  }
+
+  async stepHistogram(): Promise<{ buckets: { le: number; count: number }[]; count: number; sumSeconds: number }> {
+    const h = await this.redis.hgetall(this.keys.stats());
+    return {
+      buckets: STEP_BUCKETS_S.map((le) => ({ le, count: Number(h[`step_le_${le}`] ?? 0) })),
+      count: Number(h.step_count ?? 0),
+      sumSeconds: Number(h.step_sum_s ?? 0),
+    };
+  }
+
+  /** Totals since the store began: submitted, completed, failed, cancelled, containerRestarts, …. */
   async counters(): Promise<Record<string, number>> {
     const h = await this.redis.hgetall(this.keys.stats());
-    return Object.fromEntries(Object.entries(h).map(([k, v]) => [k, Number(v)]));
+    return Object.fromEntries(Object.entries(h).filter(([k]) => !k.startsWith('step_')).map(([k, v]) => [k, Number(v)]));
   }
 }

@@ -49,7 +49,7 @@ export const ENV = {
   SANDBOX_PIDS: { schema: z.coerce.number().int().min(16).default(256), doc: 'process limit of a sandbox container (stops fork bombs)' },
   SANDBOX_COMMAND_TIMEOUT_MS: { schema: z.coerce.number().int().min(100).default(120_000), doc: 'default and maximum time of one execute-command' },
   SANDBOX_MAX_OUTPUT_BYTES: { schema: z.coerce.number().int().min(256).default(64 * 1024), doc: 'stdout/stderr kept per command; the rest is cut with a marker' },
-  SANDBOX_USER: { schema: z.string().default('sandbox'), doc: 'user that actions run as inside the container when the image has it (empty: the image\'s default user)' },
+  SANDBOX_USER: { schema: z.string().default('sandbox'), doc: 'user that actions run as inside the container; the image\'s default user when the image has no such user' },
   SANDBOX_ON_SHUTDOWN: { schema: z.enum(['keep', 'stop', 'remove']).default('stop'), doc: 'what a worker does with its container when it shuts down' },
   SANDBOX_RETENTION_HOURS: { schema: z.coerce.number().min(0).default(72), doc: 'task workspaces older than this are deleted from the volume (0 keeps them for ever)' },
   SANDBOX_ISOLATION: { schema: z.enum(['worker', 'task']).default('worker'), doc: '`worker`: one container per worker; `task`: a fresh container per task from a warm pool' },
@@ -78,5 +78,6 @@ export function envDefault(name: EnvName): string | undefined {
   if (!parsed.success || parsed.data === undefined) return undefined;
   const v = parsed.data as unknown;
   if (name === 'WORKER_ID') return 'hostname-pid';
-  return Array.isArray(v) ? v.join(',') : String(v);
+  if (Array.isArray(v)) return v.length > 0 ? v.join(',') : undefined;
+  return String(v);
 }

@@ -4,13 +4,25 @@ import { ActionName } from './tools.js';
 /** Keys that would reach Object.prototype through a careless merge. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
-export const TaskMetadata = z
+const MetadataRecord = z
   .record(
     z.string().min(1).max(64),
     z.union([z.string().max(1024), z.number(), z.boolean(), z.null()]),
   )
-  .refine((m) => Object.keys(m).length <= 32, 'metadata has more than 32 keys')
-  .refine((m) => Object.keys(m).every((k) => !FORBIDDEN_KEYS.has(k)), 'metadata keys __proto__, constructor and prototype are not allowed');
+  .refine((m) => Object.keys(m).length <= 32, 'metadata has more than 32 keys');
+
+/**
+ * Free-form labels of a task. Checked on the raw input: a record parse would silently drop a
+ * `__proto__` key, and we want the caller told.
+ */
+export const TaskMetadata = z.preprocess((raw, ctx) => {
+  if (raw !== null && typeof raw === 'object') {
+    for (const key of Object.keys(raw)) {
+      if (FORBIDDEN_KEYS.has(key)) ctx.issues.push({ code: 'custom', message: `metadata key "${key}" is not allowed`, input: raw, path: [key] });
+    }
+  }
+  return raw;
+}, MetadataRecord);
 export type TaskMetadata = z.infer<typeof TaskMetadata>;
 
 /** `POST /v1/jobs` body; also the task job's payload and what the CLI sends. */

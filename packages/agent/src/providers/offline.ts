@@ -1,0 +1,59 @@
+import type { DaytonaAction } from '@research/contracts';
+import type { ModelProvider, ModelRequest, ModelTurn } from '../provider.js';
+import type { AgentMessage } from '../state.js';
+import { DAYTONA_EXECUTE } from '../tools/daytona-execute.js';
+import { renderToolCall, scanToolBlocks } from '../xml.js';
+import { planMove } from './offline-plan.js';
+
+function abortError(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new Error('aborted');
+}
+
+/** The task's prompt: the first user message. */
+function taskPrompt(messages: readonly AgentMessage[]): string {
+  return messages.find((m) => m.role === 'user')?.content ?? '';
+}
+
+/**
+ * The deterministic model used when no LLM endpoint is configured (LLM_PROVIDER=offline).
+ * If the prompt holds `<daytona-execute>` blocks it issues exactly those, one per turn, in
+ * order, then sums up; otherwise it runs the built-in research plan. Its next move is derived
+ * from the message history alone, so a task resumed from a checkpoint continues correctly.
+ */
+export class OfflineModel implements ModelProvider {
+  readonly name = 'offline';
+
+  async complete(request: ModelRequest, signal: AbortSignal): Promise<ModelTurn> {
+    if (signal.aborted) throw abortError(signal);
+    const prompt = taskPrompt(request.messages);
+    const turn = request.messages.filter((m) => m.role === 'assistant').length;
+    const blocks = scanToolBlocks(prompt, [DAYTONA_EXECUTE]);
+    if (blocks.length > 0) {
+      const block = blocks[turn];
+      if (!block) return { text: replaySummary(blocks.length, request.messages), usage: { promptTokens: 0, completionTokens: 0 } };
+      const say = `Running block ${turn + 1} of ${blocks.length} from the prompt.`;
+      const raw = prompt.slice(block.start, block.end);
+      if (request.format === 'xml') return { text: `${say}\n\n${raw}`, usage: { promptTokens: 0, completionTokens: 0 } };
+      // A block that does not even scan is passed on as written so the loop reports it to the "model".
+      const args = block.error ? raw : JSON.stringify(block.params);
+      return { text: say, toolCalls: [{ id: `offline_${turn}`, name: DAYTONA_EXECUTE, arguments: args }], usage: { promptTokens: 0, completionTokens: 0 } };
+    }
+    const move = planMove(prompt, request.messages);
+    if (move.kind === 'answer') return { text: move.text, usage: { promptTokens: 0, completionTokens: 0 } };
+    return this.#call(request, turn, move.say, move.args);
+  }
+
+  #call(request: ModelRequest, turn: number, say: string, args: DaytonaAction): ModelTurn {
+    if (request.format === 'xml') return { text: `${say}\n\n${renderToolCall(args)}`, usage: { promptTokens: 0, completionTokens: 0 } };
+    return { text: say, toolCalls: [{ id: `offline_${turn}`, name: DAYTONA_EXECUTE, arguments: JSON.stringify(args) }], usage: { promptTokens: 0, completionTokens: 0 } };
+  }
+}
+
+function replaySummary(count: number, messages: readonly AgentMessage[]): string {
+  const results = messages.filter((m) => m.role === 'tool' || (m.role === 'user' && m.content.startsWith('<daytona-')));
+  const failed = results.filter((m) => /status="error"|^<daytona-error>|: error/.test(m.content)).length;
+  const plural = count === 1 ? '' : 's';
+  return failed === 0
+    ? `Done: ran the ${count} <daytona-execute> block${plural} from the prompt, one per turn; every one succeeded.`
+    : `Done: went through the ${count} <daytona-execute> block${plural} from the prompt, one per turn; ${failed} of them failed or were rejected (see the step results).`;
+}

@@ -1,0 +1,121 @@
+import OpenAI from 'openai';
+import type { ChatCompletionMessageParam, ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions';
+import { AgentAbortError, LlmError } from '../errors.js';
+import { silentLogger, type AgentLogger } from '../logger.js';
+import type { ModelProvider, ModelRequest, ModelTurn } from '../provider.js';
+import type { AgentMessage, NativeToolCall } from '../state.js';
+
+export interface OpenAIProviderOptions {
+  /** Base URL of any OpenAI-compatible endpoint. Default: the SDK's (api.openai.com). */
+  baseURL?: string;
+  /** Default: a placeholder, since local endpoints often need none. */
+  apiKey?: string;
+  model: string;
+  /** Timeout of one HTTP attempt. Default: 120000. */
+  timeoutMs?: number;
+  /** Retries on 408/409/429/5xx and connection errors, done by the SDK with backoff. Default: 2. */
+  maxRetries?: number;
+  logger?: AgentLogger;
+}
+
+function toChatMessage(m: AgentMessage, format: ModelRequest['format']): ChatCompletionMessageParam {
+  switch (m.role) {
+    case 'system':
+    case 'user':
+      return { role: m.role, content: m.content };
+    case 'assistant':
+      if (format === 'native' && m.toolCalls && m.toolCalls.length > 0) {
+        return {
+          role: 'assistant',
+          content: m.content === '' ? null : m.content,
+          tool_calls: m.toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })),
+        };
+      }
+      return { role: 'assistant', content: m.content };
+    case 'tool':
+      return { role: 'tool', tool_call_id: m.toolCallId, content: m.content };
+  }
+}
+
+/**
+ * Any OpenAI-compatible chat-completions endpoint, through the official SDK (which does the
+ * retries with backoff and honours Retry-After). Throws LlmError once the SDK gives up.
+ */
+export class OpenAIProvider implements ModelProvider {
+  readonly name = 'openai';
+  readonly model: string;
+  readonly #client: OpenAI;
+  readonly #maxRetries: number;
+  readonly #logger: AgentLogger;
+
+  constructor(options: OpenAIProviderOptions) {
+    this.model = options.model;
+    this.#maxRetries = options.maxRetries ?? 2;
+    this.#logger = options.logger ?? silentLogger;
+    const log = this.#logger;
+    this.#client = new OpenAI({
+      apiKey: options.apiKey || 'not-needed',
+      ...(options.baseURL ? { baseURL: options.baseURL } : {}),
+      timeout: options.timeoutMs ?? 120_000,
+      maxRetries: this.#maxRetries,
+      // The SDK reports its retries at info level; keep them, but in our logs.
+      logLevel: 'info',
+      logger: {
+        debug: () => {},
+        info: (message: string) => log.debug({ provider: 'openai' }, message),
+        warn: (message: string) => log.warn({ provider: 'openai' }, message),
+        error: (message: string) => log.error({ provider: 'openai' }, message),
+      },
+    });
+  }
+
+  async complete(request: ModelRequest, signal: AbortSignal): Promise<ModelTurn> {
+    const model = request.model ?? this.model;
+    const body: ChatCompletionCreateParamsNonStreaming = {
+      model,
+      messages: request.messages.map((m) => toChatMessage(m, request.format)),
+      ...(request.format === 'native' && request.tools.length > 0
+        ? { tools: request.tools.map((t) => ({ type: 'function' as const, function: t.function })) }
+        : {}),
+    };
+    let completion: OpenAI.Chat.Completions.ChatCompletion;
+    try {
+      completion = await this.#client.chat.completions.create(body, { signal });
+    } catch (err) {
+      throw this.#toError(err, model, signal);
+    }
+    const choice = completion.choices[0];
+    if (!choice) throw new LlmError(`the model endpoint answered without any choice (model ${model})`, { retryable: true, attempts: 1 });
+    const toolCalls: NativeToolCall[] = (choice.message.tool_calls ?? []).flatMap((c) =>
+      c.type === 'function' ? [{ id: c.id, name: c.function.name, arguments: c.function.arguments }] : [],
+    );
+    return {
+      text: choice.message.content ?? '',
+      ...(toolCalls.length > 0 ? { toolCalls } : {}),
+      ...(completion.usage
+        ? { usage: { promptTokens: completion.usage.prompt_tokens, completionTokens: completion.usage.completion_tokens } }
+        : {}),
+    };
+  }
+
+  #toError(err: unknown, model: string, signal: AbortSignal): Error {
+    if (err instanceof OpenAI.APIUserAbortError || signal.aborted) return new AgentAbortError('cancelled');
+    const attempts = this.#maxRetries + 1;
+    if (err instanceof OpenAI.APIConnectionTimeoutError) {
+      return new LlmError(`the model endpoint did not answer in time (model ${model}, ${attempts} attempt${attempts === 1 ? '' : 's'})`, { retryable: true, attempts, cause: err });
+    }
+    if (err instanceof OpenAI.APIConnectionError) {
+      return new LlmError(`could not reach the model endpoint (model ${model}, ${attempts} attempt${attempts === 1 ? '' : 's'}): ${err.message}`, { retryable: true, attempts, cause: err });
+    }
+    if (err instanceof OpenAI.APIError) {
+      const status = err.status;
+      const retryable = status === undefined || status === 408 || status === 409 || status === 429 || status >= 500;
+      const tries = retryable ? attempts : 1;
+      return new LlmError(
+        `the model endpoint failed with HTTP ${status ?? '?'}${retryable ? ` after ${tries} attempt${tries === 1 ? '' : 's'}` : ''} (model ${model}): ${err.message}`,
+        { ...(status !== undefined ? { status } : {}), retryable, attempts: tries, cause: err },
+      );
+    }
+    return new LlmError(`the model request failed (model ${model}): ${err instanceof Error ? err.message : String(err)}`, { retryable: false, attempts: 1, cause: err });
+  }
+}

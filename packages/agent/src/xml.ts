@@ -1,0 +1,211 @@
+import type { DaytonaAction } from '@research/contracts';
+import { createDefaultRegistry, type ToolRegistry } from './registry.js';
+import { DAYTONA_EXECUTE } from './tools/daytona-execute.js';
+
+/** One `<tool …>…</tool>` block as written, before validation. */
+export type RawToolBlock = {
+  tool: string;
+  params: Record<string, string>;
+  /** Offsets of the block in the scanned text (`end` exclusive). */
+  start: number;
+  end: number;
+  /** Syntax problem (unterminated value or block, stray text); the params are then incomplete. */
+  error?: string;
+};
+
+export type ParsedToolCall = {
+  tool: typeof DAYTONA_EXECUTE;
+  args: DaytonaAction;
+  /** The deprecated tool the model actually wrote, when it was translated. */
+  deprecatedTool?: string;
+};
+
+export type ParseResult = {
+  calls: ParsedToolCall[];
+  /** One message per malformed block, meant to be shown to the model. */
+  errors: string[];
+};
+
+const KEY = /[A-Za-z_][\w.-]*/y;
+const SPACE = /\s*/y;
+const INLINE_SPACE = /[ \t]*/y;
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** `\"` is a quote and `\\` a backslash; any other backslash stays as written (code keeps its `\n`). */
+function unescapeValue(raw: string): string {
+  return raw.replace(/\\(["\\])/g, '$1');
+}
+
+export function escapeValue(value: string): string {
+  return value.replace(/[\\"]/g, '\\$&');
+}
+
+function skip(re: RegExp, text: string, pos: number): number {
+  re.lastIndex = pos;
+  re.exec(text);
+  return re.lastIndex;
+}
+
+function matchAt(re: RegExp, text: string, pos: number): string | undefined {
+  re.lastIndex = pos;
+  return re.exec(text)?.[0];
+}
+
+type ValueScan = { ok: true; value: string; next: number } | { ok: false };
+
+/**
+ * Reads a quoted value starting after its opening quote. In a body, models often leave inner
+ * quotes unescaped (`command="echo "hi""`), so a quote only closes the value when what follows
+ * is the end of the line and then another `key="` or the closing tag, or another `key="` on
+ * the same line. Escaped values (what `renderToolCall` writes) are never ambiguous.
+ */
+function scanValue(text: string, pos: number, closer: RegExp): ValueScan {
+  for (let j = pos; j < text.length; j++) {
+    const ch = text[j];
+    if (ch === '\\') {
+      j++;
+      continue;
+    }
+    if (ch !== '"') continue;
+    closer.lastIndex = j + 1;
+    if (closer.test(text)) return { ok: true, value: unescapeValue(text.slice(pos, j)), next: j + 1 };
+  }
+  return { ok: false };
+}
+
+function bodyCloser(tag: string): RegExp {
+  const close = `</${escapeRegExp(tag)}\\s*>`;
+  const nextKey = `[A-Za-z_][\\w.-]*[ \\t]*=[ \\t]*"`;
+  return new RegExp(`[ \\t]*(?:\\r?\\n\\s*(?:${nextKey}|${close})|${close}|[ \\t]+${nextKey}|\\s*$)`, 'y');
+}
+
+/** Inside the tag, a value ends at the first unescaped quote. */
+const ATTRIBUTE_CLOSER = /(?:)/y;
+
+function clip(s: string, max = 40): string {
+  const one = s.replace(/\s+/g, ' ').trim();
+  return JSON.stringify(one.length > max ? `${one.slice(0, max)}…` : one);
+}
+
+/**
+ * Finds every block of the given tools in free text. Never throws: problems are reported on
+ * the block. Prose, code fences and other markup around the blocks are ignored.
+ */
+export function scanToolBlocks(text: string, toolNames: readonly string[]): RawToolBlock[] {
+  if (toolNames.length === 0) return [];
+  const names = [...toolNames].sort((a, b) => b.length - a.length).map(escapeRegExp);
+  const opener = new RegExp(`<(${names.join('|')})(?=[\\s/>]|$)`, 'g');
+  const blocks: RawToolBlock[] = [];
+  let m: RegExpExecArray | null;
+  while ((m = opener.exec(text)) !== null) {
+    const block = scanBlock(text, m.index, m[1] as string);
+    blocks.push(block);
+    opener.lastIndex = Math.max(block.end, m.index + 1);
+  }
+  return blocks;
+}
+
+function scanBlock(text: string, start: number, tag: string): RawToolBlock {
+  // A Map, so a key like `__proto__` is just a (rejected) parameter name.
+  const seen = new Map<string, string>();
+  const params = (): Record<string, string> => Object.fromEntries(seen);
+  const closeTag = new RegExp(`</${escapeRegExp(tag)}\\s*>`, 'g');
+  const fail = (error: string, from: number): RawToolBlock => {
+    // Resynchronise on the closing tag so later blocks in the same message still parse.
+    closeTag.lastIndex = from;
+    const close = closeTag.exec(text);
+    return { tool: tag, params: params(), start, end: close ? close.index + close[0].length : text.length, error };
+  };
+  const setParam = (key: string, value: string): string | undefined => {
+    if (seen.has(key)) return `parameter "${key}" is given twice`;
+    seen.set(key, value);
+    return undefined;
+  };
+
+  // Attributes on the opening tag.
+  let p = start + 1 + tag.length;
+  let selfClosing = false;
+  for (;;) {
+    p = skip(SPACE, text, p);
+    if (text.startsWith('/>', p)) {
+      selfClosing = true;
+      p += 2;
+      break;
+    }
+    if (text[p] === '>') {
+      p += 1;
+      break;
+    }
+    if (p >= text.length) return fail(`<${tag}> tag is not closed with ">"`, p);
+    const key = matchAt(KEY, text, p);
+    if (!key) return fail(`unexpected ${clip(text.slice(p))} in the <${tag}> tag; write key="value" attributes`, p);
+    p = skip(SPACE, text, p + key.length);
+    if (text[p] !== '=') return fail(`attribute "${key}" has no ="value"`, p);
+    p = skip(SPACE, text, p + 1);
+    if (text[p] !== '"') return fail(`the value of "${key}" must be in double quotes`, p);
+    const v = scanValue(text, p + 1, ATTRIBUTE_CLOSER);
+    if (!v.ok) return { tool: tag, params: params(), start, end: text.length, error: `the value of "${key}" is not terminated (missing closing ")` };
+    const dup = setParam(key, v.value);
+    if (dup) return fail(dup, v.next);
+    p = v.next;
+  }
+  if (selfClosing) return { tool: tag, params: params(), start, end: p };
+
+  // key="value" lines in the body.
+  const closer = bodyCloser(tag);
+  const close = new RegExp(`</${escapeRegExp(tag)}\\s*>`, 'y');
+  for (;;) {
+    p = skip(SPACE, text, p);
+    const closing = matchAt(close, text, p);
+    if (closing !== undefined) return { tool: tag, params: params(), start, end: p + closing.length };
+    if (p >= text.length) return { tool: tag, params: params(), start, end: text.length, error: `<${tag}> is not closed with </${tag}>` };
+    const key = matchAt(KEY, text, p);
+    if (!key) return fail(`expected key="value" but found ${clip(text.slice(p))}`, p);
+    p = skip(INLINE_SPACE, text, p + key.length);
+    if (text[p] !== '=') return fail(`expected key="value" but found ${clip(text.slice(p - key.length))}`, p);
+    p = skip(INLINE_SPACE, text, p + 1);
+    if (text[p] !== '"') return fail(`the value of "${key}" must be in double quotes`, p);
+    const v = scanValue(text, p + 1, closer);
+    if (!v.ok) return fail(`the value of "${key}" is not terminated (missing closing ")`, p + 1);
+    const dup = setParam(key, v.value);
+    if (dup) return fail(dup, v.next);
+    p = v.next;
+  }
+}
+
+let defaultRegistry: ToolRegistry | undefined;
+
+/**
+ * Parses every tool block in a model's text into daytona-execute calls. Malformed blocks
+ * (unterminated, unknown action, missing parameter, unknown tool) become messages in `errors`
+ * for the model; this function never throws.
+ */
+export function parseToolCalls(text: string, options: { registry?: ToolRegistry } = {}): ParseResult {
+  const registry = options.registry ?? (defaultRegistry ??= createDefaultRegistry());
+  const calls: ParsedToolCall[] = [];
+  const errors: string[] = [];
+  const blocks = scanToolBlocks(text, registry.names());
+  blocks.forEach((block, i) => {
+    const where = blocks.length > 1 ? `block ${i + 1} <${block.tool}>` : `<${block.tool}>`;
+    if (block.error) {
+      errors.push(`${where}: ${block.error}`);
+      return;
+    }
+    const resolved = registry.resolve(block.tool, block.params);
+    if (!resolved.ok) errors.push(`${where}: ${resolved.error}`);
+    else calls.push({ tool: DAYTONA_EXECUTE, args: resolved.args, ...(resolved.deprecatedTool ? { deprecatedTool: resolved.deprecatedTool } : {}) });
+  });
+  return { calls, errors };
+}
+
+/** Writes an action in the seed's format: one `key="value"` line per parameter, `action` first. */
+export function renderToolCall(args: DaytonaAction): string {
+  const lines = Object.entries(args)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a === 'action' ? -1 : b === 'action' ? 1 : 0))
+    .map(([k, v]) => `${k}="${escapeValue(String(v))}"`);
+  return `<${DAYTONA_EXECUTE}>\n${lines.join('\n')}\n</${DAYTONA_EXECUTE}>`;
+}

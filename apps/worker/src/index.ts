@@ -1,0 +1,2 @@
+export { startWorker } from './runtime.js';
+export type { WorkerRuntime, WorkerRuntimeOptions } from './runtime.js';

@@ -1,0 +1,184 @@
+import os from 'node:os';
+import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { ModelProvider } from '@research/agent';
+import type { Env, Logger } from '@research/config';
+import type { StepOutcome } from '@research/contracts';
+import { AGENT_QUEUE, StepJobData, TaskStore, WorkerRegistry, createRedis, stepQueueName, waitForRedis, type Redis } from '@research/queue';
+import { DockerSandbox, sandboxOptionsFromEnv, type Sandbox } from '@research/sandbox';
+import { StepDispatcher } from './steps.js';
+import { processTask } from './task.js';
+
+export interface WorkerRuntimeOptions {
+  env: Env;
+  logger: Logger;
+  /** Defaults to a DockerSandbox built from the environment. */
+  sandbox?: Sandbox;
+  /** Defaults to the provider the environment selects. */
+  provider?: ModelProvider;
+}
+
+export interface WorkerRuntime {
+  readonly workerId: string;
+  readonly sandbox: Sandbox;
+  /** Stops taking work, lets running tasks finish for up to `graceMs`, then releases everything. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** One worker process: its sandbox container, the `agent` queue and its own step queue. */
+export async function startWorker({ env, logger, sandbox: givenSandbox, provider }: WorkerRuntimeOptions): Promise<WorkerRuntime> {
+  const workerId = env.WORKER_ID;
+  const log = logger.child({ workerId });
+  const connection = createRedis(env.REDIS_URL, 'worker');
+  await waitForRedis(connection, env.REDIS_URL, 10_000);
+  const blockingAgent = connection.duplicate();
+  const blockingSteps = connection.duplicate();
+  const subscriber = connection.duplicate();
+  const prefix = env.QUEUE_PREFIX;
+  const store = new TaskStore(connection, prefix, { retentionSeconds: env.TASK_RETENTION_HOURS * 3_600 });
+  const registry = new WorkerRegistry(connection, prefix);
+
+  const sandbox = givenSandbox ?? new DockerSandbox(sandboxOptionsFromEnv(env, log));
+  const info = await sandbox.ensure();
+  log.info({ container: info.name, containerId: info.containerId.slice(0, 12), image: info.image, created: info.created }, 'sandbox ready');
+
+  const stepQueueNameForMe = stepQueueName(workerId);
+  const stepQueue = new Queue(stepQueueNameForMe, { connection, prefix });
+  const dispatcher = new StepDispatcher(stepQueue, store, connection, prefix, log);
+  const running = new Map<string, AbortController>();
+  let restartsSeen = sandbox.restarts;
+
+  const stepWorker = new Worker(
+    stepQueueNameForMe,
+    async (job: Job) => runStep(job),
+    { connection: blockingSteps, prefix, concurrency: Math.max(2, env.WORKER_CONCURRENCY * 2), lockDuration: env.WORKER_LOCK_MS, stalledInterval: env.WORKER_STALLED_INTERVAL_MS },
+  );
+  stepWorker.on('completed', (job, rv) => dispatcher.onCompleted(job, rv));
+  stepWorker.on('failed', (job, err) => dispatcher.onFailed(job, err));
+  stepWorker.on('error', (err) => log.error({ err }, 'step worker error'));
+
+  async function runStep(job: Job): Promise<StepOutcome> {
+    const parsed = StepJobData.safeParse(job.data);
+    if (!parsed.success) throw new UnrecoverableError(`invalid step payload: ${parsed.error.message}`);
+    const { taskId, stepIndex, action } = parsed.data;
+    const attempts = job.attemptsMade + 1;
+    void store.setStep(taskId, { index: stepIndex, action: action.action, status: 'running', attempts, queue: stepQueueNameForMe }).catch(() => undefined);
+    const signal = running.get(taskId)?.signal;
+    const started = performance.now();
+    let outcome: StepOutcome;
+    try {
+      outcome = await sandbox.run(taskId, action, signal ? { signal } : {});
+    } catch (err) {
+      const e = err as Error & { retryable?: boolean };
+      await store.setStep(taskId, { index: stepIndex, action: action.action, status: 'failed', attempts, queue: stepQueueNameForMe });
+      noteRestarts();
+      if (e.retryable === false) throw new UnrecoverableError(e.message);
+      throw err;
+    }
+    const durationMs = Math.round((performance.now() - started) * 100) / 100;
+    noteRestarts();
+    await Promise.all([
+      store.setStep(taskId, {
+        index: stepIndex,
+        action: action.action,
+        status: 'completed',
+        attempts,
+        durationMs,
+        ...(outcome.ok && outcome.result.action === 'execute-command' ? { exitCode: outcome.result.exitCode } : {}),
+        queue: stepQueueNameForMe,
+      }),
+      store.recordStepDuration(durationMs),
+    ]);
+    return outcome;
+  }
+
+  function noteRestarts(): void {
+    const now = sandbox.restarts;
+    if (now > restartsSeen) {
+      void store.incrementCounter('containerRestarts', now - restartsSeen).catch(() => undefined);
+      restartsSeen = now;
+    }
+  }
+
+  const taskWorker = new Worker(AGENT_QUEUE, async (job: Job) => processTask({ env, workerId, store, sandbox, dispatcher, logger: log, running, ...(provider ? { provider } : {}) }, job), {
+    connection: blockingAgent,
+    prefix,
+    concurrency: env.WORKER_CONCURRENCY,
+    lockDuration: env.WORKER_LOCK_MS,
+    stalledInterval: env.WORKER_STALLED_INTERVAL_MS,
+    // A task whose worker died resumes elsewhere; only a task that keeps killing workers fails.
+    maxStalledCount: 3,
+  });
+  taskWorker.on('error', (err) => log.error({ err }, 'task worker error'));
+  taskWorker.on('failed', (job, err) => {
+    if (!job) return;
+    const final = job.attemptsMade >= (job.opts.attempts ?? 1) || err.name === 'UnrecoverableError' || /stalled more than/.test(err.message);
+    if (!final) return;
+    const taskId = (job.data as { taskId?: string }).taskId;
+    if (!taskId) return;
+    void (async () => {
+      const status = await store.status(taskId);
+      if (status === 'queued' || status === 'running') {
+        await store.setStatus(taskId, 'failed', { error: { code: 'internal', message: err.message } });
+      }
+    })().catch((e: unknown) => log.error({ err: e, taskId }, 'could not record a failed task'));
+  });
+
+  // Cancel: the API flags the task and publishes its id; whoever runs it aborts it.
+  await subscriber.subscribe(store.keys.cancelChannel());
+  subscriber.on('message', (_channel, taskId: string) => {
+    const controller = running.get(taskId);
+    if (!controller) return;
+    log.info({ taskId }, 'cancel requested');
+    controller.abort();
+    void sandbox.cancelTask(taskId).catch((err: unknown) => log.warn({ err, taskId }, 'cancel: could not kill commands'));
+  });
+
+  // Heartbeat, and reaping of dead workers' step queues by whichever worker notices first.
+  const staleMs = env.WORKER_HEARTBEAT_MS * 6;
+  const beat = async () => {
+    await registry.beat(
+      { id: workerId, host: os.hostname(), pid: process.pid, startedAt, containerId: info.containerId, containerName: info.name, image: info.image, running: [...running.keys()] },
+      staleMs,
+    );
+  };
+  const startedAt = new Date().toISOString();
+  await beat();
+  const heartbeat = setInterval(() => void beat().catch((err: unknown) => log.warn({ err }, 'heartbeat failed')), env.WORKER_HEARTBEAT_MS);
+  const reaper = setInterval(() => void reap().catch((err: unknown) => log.warn({ err }, 'reaper failed')), env.WORKER_HEARTBEAT_MS * 3);
+  const reap = async () => {
+    for (const id of await registry.stale(staleMs)) {
+      if (id === workerId) continue;
+      if (await registry.reap(id, connection)) log.info({ deadWorker: id }, 'reaped a dead worker\'s step queue');
+    }
+  };
+  const retentionMs = env.SANDBOX_RETENTION_HOURS * 3_600_000;
+  const cleanup = retentionMs > 0 ? setInterval(() => void sandbox.cleanupExpired(retentionMs).catch(() => undefined), 3_600_000) : undefined;
+  if (retentionMs > 0) void sandbox.cleanupExpired(retentionMs).catch(() => undefined);
+
+  log.info({ concurrency: env.WORKER_CONCURRENCY, stepQueue: stepQueueNameForMe }, 'worker started');
+
+  let closing: Promise<void> | undefined;
+  return {
+    workerId,
+    sandbox,
+    close(graceMs = 30_000) {
+      closing ??= (async () => {
+        clearInterval(heartbeat);
+        clearInterval(reaper);
+        if (cleanup) clearInterval(cleanup);
+        log.info({ running: running.size }, 'worker stopping');
+        // Running tasks get the grace period; after it they are left to stall and resume elsewhere.
+        const graceful = taskWorker.close();
+        const timedOut = await Promise.race([graceful.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), graceMs).unref())]);
+        if (timedOut) await taskWorker.close(true);
+        await stepWorker.close(timedOut);
+        await stepQueue.close();
+        await registry.remove(workerId).catch(() => undefined);
+        await sandbox.dispose(env.SANDBOX_ON_SHUTDOWN).catch((err: unknown) => log.warn({ err }, 'sandbox dispose failed'));
+        await Promise.all([subscriber, blockingAgent, blockingSteps, connection].map((c: Redis) => c.quit().catch(() => c.disconnect())));
+        log.info('worker stopped');
+      })();
+      return closing;
+    },
+  };
+}

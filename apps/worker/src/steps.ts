@@ -1,0 +1,165 @@
+import { Job, Queue } from 'bullmq';
+import { StepOutcome, type ToolCall } from '@research/contracts';
+import { JOBS, StepJobData, jobOptions, stepJobId, type Redis, type TaskStore } from '@research/queue';
+import type { Logger } from '@research/config';
+
+interface Waiter {
+  resolve: (outcome: StepOutcome) => void;
+  reject: (err: Error) => void;
+}
+
+/** A step job failed for good (every attempt): the task retries from its checkpoint. */
+export class StepFailedError extends Error {
+  override readonly name = 'StepFailedError';
+  constructor(
+    readonly stepIndex: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** How long a dead worker's step job may still be locked; the task waits that long to take it over. */
+const TAKEOVER_WAIT_MS = 60_000;
+
+/**
+ * Turns tool calls into step jobs in this worker's own step queue, as children of the task job,
+ * and waits for their results in-process (the same process consumes the step queue, so the
+ * `completed` event arrives locally without a QueueEvents round trip).
+ *
+ * Step job ids are deterministic (`<taskId>-<index>`): when a task resumes (after a crash or a
+ * retry), a step that already completed — in this queue or in a dead worker's — is answered from
+ * its stored result instead of running again.
+ */
+export class StepDispatcher {
+  private readonly waiters = new Map<string, Waiter>();
+
+  constructor(
+    private readonly stepQueue: Queue,
+    private readonly store: TaskStore,
+    private readonly connection: Redis,
+    private readonly prefix: string,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Wired to the step Worker's `completed` event. */
+  onCompleted(job: Job, returnvalue: unknown): void {
+    const waiter = job.id ? this.waiters.get(job.id) : undefined;
+    if (!waiter) return;
+    this.waiters.delete(job.id!);
+    const parsed = StepOutcome.safeParse(returnvalue);
+    if (parsed.success) waiter.resolve(parsed.data);
+    else waiter.reject(new StepFailedError(job.data?.stepIndex ?? -1, `step ${job.id} returned an invalid result`));
+  }
+
+  /** Wired to the step Worker's `failed` event; only the last attempt fails the wait. */
+  onFailed(job: Job | undefined, err: Error): void {
+    if (!job?.id) return;
+    const final = job.attemptsMade >= (job.opts.attempts ?? 1) || err.name === 'UnrecoverableError';
+    if (!final) return;
+    const waiter = this.waiters.get(job.id);
+    if (!waiter) return;
+    this.waiters.delete(job.id);
+    waiter.reject(new StepFailedError(job.data?.stepIndex ?? -1, `step ${job.id} failed after ${job.attemptsMade} attempts: ${err.message}`));
+  }
+
+  /** Runs (or finds) step `index` of the task and returns its outcome. */
+  async dispatch(taskJob: Job, taskId: string, call: ToolCall, index: number, signal: AbortSignal): Promise<StepOutcome> {
+    const id = stepJobId(taskId, index);
+    const previous = await this.store.getStep(taskId, index);
+    if (previous?.queue && previous.queue !== this.stepQueue.name) {
+      const done = await this.takeOver(previous.queue, id);
+      if (done) return done;
+    }
+
+    const waiting = this.wait(id, signal);
+    let job = await Job.fromId<StepJobData>(this.stepQueue, id);
+    if (job) {
+      const state = await job.getState();
+      if (state === 'completed') {
+        this.waiters.delete(id);
+        return StepOutcome.parse(job.returnvalue);
+      }
+      if (state === 'failed' || state === 'unknown') {
+        await job.remove();
+        job = undefined;
+      }
+    }
+    if (!job) {
+      const data: StepJobData = { taskId, stepIndex: index, callId: call.id, action: call.args };
+      await this.store.setStep(taskId, { index, action: call.args.action, status: 'waiting', attempts: 0, queue: this.stepQueue.name });
+      await this.stepQueue.add(
+        JOBS.step.name(data),
+        data,
+        jobOptions('step', {
+          jobId: id,
+          parent: { id: taskJob.id!, queue: taskJob.queueQualifiedName },
+          // A step that fails for good leaves the task's dependencies, so the task can still finish.
+          removeDependencyOnFailure: true,
+        }),
+      );
+    }
+    return waiting;
+  }
+
+  private wait(id: string, signal: AbortSignal): Promise<StepOutcome> {
+    return new Promise<StepOutcome>((resolve, reject) => {
+      const onAbort = () => {
+        // The running command is killed through the sandbox; the step then completes and resolves
+        // this wait. If it never started, drop the job so the task has no pending child.
+        void Job.fromId(this.stepQueue, id)
+          .then(async (job) => {
+            const state = await job?.getState();
+            if (job && (state === 'waiting' || state === 'delayed' || state === 'prioritized')) {
+              await job.remove();
+              this.waiters.delete(id);
+              reject(new Error('cancelled'));
+            }
+          })
+          .catch(() => undefined);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.waiters.set(id, {
+        resolve: (o) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(o);
+        },
+        reject: (e) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      });
+    });
+  }
+
+  /**
+   * The step was added to another worker's queue (that worker died or the task moved). A
+   * completed result is reused; anything else is removed — which also drops it from the task's
+   * dependencies — once the dead worker's lock on it has expired.
+   */
+  private async takeOver(queueName: string, id: string): Promise<StepOutcome | undefined> {
+    const other = new Queue(queueName, { connection: this.connection, prefix: this.prefix });
+    try {
+      const deadline = Date.now() + TAKEOVER_WAIT_MS;
+      for (;;) {
+        const job = await Job.fromId(other, id);
+        if (!job) return undefined;
+        const state = await job.getState();
+        if (state === 'completed') {
+          const parsed = StepOutcome.safeParse(job.returnvalue);
+          if (parsed.success) return parsed.data;
+        }
+        try {
+          await job.remove();
+          this.logger.info({ step: id, from: queueName, state }, 'took over a step from another worker');
+          return undefined;
+        } catch (err) {
+          if (Date.now() > deadline) throw err;
+          await new Promise((r) => setTimeout(r, 1_000));
+        }
+      }
+    } finally {
+      await other.close();
+    }
+  }
+}

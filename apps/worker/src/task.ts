@@ -1,0 +1,142 @@
+import { UnrecoverableError, type Job } from 'bullmq';
+import { createProvider, initialState, runAgent, type AgentState, type ModelProvider } from '@research/agent';
+import type { Env, Logger } from '@research/config';
+import type { StepOutcome, TaskEvent, TaskProgress, TaskResult } from '@research/contracts';
+import { TaskJobData, type TaskStore } from '@research/queue';
+import type { Sandbox } from '@research/sandbox';
+import type { StepDispatcher } from './steps.js';
+
+export interface TaskContext {
+  env: Env;
+  workerId: string;
+  store: TaskStore;
+  sandbox: Sandbox;
+  dispatcher: StepDispatcher;
+  logger: Logger;
+  provider?: ModelProvider;
+  /** Abort controllers of the tasks running here, for cancel. */
+  running: Map<string, AbortController>;
+}
+
+/** Minimum gap between two snapshots of a running task's files (the API serves them). */
+const SNAPSHOT_EVERY_MS = 2_000;
+
+/** Processes one task job: resumes from its checkpoint, runs the loop, keeps the files, sets the final status. */
+export async function processTask(ctx: TaskContext, job: Job): Promise<{ status: string; summary: string }> {
+  const parsed = TaskJobData.safeParse(job.data);
+  if (!parsed.success) throw new UnrecoverableError(`invalid task payload: ${parsed.error.message}`);
+  const { taskId, request } = parsed.data;
+  const { env, store, sandbox, workerId } = ctx;
+  const log = ctx.logger.child({ taskId, workerId });
+
+  const current = await store.status(taskId);
+  if (current === 'cancelled' || current === 'completed' || current === 'failed') {
+    return { status: current, summary: 'already finished' };
+  }
+  if (await store.isCancelRequested(taskId)) {
+    await store.setStatus(taskId, 'cancelled', { error: { code: 'cancelled', message: 'cancelled before it started' } });
+    return { status: 'cancelled', summary: 'cancelled before it started' };
+  }
+
+  const { startedAt } = await store.markRunning(taskId, workerId, new Date().toISOString());
+  const maxSteps = request.maxSteps ?? env.TASK_MAX_STEPS;
+  const deadline = Date.parse(startedAt) + (request.timeoutSeconds ?? env.TASK_TIMEOUT_SECONDS) * 1_000;
+  const checkpoint = await store.loadCheckpoint<AgentState>(taskId);
+  const state = checkpoint ?? initialState(request, { format: env.TOOL_CALL_FORMAT });
+  if (checkpoint) log.info({ nextStep: checkpoint.nextStep, pending: checkpoint.pending.length }, 'resuming from checkpoint');
+
+  const controller = new AbortController();
+  ctx.running.set(taskId, controller);
+  const provider = ctx.provider ?? createProvider(env, log);
+  let progress: TaskProgress = { step: state.nextStep - state.pending.length, maxSteps, phase: 'starting' };
+  const setProgress = async (p: Partial<TaskProgress>) => {
+    progress = { ...progress, ...p };
+    await Promise.all([job.updateProgress(progress), store.setProgress(taskId, progress)]);
+  };
+  let lastSnapshot = 0;
+  let snapshotting: Promise<void> | undefined;
+  const snapshot = async (force: boolean) => {
+    if (!force && Date.now() - lastSnapshot < SNAPSHOT_EVERY_MS) return;
+    lastSnapshot = Date.now();
+    await snapshotting;
+    snapshotting = saveFiles(ctx, taskId).catch((err: unknown) => log.warn({ err }, 'file snapshot failed'));
+    await snapshotting;
+  };
+
+  await setProgress({ phase: 'thinking' });
+  try {
+    const outcome = await runAgent({
+      state,
+      provider,
+      format: env.TOOL_CALL_FORMAT,
+      maxSteps,
+      deadline,
+      signal: controller.signal,
+      logger: log,
+      ...(request.model ? { model: request.model } : {}),
+      steps: {
+        run: async (call, index, signal) => {
+          await setProgress({ step: index + 1, phase: 'running-step' });
+          const started = performance.now();
+          const result = await ctx.dispatcher.dispatch(job, taskId, call, index, signal);
+          const durationMs = Math.round(performance.now() - started);
+          await job.log(stepLogLine(index, call.args.action, result, durationMs));
+          await setProgress({ phase: 'thinking' });
+          if (call.args.action === 'create-file' || call.args.action === 'execute-command') void snapshot(false);
+          return result;
+        },
+      },
+      onEvent: async (event: TaskEvent) => {
+        await store.appendEvent(taskId, event);
+      },
+      onCheckpoint: async (s: AgentState) => {
+        await store.saveCheckpoint(taskId, s);
+      },
+    });
+
+    await setProgress({ phase: 'finishing' });
+    await snapshot(true);
+    const files = (await store.listFiles(taskId)) ?? [];
+    const result: TaskResult = { summary: outcome.summary, files: files.map(({ path, size }) => ({ path, size })) };
+    await setProgress({ phase: 'done' });
+    switch (outcome.reason) {
+      case 'answer':
+        await store.setStatus(taskId, 'completed', { result });
+        return { status: 'completed', summary: outcome.summary };
+      case 'cancelled':
+        await store.setStatus(taskId, 'cancelled', { result, error: { code: 'cancelled', message: 'cancelled by request' } });
+        throw new UnrecoverableError('cancelled by request');
+      case 'max_steps':
+        await store.setStatus(taskId, 'failed', { result, error: { code: 'max_steps', message: `stopped after ${maxSteps} steps without a final answer` } });
+        throw new UnrecoverableError(`stopped after ${maxSteps} steps`);
+      case 'timeout':
+        await store.setStatus(taskId, 'failed', { result, error: { code: 'timeout', message: `task exceeded its ${Math.round((deadline - Date.parse(startedAt)) / 1000)} s budget` } });
+        throw new UnrecoverableError('task timed out');
+    }
+  } catch (err) {
+    if (err instanceof UnrecoverableError) throw err;
+    const e = err as Error;
+    if (e.name === 'LlmError' || e.name === 'ConfigError') {
+      // The provider already retried; another attempt would hit the same wall.
+      await snapshot(true).catch(() => undefined);
+      await store.setStatus(taskId, 'failed', { error: { code: 'llm_error', message: e.message } });
+      throw new UnrecoverableError(e.message);
+    }
+    log.warn({ err: e, attempt: job.attemptsMade + 1 }, 'task attempt failed; it will resume from its checkpoint');
+    throw err;
+  } finally {
+    ctx.running.delete(taskId);
+  }
+}
+
+function stepLogLine(index: number, action: string, outcome: StepOutcome, durationMs: number): string {
+  if (!outcome.ok) return `step ${index} · ${action} · refused: ${outcome.error.code} · ${durationMs} ms`;
+  const exit = outcome.result.action === 'execute-command' ? ` · exit ${outcome.result.exitCode}${outcome.result.timedOut ? ' (timed out)' : ''}` : '';
+  return `step ${index} · ${action}${exit} · ${durationMs} ms`;
+}
+
+/** Copies the task's files into Redis (size-capped), so they outlive the worker and its container. */
+async function saveFiles(ctx: TaskContext, taskId: string): Promise<void> {
+  const { files } = await ctx.sandbox.exportFiles(taskId, { maxBytes: ctx.env.RESULT_MAX_BYTES });
+  await ctx.store.saveFiles(taskId, files);
+}

@@ -95,7 +95,7 @@ function applyTurn(state: AgentState, turn: ModelTurn, registry: ToolRegistry): 
       state.pending.push({ step, call: { id: c.id, tool: DAYTONA_EXECUTE, args: resolved.args } });
     } else {
       errors.push(resolved.error);
-      state.messages.push({ role: 'tool', toolCallId: c.id, content: `error: this call was not run: ${resolved.error}` });
+      state.messages.push({ role: 'tool', toolCallId: c.id, content: `error (invalid_call): this call was not run: ${resolved.error}` });
     }
   }
   return errors;
@@ -184,8 +184,11 @@ export async function runAgent(opts: RunAgentOptions): Promise<AgentOutcome> {
         continue;
       }
 
-      if (completedSteps(state) >= opts.maxSteps || state.turns >= maxTurns) {
+      if (completedSteps(state) >= opts.maxSteps) {
         return await finish('max_steps', `Stopped: the step budget of ${opts.maxSteps} tool calls is used up.`);
+      }
+      if (state.turns >= maxTurns) {
+        return await finish('max_steps', `Stopped: the model took ${state.turns} turns without finishing (limit ${maxTurns}).`);
       }
       await emit({ type: 'turn', at: now(), turn: state.turns + 1 });
       let turn: ModelTurn;

@@ -56,7 +56,7 @@ export class ToolRegistry {
       return { ok: false, error: `unknown tool "${name}"; available: ${known}` };
     }
     const result = tool.toAction(params);
-    if (!result.ok) return { ok: false, error: `${name}: ${result.error}` };
+    if (!result.ok) return { ok: false, error: result.error.startsWith(`${name}:`) ? result.error : `${name}: ${result.error}` };
     if (tool.deprecated) {
       this.#logger.warn(
         { tool: name, replacement: tool.deprecated.replacement, action: result.action.action },

@@ -156,6 +156,12 @@ describe('parseToolCalls: edge cases', () => {
     ]);
   });
 
+  it('ignores the tag named in prose, but not a call with a bad body', () => {
+    expect(parseToolCalls('Done: I ran the three <daytona-execute> blocks you gave me.')).toEqual({ calls: [], errors: [] });
+    expect(parseToolCalls('Use `<daytona-execute>` for everything.\n<daytona-execute action="list-files"/>').calls).toHaveLength(1);
+    expect(parseToolCalls('<daytona-execute>\nlist the files\n</daytona-execute>').errors).toHaveLength(1);
+  });
+
   it('does not mistake similar tag names for the tool', () => {
     expect(parseToolCalls('<daytona-executes>\naction="list-files"\n</daytona-executes>')).toEqual({ calls: [], errors: [] });
   });

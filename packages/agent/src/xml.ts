@@ -102,13 +102,25 @@ export function scanToolBlocks(text: string, toolNames: readonly string[]): RawT
   let m: RegExpExecArray | null;
   while ((m = opener.exec(text)) !== null) {
     const block = scanBlock(text, m.index, m[1] as string);
+    if (!block) continue;
     blocks.push(block);
     opener.lastIndex = Math.max(block.end, m.index + 1);
   }
   return blocks;
 }
 
-function scanBlock(text: string, start: number, tag: string): RawToolBlock {
+/**
+ * `<daytona-execute>` named in prose ("I ran three <daytona-execute> blocks") is not a call:
+ * no attributes, the body does not start with key="value", and no closing tag follows.
+ * Without this, a final answer that mentions the tool would bounce back as an error.
+ */
+function isMention(text: string, bodyStart: number, tag: string): boolean {
+  const p = skip(SPACE, text, bodyStart);
+  if (matchAt(/[A-Za-z_][\w.-]*[ \t]*=/y, text, p) !== undefined) return false;
+  return !text.includes(`</${tag}`, bodyStart);
+}
+
+function scanBlock(text: string, start: number, tag: string): RawToolBlock | undefined {
   // A Map, so a key like `__proto__` is just a (rejected) parameter name.
   const seen = new Map<string, string>();
   const params = (): Record<string, string> => Object.fromEntries(seen);
@@ -153,6 +165,7 @@ function scanBlock(text: string, start: number, tag: string): RawToolBlock {
     p = v.next;
   }
   if (selfClosing) return { tool: tag, params: params(), start, end: p };
+  if (seen.size === 0 && isMention(text, p, tag)) return undefined;
 
   // key="value" lines in the body.
   const closer = bodyCloser(tag);

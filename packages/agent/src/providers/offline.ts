@@ -51,9 +51,9 @@ export class OfflineModel implements ModelProvider {
 
 function replaySummary(count: number, messages: readonly AgentMessage[]): string {
   const results = messages.filter((m) => m.role === 'tool' || (m.role === 'user' && m.content.startsWith('<daytona-')));
-  const failed = results.filter((m) => /status="error"|^<daytona-error>|: error/.test(m.content)).length;
+  const failed = results.filter((m) => /status="error"|^<daytona-error>|^error \(|: error \(/.test(m.content)).length;
   const plural = count === 1 ? '' : 's';
   return failed === 0
-    ? `Done: ran the ${count} <daytona-execute> block${plural} from the prompt, one per turn; every one succeeded.`
-    : `Done: went through the ${count} <daytona-execute> block${plural} from the prompt, one per turn; ${failed} of them failed or were rejected (see the step results).`;
+    ? `Done: ran the ${count} daytona-execute block${plural} from the prompt, one per turn; every one succeeded.`
+    : `Done: went through the ${count} daytona-execute block${plural} from the prompt, one per turn; ${failed} of them failed or were rejected (see the step results).`;
 }

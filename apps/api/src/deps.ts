@@ -1,0 +1,20 @@
+import type { Queue } from 'bullmq';
+import type { Env, Logger } from '@research/config';
+import type { Redis, TaskJobData, TaskStore } from '@research/queue';
+import type { SseStreams } from './sse.js';
+
+/** What the HTTP app needs; `createApi` builds these from the environment, tests build their own. */
+export interface ApiDeps {
+  env: Env;
+  /** Connection made with `createRedis(url, 'api')`: fails fast while Redis is down. */
+  redis: Redis;
+  store: TaskStore;
+  /** The `agent` queue, with `prefix: env.QUEUE_PREFIX`. */
+  queue: Queue<TaskJobData>;
+  logger: Logger;
+  /** Open SSE streams, so shutdown can end them. Default: a fresh set per app. */
+  streams?: SseStreams;
+}
+
+/** Task ids as the API accepts them (same rule as `TaskJobData.taskId`). Anything else is a 404. */
+export const TASK_ID = /^[A-Za-z0-9_-]{1,128}$/;

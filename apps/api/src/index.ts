@@ -1,0 +1,3 @@
+export { createServer, createApi, shutdownServer } from './server.js';
+export type { Api } from './server.js';
+export type { ApiDeps } from './deps.js';

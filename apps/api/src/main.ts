@@ -1,0 +1,38 @@
+import { loadConfigOrExit, requireApiKeys } from '@research/config';
+import { createApi } from './server.js';
+
+const env = loadConfigOrExit('api', [requireApiKeys]);
+const api = createApi(env);
+const { logger } = api.deps;
+
+const server = api.app.listen(env.PORT, () => {
+  logger.info({ port: env.PORT, redis: env.REDIS_URL, prefix: env.QUEUE_PREFIX }, 'api listening');
+});
+// A slow client may not hold a socket open for ever while sending its request.
+server.requestTimeout = 30_000;
+server.headersTimeout = 15_000;
+server.on('error', (err) => {
+  logger.fatal({ err }, 'api could not listen');
+  process.exit(1);
+});
+
+let stopping = false;
+async function stop(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'api stopping');
+  const force = setTimeout(() => {
+    logger.warn('api did not stop within 10 s; exiting');
+    process.exit(1);
+  }, 10_000);
+  force.unref();
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  // Open SSE streams would keep server.close() waiting: end them, then idle keep-alive sockets.
+  await api.close();
+  server.closeIdleConnections();
+  await closed;
+  clearTimeout(force);
+  process.exit(0);
+}
+process.on('SIGTERM', () => void stop('SIGTERM'));
+process.on('SIGINT', () => void stop('SIGINT'));

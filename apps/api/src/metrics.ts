@@ -1,0 +1,140 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Queue } from 'bullmq';
+import { FINAL_STATUSES } from '@research/contracts';
+import { AGENT_QUEUE, STEP_BUCKETS_S, WorkerRegistry, type TaskStore } from '@research/queue';
+import type { ApiDeps } from './deps.js';
+import { guard } from './redis-guard.js';
+
+/** Queue states reported as depth. */
+const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'failed', 'completed'] as const;
+
+/**
+ * Step durations are observed by workers into Redis buckets; this histogram reports those
+ * buckets instead of observations made in this process.
+ */
+class StoredStepHistogram extends Histogram {
+  constructor(
+    private readonly store: TaskStore,
+    private readonly run: <T>(work: () => Promise<T>) => Promise<T>,
+    registry: Registry,
+  ) {
+    super({ name: 'research_step_duration_seconds', help: 'Duration of tool steps, all workers', buckets: STEP_BUCKETS_S, registers: [registry] });
+  }
+
+  override async get() {
+    const base = await super.get();
+    const h = await this.run(() => this.store.stepHistogram());
+    return {
+      ...base,
+      values: [
+        ...h.buckets.map((b) => ({ metricName: `${base.name}_bucket`, labels: { le: b.le }, value: b.count })),
+        { metricName: `${base.name}_bucket`, labels: { le: '+Inf' }, value: h.count },
+        { metricName: `${base.name}_sum`, labels: {}, value: h.sumSeconds },
+        { metricName: `${base.name}_count`, labels: {}, value: h.count },
+      ],
+    };
+  }
+}
+
+/**
+ * Prometheus metrics, collected from Redis on each scrape so every API replica reports the
+ * whole system. A scrape while Redis is down fails (503) rather than reporting stale zeros.
+ */
+export function createMetrics(deps: Pick<ApiDeps, 'env' | 'redis' | 'store' | 'queue'>): { registry: Registry; close(): Promise<void> } {
+  const { env, redis, store, queue } = deps;
+  const registry = new Registry();
+  const workers = new WorkerRegistry(redis, env.QUEUE_PREFIX);
+  const stepQueues = new Map<string, Queue>();
+  const run = <T>(work: () => Promise<T>) => guard(redis, work);
+
+  new Counter({
+    name: 'research_tasks_submitted_total',
+    help: 'Tasks accepted by the API',
+    registers: [registry],
+    async collect() {
+      const c = await run(() => store.counters());
+      this.reset();
+      this.inc(c.submitted ?? 0);
+    },
+  });
+  new Counter({
+    name: 'research_tasks_finished_total',
+    help: 'Tasks that reached a final status, by status',
+    labelNames: ['status'],
+    registers: [registry],
+    async collect() {
+      const c = await run(() => store.counters());
+      this.reset();
+      for (const status of FINAL_STATUSES) this.inc({ status }, c[status] ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'research_tasks',
+    help: 'Task jobs in the agent queue now, by state (queued = waiting + delayed + prioritized, running = active + waiting-children)',
+    labelNames: ['status'],
+    registers: [registry],
+    async collect() {
+      const c = await run(() => queue.getJobCounts(...QUEUE_STATES));
+      this.reset();
+      this.set({ status: 'queued' }, (c.waiting ?? 0) + (c.delayed ?? 0) + (c.prioritized ?? 0));
+      this.set({ status: 'running' }, (c.active ?? 0) + (c['waiting-children'] ?? 0));
+    },
+  });
+  new Gauge({
+    name: 'research_queue_jobs',
+    help: 'Jobs per queue and state (the agent queue and the step queue of every live worker)',
+    labelNames: ['queue', 'state'],
+    registers: [registry],
+    async collect() {
+      const alive = await run(() => workers.alive(env.WORKER_HEARTBEAT_MS * 6));
+      const names = new Set(alive.map((w) => w.stepQueue));
+      for (const [name, q] of stepQueues) {
+        if (!names.has(name)) {
+          stepQueues.delete(name);
+          await q.close();
+        }
+      }
+      const queues: Queue[] = [queue as unknown as Queue];
+      for (const name of names) {
+        let q = stepQueues.get(name);
+        if (!q) {
+          q = new Queue(name, { connection: redis, prefix: env.QUEUE_PREFIX });
+          stepQueues.set(name, q);
+        }
+        queues.push(q);
+      }
+      const counts = await run(() => Promise.all(queues.map((q) => q.getJobCounts(...QUEUE_STATES))));
+      this.reset();
+      counts.forEach((c, i) => {
+        for (const state of QUEUE_STATES) this.set({ queue: queues[i]?.name ?? AGENT_QUEUE, state }, c[state] ?? 0);
+      });
+    },
+  });
+  new Gauge({
+    name: 'research_workers_alive',
+    help: 'Workers that sent a heartbeat recently',
+    registers: [registry],
+    async collect() {
+      this.set((await run(() => workers.alive(env.WORKER_HEARTBEAT_MS * 6))).length);
+    },
+  });
+  new Counter({
+    name: 'research_container_restarts_total',
+    help: 'Sandbox containers re-created or restarted by workers',
+    registers: [registry],
+    async collect() {
+      const c = await run(() => store.counters());
+      this.reset();
+      this.inc(c.containerRestarts ?? 0);
+    },
+  });
+  new StoredStepHistogram(store, run, registry);
+
+  return {
+    registry,
+    async close() {
+      await Promise.allSettled([...stepQueues.values()].map((q) => q.close()));
+      stepQueues.clear();
+    },
+  };
+}

@@ -1,0 +1,139 @@
+import { createHash, randomUUID } from 'node:crypto';
+import express, { Router, type Request } from 'express';
+import { FINAL_STATUSES, TaskRequest, type TaskAccepted, type TaskView } from '@research/contracts';
+import { JOBS, jobOptions, type TaskJobData } from '@research/queue';
+import { apiKeyOf } from '../auth.js';
+import { TASK_ID, type ApiDeps } from '../deps.js';
+import { ConflictError, InvalidRequestError, NotFoundError, UnsupportedMediaTypeError } from '../errors.js';
+import { guard } from '../redis-guard.js';
+import { methodNotAllowed } from './method.js';
+
+const IDEMPOTENCY_KEY = /^[A-Za-z0-9_.:-]{1,128}$/;
+/** Keys `TaskMetadata`'s record would silently drop (a JSON `__proto__` key becomes a prototype assignment). */
+const FORBIDDEN_KEYS = ['__proto__', 'constructor', 'prototype'];
+
+export function taskLinks(id: string): TaskAccepted['links'] {
+  const self = `/v1/jobs/${id}`;
+  return { self, events: `${self}/events`, files: `${self}/files`, cancel: `${self}/cancel` };
+}
+
+/** The `:id` of a task route; malformed ids are a plain 404 (they cannot name a task). */
+export function taskIdParam(req: Request): string {
+  const id = req.params.id;
+  if (typeof id !== 'string' || !TASK_ID.test(id)) throw new NotFoundError('no such job');
+  return id;
+}
+
+/** `POST /v1/jobs`, `GET /v1/jobs/:id`, `POST /v1/jobs/:id/cancel`. */
+export function jobsRouter(deps: ApiDeps): Router {
+  const { env, redis, store, queue, logger } = deps;
+  const router = Router();
+
+  const json = express.json({ limit: env.MAX_BODY_BYTES, strict: true, type: () => true });
+  const requireJson: express.RequestHandler = (req, _res, next) => {
+    // Checked before reading the body so a form post or a text upload gets 415, not "invalid JSON".
+    next(req.is(['application/json', '+json']) ? undefined : new UnsupportedMediaTypeError());
+  };
+
+  router
+    .route('/jobs')
+    .post(requireJson, json, async (req, res) => {
+      const idempotencyHash = idempotencyHashOf(req.get('idempotency-key'), apiKeyOf(res.locals));
+      const request = parseTaskRequest(req.body);
+      const id = randomUUID();
+      const createdAt = new Date().toISOString();
+      const maxSteps = request.maxSteps ?? env.TASK_MAX_STEPS;
+
+      const created = await guard(redis, () => store.create(id, request, createdAt, maxSteps, idempotencyHash));
+      if (!created.created) {
+        const existing = await guard(redis, () => store.view(created.id));
+        res.status(202).json(accepted(created.id, existing?.status ?? 'queued', existing?.createdAt ?? createdAt));
+        return;
+      }
+      const data: TaskJobData = { taskId: id, request, createdAt };
+      try {
+        await guard(redis, () => queue.add(JOBS.task.name(data), data, jobOptions('task', { jobId: id })));
+      } catch (err) {
+        // The record exists but no worker will ever see it: say so in the record, and free the
+        // idempotency key so the client's retry creates a task that runs.
+        await Promise.allSettled([
+          guard(redis, () => store.setStatus(id, 'failed', { error: { code: 'internal', message: 'the task could not be queued' } })),
+          idempotencyHash ? guard(redis, () => store.dropIdempotency(idempotencyHash)) : Promise.resolve(),
+        ]);
+        throw err;
+      }
+      logger.info({ taskId: id, maxSteps }, 'task queued');
+      res.status(202).location(taskLinks(id).self).json(accepted(id, 'queued', createdAt));
+    })
+    .all(methodNotAllowed(['POST']));
+
+  router
+    .route('/jobs/:id')
+    .get(async (req, res) => {
+      const id = taskIdParam(req);
+      const view = await guard(redis, () => store.view(id));
+      if (!view) throw new NotFoundError(`no job ${id}`);
+      res.json(view satisfies TaskView);
+    })
+    .all(methodNotAllowed(['GET']));
+
+  router
+    .route('/jobs/:id/cancel')
+    .post(async (req, res) => {
+      const id = taskIdParam(req);
+      const status = await guard(redis, () => store.status(id));
+      if (!status) throw new NotFoundError(`no job ${id}`);
+      if (FINAL_STATUSES.includes(status)) throw new ConflictError('already_finished', `job ${id} already finished (${status})`, { status });
+
+      const state = await guard(redis, () => queue.getJobState(id));
+      let removed = false;
+      if (state === 'waiting' || state === 'delayed' || state === 'prioritized' || state === 'unknown') {
+        // remove() answers 0 when a worker holds the job's lock: it just started, so cancel it as running.
+        removed = state === 'unknown' || (await guard(redis, () => queue.remove(id))) === 1;
+      }
+      if (removed) {
+        await guard(redis, () => store.setStatus(id, 'cancelled', { error: { code: 'cancelled', message: 'cancelled before it started' } }));
+      } else {
+        await guard(redis, () => store.requestCancel(id));
+      }
+      logger.info({ taskId: id, queueState: state, removed }, 'cancel requested');
+      const view = await guard(redis, () => store.view(id));
+      res.status(202).json(view);
+    })
+    .all(methodNotAllowed(['POST']));
+
+  return router;
+}
+
+function accepted(id: string, status: TaskAccepted['status'], createdAt: string): TaskAccepted {
+  return { id, status, createdAt, links: taskLinks(id) };
+}
+
+/** Idempotency keys are scoped per API key, so two clients cannot collide or probe each other's. */
+function idempotencyHashOf(header: string | undefined, apiKey: string): string | undefined {
+  if (header === undefined) return undefined;
+  if (!IDEMPOTENCY_KEY.test(header)) {
+    throw new InvalidRequestError('Idempotency-Key must be 1-128 characters of A-Z a-z 0-9 _ . : -', { header: 'Idempotency-Key' });
+  }
+  return createHash('sha256').update(apiKey).update('\u0000').update(header).digest('hex');
+}
+
+function parseTaskRequest(body: unknown): TaskRequest {
+  // JSON.parse makes `"__proto__"` an own key; zod's record would assign it (a no-op on a
+  // prototype setter) and accept the body minus that key. Refuse it instead of dropping it.
+  if (isPlainObject(body) && isPlainObject(body.metadata)) {
+    const bad = FORBIDDEN_KEYS.find((k) => Object.hasOwn(body.metadata as object, k));
+    if (bad !== undefined) {
+      throw new InvalidRequestError(`invalid request body: metadata: key ${bad} is not allowed`, {
+        issues: [{ path: 'metadata', message: 'metadata keys __proto__, constructor and prototype are not allowed', code: 'custom' }],
+      });
+    }
+  }
+  const parsed = TaskRequest.safeParse(body);
+  if (!parsed.success) throw InvalidRequestError.fromZod(parsed.error);
+  return parsed.data;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

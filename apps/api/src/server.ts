@@ -1,0 +1,109 @@
+import express, { type Express } from 'express';
+import { Queue } from 'bullmq';
+import { createLogger, type Env } from '@research/config';
+import { AGENT_QUEUE, TaskStore, createRedis, type TaskJobData } from '@research/queue';
+import { bearerAuth } from './auth.js';
+import type { ApiDeps } from './deps.js';
+import { NotFoundError, RedisUnavailableError, errorHandler } from './errors.js';
+import { createMetrics } from './metrics.js';
+import { openApiDocument } from './openapi.js';
+import { guard } from './redis-guard.js';
+import { eventsRouter } from './routes/events.js';
+import { filesRouter } from './routes/files.js';
+import { jobsRouter } from './routes/jobs.js';
+import { methodNotAllowed } from './routes/method.js';
+import { SseStreams } from './sse.js';
+
+/** Readiness answers within about this long even when Redis hangs. */
+const READY_PING_TIMEOUT_MS = 1_000;
+
+const shutdowns = new WeakMap<Express, () => Promise<void>>();
+
+/** The HTTP app (no listen). Tests drive it in-process; `main.ts` listens. */
+export function createServer(deps: ApiDeps): Express {
+  const { env, redis, logger } = deps;
+  const streams = deps.streams ?? new SseStreams();
+  const metrics = createMetrics(deps);
+  const limits = { maxBodyBytes: env.MAX_BODY_BYTES };
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ ok: true });
+  });
+  app.all('/healthz', methodNotAllowed(['GET']));
+
+  app.get('/readyz', async (_req, res) => {
+    await guard(redis, () => redis.ping(), READY_PING_TIMEOUT_MS).catch(() => {
+      throw new RedisUnavailableError('not ready: Redis does not answer PING');
+    });
+    res.json({ ok: true, redis: 'ok' });
+  });
+  app.all('/readyz', methodNotAllowed(['GET']));
+
+  // No auth, like most Prometheus targets: restrict it at the network level in production.
+  app.get('/metrics', async (_req, res) => {
+    const body = await metrics.registry.metrics();
+    res.type(metrics.registry.contentType).send(body);
+  });
+  app.all('/metrics', methodNotAllowed(['GET']));
+
+  const openapi = JSON.stringify(openApiDocument());
+  app.get('/openapi.json', (_req, res) => {
+    res.type('application/json').send(openapi);
+  });
+  app.all('/openapi.json', methodNotAllowed(['GET']));
+
+  const v1 = express.Router();
+  v1.use(bearerAuth(env.API_KEYS));
+  v1.use(jobsRouter(deps));
+  v1.use(eventsRouter(deps, streams));
+  v1.use(filesRouter(deps));
+  app.use('/v1', v1);
+
+  app.use((req, _res, next) => next(new NotFoundError(`no route ${req.method} ${req.path.slice(0, 200)}`)));
+  app.use(errorHandler(logger, limits));
+
+  shutdowns.set(app, async () => {
+    streams.closeAll();
+    await metrics.close();
+  });
+  return app;
+}
+
+/** Ends the app's open SSE streams and releases what it holds (not the deps' connections). */
+export async function shutdownServer(app: Express): Promise<void> {
+  await shutdowns.get(app)?.();
+}
+
+export interface Api {
+  app: Express;
+  deps: ApiDeps;
+  /** Ends open streams, then closes the queue and the Redis connection. */
+  close(): Promise<void>;
+}
+
+/** Builds the deps from the environment and the app over them. */
+export function createApi(env: Env, logger = createLogger({ level: env.LOG_LEVEL, base: { app: 'api' } })): Api {
+  const redis = createRedis(env.REDIS_URL, 'api');
+  // Errors surface on the calls that fail (503); without a listener ioredis would log each retry.
+  redis.on('error', (err) => logger.debug({ err: err.message }, 'redis connection error'));
+  const store = new TaskStore(redis, env.QUEUE_PREFIX, { retentionSeconds: Math.round(env.TASK_RETENTION_HOURS * 3_600) });
+  const queue = new Queue<TaskJobData>(AGENT_QUEUE, { connection: redis, prefix: env.QUEUE_PREFIX });
+  queue.on('error', (err) => logger.debug({ err: err.message }, 'queue error'));
+  const deps: ApiDeps = { env, redis, store, queue, logger, streams: new SseStreams() };
+  const app = createServer(deps);
+  return {
+    app,
+    deps,
+    async close() {
+      await shutdownServer(app);
+      await queue.close().catch(() => {});
+      if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
+      else redis.disconnect();
+    },
+  };
+}

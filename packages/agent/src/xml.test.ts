@@ -160,6 +160,10 @@ describe('parseToolCalls: edge cases', () => {
     expect(parseToolCalls('Done: I ran the three <daytona-execute> blocks you gave me.')).toEqual({ calls: [], errors: [] });
     expect(parseToolCalls('Use `<daytona-execute>` for everything.\n<daytona-execute action="list-files"/>').calls).toHaveLength(1);
     expect(parseToolCalls('<daytona-execute>\nlist the files\n</daytona-execute>').errors).toHaveLength(1);
+    expect(parseToolCalls('Write a <daytona-execute> block:\n<daytona-execute>\naction="list-files"\n</daytona-execute>')).toEqual({
+      calls: [{ tool: 'daytona-execute', args: { action: 'list-files' } }],
+      errors: [],
+    });
   });
 
   it('does not mistake similar tag names for the tool', () => {

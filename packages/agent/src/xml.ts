@@ -111,13 +111,20 @@ export function scanToolBlocks(text: string, toolNames: readonly string[]): RawT
 
 /**
  * `<daytona-execute>` named in prose ("I ran three <daytona-execute> blocks") is not a call:
- * no attributes, the body does not start with key="value", and no closing tag follows.
+ * no attributes, the body does not start with key="value", and no closing tag follows before
+ * the next opening tag.
  * Without this, a final answer that mentions the tool would bounce back as an error.
  */
 function isMention(text: string, bodyStart: number, tag: string): boolean {
   const p = skip(SPACE, text, bodyStart);
   if (matchAt(/[A-Za-z_][\w.-]*[ \t]*=/y, text, p) !== undefined) return false;
-  return !text.includes(`</${tag}`, bodyStart);
+  const close = text.indexOf(`</${tag}`, bodyStart);
+  if (close < 0) return true;
+  // The next closing tag belongs to a later block.
+  const reopen = new RegExp(`<${escapeRegExp(tag)}(?=[\\s/>]|$)`, 'g');
+  reopen.lastIndex = bodyStart;
+  const next = reopen.exec(text);
+  return next !== null && next.index < close;
 }
 
 function scanBlock(text: string, start: number, tag: string): RawToolBlock | undefined {

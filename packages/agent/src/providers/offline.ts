@@ -5,6 +5,9 @@ import { DAYTONA_EXECUTE } from '../tools/daytona-execute.js';
 import { renderToolCall, scanToolBlocks } from '../xml.js';
 import { planMove } from './offline-plan.js';
 
+/** Nothing is sent anywhere, so nothing is counted. */
+const NO_TOKENS = { promptTokens: 0, completionTokens: 0 } as const;
+
 function abortError(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new Error('aborted');
 }
@@ -30,22 +33,22 @@ export class OfflineModel implements ModelProvider {
     const blocks = scanToolBlocks(prompt, [DAYTONA_EXECUTE]);
     if (blocks.length > 0) {
       const block = blocks[turn];
-      if (!block) return { text: replaySummary(blocks.length, request.messages), usage: { promptTokens: 0, completionTokens: 0 } };
+      if (!block) return { text: replaySummary(blocks.length, request.messages), usage: NO_TOKENS };
       const say = `Running block ${turn + 1} of ${blocks.length} from the prompt.`;
       const raw = prompt.slice(block.start, block.end);
-      if (request.format === 'xml') return { text: `${say}\n\n${raw}`, usage: { promptTokens: 0, completionTokens: 0 } };
+      if (request.format === 'xml') return { text: `${say}\n\n${raw}`, usage: NO_TOKENS };
       // A block that does not even scan is passed on as written so the loop reports it to the "model".
       const args = block.error ? raw : JSON.stringify(block.params);
-      return { text: say, toolCalls: [{ id: `offline_${turn}`, name: DAYTONA_EXECUTE, arguments: args }], usage: { promptTokens: 0, completionTokens: 0 } };
+      return { text: say, toolCalls: [{ id: `offline_${turn}`, name: DAYTONA_EXECUTE, arguments: args }], usage: NO_TOKENS };
     }
     const move = planMove(prompt, request.messages);
-    if (move.kind === 'answer') return { text: move.text, usage: { promptTokens: 0, completionTokens: 0 } };
+    if (move.kind === 'answer') return { text: move.text, usage: NO_TOKENS };
     return this.#call(request, turn, move.say, move.args);
   }
 
   #call(request: ModelRequest, turn: number, say: string, args: DaytonaAction): ModelTurn {
-    if (request.format === 'xml') return { text: `${say}\n\n${renderToolCall(args)}`, usage: { promptTokens: 0, completionTokens: 0 } };
-    return { text: say, toolCalls: [{ id: `offline_${turn}`, name: DAYTONA_EXECUTE, arguments: JSON.stringify(args) }], usage: { promptTokens: 0, completionTokens: 0 } };
+    if (request.format === 'xml') return { text: `${say}\n\n${renderToolCall(args)}`, usage: NO_TOKENS };
+    return { text: say, toolCalls: [{ id: `offline_${turn}`, name: DAYTONA_EXECUTE, arguments: JSON.stringify(args) }], usage: NO_TOKENS };
   }
 }
 

@@ -1,0 +1,212 @@
+/**
+ * The openai provider end to end against a real HTTP server on 127.0.0.1 that speaks the
+ * chat-completions protocol (node:http, no mocks of the SDK or of fetch).
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AgentAbortError, LlmError } from '../errors.js';
+import { runAgent } from '../loop.js';
+import { initialState, type ToolCallFormat } from '../state.js';
+import { TempDirStepRunner } from '../testing/temp-dir-step-runner.js';
+import { createProvider } from './create.js';
+import { OfflineModel } from './offline.js';
+import { OpenAIProvider } from './openai.js';
+
+type Reply = { status?: number; headers?: Record<string, string>; body?: unknown; hang?: boolean };
+type Seen = { path: string; headers: http.IncomingHttpHeaders; body: { model: string; messages: Record<string, unknown>[]; tools?: { type: string; function: { name: string; parameters: Record<string, unknown> } }[] } };
+
+/** A chat-completions endpoint that answers from a script and records every request. */
+class FakeEndpoint {
+  readonly seen: Seen[] = [];
+  readonly replies: Reply[] = [];
+  #server = http.createServer((req, res) => {
+    let raw = '';
+    req.on('data', (c: Buffer) => (raw += c.toString()));
+    req.on('end', () => {
+      this.seen.push({ path: req.url ?? '', headers: req.headers, body: JSON.parse(raw || '{}') as Seen['body'] });
+      const reply = this.replies.length > 1 ? this.replies.shift() : this.replies[0];
+      if (!reply || reply.hang) return; // never answers; the client's timeout or abort ends it
+      res.writeHead(reply.status ?? 200, { 'content-type': 'application/json', ...reply.headers });
+      res.end(JSON.stringify(reply.body ?? {}));
+    });
+  });
+
+  async start(): Promise<string> {
+    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}/v1`;
+  }
+
+  async stop(): Promise<void> {
+    this.#server.closeAllConnections();
+    await new Promise((resolve) => this.#server.close(resolve));
+  }
+}
+
+function completion(message: Record<string, unknown>, usage = { prompt_tokens: 100, completion_tokens: 20 }): Reply {
+  return {
+    body: {
+      id: 'chatcmpl-test',
+      object: 'chat.completion',
+      created: 1_700_000_000,
+      model: 'test-model',
+      choices: [{ index: 0, message: { role: 'assistant', content: null, ...message }, finish_reason: 'stop' }],
+      usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens },
+    },
+  };
+}
+
+const error = (status: number, message: string, headers: Record<string, string> = {}): Reply => ({
+  status,
+  headers: { 'retry-after-ms': '5', ...headers },
+  body: { error: { message, type: 'server_error', code: null } },
+});
+
+let endpoint: FakeEndpoint;
+let baseURL: string;
+let steps: TempDirStepRunner;
+beforeEach(async () => {
+  endpoint = new FakeEndpoint();
+  baseURL = await endpoint.start();
+  steps = await TempDirStepRunner.create();
+});
+afterEach(async () => {
+  await endpoint.stop();
+  await steps.dispose();
+});
+
+function provider(over: { maxRetries?: number; timeoutMs?: number } = {}): OpenAIProvider {
+  return new OpenAIProvider({ baseURL, apiKey: 'sk-test', model: 'test-model', maxRetries: over.maxRetries ?? 2, timeoutMs: over.timeoutMs ?? 5_000 });
+}
+
+function run(format: ToolCallFormat, p = provider(), signal = new AbortController().signal) {
+  return runAgent({
+    state: initialState({ prompt: 'Write a note' }, { format }),
+    provider: p,
+    steps,
+    format,
+    maxSteps: 10,
+    deadline: Date.now() + 30_000,
+    signal,
+    model: 'task-model',
+  });
+}
+
+describe('OpenAIProvider against a chat-completions server on loopback', () => {
+  it('xml format: text with a <daytona-execute> block runs, and the result goes back as a user message', async () => {
+    endpoint.replies.push(
+      completion({ content: 'Writing it.\n<daytona-execute>\naction="create-file"\nfilePath="note.md"\ncontent="# Note\nhello"\n</daytona-execute>' }),
+      completion({ content: 'The note is in note.md.' }, { prompt_tokens: 150, completion_tokens: 8 }),
+    );
+    const out = await run('xml');
+    expect(out.reason).toBe('answer');
+    expect(out.summary).toBe('The note is in note.md.');
+    expect(await steps.read('note.md')).toBe('# Note\nhello');
+    expect(out.usage).toEqual({ promptTokens: 250, completionTokens: 28 });
+
+    expect(endpoint.seen).toHaveLength(2);
+    const [first, second] = endpoint.seen;
+    expect(first?.path).toBe('/v1/chat/completions');
+    expect(first?.headers.authorization).toBe('Bearer sk-test');
+    expect(first?.body.model).toBe('task-model');
+    expect(first?.body.tools).toBeUndefined();
+    expect(first?.body.messages.map((m) => m.role)).toEqual(['system', 'user']);
+    expect(String(first?.body.messages[0]?.content)).toContain('<daytona-execute>');
+    expect(second?.body.messages.at(-1)).toEqual({ role: 'user', content: '<daytona-result step="0" action="create-file">\ncreated note.md (12 bytes)\n</daytona-result>' });
+  });
+
+  it('native format: sends the tool schema, runs tool_calls, answers with tool messages', async () => {
+    endpoint.replies.push(
+      completion({
+        tool_calls: [
+          { id: 'call_abc', type: 'function', function: { name: 'daytona-execute', arguments: JSON.stringify({ action: 'create-file', filePath: 'n.md', content: 'x' }) } },
+          { id: 'call_def', type: 'function', function: { name: 'daytona-execute', arguments: JSON.stringify({ action: 'list-files', path: null }) } },
+        ],
+      }),
+      completion({ content: 'Done, see n.md.' }),
+    );
+    const out = await run('native');
+    expect(out.reason).toBe('answer');
+    expect(steps.calls.map((c) => [c.step, c.call.id, c.call.args])).toEqual([
+      [0, 'call_abc', { action: 'create-file', filePath: 'n.md', content: 'x' }],
+      [1, 'call_def', { action: 'list-files' }],
+    ]);
+
+    const [first, second] = endpoint.seen;
+    expect(first?.body.tools).toHaveLength(1);
+    expect(first?.body.tools?.[0]?.function.name).toBe('daytona-execute');
+    expect(first?.body.tools?.[0]?.function.parameters).toMatchObject({ type: 'object', required: ['action'] });
+    const tail = second?.body.messages.slice(-3);
+    expect(tail?.[0]).toMatchObject({ role: 'assistant', tool_calls: [{ id: 'call_abc' }, { id: 'call_def' }] });
+    expect(tail?.[1]).toMatchObject({ role: 'tool', tool_call_id: 'call_abc' });
+    expect(tail?.[2]).toMatchObject({ role: 'tool', tool_call_id: 'call_def', content: expect.stringContaining('n.md') });
+    expect(out.usage).toEqual({ promptTokens: 200, completionTokens: 40 });
+  });
+
+  it('retries a 429 (the SDK honours retry-after) and then succeeds', async () => {
+    endpoint.replies.push(error(429, 'Rate limit reached'), completion({ content: 'fine now' }));
+    const out = await run('xml');
+    expect(out.reason).toBe('answer');
+    expect(out.summary).toBe('fine now');
+    expect(endpoint.seen).toHaveLength(2);
+  });
+
+  it('gives up on a 500 after its retries with a clear LlmError', async () => {
+    endpoint.replies.push(error(500, 'upstream exploded'));
+    const err = await run('xml', provider({ maxRetries: 2 })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LlmError);
+    const llm = err as LlmError;
+    expect(llm.status).toBe(500);
+    expect(llm.retryable).toBe(true);
+    expect(llm.attempts).toBe(3);
+    expect(llm.message).toMatch(/the model endpoint failed with HTTP 500 after 3 attempts \(model task-model\): .*upstream exploded/);
+    expect(endpoint.seen).toHaveLength(3);
+  });
+
+  it('does not retry a 401 and says so', async () => {
+    endpoint.replies.push({ status: 401, body: { error: { message: 'bad key', type: 'invalid_request_error' } } });
+    const err = (await run('xml').catch((e: unknown) => e)) as LlmError;
+    expect(err).toBeInstanceOf(LlmError);
+    expect(err.retryable).toBe(false);
+    expect(err.message).toMatch(/HTTP 401 \(model task-model\)/);
+    expect(endpoint.seen).toHaveLength(1);
+  });
+
+  it('reports a request that times out', async () => {
+    endpoint.replies.push({ hang: true });
+    const err = (await run('xml', provider({ maxRetries: 0, timeoutMs: 200 })).catch((e: unknown) => e)) as LlmError;
+    expect(err).toBeInstanceOf(LlmError);
+    expect(err.message).toMatch(/did not answer in time/);
+  });
+
+  it('cancels an in-flight request through the signal', async () => {
+    endpoint.replies.push({ hang: true });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 50);
+    const out = await run('xml', provider(), controller.signal);
+    expect(out.reason).toBe('cancelled');
+  });
+
+  it('complete() turns an abort into AgentAbortError, not an LlmError', async () => {
+    endpoint.replies.push({ hang: true });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 50);
+    const err = await provider()
+      .complete({ messages: [{ role: 'user', content: 'hi' }], format: 'xml', tools: [] }, controller.signal)
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AgentAbortError);
+  });
+});
+
+describe('createProvider', () => {
+  const env = { LLM_MODEL: 'm', LLM_TIMEOUT_MS: 1_000, LLM_MAX_RETRIES: 0, LLM_BASE_URL: undefined, LLM_API_KEY: undefined };
+  it('selects the offline model or the openai provider', async () => {
+    expect(createProvider({ ...env, LLM_PROVIDER: 'offline' })).toBeInstanceOf(OfflineModel);
+    const p = createProvider({ ...env, LLM_PROVIDER: 'openai', LLM_BASE_URL: baseURL });
+    expect(p).toBeInstanceOf(OpenAIProvider);
+    endpoint.replies.push(completion({ content: 'hello' }));
+    const turn = await p.complete({ messages: [{ role: 'user', content: 'hi' }], format: 'xml', tools: [] }, new AbortController().signal);
+    expect(turn).toEqual({ text: 'hello', usage: { promptTokens: 100, completionTokens: 20 } });
+    expect(endpoint.seen[0]?.body.model).toBe('m');
+  });
+});

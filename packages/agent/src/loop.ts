@@ -140,10 +140,14 @@ export async function runAgent(opts: RunAgentOptions): Promise<AgentOutcome> {
   const onAbort = (): void => halt('cancelled');
   if (opts.signal.aborted) halt('cancelled');
   else opts.signal.addEventListener('abort', onAbort, { once: true });
-  const msLeft = opts.deadline - Date.now();
-  if (msLeft <= 0) halt('timeout');
-  // setTimeout overflows above 2^31-1 ms; a deadline that far away is "no deadline" in practice.
-  const timer = msLeft > 0 ? setTimeout(() => halt('timeout'), Math.min(msLeft, 2 ** 31 - 1)) : undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (): void => {
+    const msLeft = opts.deadline - Date.now();
+    // setTimeout fires at once above 2^31-1 ms, so a far deadline is reached in hops.
+    if (msLeft <= 0) halt('timeout');
+    else timer = setTimeout(arm, Math.min(msLeft, 2 ** 31 - 1));
+  };
+  arm();
 
   const finish = async (reason: FinishReason, summary: string): Promise<AgentOutcome> => {
     state.finished = { reason, summary, at: now() };

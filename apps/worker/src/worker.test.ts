@@ -1,0 +1,114 @@
+import Docker from 'dockerode';
+import { Job, Queue } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stepQueueName } from '@research/queue';
+import { Harness, replayPrompt, requireServices, sleep } from './testing/harness.js';
+
+let h: Harness;
+const docker = new Docker();
+
+beforeAll(async () => {
+  await requireServices();
+  h = new Harness();
+});
+
+afterAll(async () => {
+  await h?.close();
+});
+
+describe('a worker with its sandbox container', () => {
+  it('completes the offline research plan: todo.md ticked, the script output read back, report.md quoting it', async () => {
+    await h.startWorker('wt-a');
+    const id = await h.submit({ prompt: 'Research current market conditions and investment opportunities' });
+    const view = await h.waitFinal(id);
+    expect(view.status).toBe('completed');
+    expect(view.workerId).toBe('wt-a');
+    expect(view.result?.summary).toMatch(/report\.md/);
+
+    const todo = (await h.store.readFile(id, 'todo.md'))?.toString() ?? '';
+    expect(todo).toMatch(/- \[x\]/);
+    expect(todo).not.toMatch(/- \[ \]/);
+    const results = JSON.parse((await h.store.readFile(id, 'results.json'))?.toString() ?? '{}') as Record<string, unknown>;
+    const report = (await h.store.readFile(id, 'report.md'))?.toString() ?? '';
+    // Every total return in the report's table is one the script computed.
+    const tickers = results.tickers as Record<string, { totalReturnPct: number }>;
+    const rows = [...report.matchAll(/^\| ([A-Z]+) \|.*$/gm)].map((m) => ({ ticker: m[1]!, totalReturn: Number(m[0].split('|')[4]!.trim()) }));
+    expect(rows.length).toBe(Object.keys(tickers).length);
+    for (const r of rows) expect(r.totalReturn).toBe(tickers[r.ticker]?.totalReturnPct);
+
+    // The python step ran in the container and its output went back to the model.
+    const actions = view.steps.map((s) => s.action);
+    expect(new Set(actions)).toEqual(new Set(['create-file', 'execute-command', 'read-file', 'list-files']));
+    const python = view.steps.find((s) => s.action === 'execute-command');
+    expect(python?.exitCode).toBe(0);
+    expect(view.steps.every((s) => s.status === 'completed')).toBe(true);
+
+    // The steps are completed child jobs of the task job.
+    const task = await h.queue.getJob(id);
+    const deps = await task!.getDependencies({ processed: { count: 100 } });
+    expect(Object.keys(deps.processed ?? {})).toHaveLength(view.steps.length);
+    const stepQueue = new Queue(stepQueueName('wt-a'), { connection: h.redis, prefix: h.prefix });
+    for (const s of view.steps) {
+      const child = await Job.fromId(stepQueue, `${id}-${s.index}`);
+      expect(await child?.getState()).toBe('completed');
+      expect(child?.parentKey).toBe(`${h.prefix}:agent:${id}`);
+    }
+    await stepQueue.close();
+    const logs = await h.queue.getJobLogs(id);
+    expect(logs.logs).toHaveLength(view.steps.length);
+    expect(logs.logs[0]).toMatch(/^step 0 · create-file · \d+ ms$/);
+    expect(task!.progress).toMatchObject({ phase: 'done', step: view.steps.length });
+  });
+
+  it('cancels a running `sleep 300` and kills the command', async () => {
+    const id = await h.submit({ prompt: replayPrompt(['sleep 300']) });
+    await h.waitFor(id, (v) => v.steps.some((s) => s.status === 'running'));
+    await sleep(300);
+    await h.store.requestCancel(id);
+    const view = await h.waitFinal(id, 20_000);
+    expect(view.status).toBe('cancelled');
+    expect(view.error?.code).toBe('cancelled');
+    const [container] = await docker.listContainers({ filters: { label: ['research.worker=wt-a'] } });
+    const exec = await docker.getContainer(container!.Id).exec({ Cmd: ['sh', '-c', 'ps -eo args | grep -c "^sleep 300" || true'], AttachStdout: true });
+    const stream = await exec.start({ Detach: false });
+    const out = await new Promise<string>((resolve) => {
+      let s = '';
+      stream.on('data', (d: Buffer) => (s += d.toString()));
+      stream.on('end', () => resolve(s));
+    });
+    expect(out.replace(/[^0-9]/g, '')).toBe('0');
+  });
+
+  it('gives a second worker its own container, labelled with its id', async () => {
+    const b = await h.startWorker('wt-b');
+    const list = await docker.listContainers({ filters: { label: ['research.sandbox=true'] } });
+    const mine = list.filter((c) => ['wt-a', 'wt-b'].includes(c.Labels['research.worker'] ?? ''));
+    expect(mine.map((c) => c.Labels['research.worker']).sort()).toEqual(['wt-a', 'wt-b']);
+    expect(new Set(mine.map((c) => c.Id)).size).toBe(2);
+    const info = await docker.getContainer(mine.find((c) => c.Labels['research.worker'] === 'wt-b')!.Id).inspect();
+    expect(info.HostConfig.NetworkMode).toBe('none');
+    expect(info.Mounts.some((m) => m.Destination === '/workspace' && m.Name === h.volume)).toBe(true);
+    await b.close(5_000);
+  });
+});
+
+describe('crash safety', () => {
+  it('finishes a task on another worker after kill -9, without re-running finished steps', async () => {
+    await h.stopInProcessWorkers();
+    const fast = { WORKER_LOCK_MS: '3000', WORKER_STALLED_INTERVAL_MS: '1000' };
+    const victim = await h.spawnWorker('wt-victim', { ...fast, WORKER_CONCURRENCY: '1' });
+    // Three steps; each appends its number only after its work, so a finished step shows once.
+    const id = await h.submit({ prompt: replayPrompt(['sleep 1 && echo 0 >> runs.txt', 'sleep 3 && echo 1 >> runs.txt', 'sleep 1 && echo 2 >> runs.txt']) });
+    await h.waitFor(id, (v) => v.workerId === 'wt-victim' && v.steps.some((s) => s.index === 1 && s.status === 'running'));
+    victim.kill('SIGKILL');
+    await new Promise((r) => victim.once('exit', r));
+    await h.spawnWorker('wt-rescuer', fast);
+    const view = await h.waitFinal(id, 90_000);
+    expect(view.status).toBe('completed');
+    expect(view.workerId).toBe('wt-rescuer');
+    const runs = (await h.store.readFile(id, 'runs.txt'))?.toString().trim().split('\n');
+    expect(runs).toEqual(['0', '1', '2']);
+    // The step the victim finished is answered from its stored result, not run again.
+    expect(view.steps.find((s) => s.index === 0)?.attempts).toBe(1);
+  });
+});

@@ -1,7 +1,7 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry, type Metric } from 'prom-client';
 import { Queue } from 'bullmq';
 import { FINAL_STATUSES } from '@research/contracts';
-import { AGENT_QUEUE, STEP_BUCKETS_S, WorkerRegistry, type TaskStore } from '@research/queue';
+import { AGENT_QUEUE, WorkerRegistry, type TaskStore } from '@research/queue';
 import type { ApiDeps } from './deps.js';
 import { guard } from './redis-guard.js';
 
@@ -9,31 +9,38 @@ import { guard } from './redis-guard.js';
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'failed', 'completed'] as const;
 
 /**
- * Step durations are observed by workers into Redis buckets; this histogram reports those
- * buckets instead of observations made in this process.
+ * Step durations are observed by workers into Redis buckets (`STEP_BUCKETS_S`); this metric
+ * reports those buckets rather than observations made in this process. prom-client has no
+ * histogram fed from outside, so this is a minimal metric object the registry can render
+ * (it reads name, help, type and `get()`).
  */
-class StoredStepHistogram extends Histogram {
-  constructor(
-    private readonly store: TaskStore,
-    private readonly run: <T>(work: () => Promise<T>) => Promise<T>,
-    registry: Registry,
-  ) {
-    super({ name: 'research_step_duration_seconds', help: 'Duration of tool steps, all workers', buckets: STEP_BUCKETS_S, registers: [registry] });
-  }
-
-  override async get() {
-    const base = await super.get();
-    const h = await this.run(() => this.store.stepHistogram());
-    return {
-      ...base,
-      values: [
-        ...h.buckets.map((b) => ({ metricName: `${base.name}_bucket`, labels: { le: b.le }, value: b.count })),
-        { metricName: `${base.name}_bucket`, labels: { le: '+Inf' }, value: h.count },
-        { metricName: `${base.name}_sum`, labels: {}, value: h.sumSeconds },
-        { metricName: `${base.name}_count`, labels: {}, value: h.count },
-      ],
-    };
-  }
+function storedStepHistogram(store: TaskStore, run: <T>(work: () => Promise<T>) => Promise<T>): Metric {
+  const name = 'research_step_duration_seconds';
+  const help = 'Duration of tool steps, all workers';
+  const metric = {
+    name,
+    help,
+    type: 'histogram',
+    aggregator: 'sum',
+    collect() {},
+    reset() {},
+    async get() {
+      const h = await run(() => store.stepHistogram());
+      return {
+        name,
+        help,
+        type: 'histogram',
+        aggregator: 'sum',
+        values: [
+          ...h.buckets.map((b) => ({ metricName: `${name}_bucket`, labels: { le: b.le }, value: b.count })),
+          { metricName: `${name}_bucket`, labels: { le: '+Inf' }, value: h.count },
+          { metricName: `${name}_sum`, labels: {}, value: h.sumSeconds },
+          { metricName: `${name}_count`, labels: {}, value: h.count },
+        ],
+      };
+    },
+  };
+  return metric as unknown as Metric;
 }
 
 /**
@@ -128,7 +135,7 @@ export function createMetrics(deps: Pick<ApiDeps, 'env' | 'redis' | 'store' | 'q
       this.inc(c.containerRestarts ?? 0);
     },
   });
-  new StoredStepHistogram(store, run, registry);
+  registry.registerMetric(storedStepHistogram(store, run));
 
   return {
     registry,

@@ -69,6 +69,7 @@ export async function startWorker({ env, logger, sandbox: givenSandbox, provider
       outcome = await sandbox.run(taskId, action, signal ? { signal } : {});
     } catch (err) {
       const e = err as Error & { retryable?: boolean };
+      log.warn({ taskId, step: stepIndex, action: action.action, attempt: attempts, err: e }, 'step failed; it will retry if attempts remain');
       await store.setStep(taskId, { index: stepIndex, action: action.action, status: 'failed', attempts, queue: stepQueueNameForMe });
       noteRestarts();
       if (e.retryable === false) throw new UnrecoverableError(e.message);
@@ -76,6 +77,7 @@ export async function startWorker({ env, logger, sandbox: givenSandbox, provider
     }
     const durationMs = Math.round((performance.now() - started) * 100) / 100;
     noteRestarts();
+    log.debug({ taskId, step: stepIndex, action: action.action, ok: outcome.ok, durationMs, attempt: attempts }, 'step finished');
     await Promise.all([
       store.setStep(taskId, {
         index: stepIndex,

@@ -1,0 +1,97 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRedis } from '@research/queue';
+import { deletePrefix, eventually } from './testing/http.js';
+
+const appDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const mainJs = path.join(appDir, 'dist', 'main.js');
+
+const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const prefix = `{dash-main-${randomUUID().slice(0, 8)}}`;
+
+/** The environment of this test run without any dashboard setting. */
+function baseEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('DASHBOARD_')) env[k] = v;
+  return { ...env, REDIS_URL: redisUrl, QUEUE_PREFIX: prefix, LOG_PRETTY: 'false', ...extra };
+}
+
+async function run(env: NodeJS.ProcessEnv): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [mainJs], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, stderr };
+}
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const { port } = srv.address() as { port: number };
+  srv.close();
+  return port;
+}
+
+beforeAll(() => {
+  // Test what `npm start` runs: compile first (incremental, so cheap when dist is current).
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  execFileSync(process.execPath, [tsc, '-p', path.join(appDir, 'tsconfig.json')], { stdio: 'inherit' });
+});
+
+afterAll(async () => {
+  const redis = createRedis(redisUrl, 'worker');
+  try {
+    await deletePrefix(redis, prefix);
+  } finally {
+    await redis.quit();
+  }
+});
+
+describe('dist/main.js', () => {
+  it('refuses to start without DASHBOARD_USER and DASHBOARD_PASSWORD, naming them', async () => {
+    const { code, stderr } = await run(baseEnv({}));
+    expect(code).not.toBe(0);
+    expect(stderr).toContain('DASHBOARD_USER');
+    expect(stderr).toContain('DASHBOARD_PASSWORD');
+    expect(stderr).toContain('DASHBOARD_READONLY_LOOPBACK');
+  });
+
+  it('refuses a user without a password', async () => {
+    const { code, stderr } = await run(baseEnv({ DASHBOARD_USER: 'ops' }));
+    expect(code).not.toBe(0);
+    expect(stderr).toContain('DASHBOARD_PASSWORD');
+  });
+
+  it('runs read-only on loopback when told to, and stops on SIGTERM', async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, [mainJs], {
+      env: baseEnv({ DASHBOARD_READONLY_LOOPBACK: 'true', DASHBOARD_PORT: String(port) }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const exited = once(child, 'exit') as Promise<[number | null]>;
+    try {
+      const body = await eventually(`the dashboard on port ${port} (output so far: ${output})`, async () => {
+        const res = await fetch(`http://127.0.0.1:${port}/api/queues`).catch(() => undefined);
+        return res?.status === 200 ? ((await res.json()) as { queues: { name: string; readOnlyMode: boolean }[] }) : undefined;
+      });
+      expect(body.queues.find((q) => q.name === 'agent')?.readOnlyMode).toBe(true);
+      expect(output).toContain('read-only, loopback only');
+      // Bound to loopback only (the address it logs is the one it passed to listen()).
+      expect(output).toContain('"host":"127.0.0.1"');
+    } finally {
+      child.kill('SIGTERM');
+    }
+    const [code] = await exited;
+    expect(code).toBe(0);
+  });
+});

@@ -1,0 +1,88 @@
+import { Queue } from 'bullmq';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { AGENT_QUEUE, isStepQueue, type Redis, type WorkerRegistry } from '@research/queue';
+import { formatForBoard, formatProgress } from './format.js';
+
+/** The part of Bull Board's `createBullBoard()` result this module drives. */
+export interface BoardQueues {
+  replaceQueues(adapters: ReadonlyArray<BullMQAdapter>): void;
+}
+
+export interface QueueCatalogOptions {
+  connection: Redis;
+  prefix: string;
+  registry: WorkerRegistry;
+  /** Adapters hide every write action (retry, clean, remove, add). Default: false. */
+  readOnly?: boolean;
+}
+
+/**
+ * The board's queues: `agent` plus every `steps.<workerId>` queue in Redis. Queues and
+ * adapters are kept across refreshes, so the board is only told when the set changes and a
+ * vanished worker's queue is closed.
+ */
+export class QueueCatalog {
+  private readonly open = new Map<string, { queue: Queue; adapter: BullMQAdapter }>();
+
+  constructor(private readonly options: QueueCatalogOptions) {
+    this.ensure(AGENT_QUEUE);
+  }
+
+  /** Adapters in board order: the agent queue first, then step queues by name. */
+  adapters(): BullMQAdapter[] {
+    return [...this.open.entries()]
+      .sort(([a], [b]) => (a === AGENT_QUEUE ? -1 : b === AGENT_QUEUE ? 1 : a.localeCompare(b)))
+      .map(([, v]) => v.adapter);
+  }
+
+  names(): string[] {
+    return [...this.open.keys()].sort();
+  }
+
+  /** Re-reads the step queues from Redis; returns whether the set changed. */
+  async refresh(board: BoardQueues): Promise<boolean> {
+    const wanted = new Set([AGENT_QUEUE, ...(await this.options.registry.stepQueues()).filter(isStepQueue)]);
+    let changed = false;
+    for (const name of wanted) {
+      if (!this.open.has(name)) {
+        this.ensure(name);
+        changed = true;
+      }
+    }
+    const gone = [...this.open.keys()].filter((name) => !wanted.has(name));
+    if (gone.length > 0 || changed) board.replaceQueues(this.adapters().filter((a) => !gone.includes(a.getName())));
+    for (const name of gone) {
+      const entry = this.open.get(name);
+      this.open.delete(name);
+      await entry?.queue.close().catch(() => undefined);
+    }
+    return changed || gone.length > 0;
+  }
+
+  async close(): Promise<void> {
+    const entries = [...this.open.values()];
+    this.open.clear();
+    await Promise.all(entries.map((e) => e.queue.close().catch(() => undefined)));
+  }
+
+  private ensure(name: string): void {
+    if (this.open.has(name)) return;
+    const queue = new Queue(name, { connection: this.options.connection, prefix: this.options.prefix });
+    // A shared connection's errors are the connection owner's to log; an unhandled 'error'
+    // event on the queue would crash the process.
+    queue.on('error', () => undefined);
+    const agent = name === AGENT_QUEUE;
+    const adapter = new BullMQAdapter(queue, {
+      readOnlyMode: this.options.readOnly ?? false,
+      // A step is retried by its task (which re-dispatches it), never by hand from the board.
+      allowRetries: agent && !(this.options.readOnly ?? false),
+      description: agent
+        ? 'Research tasks: one job per task, its steps are the children'
+        : `Steps of worker ${name.slice('steps.'.length)}: one job per tool call, run in that worker's sandbox`,
+    });
+    adapter.setFormatter('data', (data: unknown) => formatForBoard(data));
+    adapter.setFormatter('returnValue', (value: unknown) => formatForBoard(value));
+    adapter.setFormatter('progress', (progress: unknown) => formatProgress(progress));
+    this.open.set(name, { queue, adapter });
+  }
+}

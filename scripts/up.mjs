@@ -172,7 +172,7 @@ async function main() {
     if (run('npm', ['ci', '--no-audit', '--no-fund']).status !== 0) fail('npm ci failed');
   }
   step('building');
-  if (run('npx', ['turbo', 'run', 'build', '--output-logs=errors-only'], { quiet: false }).status !== 0) fail('the build failed');
+  if (run('npx', ['turbo', 'run', 'build', '--filter=./apps/*', '--output-logs=errors-only']).status !== 0) fail('the build failed');
 
   if (run('docker', ['info'], { quiet: true }).status !== 0) {
     fail('the Docker engine is not reachable', ['start it (dockerd, or Docker Desktop) and make sure /var/run/docker.sock is usable by this user']);

@@ -129,10 +129,11 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
   }
 }
 
+/** One line per step in the task job's log; steps count from 1 for people, ids from 0. */
 function stepLogLine(index: number, action: string, outcome: StepOutcome, durationMs: number): string {
-  if (!outcome.ok) return `step ${index} · ${action} · refused: ${outcome.error.code} · ${durationMs} ms`;
+  if (!outcome.ok) return `step ${index + 1} · ${action} · refused: ${outcome.error.code} · ${durationMs} ms`;
   const exit = outcome.result.action === 'execute-command' ? ` · exit ${outcome.result.exitCode}${outcome.result.timedOut ? ' (timed out)' : ''}` : '';
-  return `step ${index} · ${action}${exit} · ${durationMs} ms`;
+  return `step ${index + 1} · ${action}${exit} · ${durationMs} ms`;
 }
 
 /** Copies the task's files into Redis (size-capped), so they outlive the worker and its container. */

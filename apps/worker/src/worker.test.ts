@@ -56,7 +56,7 @@ describe('a worker with its sandbox container', () => {
     await stepQueue.close();
     const logs = await h.queue.getJobLogs(id);
     expect(logs.logs).toHaveLength(view.steps.length);
-    expect(logs.logs[0]).toMatch(/^step 0 · create-file · \d+ ms$/);
+    expect(logs.logs[0]).toMatch(/^step 1 · create-file · \d+ ms$/);
     expect(task!.progress).toMatchObject({ phase: 'done', step: view.steps.length });
   });
 

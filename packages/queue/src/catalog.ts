@@ -64,7 +64,7 @@ export const JOBS = {
   } satisfies CatalogEntry<typeof TaskJobData>,
   step: {
     schema: StepJobData,
-    name: (d: StepJobData) => `step ${d.stepIndex} · ${d.action.action} · ${describeAction(d.action)}`,
+    name: (d: StepJobData) => `step ${d.stepIndex + 1} · ${d.action.action} · ${describeAction(d.action)}`,
     // Infrastructure failures (container gone, Docker API error) retry; a command's own failure is a result.
     attempts: 3,
     backoff: { type: 'exponential', delay: 250, jitter: 0.5 },

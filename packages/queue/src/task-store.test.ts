@@ -103,7 +103,7 @@ describe('TaskStore', () => {
 describe('job catalog', () => {
   it('rejects task payloads that do not match the schema', () => {
     expect(TaskJobData.safeParse({ taskId: 'a:b', request: { prompt: 'x' }, createdAt: new Date().toISOString() }).success).toBe(false);
-    expect(JOBS.step.name({ taskId: 't', stepIndex: 3, callId: 'c', action: { action: 'execute-command', command: 'python3 analysis.py' } })).toBe(
+    expect(JOBS.step.name({ taskId: 't', stepIndex: 2, callId: 'c', action: { action: 'execute-command', command: 'python3 analysis.py' } })).toBe(
       'step 3 · execute-command · python3 analysis.py',
     );
     expect(jobOptions('step')).toMatchObject({ attempts: 3, backoff: { type: 'exponential' } });

@@ -1,0 +1,16 @@
+export { DockerSandbox } from './docker-sandbox.js';
+export { sandboxOptionsFromEnv } from './options.js';
+export type { DockerSandboxOptions } from './options.js';
+export { resolveTaskPath, WORKSPACE_ROOT } from './paths.js';
+export {
+  SandboxError,
+  SandboxTimeoutError,
+  SandboxNotFoundError,
+  SandboxUnavailableError,
+  SandboxRunnerError,
+  SandboxImageMissingError,
+  SandboxAbortedError,
+  InvalidTaskIdError,
+  PathOutsideWorkspaceError,
+} from './errors.js';
+export type { Sandbox, SandboxInfo, RunOptions, ExportedFile, ExportResult } from './types.js';

@@ -1,0 +1,42 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cmd, requireDocker, rootExec, testSandbox } from './test-helpers.js';
+
+describe('resource limits', () => {
+  const env = testSandbox({ pids: 48, memoryMb: 256 });
+  const sb = env.sandbox;
+  const task = 'bomb';
+
+  beforeAll(async () => {
+    await requireDocker();
+    await sb.ensure();
+  });
+  afterAll(() => env.cleanup());
+
+  it('contains a fork bomb with the pids limit; the container stays usable', async () => {
+    const outcome = await sb.run(task, { action: 'execute-command', command: 'bomb() { bomb | bomb & }; bomb; sleep 3', timeoutMs: 4_000 });
+    // The bomb hits the limit instead of the host: forks fail, the command ends or times out.
+    if (outcome.ok) expect(outcome.result.action).toBe('execute-command');
+    else expect(outcome.error.code).toBe('resource_exhausted');
+    expect((await rootExec(env.workerId, 'cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max')).trim()).toBe('48');
+    // The bomb's processes live on in the command's process group until the task is cancelled.
+    await sb.cancelTask(task);
+    let r = await sb.run(task, { action: 'execute-command', command: 'echo alive' });
+    for (let i = 0; i < 20 && !r.ok; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      await sb.cancelTask(task);
+      r = await sb.run(task, { action: 'execute-command', command: 'echo alive' });
+    }
+    expect(cmd(r).stdout).toBe('alive\n');
+    const count = Number((await rootExec(env.workerId, 'ps -e --no-headers | wc -l')).trim());
+    expect(count).toBeLessThan(10);
+  });
+
+  it('applies the memory limit without extra swap; a memory hog is killed, not the sandbox', async () => {
+    const limit = await rootExec(env.workerId, 'cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes');
+    expect(limit.trim()).toBe(String(256 * 1024 * 1024));
+    const hog = cmd(await sb.run(task, { action: 'execute-command', command: 'python3 -c "x = bytearray(600 * 1024 * 1024); print(len(x))"' }));
+    expect(hog.exitCode).not.toBe(0);
+    expect(hog.stdout).toBe('');
+    expect(cmd(await sb.run(task, { action: 'execute-command', command: 'echo still here' })).stdout).toBe('still here\n');
+  });
+});

@@ -1,0 +1,101 @@
+import type Dockerode from 'dockerode';
+import type { Env, Logger } from '@research/config';
+
+/** How a DockerSandbox is set up. Every field but `workerId` has a default. */
+export interface DockerSandboxOptions {
+  /** This worker's id: labels (`research.worker`) and names (`research-sandbox-<workerId>`) its container. */
+  workerId: string;
+  /** Image of new containers. Default: `research-sandbox:latest`. */
+  image?: string;
+  /** Named volume mounted at /workspace; created when missing. Default: `daytona-workspace`. */
+  volume?: string;
+  /** Docker network mode. Default: `none` — research code runs offline; nothing to exfiltrate to. */
+  networkMode?: string;
+  /** Memory limit; swap is set equal so nothing is added on top. Default: 1024. */
+  memoryMb?: number;
+  /** CPU limit (NanoCpus). Default: 1. */
+  cpus?: number;
+  /** Process limit of the whole container (stops fork bombs). Default: 256. */
+  pids?: number;
+  /** Default and maximum duration of one execute-command. Default: 120_000. */
+  commandTimeoutMs?: number;
+  /** stdout and stderr kept per command, each; the rest is cut with a marker. Default: 65_536. */
+  maxOutputBytes?: number;
+  /** read-file returns at most this many bytes (`truncated: true` beyond). Default: 1_048_576. */
+  maxReadBytes?: number;
+  /** list-files stops after this many entries. Default: 1000. */
+  listMaxEntries?: number;
+  /** list-files descends at most this deep. Default: 8. */
+  listMaxDepth?: number;
+  /**
+   * User that actions run as, when the image has it; otherwise the image's default user (and a
+   * warning is logged). Empty string: always the image's default user. Default: `sandbox`.
+   */
+  user?: string;
+  /**
+   * Capabilities kept after `CapDrop: ALL`. Default: `['CHOWN', 'DAC_OVERRIDE', 'FOWNER']` — only
+   * root processes can use them (commands run as the unprivileged user under no-new-privileges
+   * have none), and the sandbox's own root setup step needs them to hand /workspace to that user
+   * when the volume was first populated by another image. See README.
+   */
+  capAdd?: string[];
+  /** Extra container labels; the contract labels cannot be overridden. Default: none. */
+  labels?: Record<string, string>;
+  /**
+   * Run actions through the long-lived in-container runner (needs python3 in the image). When
+   * false, or when the runner cannot start, every action is a per-call exec (~45 ms each).
+   * Default: true.
+   */
+  useRunner?: boolean;
+  /** Bound on one Docker API call and on the runner's start. Default: 30_000. */
+  dockerTimeoutMs?: number;
+  /** Docker client. Default: `new Dockerode()` (DOCKER_HOST or /var/run/docker.sock). */
+  docker?: Dockerode;
+  /** Logger. Default: silent. */
+  logger?: Logger;
+}
+
+export type ResolvedOptions = Required<Omit<DockerSandboxOptions, 'docker' | 'logger'>>;
+
+export const DEFAULTS = {
+  image: 'research-sandbox:latest',
+  volume: 'daytona-workspace',
+  networkMode: 'none',
+  memoryMb: 1024,
+  cpus: 1,
+  pids: 256,
+  commandTimeoutMs: 120_000,
+  maxOutputBytes: 64 * 1024,
+  maxReadBytes: 1024 * 1024,
+  listMaxEntries: 1000,
+  listMaxDepth: 8,
+  user: 'sandbox',
+  capAdd: ['CHOWN', 'DAC_OVERRIDE', 'FOWNER'],
+  labels: {},
+  useRunner: true,
+  dockerTimeoutMs: 30_000,
+} as const satisfies Omit<ResolvedOptions, 'workerId'>;
+
+export function resolveOptions(options: DockerSandboxOptions): ResolvedOptions {
+  const { docker: _docker, logger: _logger, ...rest } = options;
+  const defined = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) as Partial<ResolvedOptions>;
+  const merged: ResolvedOptions = { ...DEFAULTS, capAdd: [...DEFAULTS.capAdd], labels: {}, workerId: options.workerId, ...defined };
+  return { ...merged, capAdd: [...merged.capAdd], labels: { ...merged.labels } };
+}
+
+/** DockerSandbox options from the parsed environment (SANDBOX_* and WORKER_ID). */
+export function sandboxOptionsFromEnv(env: Env, logger?: Logger): DockerSandboxOptions {
+  return {
+    workerId: env.WORKER_ID,
+    image: env.SANDBOX_IMAGE,
+    volume: env.SANDBOX_VOLUME,
+    networkMode: env.SANDBOX_NETWORK,
+    memoryMb: env.SANDBOX_MEMORY_MB,
+    cpus: env.SANDBOX_CPUS,
+    pids: env.SANDBOX_PIDS,
+    commandTimeoutMs: env.SANDBOX_COMMAND_TIMEOUT_MS,
+    maxOutputBytes: env.SANDBOX_MAX_OUTPUT_BYTES,
+    user: env.SANDBOX_USER,
+    ...(logger ? { logger } : {}),
+  };
+}

@@ -1,0 +1,62 @@
+import type { DaytonaAction, StepOutcome } from '@research/contracts';
+
+/** What ensure() found or did. */
+export interface SandboxInfo {
+  containerId: string;
+  name: string;
+  image: string;
+  /** The container did not exist and was created. */
+  created: boolean;
+  /** The container was stopped (or just created) and was started. */
+  started: boolean;
+}
+
+export interface RunOptions {
+  /** Aborting kills the command's whole process group; run() then rejects with SandboxAbortedError. */
+  signal?: AbortSignal;
+  /** Bound for execute-command, capped by the sandbox's commandTimeoutMs. */
+  timeoutMs?: number;
+}
+
+export interface ExportedFile {
+  /** Relative to the task directory, `/`-separated. */
+  path: string;
+  size: number;
+  /** Absent when it did not fit in `maxBytes`. */
+  content?: Buffer;
+}
+
+export interface ExportResult {
+  files: ExportedFile[];
+  /** True when at least one file is listed without its content. */
+  truncated: boolean;
+}
+
+/** A worker's sandbox: one container, many tasks, each in /workspace/<taskId>. */
+export interface Sandbox {
+  /**
+   * Finds this worker's container by labels research.sandbox=true + research.worker=<workerId>;
+   * running → reuse, stopped → start, missing → create. Idempotent, safe to call concurrently.
+   */
+  ensure(): Promise<SandboxInfo>;
+  /**
+   * Runs one action in /workspace/<taskId> (created on demand). Refused inputs (path escape, bad
+   * parameters) resolve to `{ ok: false, error: { code, message } }`; a non-zero exit is
+   * `{ ok: true }` with its exitCode. Infrastructure failures throw a retryable SandboxError; a
+   * vanished container is re-ensured by the next call.
+   */
+  run(taskId: string, action: DaytonaAction, options?: RunOptions): Promise<StepOutcome>;
+  /** Kills every running command of the task (and background jobs its commands left). */
+  cancelTask(taskId: string): Promise<void>;
+  /**
+   * Regular files of the task directory (recursive, symlinks skipped), with contents up to
+   * `maxBytes` in total; files that do not fit are listed with their size only.
+   */
+  exportFiles(taskId: string, options: { maxBytes: number }): Promise<ExportResult>;
+  /** Deletes task workspaces whose last activity (directory mtime) is older than maxAgeMs; returns how many. */
+  cleanupExpired(maxAgeMs: number): Promise<number>;
+  /** Times ensure() had to start or re-create the container after the first time. */
+  readonly restarts: number;
+  /** Closes the runner; then keeps, stops (default) or removes the container. */
+  dispose(mode?: 'keep' | 'stop' | 'remove'): Promise<void>;
+}

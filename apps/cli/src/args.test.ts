@@ -1,0 +1,91 @@
+import { describe, expect, it } from 'vitest';
+import { EXIT, parseArgs, type CliCommand } from './args.js';
+import { parseLoadtestArgs } from './loadtest.js';
+
+const env = { RESEARCH_API_URL: 'http://127.0.0.1:4000', RESEARCH_API_KEY: 'env-key' };
+
+function command(argv: string[], e: Record<string, string | undefined> = env): CliCommand {
+  const r = parseArgs(argv, e);
+  if (r.kind !== 'run') throw new Error(`expected a command, got exit ${r.code}: ${r.stderr}`);
+  return r.command;
+}
+
+describe('research arguments', () => {
+  it('parses submit with its flags, joining an unquoted prompt', () => {
+    expect(command(['submit', 'Research', 'the', 'market', '--follow', '--max-steps', '12', '--timeout', '300', '--json'])).toEqual({
+      name: 'submit',
+      prompt: 'Research the market',
+      follow: true,
+      maxSteps: 12,
+      timeoutSeconds: 300,
+      json: true,
+      conn: { url: 'http://127.0.0.1:4000', key: 'env-key' },
+    });
+    expect(command(['submit', 'hello'])).toMatchObject({ name: 'submit', prompt: 'hello', follow: false, json: false });
+    expect(command(['submit', 'hello'])).not.toHaveProperty('maxSteps');
+  });
+
+  it('takes --url and --key before or after the command, over the environment', () => {
+    expect(command(['--url', 'http://127.0.0.1:5000', 'status', 'abc', '--key', 'flag-key']).conn).toEqual({ url: 'http://127.0.0.1:5000', key: 'flag-key' });
+    expect(command(['status', 'abc', '--url', 'http://127.0.0.1:5001']).conn).toEqual({ url: 'http://127.0.0.1:5001', key: 'env-key' });
+  });
+
+  it('defaults the URL and leaves the key unset when nothing gives one', () => {
+    expect(command(['cancel', 'abc'], {}).conn).toEqual({ url: 'http://127.0.0.1:3000', key: undefined });
+    expect(command(['cancel', 'abc'], { RESEARCH_API_KEY: '  ' }).conn.key).toBeUndefined();
+  });
+
+  it('parses follow, status, files and cancel', () => {
+    expect(command(['follow', 't1'])).toMatchObject({ name: 'follow', id: 't1', json: false });
+    expect(command(['status', 't1', '--json'])).toMatchObject({ name: 'status', id: 't1', json: true });
+    expect(command(['files', 't1'])).toMatchObject({ name: 'files', id: 't1' });
+    expect(command(['files', 't1', 'report.md', '-o', 'out.md'])).toMatchObject({ name: 'files', id: 't1', path: 'report.md', output: 'out.md' });
+    expect(command(['cancel', 't1'])).toMatchObject({ name: 'cancel', id: 't1' });
+  });
+
+  it('refuses bad numbers, missing arguments and unknown commands with exit code 2', () => {
+    for (const argv of [['submit', 'x', '--max-steps', 'ten'], ['submit', 'x', '--timeout', '0'], ['submit'], ['status'], ['frobnicate'], ['files', 't1', '-o', 'x.md']]) {
+      const r = parseArgs(argv, env);
+      expect(r.kind, argv.join(' ')).toBe('exit');
+      if (r.kind === 'exit') {
+        expect(r.code).toBe(EXIT.usage);
+        expect(r.stderr).toMatch(/error/i);
+      }
+    }
+    const bad = parseArgs(['submit', 'x', '--max-steps', 'ten'], env);
+    expect(bad.kind === 'exit' && bad.stderr).toContain('expected a positive whole number');
+  });
+
+  it('prints help with exit 0, and help on no command with exit 2', () => {
+    const help = parseArgs(['--help'], env);
+    expect(help).toMatchObject({ kind: 'exit', code: 0 });
+    expect(help.kind === 'exit' && help.stdout).toContain('RESEARCH_API_KEY');
+    const none = parseArgs([], env);
+    expect(none).toMatchObject({ kind: 'exit', code: EXIT.usage });
+    expect(none.kind === 'exit' && none.stderr).toContain('submit');
+  });
+});
+
+describe('loadtest arguments', () => {
+  it('parses the documented flags', () => {
+    const r = parseLoadtestArgs(['--url', 'http://127.0.0.1:3000', '--key', 'k', '--tasks', '500', '--concurrency', '20', '--steps', '3', '--json', '--report', 'out'], {});
+    expect(r).toEqual({
+      kind: 'run',
+      options: { url: 'http://127.0.0.1:3000', key: 'k', tasks: 500, concurrency: 20, steps: 3, json: true, reportDir: 'out', pollIntervalMs: 500, timeoutSeconds: 600 },
+    });
+  });
+
+  it('defaults to 1-step replay tasks and takes the key from the environment', () => {
+    const r = parseLoadtestArgs(['--prompt-file', 'prompts.txt'], { RESEARCH_API_KEY: 'k' });
+    expect(r).toMatchObject({ kind: 'run', options: { promptFile: 'prompts.txt', key: 'k', tasks: 100, concurrency: 10, json: false } });
+    expect(r.kind === 'run' && r.options.steps).toBeUndefined();
+    expect(parseLoadtestArgs([], { RESEARCH_API_KEY: 'k' })).toMatchObject({ kind: 'run', options: { steps: 1 } });
+  });
+
+  it('refuses --steps with --prompt-file, and a missing key', () => {
+    const both = parseLoadtestArgs(['--key', 'k', '--steps', '2', '--prompt-file', 'f'], {});
+    expect(both).toMatchObject({ kind: 'exit', code: 2 });
+    expect(both.kind === 'exit' && both.stderr).toContain('cannot be used with');
+    expect(parseLoadtestArgs(['--tasks', '5'], {})).toMatchObject({ kind: 'exit', code: 3 });
+  });
+});

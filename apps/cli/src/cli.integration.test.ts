@@ -1,0 +1,157 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT } from './args.js';
+import { ResearchClient } from './client.js';
+import { KEY, cleanPrefix, cli, freePort, playFinish, playStep, startApi, testPrefix, type RunningApi } from './testing/api.js';
+
+const prefix = testPrefix();
+let api: RunningApi;
+let env: Record<string, string>;
+let dir: string;
+
+beforeAll(async () => {
+  api = await startApi(prefix);
+  env = { RESEARCH_API_URL: api.url, RESEARCH_API_KEY: KEY };
+  dir = await mkdtemp(join(tmpdir(), 'research-cli-'));
+});
+
+afterAll(async () => {
+  await api?.close();
+  await cleanPrefix(prefix);
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+async function submitted(prompt: string): Promise<string> {
+  const client = new ResearchClient({ baseUrl: api.url, apiKey: KEY });
+  return (await client.submit({ prompt })).id;
+}
+
+describe('research against the real API', () => {
+  it('submit --follow shows the steps live and ends with the summary and where the report is', async () => {
+    const run = cli(['submit', 'Research current market conditions', '--follow', '--max-steps', '3'], env);
+    const [, id] = await run.waitFor(/submitted task (\S+)/);
+    await run.waitFor(/following \S+ \(up to 3 steps\)/);
+    await api.store.markRunning(id!, 'worker-test', new Date().toISOString());
+    await playStep(api.store, id!, 0, 'python3 analysis.py');
+    await run.waitFor(/step 1\/3 execute-command python3 analysis\.py/);
+    await playStep(api.store, id!, 1, 'cat results.txt');
+    await playFinish(api.store, id!, 'Markets are up; see report.md.');
+    const { code, stdout, stderr } = await run.done;
+    expect(stderr).toBe('');
+    expect(code).toBe(EXIT.ok);
+    const lines = stdout.trimEnd().split('\n');
+    expect(lines).toContain('running on worker-test');
+    expect(lines).toContain('step 2/3 execute-command cat results.txt');
+    expect(lines).toContain('finished (answer)');
+    expect(lines.filter((l) => l.startsWith('  exit 0'))).toHaveLength(2);
+    expect(stdout).toMatch(/completed in [\d.]+ m?s · 2 steps · task /);
+    expect(stdout).toContain('Summary:\n  Markets are up; see report.md.');
+    expect(stdout).toMatch(/Files:\n {2}todo\.md {2}\d+ B\n {2}report\.md {2}\d+ B/);
+    expect(lines.slice(-2)).toEqual([`Report: research files ${id} report.md`, `        ${api.url}/v1/jobs/${id}/files/report.md`]);
+  });
+
+  it('submit prints the id; status shows the task; --json prints the contract shapes', async () => {
+    const sub = await cli(['submit', 'a quick one'], env).done;
+    expect(sub.code).toBe(EXIT.ok);
+    const id = sub.stdout.trim();
+    expect(id).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect(sub.stderr).toContain(`research follow ${id}`);
+
+    const status = await cli(['status', id], env).done;
+    expect(status.code).toBe(EXIT.ok);
+    expect(status.stdout).toContain(`task      ${id}`);
+    expect(status.stdout).toContain('status    queued');
+    expect(status.stdout).toContain('prompt    a quick one');
+
+    const json = await cli(['status', id, '--json'], env).done;
+    expect(JSON.parse(json.stdout)).toMatchObject({ id, status: 'queued', prompt: 'a quick one', steps: [] });
+    const accepted = await cli(['submit', 'json please', '--json'], env).done;
+    expect(JSON.parse(accepted.stdout)).toMatchObject({ status: 'queued', links: expect.any(Object) });
+  });
+
+  it('files lists the files, prints one, and writes one with -o', async () => {
+    const id = await submitted('files test');
+    await api.store.markRunning(id, 'worker-test', new Date().toISOString());
+    await playFinish(api.store, id, 'done');
+
+    const list = await cli(['files', id], env).done;
+    expect(list.code).toBe(EXIT.ok);
+    expect(list.stdout.trim().split('\n')).toEqual(['todo.md\t18 B', 'report.md\t26 B']);
+
+    const content = await cli(['files', id, 'report.md'], env).done;
+    expect(content.stdout).toBe('# Report\n\nMarkets are up.\n');
+
+    const out = join(dir, 'report.md');
+    const saved = await cli(['files', id, 'report.md', '-o', out], env).done;
+    expect(saved.code).toBe(EXIT.ok);
+    expect(saved.stderr).toContain(`wrote ${out}`);
+    expect(await readFile(out, 'utf8')).toBe('# Report\n\nMarkets are up.\n');
+
+    const missing = await cli(['files', id, 'nope.md'], env).done;
+    expect(missing.code).toBe(EXIT.notFound);
+    expect(missing.stderr).toMatch(/^research: file nope\.md of task \S+ not found \(404\)/);
+  });
+
+  it('cancel asks the API to stop the task', async () => {
+    const id = await submitted('cancel me');
+    const res = await cli(['cancel', id], env).done;
+    expect(res.code).toBe(EXIT.ok);
+    expect(res.stdout).toContain(`cancel requested for ${id}`);
+    expect(await api.store.status(id)).toBe('cancelled'); // a queued task is cancelled by the API itself
+  });
+
+  it('follow of a task that ends failed exits 1 and shows the error', async () => {
+    const id = await submitted('fail me');
+    await api.store.markRunning(id, 'worker-test', new Date().toISOString());
+    await api.store.setStatus(id, 'failed', { error: { code: 'timeout', message: 'task exceeded its 60 s budget' }, result: { summary: 'Stopped.', files: [] } });
+    const res = await cli(['follow', id], env).done;
+    expect(res.code).toBe(EXIT.failed);
+    expect(res.stdout).toContain('error: timeout: task exceeded its 60 s budget');
+    expect(res.stdout).toContain(`Files: research files ${id}`);
+  });
+});
+
+describe('error messages', () => {
+  it('wrong key: says the API refused the key, exit 3', async () => {
+    const res = await cli(['status', 'whatever'], { ...env, RESEARCH_API_KEY: 'wrong' }).done;
+    expect(res.code).toBe(EXIT.auth);
+    expect(res.stdout).toBe('');
+    expect(res.stderr).toBe(`research: the API at ${api.url} refused the key (401 unauthorized): check RESEARCH_API_KEY or --key\n`);
+  });
+
+  it('missing key: says how to give one, sends nothing, exit 3', async () => {
+    const res = await cli(['submit', 'x'], { RESEARCH_API_URL: api.url }).done;
+    expect(res.code).toBe(EXIT.auth);
+    expect(res.stderr).toBe('research: no API key: set RESEARCH_API_KEY or pass --key (`npm run up` prints the key it generated)\n');
+  });
+
+  it('nothing listening: says the API is not running there and hints npm run up, exit 5', async () => {
+    const url = `http://127.0.0.1:${await freePort()}`;
+    const res = await cli(['status', 'x', '--url', url], { RESEARCH_API_KEY: KEY }).done;
+    expect(res.code).toBe(EXIT.unreachable);
+    expect(res.stderr).toBe(`research: cannot connect to the API at ${url} (connection refused): is it running? Start it with \`npm run up\`, or point RESEARCH_API_URL / --url at it\n`);
+  });
+
+  it('unknown task: 404, exit 4', async () => {
+    const res = await cli(['status', 'no-such-task'], env).done;
+    expect(res.code).toBe(EXIT.notFound);
+    expect(res.stderr).toMatch(/^research: task no-such-task not found \(404\): .+\n$/);
+  });
+
+  it("invalid request: shows the API's validation message, exit 2", async () => {
+    const res = await cli(['submit', 'x', '--max-steps', '100000'], env).done;
+    expect(res.code).toBe(EXIT.usage);
+    expect(res.stderr).toMatch(/^research: the API rejected the request \(400 \w+\): invalid request body: maxSteps: .+\n$/);
+    const empty = await cli(['submit', '   '], env).done;
+    expect(empty.code).toBe(EXIT.usage);
+    expect(empty.stderr).toContain('prompt must not be empty');
+  });
+
+  it('exactly one line per error, with no stack trace', async () => {
+    const res = await cli(['status', 'x'], { ...env, RESEARCH_API_KEY: 'wrong' }).done;
+    expect(res.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(res.stderr).not.toMatch(/\bat .+:\d+:\d+/);
+  });
+});

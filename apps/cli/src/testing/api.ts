@@ -1,0 +1,208 @@
+import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { TaskEvent, TaskResult } from '@research/contracts';
+import { loadConfig } from '@research/config';
+import { createRedis, waitForRedis, type TaskStore } from '@research/queue';
+// apps/api has no `exports` map (yet); its built entry is the stable way in.
+import { createApi } from '@research/api/dist/index.js';
+
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const KEY = 'cli-test-key';
+
+/** A unique hash-tagged prefix per test file. */
+export function testPrefix(): string {
+  return `{clitest-${randomBytes(4).toString('hex')}}`;
+}
+
+export interface RunningApi {
+  url: string;
+  port: number;
+  store: TaskStore;
+  /** Graceful: ends SSE streams cleanly, as a restarting API does. `abrupt` cuts the sockets first. */
+  close(options?: { abrupt?: boolean }): Promise<void>;
+}
+
+/** The real API (`createApi`) over real Redis, listening on loopback; port 0 picks a free one. */
+export async function startApi(prefix: string, port = 0): Promise<RunningApi> {
+  const env = loadConfig([], { REDIS_URL, QUEUE_PREFIX: prefix, API_KEYS: KEY, LOG_LEVEL: 'silent', LOG_PRETTY: 'false' });
+  const api = createApi(env);
+  await waitForRedis(api.deps.redis, REDIS_URL, 3_000);
+  const server = http.createServer(api.app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  const actual = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${actual}`,
+    port: actual,
+    store: api.deps.store,
+    async close(options = {}) {
+      if (options.abrupt) server.closeAllConnections();
+      await api.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A port nothing listens on (bound, then released). */
+export async function freePort(): Promise<number> {
+  const s = http.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+export async function cleanPrefix(prefix: string): Promise<void> {
+  const redis = createRedis(REDIS_URL, 'worker');
+  await waitForRedis(redis, REDIS_URL);
+  const keys = await redis.keys(`${prefix}*`);
+  if (keys.length > 0) await redis.del(...keys);
+  await redis.quit();
+}
+
+const now = () => new Date().toISOString();
+
+/** Plays the worker for one step: progress, the call, its record, its result. */
+export async function playStep(store: TaskStore, id: string, index: number, command: string, maxSteps = 3): Promise<void> {
+  await store.setProgress(id, { step: index + 1, maxSteps, phase: 'running-step' });
+  await store.appendEvent(id, { type: 'turn', at: now(), turn: index + 1 });
+  await store.appendEvent(id, { type: 'tool_call', at: now(), step: index, call: { id: `call_${index}`, tool: 'daytona-execute', args: { action: 'execute-command', command } } });
+  await store.setStep(id, { index, action: 'execute-command', status: 'completed', attempts: 1, exitCode: 0, durationMs: 5 });
+  const result: TaskEvent = {
+    type: 'tool_result',
+    at: now(),
+    step: index,
+    action: 'execute-command',
+    durationMs: 5,
+    outcome: { ok: true, result: { action: 'execute-command', exitCode: 0, stdout: 'ok\n', stderr: '', timedOut: false, truncated: false, durationMs: 5 } },
+  };
+  await store.appendEvent(id, result);
+}
+
+/** Plays the worker's end: files kept, `finished`, final status with the result. */
+export async function playFinish(store: TaskStore, id: string, summary: string): Promise<TaskResult> {
+  const report = Buffer.from('# Report\n\nMarkets are up.\n');
+  const todo = Buffer.from('- [x] gather data\n');
+  await store.saveFiles(id, [
+    { path: 'todo.md', size: todo.length, content: todo },
+    { path: 'report.md', size: report.length, content: report },
+  ]);
+  const result: TaskResult = { summary, files: [{ path: 'todo.md', size: todo.length }, { path: 'report.md', size: report.length }] };
+  await store.appendEvent(id, { type: 'finished', at: now(), summary, reason: 'answer' });
+  await store.setStatus(id, 'completed', { result });
+  return result;
+}
+
+const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
+
+export interface CliRun {
+  /** Resolves with the exit code and all output once the process exits. */
+  done: Promise<{ code: number | null; stdout: string; stderr: string }>;
+  /** Output so far. */
+  stdout(): string;
+  /** Resolves when stdout matches. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+}
+
+/** `node dist/main.js …` as a user runs it (stdout is a pipe, so plain lines, no bar). */
+export function cli(args: string[], env: Record<string, string | undefined>): CliRun {
+  const child = spawn(process.execPath, [MAIN, ...args], {
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  const waiters: (() => void)[] = [];
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+    for (const w of [...waiters]) w();
+  });
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    child.on('close', (code) => resolve({ code, stdout: out, stderr: err }));
+  });
+  return {
+    done,
+    stdout: () => out,
+    waitFor: (pattern, timeoutMs = 10_000) =>
+      new Promise((resolve, reject) => {
+        const check = () => {
+          const m = out.match(pattern);
+          if (m) {
+            waiters.splice(waiters.indexOf(check), 1);
+            clearTimeout(timer);
+            resolve(m);
+          }
+        };
+        const timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(check), 1);
+          reject(new Error(`timed out waiting for ${pattern}; stdout so far:\n${out}\nstderr:\n${err}`));
+        }, timeoutMs);
+        waiters.push(check);
+        check();
+      }),
+  };
+}
+
+/**
+ * Plays the worker for every task the API queues: finds them in the agent queue's wait list (job
+ * id = task id), runs as many steps as the prompt has `<daytona-execute>` blocks, and completes —
+ * unless `decide` says to fail the task or leave it hanging.
+ */
+export function fakeWorker(api: () => RunningApi, prefix: string, decide: (metadata: Record<string, unknown> | undefined) => 'complete' | 'fail' | 'hang' = () => 'complete') {
+  const redis = createRedis(REDIS_URL, 'worker');
+  const seen = new Set<string>();
+  let stopped = false;
+  const play = async (id: string) => {
+    const store = api().store;
+    const request = await store.request(id);
+    if (!request) return;
+    const what = decide(request.metadata);
+    if (what === 'hang') return;
+    await store.markRunning(id, 'fake-worker', new Date().toISOString());
+    const steps = (request.prompt.match(/<daytona-execute>/g) ?? []).length;
+    for (let i = 0; i < steps; i++) {
+      await store.setStep(id, { index: i, action: 'execute-command', status: 'completed', attempts: 1, exitCode: 0, durationMs: 10 });
+      await store.appendEvent(id, { type: 'tool_call', at: now(), step: i, call: { id: `call_${i}`, tool: 'daytona-execute', args: { action: 'execute-command', command: `echo ${i}` } } });
+    }
+    if (what === 'fail') await store.setStatus(id, 'failed', { error: { code: 'sandbox_error', message: 'the fake worker failed it' } });
+    else await store.setStatus(id, 'completed', { result: { summary: `ran ${steps} steps`, files: [] } });
+  };
+  const loop = (async () => {
+    await waitForRedis(redis, REDIS_URL);
+    while (!stopped) {
+      const ids = await redis.lrange(`${prefix}:agent:wait`, 0, -1);
+      for (const id of ids) {
+        if (seen.has(id)) continue;
+        seen.add(id);
+        await play(id);
+      }
+      await new Promise((r) => setTimeout(r, 30));
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await loop;
+      await redis.quit();
+    },
+  };
+}
+
+const LOADTEST_MAIN = fileURLToPath(new URL('../../dist/loadtest-main.js', import.meta.url));
+
+/** `node dist/loadtest-main.js …`. */
+export function loadtestCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [LOADTEST_MAIN, ...args], { env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout: out, stderr: err })));
+}

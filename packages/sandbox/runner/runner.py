@@ -34,6 +34,7 @@ CONFIG = {
     "maxReadBytes": 1024 * 1024,
     "listMaxEntries": 1000,
     "listMaxDepth": 8,
+    "warmShells": 2,
 }
 SHELL = "/bin/bash" if os.access("/bin/bash", os.X_OK) else "/bin/sh"
 
@@ -252,6 +253,135 @@ def kill_group(pgid):
         time.sleep(0.005)
 
 
+# --- warm shells ----------------------------------------------------------------------------
+#
+# Starting bash costs ~1.2 ms of exec and initialisation, most of a short command's latency. The
+# pool keeps shells that are already started — in their own session, stdout/stderr piped —
+# blocked on a one-byte "go" pipe. A command is written to a memfd the shell inherited (a regular
+# file: bash's `read` takes it in buffered chunks, where a pipe is read one byte per syscall),
+# then "go" is sent; the shell cds into the task's directory and evals the command. The one
+# observable difference from a fresh `bash -c`: $LINENO inside multi-line commands. The pool refills in the background, off the command's path.
+
+_BOOT = (
+    "read -r -n 1 -u {go} __research_go || exit 0; exec {go}<&-; "
+    "IFS= read -r -d '' -u {m} __research_cwd; IFS= read -r -d '' -u {m} __research_cmd; exec {m}<&-; "
+    'cd -- "$__research_cwd" || exit 126; unset __research_go __research_cwd OLDPWD; '
+    'BASH_EXECUTION_STRING=$__research_cmd; eval "unset __research_cmd; $__research_cmd"'
+)
+
+
+class ShellPool:
+    def __init__(self):
+        self.cond = threading.Condition()
+        self.ready = []
+        self.spawning = 0
+
+    def enabled(self):
+        return SHELL == "/bin/bash" and CONFIG["warmShells"] > 0 and hasattr(os, "memfd_create")
+
+    def _start(self):
+        m = os.memfd_create("research-command", 0)
+        r, w = os.pipe()
+        try:
+            proc = subprocess.Popen(
+                [SHELL, "-c", _BOOT.format(go=r, m=m)],
+                cwd=workspace_root(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=(r, m),
+                start_new_session=True,
+            )
+        except BaseException:
+            os.close(w)
+            os.close(m)
+            raise
+        finally:
+            os.close(r)
+        return proc, w, m
+
+    def take(self):
+        """A ready shell, or None (the caller starts a fresh one)."""
+        if not self.enabled():
+            return None
+        with self.cond:
+            if not self.ready and self.spawning:
+                # A shell that is half started is ready sooner than a new one.
+                self.cond.wait_for(lambda: self.ready or not self.spawning, timeout=0.05)
+            return self.ready.pop(0) if self.ready else None
+
+    def refill(self):
+        """Tops the pool up; called by a request's thread after its reply is out, so the spawn
+        work never sits on a command's path."""
+        if not self.enabled():
+            return
+        while True:
+            with self.cond:
+                if len(self.ready) + self.spawning >= CONFIG["warmShells"]:
+                    return
+                self.spawning += 1
+            shell = None
+            try:
+                shell = self._start()
+            except OSError:
+                pass  # no pid left (fork bomb?): the next command starts its shell itself
+            with self.cond:
+                self.spawning -= 1
+                if shell:
+                    self.ready.append(shell)
+                self.cond.notify_all()
+            if shell is None:
+                return
+
+    def run(self, shell, cwd, command):
+        proc, w, m = shell
+        try:
+            payload = cwd.encode("utf-8", "surrogateescape") + b"\0" + command + b"\0"
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(m, view):]
+            os.lseek(m, 0, os.SEEK_SET)  # the shell shares this offset
+            os.write(w, b"g")
+            return proc
+        except OSError:
+            kill_group(proc.pid)
+            proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()
+            return None
+        finally:
+            os.close(w)
+            os.close(m)
+
+    def drain(self):
+        with self.cond:
+            shells, self.ready = self.ready, []
+        for proc, w, m in shells:
+            os.close(w)
+            os.close(m)
+            proc.wait()
+
+
+POOL = ShellPool()
+
+
+def spawn_command(command, cwd):
+    shell = POOL.take()
+    if shell:
+        proc = POOL.run(shell, cwd, command)
+        if proc is not None:
+            return proc
+    return subprocess.Popen(
+        [SHELL, "-c", command],
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # own process group: a timeout kills all of it
+        close_fds=True,
+    )
+
+
 def op_execute_command(req):
     base = task_dir(req["task"])
     cwd_full, cwd = resolve(base, req.get("cwd") or ".")
@@ -259,17 +389,15 @@ def op_execute_command(req):
         raise Refused("not_found", "cwd %s is not an existing directory" % (req.get("cwd") or "."))
     cap = int(req.get("maxOutputBytes") or CONFIG["maxOutputBytes"])
     timeout_s = max(0.001, float(req["timeoutMs"]) / 1000.0)
+    if "\0" in req["command"]:
+        raise Refused("invalid_action", "command contains a NUL byte")
+    try:
+        command = req["command"].encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        command = req["command"].encode("utf-8", "replace")
     start = time.monotonic()
     try:
-        proc = subprocess.Popen(
-            [SHELL, "-c", req["command"]],
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # own process group: a timeout kills all of it
-            close_fds=True,
-        )
+        proc = spawn_command(command, cwd)
     except BlockingIOError as e:
         raise Refused("resource_exhausted", "cannot start the command: %s (process limit reached?)" % e)
     pgid = proc.pid
@@ -520,6 +648,8 @@ def handle(req):
             except OSError:
                 pass
         send({"id": rid, "ok": True, "result": result})
+        if req.get("op") == "execute-command":
+            POOL.refill()
     except Refused as e:
         send({"id": rid, "ok": False, "error": {"code": e.code, "message": e.message}})
     except KeyError as e:
@@ -536,6 +666,7 @@ def handle(req):
 def main():
     if len(sys.argv) > 1:
         CONFIG.update(json.loads(sys.argv[1]))
+    threading.Thread(target=POOL.refill, daemon=True).start()
     send({"id": 0, "ready": True, "protocol": PROTOCOL, "pid": os.getpid(), "uid": os.getuid(), "shell": SHELL})
     for line in sys.stdin.buffer:
         try:
@@ -549,6 +680,7 @@ def main():
             # No thread left: the container's pids limit is exhausted (a fork bomb?).
             send({"id": req.get("id"), "ok": False, "error": {"code": "resource_exhausted", "message": "runner cannot start a thread: %s" % e}})
     # stdin closed: the worker went away; its commands go with it.
+    POOL.drain()
     with _procs_lock:
         groups = [g for (_, g) in _running.values()]
     for g in groups:

@@ -1,5 +1,5 @@
 import { loadConfigOrExit, requireApiKeys } from '@research/config';
-import { createApi } from './server.js';
+import { createApi, shutdownServer } from './server.js';
 
 const env = loadConfigOrExit('api', [requireApiKeys]);
 const api = createApi(env);
@@ -26,11 +26,15 @@ async function stop(signal: string): Promise<void> {
     process.exit(1);
   }, 10_000);
   force.unref();
+  // Stop accepting, end open SSE streams (they would hold server.close() for ever), let
+  // in-flight requests finish while idle keep-alive sockets are swept, then close Redis.
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  // Open SSE streams would keep server.close() waiting: end them, then idle keep-alive sockets.
-  await api.close();
+  await shutdownServer(api.app);
+  const sweep = setInterval(() => server.closeIdleConnections(), 100);
   server.closeIdleConnections();
   await closed;
+  clearInterval(sweep);
+  await api.close();
   clearTimeout(force);
   process.exit(0);
 }

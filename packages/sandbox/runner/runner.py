@@ -632,6 +632,9 @@ OPS = {
     "cleanup": op_cleanup,
     "ping": op_ping,
 }
+# Ops that only signal process groups run on the main thread: they must work when no thread can
+# be started, which is when they are needed most (a fork bomb holding the pids limit).
+INLINE_OPS = {"cancel", "cancel-task"}
 TOUCHES_TASK = {"create-file", "read-file", "list-files", "execute-command"}
 
 
@@ -674,6 +677,9 @@ def main():
             req = json.loads(line)
         except ValueError:
             log("bad request line")
+            continue
+        if req.get("op") in INLINE_OPS:
+            handle(req)
             continue
         try:
             # The low-level call: threading.Thread.start() waits for the thread to be scheduled,

@@ -31,6 +31,16 @@ describe('resource limits', () => {
     expect(count).toBeLessThan(10);
   });
 
+  it('cancelTask reaches a background fork bomb at once, even while no runner thread can start', async () => {
+    const bomb = 'bomb2';
+    // Returns at once; the bomb lives on in the background and holds the pids limit.
+    cmd(await sb.run(bomb, { action: 'execute-command', command: ':(){ :|:& };:' }));
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await sb.cancelTask(bomb);
+    const r = await sb.run(bomb, { action: 'execute-command', command: "ls /proc | grep -c '^[0-9]'" });
+    expect(Number(cmd(r).stdout.trim())).toBeLessThan(10);
+  });
+
   it('applies the memory limit without extra swap; a memory hog is killed, not the sandbox', async () => {
     const limit = await rootExec(env.workerId, 'cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes');
     expect(limit.trim()).toBe(String(256 * 1024 * 1024));

@@ -47,6 +47,15 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
 
   const controller = new AbortController();
   ctx.running.set(taskId, controller);
+  /**
+   * Sets the final status, then kills what the task's commands left running in the background
+   * (a server for a later step, or a fork bomb holding the container's pids limit): once the
+   * task is over they may neither starve the other tasks sharing the container nor pile up.
+   */
+  const settle = async (...args: Parameters<TaskStore['setStatus']>): Promise<void> => {
+    await store.setStatus(...args);
+    await sandbox.cancelTask(taskId).catch((err: unknown) => log.warn({ err }, "could not stop the finished task's leftover processes"));
+  };
   const provider = ctx.provider ?? createProvider(env, log);
   let progress: TaskProgress = { step: state.nextStep - state.pending.length, maxSteps, phase: 'starting' };
   const setProgress = async (p: Partial<TaskProgress>) => {
@@ -101,16 +110,16 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
     await setProgress({ phase: 'done' });
     switch (outcome.reason) {
       case 'answer':
-        await store.setStatus(taskId, 'completed', { result });
+        await settle(taskId, 'completed', { result });
         return { status: 'completed', summary: outcome.summary };
       case 'cancelled':
-        await store.setStatus(taskId, 'cancelled', { result, error: { code: 'cancelled', message: 'cancelled by request' } });
+        await settle(taskId, 'cancelled', { result, error: { code: 'cancelled', message: 'cancelled by request' } });
         throw new UnrecoverableError('cancelled by request');
       case 'max_steps':
-        await store.setStatus(taskId, 'failed', { result, error: { code: 'max_steps', message: `stopped after ${maxSteps} steps without a final answer` } });
+        await settle(taskId, 'failed', { result, error: { code: 'max_steps', message: `stopped after ${maxSteps} steps without a final answer` } });
         throw new UnrecoverableError(`stopped after ${maxSteps} steps`);
       case 'timeout':
-        await store.setStatus(taskId, 'failed', { result, error: { code: 'timeout', message: `task exceeded its ${Math.round((deadline - Date.parse(startedAt)) / 1000)} s budget` } });
+        await settle(taskId, 'failed', { result, error: { code: 'timeout', message: `task exceeded its ${Math.round((deadline - Date.parse(startedAt)) / 1000)} s budget` } });
         throw new UnrecoverableError('task timed out');
     }
   } catch (err) {
@@ -119,7 +128,7 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
     if (e.name === 'LlmError' || e.name === 'ConfigError') {
       // The provider already retried; another attempt would hit the same wall.
       await snapshot(true).catch(() => undefined);
-      await store.setStatus(taskId, 'failed', { error: { code: 'llm_error', message: e.message } });
+      await settle(taskId, 'failed', { error: { code: 'llm_error', message: e.message } });
       throw new UnrecoverableError(e.message);
     }
     log.warn({ err: e, attempt: job.attemptsMade + 1 }, 'task attempt failed; it will resume from its checkpoint');

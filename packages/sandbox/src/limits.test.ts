@@ -17,7 +17,6 @@ describe('resource limits', () => {
     // The bomb hits the limit instead of the host: forks fail, the command ends or times out.
     if (outcome.ok) expect(outcome.result.action).toBe('execute-command');
     else expect(outcome.error.code).toBe('resource_exhausted');
-    expect((await rootExec(env.workerId, 'cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max')).trim()).toBe('48');
     // The bomb's processes live on in the command's process group until the task is cancelled.
     await sb.cancelTask(task);
     let r = await sb.run(task, { action: 'execute-command', command: 'echo alive' });
@@ -27,6 +26,8 @@ describe('resource limits', () => {
       r = await sb.run(task, { action: 'execute-command', command: 'echo alive' });
     }
     expect(cmd(r).stdout).toBe('alive\n');
+    // Read once the bomb is gone: while it holds every pid, not even an exec can start.
+    expect((await rootExec(env.workerId, 'cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max')).trim()).toBe('48');
     const count = Number((await rootExec(env.workerId, 'ps -e --no-headers | wc -l')).trim());
     expect(count).toBeLessThan(10);
   });

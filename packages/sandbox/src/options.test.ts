@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { loadEnv } from '@research/config';
+import { createSpec } from './container.js';
+import { DEFAULTS, resolveOptions, sandboxOptionsFromEnv } from './options.js';
+
+describe('sandboxOptionsFromEnv', () => {
+  it('maps the SANDBOX_* variables and WORKER_ID', () => {
+    const env = loadEnv({
+      WORKER_ID: 'w-1',
+      SANDBOX_IMAGE: 'img:1',
+      SANDBOX_VOLUME: 'vol',
+      SANDBOX_NETWORK: 'none',
+      SANDBOX_MEMORY_MB: '512',
+      SANDBOX_CPUS: '0.5',
+      SANDBOX_PIDS: '64',
+      SANDBOX_COMMAND_TIMEOUT_MS: '5000',
+      SANDBOX_MAX_OUTPUT_BYTES: '4096',
+      SANDBOX_USER: 'someone',
+    });
+    expect(sandboxOptionsFromEnv(env)).toEqual({
+      workerId: 'w-1',
+      image: 'img:1',
+      volume: 'vol',
+      networkMode: 'none',
+      memoryMb: 512,
+      cpus: 0.5,
+      pids: 64,
+      commandTimeoutMs: 5000,
+      maxOutputBytes: 4096,
+      user: 'someone',
+    });
+  });
+
+  it('has the same defaults as the environment table', () => {
+    const fromEnv = resolveOptions(sandboxOptionsFromEnv(loadEnv({ WORKER_ID: 'w' })));
+    const fromCode = resolveOptions({ workerId: 'w' });
+    expect(fromEnv).toEqual(fromCode);
+    expect(fromCode).toMatchObject({ image: DEFAULTS.image, networkMode: 'none', memoryMb: 1024, pids: 256 });
+  });
+});
+
+describe('createSpec', () => {
+  it('hardens the container and labels it', () => {
+    const spec = createSpec(resolveOptions({ workerId: 'w-2', memoryMb: 256, cpus: 1.5, pids: 32, labels: { team: 'x', 'research.worker': 'spoofed' } }));
+    expect(spec.name).toBe('research-sandbox-w-2');
+    expect(spec.Labels).toEqual({ team: 'x', 'research.sandbox': 'true', 'research.worker': 'w-2' });
+    expect(spec.HostConfig).toMatchObject({
+      NetworkMode: 'none',
+      Memory: 256 * 1024 * 1024,
+      MemorySwap: 256 * 1024 * 1024,
+      NanoCpus: 1.5e9,
+      PidsLimit: 32,
+      CapDrop: ['ALL'],
+      CapAdd: ['CHOWN', 'DAC_OVERRIDE', 'FOWNER'],
+      SecurityOpt: ['no-new-privileges'],
+      Init: true,
+      ReadonlyRootfs: false,
+      Mounts: [{ Type: 'volume', Source: 'daytona-workspace', Target: '/workspace' }],
+    });
+  });
+});

@@ -1,0 +1,77 @@
+import { until, type Spawned } from '../support/process.js';
+import { round, sleep } from '../support/stats.js';
+import { BenchSystem, replayPrompt } from '../support/system.js';
+
+export interface MemoryBenchOptions {
+  /** Tasks between the two measurements. */
+  tasks?: number;
+  /** Tasks before the first measurement (JIT, pools and caches warm up). */
+  warmupTasks?: number;
+  /** Concurrent HTTP submissions. */
+  submitConcurrency?: number;
+}
+
+/**
+ * RSS of a worker process and the API process before and after `tasks` 1-step tasks submitted
+ * over HTTP. Both are measured after a warm-up and after a forced GC and a pause, so the
+ * difference is what the tasks left behind.
+ */
+export async function benchMemory({ tasks = 1_000, warmupTasks = 100, submitConcurrency = 16 }: MemoryBenchOptions = {}) {
+  const system = await BenchSystem.open('memory');
+  try {
+    const { api, url, key } = await system.spawnApi();
+    const worker = await system.spawnWorker({ concurrency: 4 });
+    const atStart = { worker: await settledRssMb(worker), api: await settledRssMb(api) };
+
+    const submit = async (n: number): Promise<{ lost: number; rejected: number }> => {
+      const target = (await total(system)) + n;
+      let next = 0;
+      let rejected = 0;
+      const body = JSON.stringify({ prompt: replayPrompt(['true']), maxSteps: 2 });
+      const caller = async () => {
+        while (next < n) {
+          next++;
+          const res = await fetch(`${url}/v1/jobs`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body });
+          await res.arrayBuffer();
+          if (res.status !== 202) rejected++;
+        }
+      };
+      await Promise.all(Array.from({ length: submitConcurrency }, caller));
+      await until(`${n} tasks to finish`, async () => (await total(system)) >= target - rejected, 600_000, 100).catch(() => undefined);
+      return { lost: target - rejected - (await total(system)), rejected };
+    };
+
+    await submit(warmupTasks);
+    const before = { worker: await settledRssMb(worker), api: await settledRssMb(api) };
+    const { lost, rejected } = await submit(tasks);
+    const after = { worker: await settledRssMb(worker), api: await settledRssMb(api) };
+    const counts = await system.finished();
+    return {
+      memory: {
+        workerRssMb: { before: before.worker, after: after.worker, atStart: atStart.worker },
+        apiRssMb: { before: before.api, after: after.api, atStart: atStart.api },
+        tasks,
+        rejected,
+        failed: counts.failed,
+        lost,
+      },
+    };
+  } finally {
+    await system.close();
+  }
+}
+
+async function total(system: BenchSystem): Promise<number> {
+  const c = await system.finished();
+  return c.completed + c.failed + c.cancelled;
+}
+
+/** GC twice with pauses between, then read VmRSS. */
+async function settledRssMb(p: Spawned): Promise<number> {
+  for (let i = 0; i < 2; i++) {
+    p.gc();
+    await sleep(500);
+  }
+  await sleep(1_000);
+  return round(await p.rssMb(), 1);
+}

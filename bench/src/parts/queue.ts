@@ -1,0 +1,116 @@
+import Docker from 'dockerode';
+import { Job, Worker, type Queue } from 'bullmq';
+import { createRedis, type Redis } from '@research/queue';
+import { containerCpuMs, engineCpuMs, processCpuMs, redisCpuMs } from '../support/cpu.js';
+import { REDIS_URL } from '../support/paths.js';
+import { BenchSystem, replayTasks } from '../support/system.js';
+import { percentile, perSecond, round } from '../support/stats.js';
+
+export interface QueueBenchOptions {
+  /** No-op jobs per measured raw BullMQ run. */
+  rawJobs?: number;
+  /** 1-step tasks per measured run. */
+  tasks?: number;
+  /** Worker concurrency of both the raw Worker and our worker (WORKER_CONCURRENCY). */
+  concurrency?: number;
+  /** Raw and task runs alternate this many times; the figures are medians. */
+  rounds?: number;
+}
+
+/**
+ * Raw BullMQ no-op jobs/s against our 1-step tasks/s (`execute-command "true"` through a real
+ * worker process and its container), on the same Redis with the same worker concurrency.
+ * Both drain a queue that was filled while paused, after a warm-up; the two kinds of run
+ * alternate so that other load on the machine hits both alike.
+ */
+export async function benchQueue({ rawJobs = 10_000, tasks = 1_000, concurrency = 4, rounds = 3 }: QueueBenchOptions = {}) {
+  const system = await BenchSystem.open('queue');
+  try {
+    const noop = system.queue('noop');
+    const worker = await system.spawnWorker({ concurrency });
+    await drainNoop(noop, system.redis, Math.min(1_000, rawJobs), concurrency);
+    await system.runBatch(replayTasks(Math.min(100, tasks), 'true', 1), 120_000);
+
+    const docker = new Docker();
+    const cpu = () => Promise.all([processCpuMs(worker.pid), redisCpuMs(system.redis), containerCpuMs(docker, worker.label), engineCpuMs()]);
+    const rawRates: number[] = [];
+    const taskRates: number[] = [];
+    const rawCpu = { node: 0, redis: 0, jobs: 0 };
+    const taskCpu = [0, 0, 0, 0];
+    let completed = 0;
+    let failed = 0;
+    let lost = 0;
+    const busy: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      const raw = await drainNoop(noop, system.redis, rawJobs, concurrency);
+      rawRates.push(perSecond(rawJobs, raw.elapsedMs));
+      rawCpu.node += raw.nodeCpuMs;
+      rawCpu.redis += raw.redisCpuMs;
+      rawCpu.jobs += rawJobs;
+
+      const before = await cpu();
+      const batch = await system.runBatch(replayTasks(tasks, 'true', 1), 600_000);
+      const after = await cpu();
+      after.forEach((v, i) => (taskCpu[i] = (taskCpu[i] ?? 0) + v - (before[i] ?? 0)));
+      taskRates.push(perSecond(batch.completed, batch.elapsedMs));
+      completed += batch.completed;
+      failed += batch.failed;
+      lost += batch.lost;
+      // How long a task job held its worker slot (picked up → finished), under this load.
+      for (const id of batch.ids.slice(0, 100)) {
+        const job = await Job.fromId(system.agentQueue, id);
+        if (job?.processedOn && job.finishedOn) busy.push(job.finishedOn - job.processedOn);
+      }
+    }
+    const rawJobsPerSec = percentile(rawRates, 50);
+    const taskJobsPerSec = percentile(taskRates, 50);
+    const perTask = (i: number) => round((taskCpu[i] ?? 0) / Math.max(1, completed), 3);
+    return {
+      queue: {
+        rawJobsPerSec,
+        taskJobsPerSec,
+        ratio: round(taskJobsPerSec / rawJobsPerSec, 3),
+        concurrency,
+        taskBusyP50Ms: round(percentile(busy, 50)),
+        // CPU per unit of work: where a task's cost goes, next to a no-op job's. The Redis and
+        // Docker engine figures include whatever else uses them meanwhile.
+        cpuMsPerRawJob: { node: round(rawCpu.node / rawCpu.jobs, 3), redis: round(rawCpu.redis / rawCpu.jobs, 3) },
+        cpuMsPerTask: { worker: perTask(0), redis: perTask(1), sandbox: perTask(2), dockerEngine: perTask(3) },
+        tasks: tasks * rounds,
+        failed,
+        lost,
+      },
+    };
+  } finally {
+    await system.close();
+  }
+}
+
+/** Fills the paused queue with `n` jobs, then times one Worker (processor returns at once) draining it. */
+async function drainNoop(queue: Queue, redis: Redis, n: number, concurrency: number): Promise<{ elapsedMs: number; nodeCpuMs: number; redisCpuMs: number }> {
+  await queue.pause();
+  for (let i = 0; i < n; i += 1_000) {
+    await queue.addBulk(Array.from({ length: Math.min(1_000, n - i) }, (_, k) => ({ name: 'noop', data: { i: i + k } })));
+  }
+  const connection = createRedis(REDIS_URL, 'worker');
+  const worker = new Worker(queue.name, async () => undefined, { connection, prefix: queue.opts.prefix, concurrency, autorun: false });
+  let done = 0;
+  const drained = new Promise<void>((resolve) => {
+    worker.on('completed', () => {
+      if (++done === n) resolve();
+    });
+  });
+  void worker.run();
+  await worker.waitUntilReady();
+  const [cpu, redisCpu] = [process.cpuUsage(), await redisCpuMs(redis)];
+  const started = performance.now();
+  await queue.resume();
+  await drained;
+  const elapsedMs = performance.now() - started;
+  const used = process.cpuUsage(cpu);
+  const nodeCpuMs = (used.user + used.system) / 1_000;
+  const redisUsedMs = (await redisCpuMs(redis)) - redisCpu;
+  await worker.close();
+  await connection.quit();
+  return { elapsedMs, nodeCpuMs, redisCpuMs: redisUsedMs };
+}

@@ -1,0 +1,61 @@
+import type { Machine } from './machine.js';
+
+export type Figures = Record<string, unknown>;
+
+interface Target {
+  text: string;
+  met: (value: number, figures: Figures) => boolean;
+}
+
+const num = (figures: Figures, path: string): number | undefined => {
+  let v: unknown = figures;
+  for (const k of path.split('.')) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
+  return typeof v === 'number' ? v : undefined;
+};
+
+/** RSS counts as flat when it grew by at most this fraction over the run. */
+const FLAT_GROWTH = 0.1;
+const flat = (part: string) => (after: number, f: Figures) => after <= (num(f, `memory.${part}.before`) ?? 0) * (1 + FLAT_GROWTH);
+
+/** The issue's targets, shown beside the figures (never asserted: a benchmark reports). */
+const TARGETS: Record<string, Target> = {
+  'queue.ratio': { text: '≥ 0.25 of raw', met: (v) => v >= 0.25 },
+  'step.overheadP50Ms': { text: '≤ 5 ms', met: (v) => v <= 5 },
+  'sandbox.runnerP50Ms': { text: '≤ 2 ms', met: (v) => v <= 2 },
+  'sandbox.speedup': { text: '≥ 15 × (exec / runner)', met: (v) => v >= 15 },
+  'api.ratio': { text: '≥ 0.40 of raw', met: (v) => v >= 0.4 },
+  'api.acceptedPerSec': { text: '≈ 3,000/s here', met: (v) => v >= 3_000 },
+  'scaling.efficiency4': { text: '≥ 0.8', met: (v) => v >= 0.8 },
+  'memory.workerRssMb.after': { text: `flat (≤ +${FLAT_GROWTH * 100}%)`, met: flat('workerRssMb') },
+  'memory.apiRssMb.after': { text: `flat (≤ +${FLAT_GROWTH * 100}%)`, met: flat('apiRssMb') },
+};
+
+function rows(figures: Figures): [string, string, string, string][] {
+  const out: [string, string, string, string][] = [];
+  const walk = (path: string, v: unknown) => {
+    if (v !== null && typeof v === 'object') {
+      for (const [k, child] of Object.entries(v)) walk(path ? `${path}.${k}` : k, child);
+      return;
+    }
+    const target = TARGETS[path] ?? (/\.(lost|failed|rejected|non2xx|errors|failedOrLost\.\d+)$/.test(path) ? { text: '0', met: (n: number) => n === 0 } : undefined);
+    const verdict = target && typeof v === 'number' ? (target.met(v, figures) ? 'met' : 'MISSED') : '';
+    out.push([path, typeof v === 'number' ? v.toLocaleString('en-US', { maximumFractionDigits: 3 }) : String(v), target?.text ?? '', verdict]);
+  };
+  for (const [part, v] of Object.entries(figures)) if (part !== 'machine') walk(part, v);
+  return out;
+}
+
+/** A plain-text table: figure, value, target, whether it was met. */
+export function renderTable(figures: Figures, m: Machine): string {
+  const header: [string, string, string, string] = ['figure', 'value', 'target', ''];
+  const body = rows(figures);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)));
+  const line = (r: string[]) => r.map((c, i) => (i === 1 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [
+    `machine: ${m.nproc} CPUs (${m.cpu}), ${m.memoryGb} GB, Node ${m.node}, ${m.date}`,
+    '',
+    line(header),
+    line(widths.map((w) => '-'.repeat(w))),
+    ...body.map(line),
+  ].join('\n');
+}

@@ -92,7 +92,10 @@ export function createApi(env: Env, logger = createLogger({ level: env.LOG_LEVEL
   // Errors surface on the calls that fail (503); without a listener ioredis would log each retry.
   redis.on('error', (err) => logger.debug({ err: err.message }, 'redis connection error'));
   const store = new TaskStore(redis, env.QUEUE_PREFIX, { retentionSeconds: Math.round(env.TASK_RETENTION_HOURS * 3_600) });
-  const queue = new Queue<TaskJobData>(AGENT_QUEUE, { connection: redis, prefix: env.QUEUE_PREFIX });
+  // The queue gets a connection of its own: ioredis copies every loaded script onto each
+  // pipeline it builds, and BullMQ loads dozens, which made the store's MULTIs several times dearer.
+  const queueRedis = redis.duplicate();
+  const queue = new Queue<TaskJobData>(AGENT_QUEUE, { connection: queueRedis, prefix: env.QUEUE_PREFIX });
   queue.on('error', (err) => logger.debug({ err: err.message }, 'queue error'));
   const deps: ApiDeps = { env, redis, store, queue, logger, streams: new SseStreams() };
   const app = createServer(deps);
@@ -102,6 +105,10 @@ export function createApi(env: Env, logger = createLogger({ level: env.LOG_LEVEL
     async close() {
       await shutdownServer(app);
       await queue.close().catch(() => {});
+      for (const c of [queueRedis]) {
+        if (c.status === 'ready') await c.quit().catch(() => c.disconnect());
+        else c.disconnect();
+      }
       if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
       else redis.disconnect();
     },

@@ -10,6 +10,9 @@ export type { Redis };
  */
 export type ConnectionRole = 'worker' | 'api';
 
+/** Longest one Redis command may take on an `api` connection. */
+export const API_COMMAND_TIMEOUT_MS = 2_000;
+
 export function createRedis(url: string, role: ConnectionRole, extra: RedisOptions = {}): Redis {
   const common: RedisOptions = {
     maxRetriesPerRequest: null,
@@ -17,7 +20,9 @@ export function createRedis(url: string, role: ConnectionRole, extra: RedisOptio
     retryStrategy: (times) => Math.min(times * 50, 2_000),
     connectionName: `research-${role}`,
   };
-  const api: RedisOptions = role === 'api' ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000 } : {};
+  // commandTimeout: a half-open socket fails a request after 2 s instead of hanging it; ioredis
+  // does it per command, without a timer per call in our code.
+  const api: RedisOptions = role === 'api' ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000, commandTimeout: API_COMMAND_TIMEOUT_MS } : {};
   return new Redis(url, { ...common, ...api, ...extra });
 }
 

@@ -79,7 +79,8 @@ export function eventsRouter(deps: ApiDeps, streams: SseStreams): Router {
         }
         if (finished || closed || FINAL_STATUSES.includes(statusAtStart)) return;
 
-        blocking = redis.duplicate({ connectionName: 'research-api-sse' });
+        // XREAD BLOCK holds the command for BLOCK_MS: no command timeout on this connection.
+        blocking = redis.duplicate({ connectionName: 'research-api-sse', commandTimeout: BLOCK_MS + 5_000 });
         blocking.on('error', () => {});
         await waitForRedis(blocking, env.REDIS_URL, 2_000);
         while (!finished && !closed) {

@@ -62,7 +62,7 @@ export function jobsRouter(deps: ApiDeps): Router {
         ]);
         throw err;
       }
-      logger.info({ taskId: id, maxSteps }, 'task queued');
+      logger.debug({ taskId: id, maxSteps }, 'task queued');
       res.status(202).location(taskLinks(id).self).json(accepted(id, 'queued', createdAt));
     })
     .all(methodNotAllowed(['POST']));

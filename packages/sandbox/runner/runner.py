@@ -4,7 +4,8 @@
 One long-lived process per container, started by the worker through a single attached
 `docker exec`. It speaks line-delimited JSON: one request per stdin line, one reply per stdout
 line, matched by `id`, so concurrent actions of concurrent tasks never mix their outputs.
-Each request runs in its own thread. Needs only python3 (stdlib) and a POSIX shell, which is
+Commands are watched by one event loop on the main thread; file requests run on threads of
+their own. Needs only python3 (stdlib) and a POSIX shell, which is
 why it works in any image that has python3 (ours and kortix/suna alike).
 
 Requests:  {"id": N, "op": "<op>", ...}
@@ -261,7 +262,8 @@ def kill_group(pgid):
 # blocked on a one-byte "go" pipe. A command is written to a memfd the shell inherited (a regular
 # file: bash's `read` takes it in buffered chunks, where a pipe is read one byte per syscall),
 # then "go" is sent; the shell cds into the task's directory and evals the command. The one
-# observable difference from a fresh `bash -c`: $LINENO inside multi-line commands. The pool refills in the background, off the command's path.
+# observable difference from a fresh `bash -c`: $LINENO inside multi-line commands. A keeper
+# thread refills the pool, off the command's path.
 
 _BOOT = (
     "read -r -n 1 -u {go} __research_go || exit 0; exec {go}<&-; "
@@ -269,6 +271,97 @@ _BOOT = (
     'cd -- "$__research_cwd" || exit 126; unset __research_go __research_cwd OLDPWD; '
     'BASH_EXECUTION_STRING=$__research_cmd; eval "unset __research_cmd; $__research_cmd"'
 )
+
+
+class SpawnedProcess:
+    """The part of subprocess.Popen the runner uses, for a process started by Spawner."""
+
+    def __init__(self, pid, stdout, stderr):
+        self.pid = pid
+        self.stdout = stdout
+        self.stderr = stderr
+        self.returncode = None
+
+    def poll(self):
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self):
+        if self.returncode is None:
+            _, status = os.waitpid(self.pid, 0)
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+
+class Spawner:
+    """libc posix_spawn through ctypes, which releases the GIL: subprocess holds it until the
+    child has exec'd (~0.5 ms under vfork), which stalled the main loop — and the command it was
+    watching — every time the keeper started a warm shell. Popen is the fallback."""
+
+    SETSIGDEF, SETSID = 0x04, 0x80  # same values in glibc and musl
+
+    def __init__(self):
+        self.libc = None
+        self.failed = False
+
+    def usable(self):
+        if self.libc is None and not self.failed:
+            try:
+                import ctypes
+
+                libc = ctypes.CDLL(None, use_errno=True)
+                libc.posix_spawn, libc.posix_spawnattr_setflags, libc.sigaddset  # noqa: B018
+                self.ctypes, self.libc = ctypes, libc
+            except (ImportError, OSError, AttributeError):
+                self.failed = True
+        return self.libc is not None
+
+    def spawn(self, argv, keep_fds):
+        ctypes, libc = self.ctypes, self.libc
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        fa = ctypes.create_string_buffer(1024)  # opaque libc structs: generously sized
+        attr = ctypes.create_string_buffer(1024)
+        sigs = ctypes.create_string_buffer(256)
+        try:
+            for fd in keep_fds:
+                os.set_inheritable(fd, True)
+            libc.posix_spawn_file_actions_init(fa)
+            libc.posix_spawnattr_init(attr)
+            libc.posix_spawn_file_actions_addopen(fa, 0, b"/dev/null", os.O_RDONLY, 0)
+            libc.posix_spawn_file_actions_adddup2(fa, out_w, 1)
+            libc.posix_spawn_file_actions_adddup2(fa, err_w, 2)
+            # Python ignores SIGPIPE (and XFSZ); commands must get the defaults, as Popen gives them.
+            libc.sigemptyset(sigs)
+            for sig in (signal.SIGPIPE, signal.SIGXFSZ):
+                libc.sigaddset(sigs, int(sig))
+            libc.posix_spawnattr_setsigdefault(attr, sigs)
+            libc.posix_spawnattr_setflags(attr, ctypes.c_short(self.SETSIGDEF | self.SETSID))
+            c_argv = (ctypes.c_char_p * (len(argv) + 1))(*[a.encode() for a in argv], None)
+            env = [("%s=%s" % kv).encode("utf-8", "surrogateescape") for kv in os.environ.items()]
+            c_env = (ctypes.c_char_p * (len(env) + 1))(*env, None)
+            pid = ctypes.c_int(0)
+            rc = libc.posix_spawn(ctypes.byref(pid), argv[0].encode(), fa, attr, c_argv, c_env)
+            if rc != 0:
+                raise OSError(rc, os.strerror(rc))
+        except BaseException:
+            for fd in (out_r, err_r):
+                os.close(fd)
+            raise
+        finally:
+            libc.posix_spawn_file_actions_destroy(fa)
+            libc.posix_spawnattr_destroy(attr)
+            for fd in keep_fds:
+                os.set_inheritable(fd, False)
+            os.close(out_w)
+            os.close(err_w)
+        return SpawnedProcess(pid.value, os.fdopen(out_r, "rb", buffering=0), os.fdopen(err_r, "rb", buffering=0))
+
+
+SPAWNER = Spawner()
 
 
 class ShellPool:
@@ -281,18 +374,21 @@ class ShellPool:
         return SHELL == "/bin/bash" and CONFIG["warmShells"] > 0 and hasattr(os, "memfd_create")
 
     def _start(self):
-        m = os.memfd_create("research-command", 0)
+        m = os.memfd_create("research-command")
         r, w = os.pipe()
         try:
-            proc = subprocess.Popen(
-                [SHELL, "-c", _BOOT.format(go=r, m=m)],
-                cwd=workspace_root(),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                pass_fds=(r, m),
-                start_new_session=True,
-            )
+            argv = [SHELL, "-c", _BOOT.format(go=r, m=m)]
+            proc = SPAWNER.spawn(argv, (r, m)) if SPAWNER.usable() else None
+            if proc is None:
+                proc = subprocess.Popen(
+                    argv,
+                    cwd=workspace_root(),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    pass_fds=(r, m),
+                    start_new_session=True,
+                )
         except BaseException:
             os.close(w)
             os.close(m)
@@ -308,31 +404,29 @@ class ShellPool:
         with self.cond:
             if not self.ready and self.spawning:
                 # A shell that is half started is ready sooner than a new one.
-                self.cond.wait_for(lambda: self.ready or not self.spawning, timeout=0.05)
-            return self.ready.pop(0) if self.ready else None
+                self.cond.wait_for(lambda: self.ready, timeout=0.005)
+            shell = self.ready.pop(0) if self.ready else None
+            self.cond.notify_all()  # wakes the keeper
+            return shell
 
-    def refill(self):
-        """Tops the pool up; called by a request's thread after its reply is out, so the spawn
-        work never sits on a command's path."""
-        if not self.enabled():
-            return
-        while True:
+    def keeper(self):
+        """Keeps the pool full, on its own thread, so spawning never sits on a command's path."""
+        while self.enabled():
             with self.cond:
-                if len(self.ready) + self.spawning >= CONFIG["warmShells"]:
-                    return
+                self.cond.wait_for(lambda: len(self.ready) + self.spawning < CONFIG["warmShells"])
                 self.spawning += 1
             shell = None
             try:
                 shell = self._start()
             except OSError:
-                pass  # no pid left (fork bomb?): the next command starts its shell itself
+                pass
             with self.cond:
                 self.spawning -= 1
                 if shell:
                     self.ready.append(shell)
                 self.cond.notify_all()
             if shell is None:
-                return
+                time.sleep(0.2)  # no pid left (a fork bomb?): commands start their own shells
 
     def run(self, shell, cwd, command):
         proc, w, m = shell
@@ -383,135 +477,212 @@ def spawn_command(command, cwd):
     )
 
 
-def op_execute_command(req):
-    base = task_dir(req["task"])
-    cwd_full, cwd = resolve(base, req.get("cwd") or ".")
-    if not os.path.isdir(cwd):
-        raise Refused("not_found", "cwd %s is not an existing directory" % (req.get("cwd") or "."))
-    cap = int(req.get("maxOutputBytes") or CONFIG["maxOutputBytes"])
-    timeout_s = max(0.001, float(req["timeoutMs"]) / 1000.0)
-    if "\0" in req["command"]:
-        raise Refused("invalid_action", "command contains a NUL byte")
-    try:
-        command = req["command"].encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        command = req["command"].encode("utf-8", "replace")
-    start = time.monotonic()
-    try:
-        proc = spawn_command(command, cwd)
-    except BlockingIOError as e:
-        raise Refused("resource_exhausted", "cannot start the command: %s (process limit reached?)" % e)
-    pgid = proc.pid
-    rid = req["id"]
-    with _procs_lock:
-        _running[rid] = (req["task"], pgid)
-        groups = _task_groups.setdefault(req["task"], [])
-        groups.append(pgid)
-        del groups[:-64]
-    try:
-        stdout, stderr, truncated, timed_out = _collect(proc, cap, start + timeout_s)
-    finally:
-        with _procs_lock:
-            _running.pop(rid, None)
-            cancelled = rid in _cancelled
-            _cancelled.discard(rid)
-    rc = proc.returncode
-    exit_code = 124 if timed_out else (128 - rc if rc < 0 else rc)
-    marker = "\n[… output truncated at %d bytes]" % cap
-    out = stdout.decode("utf-8", "replace") + (marker if truncated["out"] else "")
-    err = stderr.decode("utf-8", "replace") + (marker if truncated["err"] else "")
-    if cancelled and not timed_out:
-        err += "\n[command cancelled]"
-    return {
-        "action": "execute-command",
-        "exitCode": exit_code,
-        "stdout": out,
-        "stderr": err,
-        "timedOut": timed_out,
-        "truncated": truncated["out"] or truncated["err"],
-        "durationMs": round((time.monotonic() - start) * 1000, 3),
-    }
+# --- commands: watched by one event loop on the main thread ---------------------------------
+#
+# A command costs no thread: the main loop selects over stdin, every command's stdout/stderr and
+# a pidfd per command (readable when it exits). A reply is due when the command's main process
+# exits — not at EOF, since a background job may hold the pipes open for ever — or at the
+# deadline, when its whole process group is SIGKILLed.
+
+MARKER = "\n[… output truncated at %d bytes]"
 
 
-def _collect(proc, cap, deadline):
-    """Reads both pipes until the main process exits (not until EOF: a background job may hold
-    the pipes open for ever), or until the deadline, when the whole group is killed."""
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ, "out")
-    sel.register(proc.stderr, selectors.EVENT_READ, "err")
-    pidfd = None
-    try:
-        pidfd = os.pidfd_open(proc.pid)
-        sel.register(pidfd, selectors.EVENT_READ, "exit")
-    except (AttributeError, OSError):
-        pidfd = None
-    bufs = {"out": bytearray(), "err": bytearray()}
-    truncated = {"out": False, "err": False}
-    streams = 2
-    exited = False
-    timed_out = False
-    drain_until = None
+class Command:
+    def __init__(self, rid, task, proc, cap, start, deadline):
+        self.rid = rid
+        self.task = task
+        self.proc = proc
+        self.cap = cap
+        self.start = start
+        self.deadline = deadline
+        self.bufs = {"out": bytearray(), "err": bytearray()}
+        self.truncated = {"out": False, "err": False}
+        self.open = {"out": proc.stdout, "err": proc.stderr}
+        self.pidfd = None
+        self.exited = False
+        self.timed_out = False
 
-    def read(key):
-        nonlocal streams
-        data = os.read(key.fd, 65536)
+
+class Loop:
+    def __init__(self):
+        self.sel = selectors.DefaultSelector()
+        self.commands = {}
+        self.pending = bytearray()
+
+    # requests --------------------------------------------------------------------------------
+
+    def run(self):
+        os.set_blocking(0, False)
+        self.sel.register(0, selectors.EVENT_READ, ("stdin", None))
+        while True:
+            for key, _ in self.sel.select(self.timeout()):
+                kind, cmd = key.data
+                if kind == "stdin":
+                    if not self.read_stdin():
+                        return
+                elif kind == "exit":
+                    self.sel.unregister(key.fd)
+                    cmd.exited = True
+                    self.finish(cmd)
+                else:
+                    self.read(cmd, kind)
+            self.tick()
+
+    def read_stdin(self):
+        try:
+            data = os.read(0, 1 << 20)
+        except BlockingIOError:
+            return True
         if not data:
-            sel.unregister(key.fileobj)
-            streams -= 1
             return False
-        buf = bufs[key.data]
-        room = cap - len(buf)
+        self.pending += data
+        while True:
+            nl = self.pending.find(b"\n")
+            if nl < 0:
+                return True
+            line = bytes(self.pending[:nl])
+            del self.pending[: nl + 1]
+            self.dispatch(line)
+
+    def dispatch(self, line):
+        try:
+            req = json.loads(line)
+        except ValueError:
+            log("bad request line")
+            return
+        op = req.get("op")
+        if op == "execute-command":
+            try:
+                self.start(req)
+            except Exception as e:  # noqa: BLE001 - becomes the reply
+                send_error(req.get("id"), e)
+        elif op in INLINE_OPS:
+            # Signalling must work when no thread can be started — a fork bomb holding the pids
+            # limit is exactly when it is needed.
+            handle(req)
+        else:
+            try:
+                # The low-level call: threading.Thread.start() waits for the thread to be
+                # scheduled, a context switch on every request.
+                _thread.start_new_thread(handle, (req,))
+            except RuntimeError as e:
+                send({"id": req.get("id"), "ok": False, "error": {"code": "resource_exhausted", "message": "runner cannot start a thread: %s (process limit reached?)" % e}})
+
+    # commands --------------------------------------------------------------------------------
+
+    def start(self, req):
+        base = task_dir(req["task"])
+        _, cwd = resolve(base, req.get("cwd") or ".")
+        if not os.path.isdir(cwd):
+            raise Refused("not_found", "cwd %s is not an existing directory" % (req.get("cwd") or "."))
+        if "\0" in req["command"]:
+            raise Refused("invalid_action", "command contains a NUL byte")
+        try:
+            command = req["command"].encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            command = req["command"].encode("utf-8", "replace")
+        cap = int(req.get("maxOutputBytes") or CONFIG["maxOutputBytes"])
+        start = time.monotonic()
+        try:
+            proc = spawn_command(command, cwd)
+        except BlockingIOError as e:
+            raise Refused("resource_exhausted", "cannot start the command: %s (process limit reached?)" % e)
+        cmd = Command(req["id"], req["task"], proc, cap, start, start + max(0.001, float(req["timeoutMs"]) / 1000.0))
+        with _procs_lock:
+            _running[cmd.rid] = (cmd.task, proc.pid)
+            groups = _task_groups.setdefault(cmd.task, [])
+            groups.append(proc.pid)
+            del groups[:-64]
+        self.commands[cmd.rid] = cmd
+        for kind, f in cmd.open.items():
+            os.set_blocking(f.fileno(), False)
+            self.sel.register(f, selectors.EVENT_READ, (kind, cmd))
+        try:
+            cmd.pidfd = os.pidfd_open(proc.pid)
+            self.sel.register(cmd.pidfd, selectors.EVENT_READ, ("exit", cmd))
+        except (AttributeError, OSError):
+            cmd.pidfd = None  # old kernel: tick() polls
+
+    def read(self, cmd, kind):
+        f = cmd.open.get(kind)
+        if f is None:
+            return False
+        try:
+            data = os.read(f.fileno(), 65536)
+        except BlockingIOError:
+            return False
+        if not data:
+            self.sel.unregister(f)
+            f.close()
+            del cmd.open[kind]
+            return False
+        buf = cmd.bufs[kind]
+        room = cmd.cap - len(buf)
         if len(data) > room:
-            truncated[key.data] = True
+            cmd.truncated[kind] = True
         if room > 0:
             buf += data[:room]
         return True
 
-    try:
-        # With a pidfd, keep selecting until the exit is seen: the pipes reach EOF a moment before
-        # the process can be reaped, and Popen.wait(timeout) would poll in 0.5 ms+ sleeps.
-        while streams > 0 or (pidfd is not None and not exited):
-            now = time.monotonic()
-            if exited:
-                # Take what is already in the pipes, then stop; bounded against chatty orphans.
-                if drain_until is None:
-                    drain_until = now + 0.1
-                got = False
-                for key, _ in sel.select(0):
-                    if key.data != "exit" and read(key):
-                        got = True
-                if not got or now > drain_until or streams == 0:
+    def timeout(self):
+        if not self.commands:
+            return None
+        now = time.monotonic()
+        wait = max(0.0, min(c.deadline for c in self.commands.values() if not c.timed_out) - now) if any(not c.timed_out for c in self.commands.values()) else None
+        if any(c.pidfd is None for c in self.commands.values()):
+            wait = 0.01 if wait is None else min(wait, 0.01)
+        return wait
+
+    def tick(self):
+        now = time.monotonic()
+        for cmd in list(self.commands.values()):
+            if not cmd.timed_out and now >= cmd.deadline:
+                cmd.timed_out = True
+                kill_group(cmd.proc.pid)
+            if cmd.pidfd is None and cmd.proc.poll() is not None:
+                cmd.exited = True
+                self.finish(cmd)
+
+    def finish(self, cmd):
+        # Take what the pipes already hold (bounded against a chatty orphan), then reply.
+        for kind in list(cmd.open):
+            for _ in range(64):
+                if not self.read(cmd, kind):
                     break
-                continue
-            if now >= deadline:
-                timed_out = True
-                kill_group(proc.pid)
-                exited = True
-                continue
-            wait = deadline - now if pidfd is not None else min(deadline - now, 0.01)
-            for key, _ in sel.select(wait):
-                if key.data == "exit":
-                    sel.unregister(key.fileobj)
-                    exited = True
-                else:
-                    read(key)
-            if pidfd is None and proc.poll() is not None:
-                exited = True
-        if not timed_out:
-            # Pipes closed but the process lives on (it closed its stdout early): wait for it.
-            try:
-                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                kill_group(proc.pid)
-        proc.wait()
-    finally:
-        sel.close()
-        if pidfd is not None:
-            os.close(pidfd)
-        proc.stdout.close()
-        proc.stderr.close()
-    return bytes(bufs["out"]), bytes(bufs["err"]), truncated, timed_out
+        for f in list(cmd.open.values()):
+            self.sel.unregister(f)
+            f.close()
+        cmd.open.clear()
+        if cmd.pidfd is not None:
+            os.close(cmd.pidfd)
+        rc = cmd.proc.wait()
+        del self.commands[cmd.rid]
+        with _procs_lock:
+            _running.pop(cmd.rid, None)
+            cancelled = cmd.rid in _cancelled
+            _cancelled.discard(cmd.rid)
+        out = cmd.bufs["out"].decode("utf-8", "replace") + (MARKER % cmd.cap if cmd.truncated["out"] else "")
+        err = cmd.bufs["err"].decode("utf-8", "replace") + (MARKER % cmd.cap if cmd.truncated["err"] else "")
+        if cancelled and not cmd.timed_out:
+            err += "\n[command cancelled]"
+        touch_task(cmd.task)
+        send({
+            "id": cmd.rid,
+            "ok": True,
+            "result": {
+                "action": "execute-command",
+                "exitCode": 124 if cmd.timed_out else (128 - rc if rc < 0 else rc),
+                "stdout": out,
+                "stderr": err,
+                "timedOut": cmd.timed_out,
+                "truncated": cmd.truncated["out"] or cmd.truncated["err"],
+                "durationMs": round((time.monotonic() - cmd.start) * 1000, 3),
+            },
+        })
+
+    def shutdown(self):
+        for cmd in list(self.commands.values()):
+            kill_group(cmd.proc.pid)
 
 
 def op_cancel(req):
@@ -625,17 +796,38 @@ OPS = {
     "create-file": op_create_file,
     "read-file": op_read_file,
     "list-files": op_list_files,
-    "execute-command": op_execute_command,
     "cancel": op_cancel,
     "cancel-task": op_cancel_task,
     "export": op_export,
     "cleanup": op_cleanup,
     "ping": op_ping,
 }
-# Ops that only signal process groups run on the main thread: they must work when no thread can
-# be started, which is when they are needed most (a fork bomb holding the pids limit).
+# Ops that only signal process groups run on the main thread (see Loop.dispatch).
 INLINE_OPS = {"cancel", "cancel-task"}
 TOUCHES_TASK = {"create-file", "read-file", "list-files", "execute-command"}
+
+
+def touch_task(task):
+    # The task directory's mtime is its last activity, which retention counts from.
+    try:
+        os.utime(os.path.join(workspace_root(), task))
+    except OSError:
+        pass
+
+
+def send_error(rid, e):
+    if isinstance(e, Refused):
+        error = {"code": e.code, "message": e.message}
+    elif isinstance(e, KeyError):
+        error = {"code": "invalid_action", "message": "missing field %s" % e}
+    elif isinstance(e, PermissionError):
+        error = {"code": "permission_denied", "message": "%s: %s" % (e.strerror, e.filename)}
+    elif isinstance(e, OSError):
+        error = {"code": "io_error", "message": "%s: %s" % (e.strerror, e.filename)}
+    else:
+        log("request", rid, "failed:", repr(e))
+        error = {"code": "runner_error", "message": repr(e)}
+    send({"id": rid, "ok": False, "error": error})
 
 
 def handle(req):
@@ -646,54 +838,25 @@ def handle(req):
             raise Refused("invalid_action", "unknown op %r" % req.get("op"))
         result = fn(req)
         if req.get("op") in TOUCHES_TASK:
-            # The task directory's mtime is its last activity, which retention counts from.
-            try:
-                os.utime(os.path.join(workspace_root(), req["task"]))
-            except OSError:
-                pass
+            touch_task(req["task"])
         send({"id": rid, "ok": True, "result": result})
-        if req.get("op") == "execute-command":
-            POOL.refill()
-    except Refused as e:
-        send({"id": rid, "ok": False, "error": {"code": e.code, "message": e.message}})
-    except KeyError as e:
-        send({"id": rid, "ok": False, "error": {"code": "invalid_action", "message": "missing field %s" % e}})
-    except PermissionError as e:
-        send({"id": rid, "ok": False, "error": {"code": "permission_denied", "message": "%s: %s" % (e.strerror, e.filename)}})
-    except OSError as e:
-        send({"id": rid, "ok": False, "error": {"code": "io_error", "message": "%s: %s" % (e.strerror, e.filename)}})
     except Exception as e:  # noqa: BLE001 - the runner must survive any single request
-        log("request", rid, "failed:", repr(e))
-        send({"id": rid, "ok": False, "error": {"code": "runner_error", "message": repr(e)}})
+        send_error(rid, e)
 
 
 def main():
     if len(sys.argv) > 1:
         CONFIG.update(json.loads(sys.argv[1]))
-    _thread.start_new_thread(POOL.refill, ())
+    if POOL.enabled():
+        _thread.start_new_thread(POOL.keeper, ())
     send({"id": 0, "ready": True, "protocol": PROTOCOL, "pid": os.getpid(), "uid": os.getuid(), "shell": SHELL})
-    for line in sys.stdin.buffer:
-        try:
-            req = json.loads(line)
-        except ValueError:
-            log("bad request line")
-            continue
-        if req.get("op") in INLINE_OPS:
-            handle(req)
-            continue
-        try:
-            # The low-level call: threading.Thread.start() waits for the thread to be scheduled,
-            # a context switch on every request.
-            _thread.start_new_thread(handle, (req,))
-        except RuntimeError as e:
-            # No thread left: the container's pids limit is exhausted (a fork bomb?).
-            send({"id": req.get("id"), "ok": False, "error": {"code": "resource_exhausted", "message": "runner cannot start a thread: %s" % e}})
-    # stdin closed: the worker went away; its commands go with it.
-    POOL.drain()
-    with _procs_lock:
-        groups = [g for (_, g) in _running.values()]
-    for g in groups:
-        kill_group(g)
+    loop = Loop()
+    try:
+        loop.run()
+    finally:
+        # stdin closed: the worker went away; its commands go with it.
+        loop.shutdown()
+        POOL.drain()
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@ import os from 'node:os';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { ModelProvider } from '@research/agent';
 import type { Env, Logger } from '@research/config';
-import type { StepOutcome } from '@research/contracts';
-import { AGENT_QUEUE, StepJobData, TaskStore, WorkerRegistry, createRedis, stepQueueName, waitForRedis, type Redis } from '@research/queue';
+import { StepOutcome } from '@research/contracts';
+import { AGENT_QUEUE, StepJobData, TaskStore, WorkerRegistry, createRedis, stepJobId, stepQueueName, waitForRedis, type Redis } from '@research/queue';
 import { DockerSandbox, sandboxOptionsFromEnv, type Sandbox } from '@research/sandbox';
 import { StepDispatcher } from './steps.js';
 import { processTask } from './task.js';
@@ -45,21 +45,59 @@ export async function startWorker({ env, logger, sandbox: givenSandbox, provider
   const stepQueue = new Queue(stepQueueNameForMe, { connection, prefix });
   const dispatcher = new StepDispatcher(stepQueue, store, connection, prefix, log);
   const running = new Map<string, AbortController>();
+  const leases = new Map<string, AbortController>();
+  /** Step runs and task runs in progress in this process, by job id (see runStep and runTask). */
+  const stepRuns = new Map<string, Promise<StepOutcome>>();
+  const taskRuns = new Map<string, Promise<unknown>>();
   let restartsSeen = sandbox.restarts;
 
   const stepWorker = new Worker(
     stepQueueNameForMe,
     async (job: Job) => runStep(job),
-    { connection: blockingSteps, prefix, concurrency: Math.max(2, env.WORKER_CONCURRENCY * 2), lockDuration: env.WORKER_LOCK_MS, stalledInterval: env.WORKER_STALLED_INTERVAL_MS },
+    {
+      connection: blockingSteps,
+      prefix,
+      concurrency: Math.max(2, env.WORKER_CONCURRENCY * 2),
+      lockDuration: env.WORKER_LOCK_MS,
+      stalledInterval: env.WORKER_STALLED_INTERVAL_MS,
+      // A Redis outage longer than the lock makes every running step "stalled"; re-delivery is
+      // harmless (runStep answers it without running the command again), failing it is not.
+      maxStalledCount: 3,
+    },
   );
   stepWorker.on('completed', (job, rv) => dispatcher.onCompleted(job, rv));
   stepWorker.on('failed', (job, err) => dispatcher.onFailed(job, err));
   stepWorker.on('error', (err) => log.error({ err }, 'step worker error'));
 
+  /**
+   * A step job may be delivered again while or after it ran: when Redis is away for longer than
+   * the lock, BullMQ re-queues running jobs as stalled, and the run that finished meanwhile
+   * cannot complete its job. Its command must not run twice: a delivery during the run waits
+   * for it, a later one gets the outcome recorded with the step.
+   */
   async function runStep(job: Job): Promise<StepOutcome> {
     const parsed = StepJobData.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(`invalid step payload: ${parsed.error.message}`);
-    const { taskId, stepIndex, action } = parsed.data;
+    const key = job.id ?? stepJobId(parsed.data.taskId, parsed.data.stepIndex);
+    const inFlight = stepRuns.get(key);
+    if (inFlight) return inFlight;
+    const run = (async () => {
+      const recorded = StepOutcome.safeParse(await store.stepOutcome(parsed.data.taskId, parsed.data.stepIndex));
+      if (recorded.success) {
+        log.warn({ taskId: parsed.data.taskId, step: parsed.data.stepIndex }, 'step delivered again after it finished; answering from its record');
+        return recorded.data;
+      }
+      return executeStep(job, parsed.data);
+    })();
+    stepRuns.set(key, run);
+    try {
+      return await run;
+    } finally {
+      if (stepRuns.get(key) === run) stepRuns.delete(key);
+    }
+  }
+
+  async function executeStep(job: Job, { taskId, stepIndex, action }: StepJobData): Promise<StepOutcome> {
     const attempts = job.attemptsMade + 1;
     void store.setStep(taskId, { index: stepIndex, action: action.action, status: 'running', attempts, queue: stepQueueNameForMe }).catch(() => undefined);
     const signal = running.get(taskId)?.signal;
@@ -79,15 +117,19 @@ export async function startWorker({ env, logger, sandbox: givenSandbox, provider
     noteRestarts();
     log.debug({ taskId, step: stepIndex, action: action.action, ok: outcome.ok, durationMs, attempt: attempts }, 'step finished');
     await Promise.all([
-      store.setStep(taskId, {
-        index: stepIndex,
-        action: action.action,
-        status: 'completed',
-        attempts,
-        durationMs,
-        ...(outcome.ok && outcome.result.action === 'execute-command' ? { exitCode: outcome.result.exitCode } : {}),
-        queue: stepQueueNameForMe,
-      }),
+      store.completeStep(
+        taskId,
+        {
+          index: stepIndex,
+          action: action.action,
+          status: 'completed',
+          attempts,
+          durationMs,
+          ...(outcome.ok && outcome.result.action === 'execute-command' ? { exitCode: outcome.result.exitCode } : {}),
+          queue: stepQueueNameForMe,
+        },
+        outcome,
+      ),
       store.recordStepDuration(durationMs),
     ]);
     return outcome;
@@ -101,7 +143,28 @@ export async function startWorker({ env, logger, sandbox: givenSandbox, provider
     }
   }
 
-  const taskWorker = new Worker(AGENT_QUEUE, async (job: Job) => processTask({ env, workerId, store, sandbox, dispatcher, logger: log, running, ...(provider ? { provider } : {}) }, job), {
+  /**
+   * A task job delivered again while its first run is still going here (its lock expired while
+   * Redis was away) waits for that run to wind down, then resumes from the checkpoint like any
+   * retry: two loops of one task must never dispatch steps side by side.
+   */
+  async function runTask(job: Job): Promise<unknown> {
+    const key = job.id ?? '';
+    const previous = taskRuns.get(key);
+    if (previous) {
+      log.warn({ taskId: key }, 'task delivered again while it still runs here; waiting for the first run');
+      await previous.catch(() => undefined);
+    }
+    const run = processTask({ env, workerId, store, sandbox, dispatcher, logger: log, running, leases, ...(provider ? { provider } : {}) }, job);
+    taskRuns.set(key, run);
+    try {
+      return await run;
+    } finally {
+      if (taskRuns.get(key) === run) taskRuns.delete(key);
+    }
+  }
+
+  const taskWorker = new Worker(AGENT_QUEUE, async (job: Job) => runTask(job), {
     connection: blockingAgent,
     prefix,
     concurrency: env.WORKER_CONCURRENCY,
@@ -111,6 +174,16 @@ export async function startWorker({ env, logger, sandbox: givenSandbox, provider
     maxStalledCount: 3,
   });
   taskWorker.on('error', (err) => log.error({ err }, 'task worker error'));
+  // The lock is gone (Redis was away for longer than it lasts): another worker may already be
+  // resuming the task, so this one stops working on it (see processTask).
+  taskWorker.on('lockRenewalFailed', (jobIds: string[]) => {
+    for (const id of jobIds) {
+      const lease = leases.get(id);
+      if (!lease || lease.signal.aborted) continue;
+      log.warn({ taskId: id }, 'lost the lock of a running task; stopping it here so it resumes from its checkpoint');
+      lease.abort(new Error('the task lock was lost'));
+    }
+  });
   taskWorker.on('failed', (job, err) => {
     if (!job) return;
     const final = job.attemptsMade >= (job.opts.attempts ?? 1) || err.name === 'UnrecoverableError' || /stalled more than/.test(err.message);

@@ -19,6 +19,9 @@ export class StepFailedError extends Error {
   }
 }
 
+/** How often a step being waited for is checked for having vanished from the queue. */
+const WAIT_CHECK_MS = 5_000;
+
 /** How long a dead worker's step job may still be locked; the task waits that long to take it over. */
 const TAKEOVER_WAIT_MS = 60_000;
 
@@ -55,7 +58,8 @@ export class StepDispatcher {
   /** Wired to the step Worker's `failed` event; only the last attempt fails the wait. */
   onFailed(job: Job | undefined, err: Error): void {
     if (!job?.id) return;
-    const final = job.attemptsMade >= (job.opts.attempts ?? 1) || err.name === 'UnrecoverableError';
+    // A job failed by the stalled checker ("stalled more than allowable limit") is not retried either.
+    const final = job.attemptsMade >= (job.opts.attempts ?? 1) || err.name === 'UnrecoverableError' || /stalled more than/.test(err.message);
     if (!final) return;
     const waiter = this.waiters.get(job.id);
     if (!waiter) return;
@@ -72,7 +76,7 @@ export class StepDispatcher {
       if (done) return done;
     }
 
-    const waiting = this.wait(id, signal);
+    const waiting = this.wait(id, taskId, index, signal);
     let job = await Job.fromId<StepJobData>(this.stepQueue, id);
     if (job) {
       const state = await job.getState();
@@ -86,6 +90,13 @@ export class StepDispatcher {
       }
     }
     if (!job) {
+      // Finished before, its job since gone (taken over from a dead worker, or failed after the
+      // run when it could not be completed): the recorded outcome stands; nothing runs again.
+      const recorded = StepOutcome.safeParse(await this.store.stepOutcome(taskId, index));
+      if (recorded.success) {
+        this.waiters.delete(id);
+        return recorded.data;
+      }
       const data: StepJobData = { taskId, stepIndex: index, callId: call.id, action: call.args };
       await this.store.setStep(taskId, { index, action: call.args.action, status: 'waiting', attempts: 0, queue: this.stepQueue.name });
       await this.stepQueue.add(
@@ -102,8 +113,11 @@ export class StepDispatcher {
     return waiting;
   }
 
-  private wait(id: string, signal: AbortSignal): Promise<StepOutcome> {
+  private wait(id: string, taskId: string, index: number, signal: AbortSignal): Promise<StepOutcome> {
     return new Promise<StepOutcome>((resolve, reject) => {
+      // The `completed` event is the fast path; this check is for a job that leaves the queue
+      // without one (removed by a worker that took the task over, or by the reaper).
+      const check = setInterval(() => void this.checkGone(id, taskId, index).catch(() => undefined), WAIT_CHECK_MS);
       const onAbort = () => {
         // The running command is killed through the sandbox; the step then completes and resolves
         // this wait. If it never started, drop the job so the task has no pending child.
@@ -121,15 +135,40 @@ export class StepDispatcher {
       signal.addEventListener('abort', onAbort, { once: true });
       this.waiters.set(id, {
         resolve: (o) => {
+          clearInterval(check);
           signal.removeEventListener('abort', onAbort);
           resolve(o);
         },
         reject: (e) => {
+          clearInterval(check);
           signal.removeEventListener('abort', onAbort);
           reject(e);
         },
       });
     });
+  }
+
+  /** Settles the wait for a step whose job vanished: from its record if it finished, else as failed. */
+  private async checkGone(id: string, taskId: string, index: number): Promise<void> {
+    if (!this.waiters.has(id)) return;
+    const job = await Job.fromId(this.stepQueue, id);
+    const state = job ? await job.getState() : 'unknown';
+    if (state === 'completed') {
+      const parsed = StepOutcome.safeParse(job?.returnvalue);
+      if (parsed.success) this.settle(id, (w) => w.resolve(parsed.data));
+      return;
+    }
+    if (state !== 'unknown') return;
+    const recorded = StepOutcome.safeParse(await this.store.stepOutcome(taskId, index));
+    if (recorded.success) this.settle(id, (w) => w.resolve(recorded.data));
+    else this.settle(id, (w) => w.reject(new StepFailedError(index, `step ${id} left the queue without finishing`)));
+  }
+
+  private settle(id: string, how: (waiter: Waiter) => void): void {
+    const waiter = this.waiters.get(id);
+    if (!waiter) return;
+    this.waiters.delete(id);
+    how(waiter);
   }
 
   /**

@@ -16,6 +16,13 @@ export interface TaskContext {
   provider?: ModelProvider;
   /** Abort controllers of the tasks running here, for cancel. */
   running: Map<string, AbortController>;
+  /** Aborted when this worker lost a running task's lock: another worker may be resuming it. */
+  leases: Map<string, AbortController>;
+}
+
+/** This worker no longer holds the task's lock; the task resumes from its checkpoint elsewhere. */
+export class LeaseLostError extends Error {
+  override readonly name = 'LeaseLostError';
 }
 
 /** Minimum gap between two snapshots of a running task's files (the API serves them). */
@@ -47,6 +54,11 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
 
   const controller = new AbortController();
   ctx.running.set(taskId, controller);
+  // Once the lease is lost, this run writes nothing more the task's next owner would read (no
+  // events, no checkpoint, no status): it only winds down, letting a step in flight finish.
+  const lease = new AbortController();
+  ctx.leases.set(taskId, lease);
+  const owned = () => !lease.signal.aborted;
   /**
    * Sets the final status, then kills what the task's commands left running in the background
    * (a server for a later step, or a fork bomb holding the container's pids limit): once the
@@ -80,14 +92,16 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
       format: env.TOOL_CALL_FORMAT,
       maxSteps,
       deadline,
-      signal: controller.signal,
+      signal: AbortSignal.any([controller.signal, lease.signal]),
       logger: log,
       ...(request.model ? { model: request.model } : {}),
       steps: {
         run: async (call, index, signal) => {
           await setProgress({ step: index + 1, phase: 'running-step' });
           const started = performance.now();
-          const result = await ctx.dispatcher.dispatch(job, taskId, call, index, signal);
+          // With the lease lost, the step in flight runs on and records its outcome for whoever
+          // resumes the task; this run stops waiting for it.
+          const result = await untilLost(lease.signal, ctx.dispatcher.dispatch(job, taskId, call, index, signal));
           const durationMs = Math.round(performance.now() - started);
           await job.log(stepLogLine(index, call.args.action, result, durationMs));
           await setProgress({ phase: 'thinking' });
@@ -96,12 +110,13 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
         },
       },
       onEvent: async (event: TaskEvent) => {
-        await store.appendEvent(taskId, event);
+        if (owned()) await store.appendEvent(taskId, event);
       },
       onCheckpoint: async (s: AgentState) => {
-        await store.saveCheckpoint(taskId, s);
+        if (owned()) await store.saveCheckpoint(taskId, s);
       },
     });
+    if (!owned()) throw new LeaseLostError(`lost the lock of task ${taskId}; it resumes from its checkpoint`);
 
     await setProgress({ phase: 'finishing' });
     await snapshot(true);
@@ -123,7 +138,7 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
         throw new UnrecoverableError('task timed out');
     }
   } catch (err) {
-    if (err instanceof UnrecoverableError) throw err;
+    if (err instanceof UnrecoverableError || !owned()) throw err;
     const e = err as Error;
     if (e.name === 'LlmError' || e.name === 'ConfigError') {
       // The provider already retried; another attempt would hit the same wall.
@@ -135,10 +150,20 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
     throw err;
   } finally {
     ctx.running.delete(taskId);
+    ctx.leases.delete(taskId);
   }
 }
 
 /** One line per step in the task job's log; steps count from 1 for people, ids from 0. */
+function untilLost<T>(lease: AbortSignal, work: Promise<T>): Promise<T> {
+  if (lease.aborted) return Promise.reject(new LeaseLostError('the task lock was lost'));
+  return new Promise<T>((resolve, reject) => {
+    const onLost = () => reject(new LeaseLostError('the task lock was lost'));
+    lease.addEventListener('abort', onLost, { once: true });
+    work.then(resolve, reject).finally(() => lease.removeEventListener('abort', onLost));
+  });
+}
+
 function stepLogLine(index: number, action: string, outcome: StepOutcome, durationMs: number): string {
   if (!outcome.ok) return `step ${index + 1} · ${action} · refused: ${outcome.error.code} · ${durationMs} ms`;
   const exit = outcome.result.action === 'execute-command' ? ` · exit ${outcome.result.exitCode}${outcome.result.timedOut ? ' (timed out)' : ''}` : '';

@@ -26,6 +26,10 @@ export class Keys {
   taskSteps(id: string) {
     return `${this.prefix}:task:${id}:steps`;
   }
+  /** Outcomes of a task's finished steps, by step index: a re-delivered step is answered from here. */
+  taskOutcomes(id: string) {
+    return `${this.prefix}:task:${id}:outcomes`;
+  }
   taskEvents(id: string) {
     return `${this.prefix}:task:${id}:events`;
   }

@@ -62,6 +62,21 @@ describe('TaskStore', () => {
     expect(ttl).toBeLessThanOrEqual(60);
   });
 
+  it('keeps a finished step with its outcome, for as long as the task', async () => {
+    await store.create('t7', { prompt: 'p' }, new Date().toISOString(), 5);
+    expect(await store.stepOutcome('t7', 0)).toBeUndefined();
+    const outcome = { ok: true, result: { action: 'execute-command', exitCode: 0, stdout: 'hi\n', stderr: '', timedOut: false, truncated: false, durationMs: 3 } };
+    await store.completeStep('t7', { index: 0, action: 'execute-command', status: 'completed', attempts: 1, exitCode: 0, queue: 'steps.w1' }, outcome);
+    expect(await store.stepOutcome('t7', 0)).toEqual(outcome);
+    expect(await store.getStep('t7', 0)).toMatchObject({ status: 'completed', queue: 'steps.w1' });
+    // The view shows the step, not its outcome.
+    expect((await store.view('t7'))?.steps[0]).toEqual({ index: 0, action: 'execute-command', status: 'completed', attempts: 1, exitCode: 0 });
+    await store.setStatus('t7', 'completed', { result: { summary: 's', files: [] } });
+    const ttl = await redis.ttl(store.keys.taskOutcomes('t7'));
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(60);
+  });
+
   it('waits for new events on a blocking connection', async () => {
     const now = new Date().toISOString();
     await store.create('t4', { prompt: 'p' }, now, 5);

@@ -142,6 +142,27 @@ export class TaskStore {
     await this.redis.multi().hset(this.keys.taskSteps(id), String(step.index), JSON.stringify(step)).expire(this.keys.taskSteps(id), UNFINISHED_TTL_S).exec();
   }
 
+  /**
+   * Records a finished step together with its outcome, in one transaction. Whatever delivers the
+   * step again later — a step job re-queued after its lock expired (Redis was away), a task
+   * resumed on another worker — is answered from this record instead of running it twice.
+   */
+  async completeStep(id: string, step: StoredStep, outcome: unknown): Promise<void> {
+    await this.redis
+      .multi()
+      .hset(this.keys.taskSteps(id), String(step.index), JSON.stringify(step))
+      .hset(this.keys.taskOutcomes(id), String(step.index), JSON.stringify(outcome))
+      .expire(this.keys.taskSteps(id), UNFINISHED_TTL_S)
+      .expire(this.keys.taskOutcomes(id), UNFINISHED_TTL_S)
+      .exec();
+  }
+
+  /** The recorded outcome of a finished step (see `completeStep`), unparsed. */
+  async stepOutcome(id: string, index: number): Promise<unknown> {
+    const raw = await this.redis.hget(this.keys.taskOutcomes(id), String(index));
+    return raw === null ? undefined : (JSON.parse(raw) as unknown);
+  }
+
   async getStep(id: string, index: number): Promise<StoredStep | undefined> {
     const raw = await this.redis.hget(this.keys.taskSteps(id), String(index));
     return raw ? (JSON.parse(raw) as StoredStep) : undefined;
@@ -163,7 +184,7 @@ export class TaskStore {
       .xadd(this.keys.taskEvents(id), 'MAXLEN', '~', EVENTS_MAX_LEN, '*', 'e', JSON.stringify(event));
     if (final) {
       m.hincrby(this.keys.stats(), status, 1);
-      for (const key of [this.keys.task(id), this.keys.taskSteps(id), this.keys.taskEvents(id), this.keys.taskFiles(id)]) {
+      for (const key of [this.keys.task(id), this.keys.taskSteps(id), this.keys.taskOutcomes(id), this.keys.taskEvents(id), this.keys.taskFiles(id)]) {
         m.expire(key, this.retentionSeconds);
       }
     }

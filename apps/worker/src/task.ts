@@ -84,6 +84,16 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
     await snapshotting;
   };
 
+  // At the deadline the loop stops, but a step in flight would run on to its own command timeout
+  // (minutes): kill the task's commands, so the budget holds for what runs in the sandbox too.
+  const overrun = setTimeout(
+    () => {
+      log.info('task out of time; killing its running commands');
+      void sandbox.cancelTask(taskId).catch((err: unknown) => log.warn({ err }, 'could not kill the commands of a task out of time'));
+    },
+    Math.min(Math.max(0, deadline - Date.now()), 2 ** 31 - 1),
+  ).unref();
+
   await setProgress({ phase: 'thinking' });
   try {
     const outcome = await runAgent({
@@ -149,6 +159,7 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
     log.warn({ err: e, attempt: job.attemptsMade + 1 }, 'task attempt failed; it will resume from its checkpoint');
     throw err;
   } finally {
+    clearTimeout(overrun);
     ctx.running.delete(taskId);
     ctx.leases.delete(taskId);
   }

@@ -139,7 +139,7 @@ describe('the board in a browser', () => {
       // A step opened from the tree: its command output is shown cut at 2 KB with a note.
       await flow.locator('[aria-label^="step 3 · execute-command"]').click();
       await page.getByRole('link', { name: 'Open this job' }).click();
-      await page.waitForURL(new RegExp(`/queue/${stepQueueName(fixture.workerId)}/${fixture.jobId}-3`));
+      await page.waitForURL(new RegExp(`/queue/${stepQueueName(fixture.workerId)}/${fixture.jobId}-2`));
       // The tabs settle once the job's status has loaded (the Logs tab, our default, is shown).
       await page.getByText('No logs available').waitFor();
       await page.getByRole('tab', { name: 'Data' }).click();

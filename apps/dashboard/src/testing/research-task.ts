@@ -87,7 +87,7 @@ export async function runResearchTask(connection: Redis, prefix: string, options
     stepQueueName(workerId),
     async (job) => {
       const started = Date.now();
-      if (job.data.stepIndex === 4 && job.attemptsMade === 0) throw new Error('sandbox container research-sandbox-w1 is gone (restarting it)');
+      if (job.data.stepIndex === 3 && job.attemptsMade === 0) throw new Error('sandbox container research-sandbox-w1 is gone (restarting it)');
       await new Promise((r) => setTimeout(r, 20 + job.data.stepIndex * 5));
       return outcomeOf(job.data.action, Date.now() - started);
     },
@@ -102,14 +102,15 @@ export async function runResearchTask(connection: Redis, prefix: string, options
       for (const [i, action] of PLAN.entries()) {
         const index = i + 1;
         await progress(index - 1, 'thinking');
-        const data: StepJobData = { taskId, stepIndex: index, callId: `call_${index}`, action };
+        // Step indices count from 0, as the worker's do; names and log lines count from 1.
+        const data: StepJobData = { taskId, stepIndex: i, callId: `call_${i}`, action };
         const name = JOBS.step.name(data);
         const started = Date.now();
         const child = await steps.add(
           name,
           data,
           jobOptions('step', {
-            jobId: stepJobId(taskId, index),
+            jobId: stepJobId(taskId, i),
             parent: { id: job.id!, queue: job.queueQualifiedName },
             removeDependencyOnFailure: true,
             backoff: { type: 'fixed', delay: 100 },

@@ -56,6 +56,7 @@ export const ENV = {
   SANDBOX_ON_SHUTDOWN: { schema: z.enum(['keep', 'stop', 'remove']).default('stop'), doc: 'what a worker does with its container when it shuts down' },
   SANDBOX_RETENTION_HOURS: { schema: num().min(0).default(72), doc: 'task workspaces older than this are deleted from the volume (0 keeps them for ever)' },
   SANDBOX_ISOLATION: { schema: z.enum(['worker', 'task']).default('worker'), doc: '`worker`: one container per worker; `task`: a fresh container per task from a warm pool' },
+  SANDBOX_POOL_SIZE: { schema: num().int().min(0).max(32).default(2), doc: 'with SANDBOX_ISOLATION=task: started containers kept ready for the next tasks' },
   // --- LLM
   LLM_PROVIDER: { schema: z.enum(['offline', 'openai']).default('offline'), doc: '`offline` (deterministic, no network) or `openai` (any OpenAI-compatible endpoint)' },
   LLM_BASE_URL: { schema: z.url().optional(), doc: 'base URL of the OpenAI-compatible endpoint' },

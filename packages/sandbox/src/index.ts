@@ -14,3 +14,5 @@ export {
   PathOutsideWorkspaceError,
 } from './errors.js';
 export type { Sandbox, SandboxInfo, RunOptions, ExportedFile, ExportResult } from './types.js';
+export { TaskSandboxPool, LABEL_POOL_OWNER } from './task-pool.js';
+export type { SlotAssignments, TaskSandboxPoolOptions } from './task-pool.js';

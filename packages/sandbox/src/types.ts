@@ -59,4 +59,6 @@ export interface Sandbox {
   readonly restarts: number;
   /** Closes the runner; then keeps, stops (default) or removes the container. */
   dispose(mode?: 'keep' | 'stop' | 'remove'): Promise<void>;
+  /** The task has finished and its files are kept elsewhere; per-task sandboxes free its container. */
+  releaseTask?(taskId: string): Promise<void>;
 }

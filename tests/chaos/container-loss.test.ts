@@ -1,0 +1,62 @@
+import Docker from 'dockerode';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { System, replayPrompt, requireServices } from '../src/system.js';
+import { sleep, summary } from './support.js';
+
+let sys: System;
+let workerId: string;
+const docker = new Docker();
+
+beforeAll(async () => {
+  await requireServices();
+  sys = new System();
+  workerId = `closs-${sys.id}`;
+  await sys.startApi();
+  await sys.startWorker(workerId, { WORKER_LOCK_MS: '3000', WORKER_STALLED_INTERVAL_MS: '1000' });
+});
+
+afterAll(async () => {
+  await sys?.close();
+});
+
+async function sandboxContainer(): Promise<Docker.ContainerInfo> {
+  const list = await docker.listContainers({ all: true, filters: { label: [`research.worker=${workerId}`] } });
+  const running = list.find((c) => c.State === 'running');
+  if (!running) throw new Error(`no running sandbox container for ${workerId}: ${JSON.stringify(list.map((c) => c.State))}`);
+  return running;
+}
+
+async function restarts(): Promise<number> {
+  return Number((await sys.redis.hget(`${sys.prefix}:stats`, 'containerRestarts')) ?? 0);
+}
+
+describe.each([
+  ['docker kill', (c: Docker.Container) => c.kill()],
+  ['docker rm -f', (c: Docker.Container) => c.remove({ force: true })],
+] as const)('%s of the sandbox container mid-step', (fault, inject) => {
+  it('retries the step on a re-created container; the task completes with its earlier files', async () => {
+    const before = await sandboxContainer();
+    const restartsBefore = await restarts();
+    const id = await sys.submit({ prompt: replayPrompt(['echo kept > before.txt', 'sleep 2 && echo slept > during.txt', 'cat before.txt during.txt']) });
+    // Step 1 is the `sleep 2`; hit the container while it sleeps.
+    await sys.waitFor(id, (v) => v.steps.some((s) => s.index === 1 && s.status === 'running'));
+    await sleep(500);
+    await inject(docker.getContainer(before.Id));
+
+    const view = await sys.waitFinal(id);
+    expect(view.status, JSON.stringify(view)).toBe('completed');
+    const sleepStep = view.steps.find((s) => s.index === 1)!;
+    expect(sleepStep.attempts).toBeGreaterThanOrEqual(2);
+    expect(sleepStep.exitCode).toBe(0);
+    // The workspace lives on the volume: what step 0 wrote survived the container.
+    const events = await sys.events(id);
+    const last = events.filter((e) => e.type === 'tool_result').at(-1)?.data as { outcome: { ok: boolean; result: { stdout: string } } };
+    expect(last.outcome.result.stdout).toBe('kept\nslept\n');
+    const after = await sandboxContainer();
+    if (fault === 'docker rm -f') expect(after.Id).not.toBe(before.Id);
+    else expect(after.Id).toBe(before.Id);
+    const counted = (await restarts()) - restartsBefore;
+    expect(counted).toBeGreaterThanOrEqual(1);
+    summary(`container-loss (${fault})`, { faults: 1, tasks: 1, lost: view.status === 'completed' ? 0 : 1, stepAttempts: sleepStep.attempts, containerRestartsCounted: counted });
+  });
+});

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { TaskView } from '@research/contracts';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { System, replayPrompt, requireServices, type Proc } from '../src/system.js';
-import { OwnRedis, sleep, summary } from './support.js';
+import { OwnRedis, follow, sleep, summary } from './support.js';
 
 /**
  * Redis goes away for 10 s under load and comes back with its AOF. This runs on a redis-server
@@ -47,6 +47,9 @@ it('Redis stopped for 10 s and restarted: API answers 503 meanwhile, everything 
   const prompt = replayPrompt(Array.from({ length: STEPS }, (_, i) => `sleep 0.5 && echo ${i} >> runs.txt`));
   const ids = await Promise.all(Array.from({ length: TASKS }, () => sys.submit({ prompt })));
   await sys.waitFor(ids[0]!, (v) => v.steps.filter((s) => s.status === 'completed').length >= 2);
+  // A client follows one task's events through the outage.
+  const followed = ids.at(-1)!;
+  const following = follow(sys, followed, { timeoutMs: 240_000 });
 
   await redis.stop();
   const stoppedAt = Date.now();
@@ -90,6 +93,9 @@ it('Redis stopped for 10 s and restarted: API answers 503 meanwhile, everything 
     expect(new Set(runs)).toEqual(new Set(Array.from({ length: STEPS }, (_, i) => String(i))));
     duplicates += runs.length - STEPS;
   }
+  // The follower got every event, once, in order, as a fresh replay shows them.
+  const { events, reconnects } = await following;
+  expect(events.map((e) => e.id)).toEqual((await sys.events(followed)).map((e) => e.id));
   // And the system takes new work afterwards.
   const after = await sys.submit({ prompt: replayPrompt(['echo after the outage']) });
   expect((await sys.waitFinal(after)).status).toBe('completed');
@@ -107,6 +113,7 @@ it('Redis stopped for 10 s and restarted: API answers 503 meanwhile, everything 
     requestsWhileDown: Object.values(whileDown).flat().length,
     answered503,
     stepsRunTwice: duplicates,
+    sseReconnectAttempts: reconnects,
     taskLocksLost: count(/lost the lock of a running task/),
     stepsAnsweredFromRecord: count(/answering from its record/),
   });

@@ -83,8 +83,8 @@ export interface ChatRequest {
   messages: { role: string; content: string | null }[];
 }
 
-/** What the fake endpoint does with one request: answer with text, fail with a status, or never answer. */
-export type ChatReply = { text: string } | { status: number; body?: unknown } | 'hang';
+/** What the fake endpoint does with one request: answer with text, fail with a status, never answer, or stop mid-body. */
+export type ChatReply = { text: string } | { status: number; body?: unknown } | 'hang' | 'stall-body';
 
 /**
  * An OpenAI-compatible `POST /v1/chat/completions` on 127.0.0.1, scripted per request. Counts
@@ -109,6 +109,12 @@ export class FakeLlm {
         const n = this.requests++;
         const reply = this.script(JSON.parse(raw) as ChatRequest, n);
         if (reply === 'hang') return;
+        if (reply === 'stall-body') {
+          // Headers and the start of a body, then nothing: the response never ends.
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.write('{"id":"chatcmpl-stall","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"I am thin');
+          return;
+        }
         if ('status' in reply) {
           res.writeHead(reply.status, { 'content-type': 'application/json' }).end(JSON.stringify(reply.body ?? { error: { message: `scripted ${reply.status}`, type: 'server_error' } }));
           return;

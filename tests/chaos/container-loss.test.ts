@@ -60,3 +60,26 @@ describe.each([
     summary(`container-loss (${fault})`, { faults: 1, tasks: 1, lost: view.status === 'completed' ? 0 : 1, stepAttempts: sleepStep.attempts, containerRestartsCounted: counted });
   });
 });
+
+describe('the sandbox container killed at every attempt of one step', () => {
+  it('exhausts the step, then the task retries from its checkpoint and completes', async () => {
+    const id = await sys.submit({ prompt: replayPrompt(['echo kept > before.txt', 'sleep 2 && echo slept', 'cat before.txt']) });
+    let kills = 0;
+    // Steps get 3 attempts: kill the container during each.
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      await sys.waitFor(id, (v) => v.steps.some((s) => s.index === 1 && s.status === 'running' && s.attempts >= attempt));
+      await sleep(400);
+      await docker.getContainer((await sandboxContainer()).Id).kill();
+      kills++;
+    }
+    const view = await sys.waitFinal(id);
+    expect(view.status, JSON.stringify(view)).toBe('completed');
+    const events = await sys.events(id);
+    const results = events.filter((e) => e.type === 'tool_result').map((e) => e.data as { step: number; outcome: { ok: boolean; result: { stdout: string } } });
+    expect(results.find((r) => r.step === 1)?.outcome.result.stdout).toBe('slept\n');
+    expect(results.at(-1)?.outcome.result.stdout).toBe('kept\n');
+    // The task's own job was retried once the step had no attempts left.
+    expect(events.filter((e) => e.type === 'status' && (e.data as { status: string }).status === 'running').length).toBeGreaterThanOrEqual(2);
+    summary('container-loss (killed at every step attempt)', { faults: kills, tasks: 1, lost: view.status === 'completed' ? 0 : 1 });
+  });
+});

@@ -9,6 +9,7 @@ const fast = { WORKER_LOCK_MS: '3000', WORKER_STALLED_INTERVAL_MS: '1000', WORKE
 
 let sys: System;
 let victim: Proc;
+let survivor: Proc;
 let victimId: string;
 let survivorId: string;
 
@@ -19,7 +20,7 @@ beforeAll(async () => {
   survivorId = `kill-${sys.id}-b`;
   await sys.startApi();
   victim = await sys.startWorker(victimId, fast);
-  await sys.startWorker(survivorId, fast);
+  survivor = await sys.startWorker(survivorId, fast);
 });
 
 afterAll(async () => {
@@ -99,4 +100,27 @@ it('kill -9 of one of two workers with 50 tasks in flight: all complete, no fini
   // Only a step that was in flight at the kill may have run twice.
   expect(finishedRerun).toBe(0);
   expect(completedAtKill.size).toBeGreaterThan(0);
+});
+
+it('kill -9 of the last worker, restarted under the same id (as a supervisor would): its tasks finish, each used result ran once', async () => {
+  const ids = await Promise.all(Array.from({ length: 5 }, () => sys.submit({ prompt: replayPrompt(Array.from({ length: STEPS }, (_, i) => step(i))) })));
+  await sys.waitFor(ids[0]!, (v) => v.steps.some((s) => s.index === 1 && s.status === 'running'));
+  await sys.stop(survivor, 'SIGKILL');
+  await sys.startWorker(survivorId, fast);
+  const views = await Promise.all(ids.map((id) => sys.waitFinal(id)));
+  let reruns = 0;
+  for (const view of views) {
+    expect(view.status).toBe('completed');
+    const results = (await sys.events(view.id)).filter((e) => e.type === 'tool_result').map((e) => e.data as { step: number; outcome: StepOutcome });
+    const runs = (await (await sys.request(`/v1/jobs/${view.id}/files/runs.txt`)).text()).trim().split('\n');
+    for (let i = 0; i < STEPS; i++) {
+      const finished = results.findLast((r) => r.step === i)?.outcome;
+      const token = finished?.ok && finished.result.action === 'execute-command' ? finished.result.stdout.trim() : '?';
+      const lines = runs.filter((l) => l.split(' ')[0] === String(i)).map((l) => l.split(' ')[1]);
+      // The run whose result the task used appended exactly once; others died in flight.
+      expect(lines.filter((t) => t === token), `${view.id} step ${i}: ${runs.join(',')}`).toHaveLength(1);
+      reruns += lines.length - 1;
+    }
+  }
+  summary('worker-kill (restart under the same id)', { faults: 1, tasks: ids.length, lost: views.filter((v) => v.status !== 'completed').length, rerunsOfUnfinishedSteps: reruns });
 });

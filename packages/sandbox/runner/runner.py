@@ -707,7 +707,52 @@ def op_cancel_task(req):
             _cancelled.add(rid)
     for g in set(leftovers) | {g for _, g in running}:
         kill_group(g)
-    return {"killed": len(running)}
+    with _procs_lock:
+        _task_groups.pop(task, None)
+    return {"killed": len(running), "escaped": sweep_escaped()}
+
+
+def sweep_escaped():
+    """Kills the action user's processes that left every tracked process group (`setsid`, a
+    daemon): no cancel or timeout can reach them otherwise, and a fork bomb among them would hold
+    the container's pids limit for every later task. Runs when a task ends or is cancelled, so a
+    task's process that escaped its group lives at most until some task ends. Not when the runner
+    is root: then the engine's own execs share its uid."""
+    uid = os.getuid()
+    if uid == 0:
+        return 0
+    keep = {os.getpgid(0)}
+    with _procs_lock:
+        keep.update(g for (_, g) in _running.values())
+        for groups in _task_groups.values():
+            keep.update(groups)
+    with POOL.cond:
+        keep.update(shell[0].pid for shell in POOL.ready)
+    me = os.getpid()
+    killed = 0
+    for _ in range(50):  # a bomb forks while it is being killed: sweep until nothing is left
+        found = 0
+        for name in os.listdir("/proc"):
+            if not name.isdigit() or int(name) in (1, me):
+                continue
+            try:
+                if os.stat("/proc/" + name).st_uid != uid:
+                    continue
+                with open("/proc/%s/stat" % name, "rb") as f:
+                    stat_line = f.read()
+                # The command name may hold spaces and parentheses: the fields follow the last ")".
+                fields = stat_line[stat_line.rindex(b")") + 2 :].split()
+                if fields[0] == b"Z" or int(fields[2]) in keep:
+                    continue
+                os.kill(int(name), signal.SIGKILL)
+                found += 1
+            except (OSError, ValueError, IndexError):
+                continue
+        killed += found
+        if not found:
+            break
+        time.sleep(0.005)
+    return killed
 
 
 def op_export(req):

@@ -42,6 +42,16 @@ describe('resource limits', () => {
     expect(Number(cmd(r).stdout.trim())).toBeLessThan(10);
   });
 
+  it('cancelTask also kills what left its process group (setsid), a fork bomb included', async () => {
+    const escaper = 'escaper';
+    cmd(await sb.run(escaper, { action: 'execute-command', command: "setsid bash -c 'sleep 1000' >/dev/null 2>&1 </dev/null & setsid bash -c ':(){ :|:& };:' >/dev/null 2>&1 </dev/null & echo gone" }));
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await sb.cancelTask(escaper);
+    // Another task's command runs, and nothing of the escaped processes is left.
+    const r = await sb.run('after-escaper', { action: 'execute-command', command: "ls /proc | grep -c '^[0-9]'" });
+    expect(Number(cmd(r).stdout.trim())).toBeLessThan(10);
+  });
+
   it('applies the memory limit without extra swap; a memory hog is killed, not the sandbox', async () => {
     const limit = await rootExec(env.workerId, 'cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes');
     expect(limit.trim()).toBe(String(256 * 1024 * 1024));

@@ -248,10 +248,15 @@ describe('sandbox attacks', () => {
     expect(r[1]!.stderr).toMatch(/unreachable|timed out|OSError|Errno/i);
   });
 
-  it('a fork bomb is held by the pids limit and killed with its task; the worker stays usable', async () => {
+  it('fork bombs are held by the pids limit and killed with their task, even one that left its process group; the worker stays usable', async () => {
     // The classic form returns at once and leaves the bomb running in the background (a command's
     // background processes live until its task ends); the second form waits in it until its timeout.
-    const { view, events } = await run([cmd(':(){ :|:& };:', 4_000), cmd(':(){ :|:& };:; sleep 5', 4_000), cmd('echo after-bomb')]);
+    // A third one leaves its process group (setsid), out of reach of the task's own cleanup.
+    const { view, events } = await run([
+      cmd(':(){ :|:& };:', 4_000),
+      cmd(':(){ :|:& };:; sleep 5', 4_000),
+      cmd("setsid bash -c ':(){ :|:& };:' >/dev/null 2>&1 </dev/null & echo escaped", 4_000),
+    ]);
     expect(view.status).toBe('completed');
     const o = stepOutcomes(events);
     expect(o).toHaveLength(3);
@@ -264,7 +269,7 @@ describe('sandbox attacks', () => {
     expect(next.view.status).toBe('completed');
     const r = commandResult(stepOutcomes(next.events)[0]);
     expect(r.stdout).toMatch(/usable/);
-    // Nothing of the bomb outlived its task.
+    // Nothing of the bombs outlived their task.
     expect(Number(r.stdout.trim().split('\n')[1])).toBeLessThan(32);
   });
 

@@ -65,7 +65,12 @@ export async function startWorker({ env, logger, sandbox: givenSandbox, provider
       maxStalledCount: 3,
     },
   );
-  stepWorker.on('completed', (job, rv) => dispatcher.onCompleted(job, rv));
+  stepWorker.on('completed', (job, rv) => {
+    dispatcher.onCompleted(job, rv);
+    // The job's return value holds the outcome now; the record was only for a run that could not complete its job.
+    const data = job.data as Partial<StepJobData>;
+    if (typeof data.taskId === 'string' && typeof data.stepIndex === 'number') void store.forgetStepOutcome(data.taskId, data.stepIndex).catch(() => undefined);
+  });
   stepWorker.on('failed', (job, err) => dispatcher.onFailed(job, err));
   stepWorker.on('error', (err) => log.error({ err }, 'step worker error'));
 

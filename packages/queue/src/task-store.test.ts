@@ -68,6 +68,9 @@ describe('TaskStore', () => {
     const outcome = { ok: true, result: { action: 'execute-command', exitCode: 0, stdout: 'hi\n', stderr: '', timedOut: false, truncated: false, durationMs: 3 } };
     await store.completeStep('t7', { index: 0, action: 'execute-command', status: 'completed', attempts: 1, exitCode: 0, queue: 'steps.w1' }, outcome);
     expect(await store.stepOutcome('t7', 0)).toEqual(outcome);
+    await store.completeStep('t7', { index: 1, action: 'execute-command', status: 'completed', attempts: 1, exitCode: 0 }, outcome);
+    await store.forgetStepOutcome('t7', 1);
+    expect(await store.stepOutcome('t7', 1)).toBeUndefined();
     expect(await store.getStep('t7', 0)).toMatchObject({ status: 'completed', queue: 'steps.w1' });
     // The view shows the step, not its outcome.
     expect((await store.view('t7'))?.steps[0]).toEqual({ index: 0, action: 'execute-command', status: 'completed', attempts: 1, exitCode: 0 });

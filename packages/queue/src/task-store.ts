@@ -157,6 +157,14 @@ export class TaskStore {
       .exec();
   }
 
+  /**
+   * Drops a step's recorded outcome once its job completed (the job's return value holds it from
+   * then on): outcomes can be large (a read-file up to 1 MiB), so they are not kept twice.
+   */
+  async forgetStepOutcome(id: string, index: number): Promise<void> {
+    await this.redis.hdel(this.keys.taskOutcomes(id), String(index));
+  }
+
   /** The recorded outcome of a finished step (see `completeStep`), unparsed. */
   async stepOutcome(id: string, index: number): Promise<unknown> {
     const raw = await this.redis.hget(this.keys.taskOutcomes(id), String(index));

@@ -26,6 +26,18 @@ async function sandboxContainer(): Promise<Docker.ContainerInfo> {
   return running;
 }
 
+/** The sandbox container once the step's `sleep 2` is really running in it (not while it starts). */
+async function containerRunningSleep(): Promise<Docker.ContainerInfo> {
+  for (const until = Date.now() + 60_000; Date.now() < until; await sleep(100)) {
+    const c = await sandboxContainer().catch(() => undefined);
+    if (!c) continue;
+    const top = await docker.getContainer(c.Id).top({ ps_args: '-eo pid,args' }).catch(() => undefined);
+    const processes = (top as { Processes?: string[][] } | undefined)?.Processes ?? [];
+    if (processes.some((p) => p.some((field) => /^sleep 2$/.test(field)))) return c;
+  }
+  throw new Error('the step never ran its command');
+}
+
 async function restarts(): Promise<number> {
   return Number((await sys.redis.hget(`${sys.prefix}:stats`, 'containerRestarts')) ?? 0);
 }
@@ -40,8 +52,7 @@ describe.each([
     const id = await sys.submit({ prompt: replayPrompt(['echo kept > before.txt', 'sleep 2 && echo slept > during.txt', 'cat before.txt during.txt']) });
     // Step 1 is the `sleep 2`; hit the container while it sleeps.
     await sys.waitFor(id, (v) => v.steps.some((s) => s.index === 1 && s.status === 'running'));
-    await sleep(500);
-    await inject(docker.getContainer(before.Id));
+    await inject(docker.getContainer((await containerRunningSleep()).Id));
 
     const view = await sys.waitFinal(id);
     expect(view.status, JSON.stringify(view)).toBe('completed');
@@ -68,8 +79,7 @@ describe('the sandbox container killed at every attempt of one step', () => {
     // Steps get 3 attempts: kill the container during each.
     for (let attempt = 1; attempt <= 3; attempt++) {
       await sys.waitFor(id, (v) => v.steps.some((s) => s.index === 1 && s.status === 'running' && s.attempts >= attempt));
-      await sleep(400);
-      await docker.getContainer((await sandboxContainer()).Id).kill();
+      await docker.getContainer((await containerRunningSleep()).Id).kill();
       kills++;
     }
     const view = await sys.waitFinal(id);

@@ -77,44 +77,52 @@ export class StepDispatcher {
     }
 
     const waiting = this.wait(id, taskId, index, signal);
+    try {
+      const found = await this.findOrAdd(taskJob, taskId, call, index);
+      if (found) this.settle(id, (w) => w.resolve(found));
+    } catch (err) {
+      this.settle(id, (w) => w.reject(err as Error));
+    }
+    return waiting;
+  }
+
+  /** The step's outcome when it already finished; otherwise makes sure its job is queued (and returns nothing). */
+  private async findOrAdd(taskJob: Job, taskId: string, call: ToolCall, index: number): Promise<StepOutcome | undefined> {
+    const id = stepJobId(taskId, index);
     let job = await Job.fromId<StepJobData>(this.stepQueue, id);
     if (job) {
       const state = await job.getState();
-      if (state === 'completed') {
-        this.waiters.delete(id);
-        return StepOutcome.parse(job.returnvalue);
-      }
+      if (state === 'completed') return StepOutcome.parse(job.returnvalue);
       if (state === 'failed' || state === 'unknown') {
         await job.remove();
         job = undefined;
       }
     }
-    if (!job) {
-      // Finished before, its job since gone (taken over from a dead worker, or failed after the
-      // run when it could not be completed): the recorded outcome stands; nothing runs again.
-      const recorded = StepOutcome.safeParse(await this.store.stepOutcome(taskId, index));
-      if (recorded.success) {
-        this.waiters.delete(id);
-        return recorded.data;
-      }
-      const data: StepJobData = { taskId, stepIndex: index, callId: call.id, action: call.args };
-      await this.store.setStep(taskId, { index, action: call.args.action, status: 'waiting', attempts: 0, queue: this.stepQueue.name });
-      await this.stepQueue.add(
-        JOBS.step.name(data),
-        data,
-        jobOptions('step', {
-          jobId: id,
-          parent: { id: taskJob.id!, queue: taskJob.queueQualifiedName },
-          // A step that fails for good leaves the task's dependencies, so the task can still finish.
-          removeDependencyOnFailure: true,
-        }),
-      );
-    }
-    return waiting;
+    if (job) return undefined;
+    // Finished before, its job since gone (taken over from a dead worker, or failed after the
+    // run when it could not be completed): the recorded outcome stands; nothing runs again.
+    const recorded = StepOutcome.safeParse(await this.store.stepOutcome(taskId, index));
+    if (recorded.success) return recorded.data;
+    const data: StepJobData = { taskId, stepIndex: index, callId: call.id, action: call.args };
+    await this.store.setStep(taskId, { index, action: call.args.action, status: 'waiting', attempts: 0, queue: this.stepQueue.name });
+    await this.stepQueue.add(
+      JOBS.step.name(data),
+      data,
+      jobOptions('step', {
+        jobId: id,
+        parent: { id: taskJob.id!, queue: taskJob.queueQualifiedName },
+        // A step that fails for good leaves the task's dependencies, so the task can still finish.
+        removeDependencyOnFailure: true,
+      }),
+    );
+    return undefined;
   }
 
   private wait(id: string, taskId: string, index: number, signal: AbortSignal): Promise<StepOutcome> {
-    return new Promise<StepOutcome>((resolve, reject) => {
+    // A wait left behind by a run that stopped waiting (it lost its task's lock) gives way to the
+    // run that resumed the task here; tasks never run side by side in one process.
+    this.settle(id, (w) => w.reject(new StepFailedError(index, `the wait for step ${id} was taken over`)));
+    const waiting = new Promise<StepOutcome>((resolve, reject) => {
       // The `completed` event is the fast path; this check is for a job that leaves the queue
       // without one (removed by a worker that took the task over, or by the reaper).
       const check = setInterval(() => void this.checkGone(id, taskId, index).catch(() => undefined), WAIT_CHECK_MS);
@@ -126,8 +134,7 @@ export class StepDispatcher {
             const state = await job?.getState();
             if (job && (state === 'waiting' || state === 'delayed' || state === 'prioritized')) {
               await job.remove();
-              this.waiters.delete(id);
-              reject(new Error('cancelled'));
+              this.settle(id, (w) => w.reject(new Error('cancelled')));
             }
           })
           .catch(() => undefined);
@@ -146,6 +153,9 @@ export class StepDispatcher {
         },
       });
     });
+    // An abandoned wait (its run stopped waiting) may still be settled later; that is not an error.
+    waiting.catch(() => undefined);
+    return waiting;
   }
 
   /** Settles the wait for a step whose job vanished: from its record if it finished, else as failed. */

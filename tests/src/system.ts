@@ -202,8 +202,12 @@ export class System {
     await Promise.all(this.procs.map((p) => this.stop(p, 'SIGKILL')));
     const docker = new Docker();
     for (const id of this.workerIds) {
-      const list = await docker.listContainers({ all: true, filters: { label: [`research.worker=${id}`] } });
-      for (const c of list) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+      for (const label of [`research.worker=${id}`, `research.pool-owner=${id}`]) {
+        const list = await docker.listContainers({ all: true, filters: { label: [label] } });
+        for (const c of list) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+      }
+      const { Volumes } = await docker.listVolumes({ filters: { label: [`research.pool-owner=${id}`] } });
+      for (const v of Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => undefined);
     }
     await docker.getVolume(this.volume).remove().catch(() => undefined);
     const keys = await this.redis.keys(`${this.prefix}*`).catch(() => [] as string[]);

@@ -4,7 +4,7 @@ import type { ModelProvider } from '@research/agent';
 import type { Env, Logger } from '@research/config';
 import { StepOutcome } from '@research/contracts';
 import { AGENT_QUEUE, StepJobData, TaskStore, WorkerRegistry, createRedis, stepJobId, stepQueueName, waitForRedis, type Redis } from '@research/queue';
-import { DockerSandbox, sandboxOptionsFromEnv, type Sandbox } from '@research/sandbox';
+import { DockerSandbox, TaskSandboxPool, sandboxOptionsFromEnv, type Sandbox } from '@research/sandbox';
 import { StepDispatcher } from './steps.js';
 import { processTask } from './task.js';
 
@@ -37,7 +37,17 @@ export async function startWorker({ env, logger, sandbox: givenSandbox, provider
   const store = new TaskStore(connection, prefix, { retentionSeconds: env.TASK_RETENTION_HOURS * 3_600 });
   const registry = new WorkerRegistry(connection, prefix);
 
-  const sandbox = givenSandbox ?? new DockerSandbox(sandboxOptionsFromEnv(env, log));
+  const sandbox: Sandbox =
+    givenSandbox ??
+    (env.SANDBOX_ISOLATION === 'task'
+      ? new TaskSandboxPool({
+          base: sandboxOptionsFromEnv(env, log),
+          // Recorded with the task, so a worker that resumes it finds its container and files.
+          assignments: { get: (taskId) => store.sandboxSlot(taskId), set: (taskId, slot) => store.setSandboxSlot(taskId, slot) },
+          warm: env.SANDBOX_POOL_SIZE,
+          logger: log,
+        })
+      : new DockerSandbox(sandboxOptionsFromEnv(env, log)));
   const info = await sandbox.ensure();
   log.info({ container: info.name, containerId: info.containerId.slice(0, 12), image: info.image, created: info.created }, 'sandbox ready');
 
@@ -199,6 +209,12 @@ export async function startWorker({ env, logger, sandbox: givenSandbox, provider
       const status = await store.status(taskId);
       if (status === 'queued' || status === 'running') {
         await store.setStatus(taskId, 'failed', { error: { code: 'internal', message: err.message } });
+        if (sandbox.releaseTask) {
+          // Keep what the task wrote before its per-task sandbox goes.
+          const { files } = await sandbox.exportFiles(taskId, { maxBytes: env.RESULT_MAX_BYTES }).catch(() => ({ files: [] }));
+          if (files.length > 0) await store.saveFiles(taskId, files);
+          await sandbox.releaseTask(taskId);
+        }
       }
     })().catch((e: unknown) => log.error({ err: e, taskId }, 'could not record a failed task'));
   });

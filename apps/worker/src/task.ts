@@ -67,6 +67,8 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
   const settle = async (...args: Parameters<TaskStore['setStatus']>): Promise<void> => {
     await store.setStatus(...args);
     await sandbox.cancelTask(taskId).catch((err: unknown) => log.warn({ err }, "could not stop the finished task's leftover processes"));
+    // Per-task sandboxes: the files are kept in Redis by now, the container and volume can go.
+    await sandbox.releaseTask?.(taskId).catch((err: unknown) => log.warn({ err }, "could not release the task's sandbox"));
   };
   const provider = ctx.provider ?? createProvider(env, log);
   let progress: TaskProgress = { step: state.nextStep - state.pending.length, maxSteps, phase: 'starting' };

@@ -252,6 +252,15 @@ export class TaskStore {
     return (await this.redis.hgetBuffer(this.keys.taskFiles(id), `f:${path}`)) ?? undefined;
   }
 
+  /** With per-task sandboxes: the slot (container and volume) holding the task's workspace. */
+  async sandboxSlot(id: string): Promise<string | undefined> {
+    return (await this.redis.hget(this.keys.task(id), 'sandboxSlot')) ?? undefined;
+  }
+
+  async setSandboxSlot(id: string, slot: string): Promise<void> {
+    await this.redis.hset(this.keys.task(id), 'sandboxSlot', slot);
+  }
+
   /** Flags the task and tells every worker; the worker running it aborts it. */
   async requestCancel(id: string): Promise<void> {
     await this.redis.hset(this.keys.task(id), 'cancelRequested', '1');

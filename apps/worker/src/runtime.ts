@@ -97,6 +97,8 @@ export async function startWorker({ env, logger, sandbox: givenSandbox, provider
     const inFlight = stepRuns.get(key);
     if (inFlight) return inFlight;
     const run = (async () => {
+      // A first delivery cannot have run before; only a retry or a stalled re-delivery can.
+      if (job.attemptsMade === 0 && (job.stalledCounter ?? 0) === 0) return executeStep(job, parsed.data);
       const recorded = StepOutcome.safeParse(await store.stepOutcome(parsed.data.taskId, parsed.data.stepIndex));
       if (recorded.success) {
         log.warn({ taskId: parsed.data.taskId, step: parsed.data.stepIndex }, 'step delivered again after it finished; answering from its record');
@@ -131,22 +133,20 @@ export async function startWorker({ env, logger, sandbox: givenSandbox, provider
     const durationMs = Math.round((performance.now() - started) * 100) / 100;
     noteRestarts();
     log.debug({ taskId, step: stepIndex, action: action.action, ok: outcome.ok, durationMs, attempt: attempts }, 'step finished');
-    await Promise.all([
-      store.completeStep(
-        taskId,
-        {
-          index: stepIndex,
-          action: action.action,
-          status: 'completed',
-          attempts,
-          durationMs,
-          ...(outcome.ok && outcome.result.action === 'execute-command' ? { exitCode: outcome.result.exitCode } : {}),
-          queue: stepQueueNameForMe,
-        },
-        outcome,
-      ),
-      store.recordStepDuration(durationMs),
-    ]);
+    // One round trip: the step's record, its outcome and the duration histogram.
+    await store.completeStep(
+      taskId,
+      {
+        index: stepIndex,
+        action: action.action,
+        status: 'completed',
+        attempts,
+        durationMs,
+        ...(outcome.ok && outcome.result.action === 'execute-command' ? { exitCode: outcome.result.exitCode } : {}),
+        queue: stepQueueNameForMe,
+      },
+      outcome,
+    );
     return outcome;
   }
 

@@ -67,9 +67,22 @@ export class StepDispatcher {
     waiter.reject(new StepFailedError(job.data?.stepIndex ?? -1, `step ${job.id} failed after ${job.attemptsMade} attempts: ${err.message}`));
   }
 
-  /** Runs (or finds) step `index` of the task and returns its outcome. */
-  async dispatch(taskJob: Job, taskId: string, call: ToolCall, index: number, signal: AbortSignal): Promise<StepOutcome> {
+  /**
+   * Runs (or finds) step `index` of the task and returns its outcome. `fresh` says the index was
+   * never dispatched before (it is past the checkpoint this run started from, and checkpoints are
+   * written before their steps are dispatched), so there is nothing to look up first.
+   */
+  async dispatch(taskJob: Job, taskId: string, call: ToolCall, index: number, signal: AbortSignal, fresh = false): Promise<StepOutcome> {
     const id = stepJobId(taskId, index);
+    if (fresh) {
+      const waiting = this.wait(id, taskId, index, signal);
+      try {
+        await this.add(taskJob, taskId, call, index);
+      } catch (err) {
+        this.settle(id, (w) => w.reject(err as Error));
+      }
+      return waiting;
+    }
     const previous = await this.store.getStep(taskId, index);
     if (previous?.queue && previous.queue !== this.stepQueue.name) {
       const done = await this.takeOver(previous.queue, id);
@@ -103,9 +116,20 @@ export class StepDispatcher {
     // run when it could not be completed): the recorded outcome stands; nothing runs again.
     const recorded = StepOutcome.safeParse(await this.store.stepOutcome(taskId, index));
     if (recorded.success) return recorded.data;
+    await this.add(taskJob, taskId, call, index);
+    return undefined;
+  }
+
+  /**
+   * Records the step (with the queue it goes to, for a worker that may have to take it over)
+   * and adds its job. Both go out back to back on the same connection, so Redis applies the
+   * record first, in a single round trip.
+   */
+  private async add(taskJob: Job, taskId: string, call: ToolCall, index: number): Promise<void> {
+    const id = stepJobId(taskId, index);
     const data: StepJobData = { taskId, stepIndex: index, callId: call.id, action: call.args };
-    await this.store.setStep(taskId, { index, action: call.args.action, status: 'waiting', attempts: 0, queue: this.stepQueue.name });
-    await this.stepQueue.add(
+    const recorded = this.store.setStep(taskId, { index, action: call.args.action, status: 'waiting', attempts: 0, queue: this.stepQueue.name });
+    const added = this.stepQueue.add(
       JOBS.step.name(data),
       data,
       jobOptions('step', {
@@ -115,7 +139,7 @@ export class StepDispatcher {
         removeDependencyOnFailure: true,
       }),
     );
-    return undefined;
+    await Promise.all([recorded, added]);
   }
 
   private wait(id: string, taskId: string, index: number, signal: AbortSignal): Promise<StepOutcome> {

@@ -51,6 +51,22 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
   const checkpoint = await store.loadCheckpoint<AgentState>(taskId);
   const state = checkpoint ?? initialState(request, { format: env.TOOL_CALL_FORMAT });
   if (checkpoint) log.info({ nextStep: checkpoint.nextStep, pending: checkpoint.pending.length }, 'resuming from checkpoint');
+  // Steps from here on were never dispatched: checkpoints are written before their steps go out.
+  const firstFreshStep = state.nextStep;
+  // Whether the workspace may hold files or processes of this task (a resumed task may: an earlier run touched it).
+  let touched = checkpoint !== undefined;
+  let ranCommand = checkpoint !== undefined;
+
+  // Events, progress and log lines go out in the background, in order per connection; the loop
+  // does not wait for them. They are flushed before the final status, so nothing is lost or late.
+  const inFlight = new Set<Promise<unknown>>();
+  const background = (write: Promise<unknown>) => {
+    const tracked = write.catch((err: unknown) => log.warn({ err }, 'a background write failed')).finally(() => inFlight.delete(tracked));
+    inFlight.add(tracked);
+  };
+  const flush = async () => {
+    while (inFlight.size > 0) await Promise.all([...inFlight]);
+  };
 
   const controller = new AbortController();
   ctx.running.set(taskId, controller);
@@ -65,20 +81,24 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
    * task is over they may neither starve the other tasks sharing the container nor pile up.
    */
   const settle = async (...args: Parameters<TaskStore['setStatus']>): Promise<void> => {
+    await flush();
     await store.setStatus(...args);
-    await sandbox.cancelTask(taskId).catch((err: unknown) => log.warn({ err }, "could not stop the finished task's leftover processes"));
+    if (ranCommand) await sandbox.cancelTask(taskId).catch((err: unknown) => log.warn({ err }, "could not stop the finished task's leftover processes"));
     // Per-task sandboxes: the files are kept in Redis by now, the container and volume can go.
     await sandbox.releaseTask?.(taskId).catch((err: unknown) => log.warn({ err }, "could not release the task's sandbox"));
   };
   const provider = ctx.provider ?? createProvider(env, log);
   let progress: TaskProgress = { step: state.nextStep - state.pending.length, maxSteps, phase: 'starting' };
-  const setProgress = async (p: Partial<TaskProgress>) => {
+  const setProgress = (p: Partial<TaskProgress>) => {
     progress = { ...progress, ...p };
-    await Promise.all([job.updateProgress(progress), store.setProgress(taskId, progress)]);
+    background(job.updateProgress(progress));
+    background(store.setProgress(taskId, progress));
   };
-  let lastSnapshot = 0;
+  // The first snapshot waits SNAPSHOT_EVERY_MS: a short task is only copied once, at its end.
+  let lastSnapshot = Date.now();
   let snapshotting: Promise<void> | undefined;
   const snapshot = async (force: boolean) => {
+    if (!touched) return;
     if (!force && Date.now() - lastSnapshot < SNAPSHOT_EVERY_MS) return;
     lastSnapshot = Date.now();
     await snapshotting;
@@ -96,7 +116,7 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
     Math.min(Math.max(0, deadline - Date.now()), 2 ** 31 - 1),
   ).unref();
 
-  await setProgress({ phase: 'thinking' });
+  setProgress({ phase: 'thinking' });
   try {
     const outcome = await runAgent({
       state,
@@ -109,20 +129,22 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
       ...(request.model ? { model: request.model } : {}),
       steps: {
         run: async (call, index, signal) => {
-          await setProgress({ step: index + 1, phase: 'running-step' });
+          setProgress({ step: index + 1, phase: 'running-step' });
+          if (call.args.action === 'create-file' || call.args.action === 'execute-command') touched = true;
+          if (call.args.action === 'execute-command') ranCommand = true;
           const started = performance.now();
           // With the lease lost, the step in flight runs on and records its outcome for whoever
           // resumes the task; this run stops waiting for it.
-          const result = await untilLost(lease.signal, ctx.dispatcher.dispatch(job, taskId, call, index, signal));
+          const result = await untilLost(lease.signal, ctx.dispatcher.dispatch(job, taskId, call, index, signal, index >= firstFreshStep));
           const durationMs = Math.round(performance.now() - started);
-          await job.log(stepLogLine(index, call.args.action, result, durationMs));
-          await setProgress({ phase: 'thinking' });
+          background(job.log(stepLogLine(index, call.args.action, result, durationMs)));
+          setProgress({ phase: 'thinking' });
           if (call.args.action === 'create-file' || call.args.action === 'execute-command') void snapshot(false);
           return result;
         },
       },
-      onEvent: async (event: TaskEvent) => {
-        if (owned()) await store.appendEvent(taskId, event);
+      onEvent: (event: TaskEvent) => {
+        if (owned()) background(store.appendEvent(taskId, event));
       },
       onCheckpoint: async (s: AgentState) => {
         if (owned()) await store.saveCheckpoint(taskId, s);
@@ -130,11 +152,11 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
     });
     if (!owned()) throw new LeaseLostError(`lost the lock of task ${taskId}; it resumes from its checkpoint`);
 
-    await setProgress({ phase: 'finishing' });
+    setProgress({ phase: 'finishing' });
     await snapshot(true);
-    const files = (await store.listFiles(taskId)) ?? [];
+    const files = touched ? ((await store.listFiles(taskId)) ?? []) : [];
     const result: TaskResult = { summary: outcome.summary, files: files.map(({ path, size }) => ({ path, size })) };
-    await setProgress({ phase: 'done' });
+    setProgress({ phase: 'done' });
     switch (outcome.reason) {
       case 'answer':
         await settle(taskId, 'completed', { result });
@@ -167,7 +189,7 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
   }
 }
 
-/** One line per step in the task job's log; steps count from 1 for people, ids from 0. */
+/** Resolves with `work`, or rejects as soon as the task's lease is lost. */
 function untilLost<T>(lease: AbortSignal, work: Promise<T>): Promise<T> {
   if (lease.aborted) return Promise.reject(new LeaseLostError('the task lock was lost'));
   return new Promise<T>((resolve, reject) => {
@@ -177,6 +199,7 @@ function untilLost<T>(lease: AbortSignal, work: Promise<T>): Promise<T> {
   });
 }
 
+/** One line per step in the task job's log; steps count from 1 for people, ids from 0. */
 function stepLogLine(index: number, action: string, outcome: StepOutcome, durationMs: number): string {
   if (!outcome.ok) return `step ${index + 1} · ${action} · refused: ${outcome.error.code} · ${durationMs} ms`;
   const exit = outcome.result.action === 'execute-command' ? ` · exit ${outcome.result.exitCode}${outcome.result.timedOut ? ' (timed out)' : ''}` : '';

@@ -138,8 +138,12 @@ export class TaskStore {
     await this.redis.hset(this.keys.task(id), 'progress', JSON.stringify(progress));
   }
 
+  /**
+   * Plain commands, not a MULTI: they go out at once, in order, ahead of anything sent after them
+   * on this connection (the dispatcher relies on that to record a step before adding its job).
+   */
   async setStep(id: string, step: StoredStep): Promise<void> {
-    await this.redis.multi().hset(this.keys.taskSteps(id), String(step.index), JSON.stringify(step)).expire(this.keys.taskSteps(id), UNFINISHED_TTL_S).exec();
+    await Promise.all([this.redis.hset(this.keys.taskSteps(id), String(step.index), JSON.stringify(step)), this.redis.expire(this.keys.taskSteps(id), UNFINISHED_TTL_S)]);
   }
 
   /**
@@ -148,13 +152,15 @@ export class TaskStore {
    * resumed on another worker — is answered from this record instead of running it twice.
    */
   async completeStep(id: string, step: StoredStep, outcome: unknown): Promise<void> {
-    await this.redis
+    const m = this.redis
       .multi()
       .hset(this.keys.taskSteps(id), String(step.index), JSON.stringify(step))
       .hset(this.keys.taskOutcomes(id), String(step.index), JSON.stringify(outcome))
       .expire(this.keys.taskSteps(id), UNFINISHED_TTL_S)
-      .expire(this.keys.taskOutcomes(id), UNFINISHED_TTL_S)
-      .exec();
+      .expire(this.keys.taskOutcomes(id), UNFINISHED_TTL_S);
+    // The duration goes into the histogram in the same round trip.
+    if (step.durationMs !== undefined) this.addStepDuration(m, step.durationMs);
+    await m.exec();
   }
 
   /**
@@ -273,11 +279,18 @@ export class TaskStore {
 
   /** Step durations as histogram buckets in Redis, so the API's /metrics covers every worker. */
   async recordStepDuration(durationMs: number): Promise<void> {
-    const seconds = durationMs / 1000;
     const m = this.redis.multi();
-    for (const le of STEP_BUCKETS_S) if (seconds <= le) m.hincrby(this.keys.stats(), `step_le_${le}`, 1);
-    m.hincrby(this.keys.stats(), 'step_count', 1).hincrbyfloat(this.keys.stats(), 'step_sum_s', seconds);
+    this.addStepDuration(m, durationMs);
     await m.exec();
+  }
+
+  /** One bucket per observation (made cumulative when read), plus count and sum. */
+  private addStepDuration(m: ReturnType<Redis['multi']>, durationMs: number): void {
+    const seconds = durationMs / 1000;
+    const le = STEP_BUCKETS_S.find((b) => seconds <= b);
+    m.hincrby(this.keys.stats(), le === undefined ? 'step_b_inf' : `step_b_${le}`, 1)
+      .hincrby(this.keys.stats(), 'step_count', 1)
+      .hincrbyfloat(this.keys.stats(), 'step_sum_s', seconds);
   }
 
   async incrementCounter(name: string, by = 1): Promise<void> {
@@ -286,8 +299,9 @@ export class TaskStore {
 
   async stepHistogram(): Promise<{ buckets: { le: number; count: number }[]; count: number; sumSeconds: number }> {
     const h = await this.redis.hgetall(this.keys.stats());
+    let cumulative = 0;
     return {
-      buckets: STEP_BUCKETS_S.map((le) => ({ le, count: Number(h[`step_le_${le}`] ?? 0) })),
+      buckets: STEP_BUCKETS_S.map((le) => ({ le, count: (cumulative += Number(h[`step_b_${le}`] ?? 0)) })),
       count: Number(h.step_count ?? 0),
       sumSeconds: Number(h.step_sum_s ?? 0),
     };

@@ -13,7 +13,8 @@ import { createProvider } from './create.js';
 import { OfflineModel } from './offline.js';
 import { OpenAIProvider } from './openai.js';
 
-type Reply = { status?: number; headers?: Record<string, string>; body?: unknown; hang?: boolean };
+/** `hang`: never answers; `stallBody`: sends the headers and half the body, then nothing; `cutBody`: the same, then closes the connection. */
+type Reply = { status?: number; headers?: Record<string, string>; body?: unknown; hang?: boolean; stallBody?: boolean; cutBody?: boolean };
 type Seen = { path: string; headers: http.IncomingHttpHeaders; body: { model: string; messages: Record<string, unknown>[]; tools?: { type: string; function: { name: string; parameters: Record<string, unknown> } }[] } };
 
 /** A chat-completions endpoint that answers from a script and records every request. */
@@ -28,7 +29,11 @@ class FakeEndpoint {
       const reply = this.replies.length > 1 ? this.replies.shift() : this.replies[0];
       if (!reply || reply.hang) return; // never answers; the client's timeout or abort ends it
       res.writeHead(reply.status ?? 200, { 'content-type': 'application/json', ...reply.headers });
-      res.end(JSON.stringify(reply.body ?? {}));
+      const json = JSON.stringify(reply.body ?? {});
+      if (reply.stallBody || reply.cutBody) {
+        res.write(json.slice(0, json.length / 2));
+        if (reply.cutBody) setTimeout(() => res.destroy(), 10);
+      } else res.end(json);
     });
   });
 
@@ -176,7 +181,45 @@ describe('OpenAIProvider against a chat-completions server on loopback', () => {
     endpoint.replies.push({ hang: true });
     const err = (await run('xml', provider({ maxRetries: 0, timeoutMs: 200 })).catch((e: unknown) => e)) as LlmError;
     expect(err).toBeInstanceOf(LlmError);
-    expect(err.message).toMatch(/did not answer in time/);
+    expect(err.message).toMatch(/did not answer in time \(model task-model, 1 attempt of at most 200 ms each\)/);
+  });
+
+  it('bounds the body too: headers then half a body then nothing is a timeout, retried by the SDK', async () => {
+    endpoint.replies.push({ ...completion({ content: 'this answer never ends' }), stallBody: true });
+    const err = (await run('xml', provider({ maxRetries: 1, timeoutMs: 200 })).catch((e: unknown) => e)) as LlmError;
+    expect(err).toBeInstanceOf(LlmError);
+    expect(err.message).toMatch(/did not answer in time \(model task-model, 2 attempts of at most 200 ms each\)/);
+    expect(err.retryable).toBe(true);
+    expect(endpoint.seen).toHaveLength(2);
+  });
+
+  it('a body cut off by a closed connection is a connection error, retried by the SDK', async () => {
+    endpoint.replies.push({ ...completion({ content: 'this answer is cut' }), cutBody: true });
+    const err = (await run('xml', provider({ maxRetries: 1 })).catch((e: unknown) => e)) as LlmError;
+    expect(err).toBeInstanceOf(LlmError);
+    expect(err.message).toMatch(/^the connection to the model endpoint failed \(model task-model, 2 attempts\): terminated: other side closed/);
+    expect(err.retryable).toBe(true);
+    expect(endpoint.seen).toHaveLength(2);
+  });
+
+  it('names the cause when the endpoint cannot be reached', async () => {
+    const closed = new FakeEndpoint();
+    const url = await closed.start();
+    await closed.stop();
+    const p = new OpenAIProvider({ baseURL: url, model: 'm', maxRetries: 0, timeoutMs: 1_000 });
+    const err = (await p.complete({ messages: [{ role: 'user', content: 'hi' }], format: 'xml', tools: [] }, new AbortController().signal).catch((e: unknown) => e)) as LlmError;
+    expect(err).toBeInstanceOf(LlmError);
+    expect(err.message).toMatch(/^the connection to the model endpoint failed \(model m, 1 attempt\): fetch failed: connect ECONNREFUSED 127\.0\.0\.1:\d+/);
+  });
+
+  it('a body that stalls then the caller aborts is a cancellation, not an LlmError', async () => {
+    endpoint.replies.push({ ...completion({ content: 'this answer never ends' }), stallBody: true });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 100);
+    const err = await provider()
+      .complete({ messages: [{ role: 'user', content: 'hi' }], format: 'xml', tools: [] }, controller.signal)
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AgentAbortError);
   });
 
   it('cancels an in-flight request through the signal', async () => {

@@ -1,4 +1,4 @@
-import OpenAI from 'openai';
+import OpenAI, { type ClientOptions } from 'openai';
 import type { ChatCompletionMessageParam, ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions';
 import { AgentAbortError, LlmError } from '../errors.js';
 import { silentLogger, type AgentLogger } from '../logger.js';
@@ -11,7 +11,11 @@ export interface OpenAIProviderOptions {
   /** Default: a placeholder, since local endpoints often need none. */
   apiKey?: string;
   model: string;
-  /** Timeout of one HTTP attempt. Default: 120000. */
+  /**
+   * Time limit of one HTTP attempt, from sending the request to the last byte of the response
+   * body. The whole call is then bounded by (maxRetries + 1) attempts plus the SDK's backoff
+   * between them. Default: 120000.
+   */
   timeoutMs?: number;
   /** Retries on 408/409/429/5xx and connection errors, done by the SDK with backoff. Default: 2. */
   maxRetries?: number;
@@ -37,6 +41,29 @@ function toChatMessage(m: AgentMessage, format: ModelRequest['format']): ChatCom
   }
 }
 
+/** `: fetch failed: connect ECONNREFUSED …` from an error's causes, for a message a person can act on. */
+function causes(cause: unknown): string {
+  let out = '';
+  for (let c = cause, depth = 0; c instanceof Error && depth < 4; c = c.cause, depth++) out += `: ${c.message}`;
+  return out;
+}
+
+const NULL_BODY_STATUSES = new Set([204, 205, 304]);
+
+/**
+ * fetch that resolves only once the whole response body is in. The SDK's timeout (and its
+ * retry on timeout) only runs until fetch resolves, i.e. until the headers: an endpoint that
+ * sent headers and then stalled mid-body held the task until its own budget ran out. Buffering
+ * here puts the body under the same timer and the same abort signal (the SDK links the caller's
+ * signal to it), so a stalled body is a timed-out attempt the SDK retries like any other. The
+ * SDK reads a non-streamed body whole anyway, and this provider never streams.
+ */
+const fetchWholeBody: NonNullable<ClientOptions['fetch']> = async (input, init) => {
+  const response = await fetch(input, init);
+  const body = NULL_BODY_STATUSES.has(response.status) ? null : await response.arrayBuffer();
+  return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+};
+
 /**
  * Any OpenAI-compatible chat-completions endpoint, through the official SDK (which does the
  * retries with backoff and honours Retry-After). Throws LlmError once the SDK gives up.
@@ -46,18 +73,21 @@ export class OpenAIProvider implements ModelProvider {
   readonly model: string;
   readonly #client: OpenAI;
   readonly #maxRetries: number;
+  readonly #timeoutMs: number;
   readonly #logger: AgentLogger;
 
   constructor(options: OpenAIProviderOptions) {
     this.model = options.model;
     this.#maxRetries = options.maxRetries ?? 2;
+    this.#timeoutMs = options.timeoutMs ?? 120_000;
     this.#logger = options.logger ?? silentLogger;
     const log = this.#logger;
     this.#client = new OpenAI({
       apiKey: options.apiKey || 'not-needed',
       ...(options.baseURL ? { baseURL: options.baseURL } : {}),
-      timeout: options.timeoutMs ?? 120_000,
+      timeout: this.#timeoutMs,
       maxRetries: this.#maxRetries,
+      fetch: fetchWholeBody,
       // The SDK reports its retries at info level; keep them, but in our logs.
       logLevel: 'info',
       logger: {
@@ -102,10 +132,12 @@ export class OpenAIProvider implements ModelProvider {
     if (err instanceof OpenAI.APIUserAbortError || signal.aborted) return new AgentAbortError('cancelled');
     const attempts = this.#maxRetries + 1;
     if (err instanceof OpenAI.APIConnectionTimeoutError) {
-      return new LlmError(`the model endpoint did not answer in time (model ${model}, ${attempts} attempt${attempts === 1 ? '' : 's'})`, { retryable: true, attempts, cause: err });
+      return new LlmError(`the model endpoint did not answer in time (model ${model}, ${attempts} attempt${attempts === 1 ? '' : 's'} of at most ${this.#timeoutMs} ms each)`, { retryable: true, attempts, cause: err });
     }
     if (err instanceof OpenAI.APIConnectionError) {
-      return new LlmError(`could not reach the model endpoint (model ${model}, ${attempts} attempt${attempts === 1 ? '' : 's'}): ${err.message}`, { retryable: true, attempts, cause: err });
+      // Refused, reset, or closed half-way through the answer: the SDK only says "Connection error."
+      const reason = causes(err.cause);
+      return new LlmError(`the connection to the model endpoint failed (model ${model}, ${attempts} attempt${attempts === 1 ? '' : 's'})${reason}`, { retryable: true, attempts, cause: err });
     }
     if (err instanceof OpenAI.APIError) {
       const status = err.status;

@@ -137,8 +137,40 @@ describe('parseToolCalls: edge cases', () => {
     expect(parseToolCalls('<daytona-execute action="list-files"').errors[0]).toMatch(/not closed with ">"/);
   });
 
-  it('reports a bad timeoutMs', () => {
-    expect(parseToolCalls('<daytona-execute>\naction="execute-command"\ncommand="ls"\ntimeoutMs="soon"\n</daytona-execute>').errors[0]).toMatch(/parameter "timeoutMs"/);
+  it('reports a timeoutMs that is not a whole number as such, not as missing', () => {
+    const bad = (value: string) => parseToolCalls(`<daytona-execute>\naction="execute-command"\ncommand="ls"\ntimeoutMs="${value}"\n</daytona-execute>`).errors;
+    expect(bad('soon')).toEqual(['<daytona-execute>: daytona-execute: execute-command: timeoutMs must be a whole number of milliseconds (got "soon")']);
+    expect(bad('1.5')).toEqual(['<daytona-execute>: daytona-execute: execute-command: timeoutMs must be a whole number of milliseconds (got "1.5")']);
+    expect(bad('0')[0]).toMatch(/parameter "timeoutMs": .*>=1/);
+    expect(parseToolCalls('<execute-command>\ncommand="ls"\ntimeout="soon"\n</execute-command>').errors[0]).toMatch(/timeoutMs must be a whole number of milliseconds \(got "soon"\)/);
+  });
+
+  it('reports stray text after a value for that block only, and parses the next block', () => {
+    const next = '<daytona-execute>\naction="read-file"\nfilePath="b.md"\n</daytona-execute>';
+    const last = parseToolCalls(`<daytona-execute>\naction="read-file"\nfilePath="a.md" junk\n</daytona-execute>\n${next}`);
+    expect(last.errors).toEqual(['block 1 <daytona-execute>: unexpected "junk" after the value of "filePath"; write one key="value" per line, and \\" for a quote inside a value']);
+    expect(last.calls.map((c) => c.args)).toEqual([{ action: 'read-file', filePath: 'b.md' }]);
+    // Not read as an unescaped quote inside a value that would run on into the next parameter.
+    const middle = parseToolCalls(`<daytona-execute>\naction="create-file"\nfilePath="a.md" junk\ncontent="x"\n</daytona-execute>\n${next}`);
+    expect(middle.errors).toEqual([expect.stringMatching(/^block 1 <daytona-execute>: unexpected "junk" after the value of "filePath"/)]);
+    expect(middle.calls.map((c) => c.args)).toEqual([{ action: 'read-file', filePath: 'b.md' }]);
+    const attribute = parseToolCalls(`<daytona-execute action="read-file" filePath="a.md" junk/>\n<daytona-execute action="list-files"/>`);
+    expect(attribute.errors).toHaveLength(1);
+    expect(attribute.calls.map((c) => c.args)).toEqual([{ action: 'list-files' }]);
+  });
+
+  it('ends a block that is never closed where the next block opens, and parses that one', () => {
+    const next = '<daytona-execute>\naction="read-file"\nfilePath="b.md"\n</daytona-execute>';
+    const unclosed = parseToolCalls(`<daytona-execute>\naction="list-files"\n\n${next}`);
+    expect(unclosed.errors).toEqual(['block 1 <daytona-execute>: <daytona-execute> is not closed with </daytona-execute>, and a new block starts before it ends']);
+    expect(unclosed.calls.map((c) => c.args)).toEqual([{ action: 'read-file', filePath: 'b.md' }]);
+    // An unterminated value does not run into the next block either, nor does an open tag.
+    const value = parseToolCalls(`<daytona-execute>\naction="create-file"\nfilePath="a.md"\ncontent="never closed\n${next}`);
+    expect(value.errors).toEqual([expect.stringMatching(/^block 1 <daytona-execute>: the value of "content" is not terminated/)]);
+    expect(value.calls.map((c) => c.args)).toEqual([{ action: 'read-file', filePath: 'b.md' }]);
+    const tag = parseToolCalls(`Listing first: <daytona-execute action="list-files" ${next}`);
+    expect(tag.errors).toEqual([expect.stringMatching(/^block 1 <daytona-execute>: <daytona-execute> tag is not closed with ">"/)]);
+    expect(tag.calls.map((c) => c.args)).toEqual([{ action: 'read-file', filePath: 'b.md' }]);
   });
 
   it('does not let a __proto__ parameter reach the prototype', () => {
@@ -199,6 +231,11 @@ const action: fc.Arbitrary<DaytonaAction> = fc.oneof(
   fc.record({ action: fc.constant('list-files' as const), path: nonEmpty }, { requiredKeys: ['action'] }),
 );
 
+/** Fragments of the format, so generated text is mostly near-miss blocks. */
+const grammar = fc
+  .array(fc.constantFrom('<daytona-execute', '<daytona-execute>', '</daytona-execute>', '/>', '>', 'action="', 'create-file', 'list-files', '"', '\\', '\n', ' ', '=', 'filePath', 'content="', '<file-creation>', '__proto__="'), { maxLength: 30 })
+  .map((parts) => parts.join(''));
+
 describe('parseToolCalls: properties', () => {
   it('parse(render(x)) gives back x for any valid action', () => {
     fc.assert(
@@ -222,10 +259,17 @@ describe('parseToolCalls: properties', () => {
     );
   });
 
+  it('a well-formed block on its own line parses whatever malformed text comes before it', () => {
+    fc.assert(
+      fc.property(grammar, action, (junk, x) => {
+        const result = parseToolCalls(`${junk}\n${renderToolCall(x)}`);
+        expect(result.calls.at(-1)?.args).toEqual(x);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it('never throws, whatever the text', () => {
-    const grammar = fc
-      .array(fc.constantFrom('<daytona-execute', '<daytona-execute>', '</daytona-execute>', '/>', '>', 'action="', 'create-file', 'list-files', '"', '\\', '\n', ' ', '=', 'filePath', 'content="', '<file-creation>', '__proto__="'), { maxLength: 30 })
-      .map((parts) => parts.join(''));
     fc.assert(
       fc.property(fc.oneof(fc.string(), fc.string({ unit: 'binary' }), grammar), (text) => {
         const result = parseToolCalls(text);

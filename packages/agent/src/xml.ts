@@ -54,36 +54,79 @@ function matchAt(re: RegExp, text: string, pos: number): string | undefined {
   return re.exec(text)?.[0];
 }
 
-type ValueScan = { ok: true; value: string; next: number } | { ok: false };
+/**
+ * Where blocks may start: the opening tag of any known tool, and the same after whitespace (at
+ * the start of a line or after a space), which is where a new block starts even when the one
+ * before it never closed.
+ */
+type Openers = { source: string; at: RegExp; afterSpace: RegExp; /** Global, captures the tool name. */ anywhere: RegExp };
+
+function openers(toolNames: readonly string[]): Openers {
+  // Longest first, so `<execute-command-x` never matches a shorter name.
+  const names = [...toolNames].sort((a, b) => b.length - a.length).map(escapeRegExp).join('|');
+  const source = `<(?:${names})(?=[\\s/>]|$)`;
+  return {
+    source,
+    at: new RegExp(source, 'y'),
+    afterSpace: new RegExp(`(?<=\\s)${source}`, 'g'),
+    anywhere: new RegExp(`<(${names})(?=[\\s/>]|$)`, 'g'),
+  };
+}
+
+/** Index of the next block's opening tag after whitespace, at or after `from`; text.length if none. */
+function nextOpener(o: Openers, text: string, from: number): number {
+  o.afterSpace.lastIndex = from;
+  return o.afterSpace.exec(text)?.index ?? text.length;
+}
+
+/** First `"` at or after `from` that is not escaped by a backslash, before `to`; -1 if none. */
+function unescapedQuote(text: string, from: number, to: number): number {
+  for (let j = from; j < to; j++) {
+    if (text[j] === '\\') j++;
+    else if (text[j] === '"') return j;
+  }
+  return -1;
+}
+
+type ValueScan =
+  | { ok: true; value: string; next: number }
+  | { ok: false; problem: 'unterminated'; from: number }
+  | { ok: false; problem: 'stray'; stray: string; from: number };
 
 /**
- * Reads a quoted value starting after its opening quote. In a body, models often leave inner
- * quotes unescaped (`command="echo "hi""`), so a quote only closes the value when what follows
- * is the end of the line and then another `key="` or the closing tag, or another `key="` on
- * the same line. Escaped values (what `renderToolCall` writes) are never ambiguous.
+ * Reads a quoted value in a block's body, starting after its opening quote. Escaped values
+ * (what `renderToolCall` writes) end at their first unescaped quote, whatever they contain.
+ * Models often leave inner quotes unescaped (`command="echo "hi""`), so when that first quote
+ * is not followed by the end of the line and another `key="` or the closing tag (or another
+ * `key="` on the same line), a later quote may close the value instead, but only one before the
+ * next block's opening tag: a malformed block must not take the next one with it. Text after
+ * the first quote on its line (`filePath="a" junk`) is stray text, not an inner quote.
  */
-function scanValue(text: string, pos: number, closer: RegExp): ValueScan {
-  for (let j = pos; j < text.length; j++) {
-    const ch = text[j];
-    if (ch === '\\') {
-      j++;
-      continue;
-    }
-    if (ch !== '"') continue;
-    closer.lastIndex = j + 1;
-    if (closer.test(text)) return { ok: true, value: unescapeValue(text.slice(pos, j)), next: j + 1 };
+function scanBodyValue(text: string, pos: number, closer: RegExp, o: Openers): ValueScan {
+  const closesAt = (q: number): boolean => {
+    closer.lastIndex = q + 1;
+    return closer.test(text);
+  };
+  const found = (q: number): ValueScan => ({ ok: true, value: unescapeValue(text.slice(pos, q)), next: q + 1 });
+  const first = unescapedQuote(text, pos, text.length);
+  if (first < 0) return { ok: false, problem: 'unterminated', from: pos };
+  if (closesAt(first)) return found(first);
+  const limit = nextOpener(o, text, pos);
+  if (first >= limit) return { ok: false, problem: 'unterminated', from: pos };
+  const lineEnd = text.indexOf('\n', first);
+  const rest = text.slice(first + 1, Math.min(lineEnd < 0 ? text.length : lineEnd, limit));
+  if (/^[ \t]+\S/.test(rest)) return { ok: false, problem: 'stray', stray: rest, from: first + 1 };
+  for (let q = unescapedQuote(text, first + 1, limit); q >= 0; q = unescapedQuote(text, q + 1, limit)) {
+    if (closesAt(q)) return found(q);
   }
-  return { ok: false };
+  return { ok: false, problem: 'unterminated', from: pos };
 }
 
-function bodyCloser(tag: string): RegExp {
+function bodyCloser(tag: string, o: Openers): RegExp {
   const close = `</${escapeRegExp(tag)}\\s*>`;
   const nextKey = `[A-Za-z_][\\w.-]*[ \\t]*=[ \\t]*"`;
-  return new RegExp(`[ \\t]*(?:\\r?\\n\\s*(?:${nextKey}|${close})|${close}|[ \\t]+${nextKey}|\\s*$)`, 'y');
+  return new RegExp(`[ \\t]*(?:\\r?\\n\\s*(?:${nextKey}|${close})|${close}|[ \\t]+${nextKey}|\\s+${o.source}|\\s*$)`, 'y');
 }
-
-/** Inside the tag, a value ends at the first unescaped quote. */
-const ATTRIBUTE_CLOSER = /(?:)/y;
 
 function clip(s: string, max = 40): string {
   const one = s.replace(/\s+/g, ' ').trim();
@@ -96,12 +139,12 @@ function clip(s: string, max = 40): string {
  */
 export function scanToolBlocks(text: string, toolNames: readonly string[]): RawToolBlock[] {
   if (toolNames.length === 0) return [];
-  const names = [...toolNames].sort((a, b) => b.length - a.length).map(escapeRegExp);
-  const opener = new RegExp(`<(${names.join('|')})(?=[\\s/>]|$)`, 'g');
+  const o = openers(toolNames);
+  const opener = o.anywhere;
   const blocks: RawToolBlock[] = [];
   let m: RegExpExecArray | null;
   while ((m = opener.exec(text)) !== null) {
-    const block = scanBlock(text, m.index, m[1] as string);
+    const block = scanBlock(text, m.index, m[1] as string, o);
     if (!block) continue;
     blocks.push(block);
     opener.lastIndex = Math.max(block.end, m.index + 1);
@@ -127,22 +170,27 @@ function isMention(text: string, bodyStart: number, tag: string): boolean {
   return next !== null && next.index < close;
 }
 
-function scanBlock(text: string, start: number, tag: string): RawToolBlock | undefined {
+function scanBlock(text: string, start: number, tag: string, o: Openers): RawToolBlock | undefined {
   // A Map, so a key like `__proto__` is just a (rejected) parameter name.
   const seen = new Map<string, string>();
   const params = (): Record<string, string> => Object.fromEntries(seen);
   const closeTag = new RegExp(`</${escapeRegExp(tag)}\\s*>`, 'g');
   const fail = (error: string, from: number): RawToolBlock => {
-    // Resynchronise on the closing tag so later blocks in the same message still parse.
+    // Resynchronise on the closing tag so later blocks in the same message still parse, but
+    // never past the next block's opening tag: this block may have lost its closing tag.
+    const limit = nextOpener(o, text, from);
     closeTag.lastIndex = from;
     const close = closeTag.exec(text);
-    return { tool: tag, params: params(), start, end: close ? close.index + close[0].length : text.length, error };
+    return { tool: tag, params: params(), start, end: close && close.index < limit ? close.index + close[0].length : limit, error };
   };
   const setParam = (key: string, value: string): string | undefined => {
     if (seen.has(key)) return `parameter "${key}" is given twice`;
     seen.set(key, value);
     return undefined;
   };
+  /** A new block opening here (after whitespace) ends this one. */
+  const newBlockAt = (p: number): boolean => /\s/.test(text[p - 1] ?? '') && matchAt(o.at, text, p) !== undefined;
+  const unclosed = (p: number, what: string): RawToolBlock => ({ tool: tag, params: params(), start, end: p, error: `${what}, and a new block starts before it ends` });
 
   // Attributes on the opening tag.
   let p = start + 1 + tag.length;
@@ -159,37 +207,45 @@ function scanBlock(text: string, start: number, tag: string): RawToolBlock | und
       break;
     }
     if (p >= text.length) return fail(`<${tag}> tag is not closed with ">"`, p);
+    if (newBlockAt(p)) return unclosed(p, `<${tag}> tag is not closed with ">"`);
     const key = matchAt(KEY, text, p);
     if (!key) return fail(`unexpected ${clip(text.slice(p))} in the <${tag}> tag; write key="value" attributes`, p);
     p = skip(SPACE, text, p + key.length);
     if (text[p] !== '=') return fail(`attribute "${key}" has no ="value"`, p);
     p = skip(SPACE, text, p + 1);
     if (text[p] !== '"') return fail(`the value of "${key}" must be in double quotes`, p);
-    const v = scanValue(text, p + 1, ATTRIBUTE_CLOSER);
-    if (!v.ok) return { tool: tag, params: params(), start, end: text.length, error: `the value of "${key}" is not terminated (missing closing ")` };
-    const dup = setParam(key, v.value);
-    if (dup) return fail(dup, v.next);
-    p = v.next;
+    // Inside the tag, a value ends at its first unescaped quote, unless a new block starts first.
+    const limit = nextOpener(o, text, p + 1);
+    const q = unescapedQuote(text, p + 1, limit);
+    if (q < 0) return { tool: tag, params: params(), start, end: limit, error: `the value of "${key}" is not terminated (missing closing ")` };
+    const dup = setParam(key, unescapeValue(text.slice(p + 1, q)));
+    if (dup) return fail(dup, q + 1);
+    p = q + 1;
   }
   if (selfClosing) return { tool: tag, params: params(), start, end: p };
   if (seen.size === 0 && isMention(text, p, tag)) return undefined;
 
   // key="value" lines in the body.
-  const closer = bodyCloser(tag);
+  const closer = bodyCloser(tag, o);
   const close = new RegExp(`</${escapeRegExp(tag)}\\s*>`, 'y');
   for (;;) {
     p = skip(SPACE, text, p);
     const closing = matchAt(close, text, p);
     if (closing !== undefined) return { tool: tag, params: params(), start, end: p + closing.length };
     if (p >= text.length) return { tool: tag, params: params(), start, end: text.length, error: `<${tag}> is not closed with </${tag}>` };
+    if (newBlockAt(p)) return unclosed(p, `<${tag}> is not closed with </${tag}>`);
     const key = matchAt(KEY, text, p);
     if (!key) return fail(`expected key="value" but found ${clip(text.slice(p))}`, p);
     p = skip(INLINE_SPACE, text, p + key.length);
     if (text[p] !== '=') return fail(`expected key="value" but found ${clip(text.slice(p - key.length))}`, p);
     p = skip(INLINE_SPACE, text, p + 1);
     if (text[p] !== '"') return fail(`the value of "${key}" must be in double quotes`, p);
-    const v = scanValue(text, p + 1, closer);
-    if (!v.ok) return fail(`the value of "${key}" is not terminated (missing closing ")`, p + 1);
+    const v = scanBodyValue(text, p + 1, closer, o);
+    if (!v.ok) {
+      return v.problem === 'stray'
+        ? fail(`unexpected ${clip(v.stray)} after the value of "${key}"; write one key="value" per line, and \\" for a quote inside a value`, v.from)
+        : fail(`the value of "${key}" is not terminated (missing closing ")`, v.from);
+    }
     const dup = setParam(key, v.value);
     if (dup) return fail(dup, v.next);
     p = v.next;

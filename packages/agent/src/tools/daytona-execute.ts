@@ -41,11 +41,15 @@ function flatParameters(): Record<string, unknown> {
 }
 
 /** Turns zod's issues into one sentence a model can act on. */
-function describeIssues(action: string, error: z.ZodError): string {
+function describeIssues(action: string, error: z.ZodError, params: Record<string, unknown>): string {
   const parts = error.issues.map((issue) => {
     if (issue.code === 'unrecognized_keys') return `unknown parameter${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
     const key = issue.path.join('.');
-    if (issue.code === 'invalid_type' && issue.input === undefined) return `missing parameter "${key}"`;
+    // zod 4 leaves the input out of its issues, so whether the parameter was given is read from
+    // the parameters: `timeoutMs="soon"` is a wrong value, not a missing one.
+    const given = issue.path.length === 1 ? params[String(issue.path[0])] : undefined;
+    if (issue.code === 'invalid_type' && given === undefined) return `missing parameter "${key}"`;
+    if (issue.code === 'invalid_type' && key === 'timeoutMs') return `timeoutMs must be a whole number of milliseconds (got ${JSON.stringify(given)})`;
     return `parameter "${key}": ${issue.message}`;
   });
   return `${action}: ${parts.join('; ')}`;
@@ -60,7 +64,7 @@ export function toDaytonaAction(params: Record<string, unknown>): ToolArgsResult
   }
   const schema = VARIANTS[action as ActionName];
   const parsed = schema.safeParse(params);
-  if (!parsed.success) return { ok: false, error: describeIssues(action, parsed.error) };
+  if (!parsed.success) return { ok: false, error: describeIssues(action, parsed.error, params) };
   return { ok: true, action: parsed.data as DaytonaAction };
 }
 

@@ -1,5 +1,5 @@
-export { createRedis, waitForRedis, API_COMMAND_TIMEOUT_MS } from './connection.js';
-export type { ConnectionRole, Redis } from './connection.js';
+export { createRedis, duplicateRedis, isCluster, waitForRedis, API_COMMAND_TIMEOUT_MS } from './connection.js';
+export type { ConnectionRole, CreateRedisOptions, Redis } from './connection.js';
 export { AGENT_QUEUE, stepQueueName, isStepQueue, stepJobId, Keys } from './names.js';
 export { TaskJobData, StepJobData, JOBS, jobOptions, QUEUE_EVENTS_MAX_LEN } from './catalog.js';
 export type { JobKind } from './catalog.js';

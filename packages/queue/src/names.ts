@@ -48,6 +48,10 @@ export class Keys {
   worker(id: string) {
     return `${this.prefix}:worker:${id}`;
   }
+  /** Names of the step queues in Redis (a set: SCAN cannot list a Cluster's keys in one call). */
+  stepQueues() {
+    return `${this.prefix}:step-queues`;
+  }
   cancelChannel() {
     return `${this.prefix}:cancel`;
   }

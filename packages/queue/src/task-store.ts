@@ -9,7 +9,7 @@ import {
   type TaskError,
   type TaskStatus,
 } from '@research/contracts';
-import type { Redis } from 'ioredis';
+import type { Redis } from './connection.js';
 import { Keys } from './names.js';
 
 /** Events kept per task; older ones are trimmed (approximately) so Redis stays bounded. */

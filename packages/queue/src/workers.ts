@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Redis } from './connection.js';
 import { Queue } from 'bullmq';
 import { Keys, stepQueueName } from './names.js';
 
@@ -33,6 +33,7 @@ export class WorkerRegistry {
       .multi()
       .zadd(this.keys.workers(), now, info.id)
       .set(this.keys.worker(info.id), JSON.stringify(record), 'PX', ttlMs)
+      .sadd(this.keys.stepQueues(), record.stepQueue)
       .exec();
   }
 
@@ -53,17 +54,14 @@ export class WorkerRegistry {
     return this.redis.zrangebyscore(this.keys.workers(), '-inf', `(${Date.now() - staleMs}`);
   }
 
-  /** Every step queue that exists in Redis, dead workers' included. */
+  /**
+   * Every step queue that exists in Redis, dead workers' included. A worker lists its queue with
+   * each beat and only reaping, which deletes the queue, unlists it: no SCAN, which on a Redis
+   * Cluster would see the keys of one node only.
+   */
   async stepQueues(): Promise<string[]> {
-    const names = new Set<string>();
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${this.prefix}:steps.*:meta`, 'COUNT', 500);
-      cursor = next;
-      for (const k of keys) names.add(k.slice(this.prefix.length + 1, -':meta'.length));
-    } while (cursor !== '0');
-    for (const id of await this.redis.zrange(this.keys.workers(), 0, -1)) names.add(stepQueueName(id));
-    return [...names].sort();
+    const [listed, ids] = await Promise.all([this.redis.smembers(this.keys.stepQueues()), this.redis.zrange(this.keys.workers(), 0, -1)]);
+    return [...new Set([...listed, ...ids.map(stepQueueName)])].sort();
   }
 
   /**
@@ -85,7 +83,7 @@ export class WorkerRegistry {
       }
       if (locked) return false;
       await queue.obliterate({ force: true });
-      await this.remove(id);
+      await this.redis.multi().zrem(this.keys.workers(), id).del(this.keys.worker(id)).srem(this.keys.stepQueues(), stepQueueName(id)).exec();
       return true;
     } finally {
       await queue.close();

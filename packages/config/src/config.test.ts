@@ -66,6 +66,16 @@ describe('loadEnv', () => {
     }
   });
 
+  it('with REDIS_CLUSTER=true, refuses a prefix without a hash tag', () => {
+    expect(loadEnv({}).REDIS_CLUSTER).toBe(false);
+    expect(loadEnv({ REDIS_CLUSTER: 'true' })).toMatchObject({ REDIS_CLUSTER: true, QUEUE_PREFIX: '{research}' });
+    expect(loadEnv({ REDIS_CLUSTER: 'true', QUEUE_PREFIX: 'app:{eu}' }).QUEUE_PREFIX).toBe('app:{eu}');
+    expect(loadEnv({ QUEUE_PREFIX: 'research' }).QUEUE_PREFIX).toBe('research');
+    for (const prefix of ['research', '{}research', 'research}{', '{research']) {
+      expect(() => loadEnv({ REDIS_CLUSTER: 'true', QUEUE_PREFIX: prefix }), prefix).toThrow(/QUEUE_PREFIX: REDIS_CLUSTER=true needs a hash-tagged prefix/);
+    }
+  });
+
   it('reports every bad variable at once', () => {
     expect(() => loadEnv({ PORT: 'x', DASHBOARD_PORT: 'y' })).toThrow(/PORT[\s\S]*DASHBOARD_PORT/);
   });

@@ -9,6 +9,9 @@ export class ConfigError extends Error {
   }
 }
 
+/** Redis hashes only what is between the first `{` and the next `}`, when that is not empty. */
+const HASH_TAG = /^[^{]*\{[^}]+\}/;
+
 /**
  * Parses the environment once. Empty strings count as unset so `FOO=` in a compose file
  * falls back to the default instead of failing.
@@ -23,8 +26,13 @@ export function loadEnv(source: Record<string, string | undefined> = process.env
     if (parsed.success) out[name] = parsed.data;
     else problems.push({ variable: name, message: describe(parsed.error, raw) });
   }
+  const env = out as Env;
+  // A Lua script or MULTI may touch one Cluster slot only; the hash tag puts every key in one.
+  if (problems.length === 0 && env.REDIS_CLUSTER && !HASH_TAG.test(env.QUEUE_PREFIX)) {
+    problems.push({ variable: 'QUEUE_PREFIX', message: `REDIS_CLUSTER=true needs a hash-tagged prefix like {research} (got ${JSON.stringify(env.QUEUE_PREFIX)})` });
+  }
   if (problems.length > 0) throw new ConfigError(problems);
-  return out as Env;
+  return env;
 }
 
 function describe(error: z.ZodError, raw: string | undefined): string {

@@ -24,6 +24,7 @@ export const ENV = {
   // --- Redis and queues
   REDIS_URL: { schema: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'), doc: 'Redis connection URL used by the API, workers and dashboard' },
   QUEUE_PREFIX: { schema: z.string().min(1).default('{research}'), doc: 'BullMQ key prefix; hash-tagged so all keys of a queue land in one Redis Cluster slot' },
+  REDIS_CLUSTER: { schema: bool.default(false), doc: 'REDIS_URL names one seed node of a Redis Cluster: every process opens a Cluster client (QUEUE_PREFIX must be hash-tagged)' },
   // --- API
   PORT: { schema: port.default(3000), doc: 'HTTP port of the API' },
   API_KEYS: { schema: csv.default([]), doc: 'comma-separated bearer keys accepted by the API (`npm run up` generates one when unset)' },

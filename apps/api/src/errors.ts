@@ -147,9 +147,9 @@ export function toApiError(err: unknown, limits: { maxBodyBytes: number }): ApiE
   return new InternalError();
 }
 
-const CONNECTION_ERROR = /enableOfflineQueue|Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENOTCONN|max retries per request|Stream isn't writeable|Command timed out|^OOM |LOADING |MASTERDOWN|READONLY/i;
+const CONNECTION_ERROR = /enableOfflineQueue|Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENOTCONN|max retries per request|Stream isn't writeable|Command timed out|^OOM |LOADING |MASTERDOWN|READONLY|CLUSTERDOWN|TRYAGAIN|Too many Cluster redirections|Failed to refresh slots cache/i;
 
-/** Errors ioredis and BullMQ raise while Redis is unreachable, out of memory or still loading: the caller may retry later. */
+/** Errors ioredis and BullMQ raise while Redis (or a Cluster's slot) is unreachable, out of memory or still loading: the caller may retry later. */
 export function isRedisConnectionError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   return err.name === 'MaxRetriesPerRequestError' || err.name === 'ConnectionClosedError' || CONNECTION_ERROR.test(err.message);

@@ -88,7 +88,7 @@ export interface Api {
 
 /** Builds the deps from the environment and the app over them. */
 export function createApi(env: Env, logger = createLogger({ level: env.LOG_LEVEL, base: { app: 'api' } })): Api {
-  const redis = createRedis(env.REDIS_URL, 'api');
+  const redis = createRedis(env.REDIS_URL, 'api', { cluster: env.REDIS_CLUSTER });
   // Errors surface on the calls that fail (503); without a listener ioredis would log each retry.
   redis.on('error', (err) => logger.debug({ err: err.message }, 'redis connection error'));
   const store = new TaskStore(redis, env.QUEUE_PREFIX, { retentionSeconds: Math.round(env.TASK_RETENTION_HOURS * 3_600) });

@@ -7,7 +7,7 @@ const env = loadConfigOrExit('dashboard', [requireDashboardLogin]);
 const logger = createLogger({ level: env.LOG_LEVEL, ...(env.LOG_PRETTY === undefined ? {} : { pretty: env.LOG_PRETTY }), base: { app: 'dashboard' } });
 const settings = dashboardSettings(env);
 
-const connection = createRedis(env.REDIS_URL, 'api');
+const connection = createRedis(env.REDIS_URL, 'api', { cluster: env.REDIS_CLUSTER });
 connection.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
 try {
   // The connection fails commands at once while Redis is down (so board requests answer instead

@@ -28,7 +28,7 @@ export interface WorkerRuntime {
 export async function startWorker({ env, logger, sandbox: givenSandbox, provider }: WorkerRuntimeOptions): Promise<WorkerRuntime> {
   const workerId = env.WORKER_ID;
   const log = logger.child({ workerId });
-  const connection = createRedis(env.REDIS_URL, 'worker');
+  const connection = createRedis(env.REDIS_URL, 'worker', { cluster: env.REDIS_CLUSTER });
   await waitForRedis(connection, env.REDIS_URL, 10_000);
   const blockingAgent = connection.duplicate();
   const blockingSteps = connection.duplicate();

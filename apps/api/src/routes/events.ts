@@ -1,6 +1,6 @@
 import { Router, type Request } from 'express';
 import { FINAL_STATUSES, type StoredTaskEvent } from '@research/contracts';
-import { waitForRedis, type Redis } from '@research/queue';
+import { duplicateRedis, waitForRedis, type Redis } from '@research/queue';
 import type { ApiDeps } from '../deps.js';
 import { InvalidRequestError, NotFoundError, TooManyRequestsError } from '../errors.js';
 import { guard } from '../redis-guard.js';
@@ -80,7 +80,7 @@ export function eventsRouter(deps: ApiDeps, streams: SseStreams): Router {
         if (finished || closed || FINAL_STATUSES.includes(statusAtStart)) return;
 
         // XREAD BLOCK holds the command for BLOCK_MS: no command timeout on this connection.
-        blocking = redis.duplicate({ connectionName: 'research-api-sse', commandTimeout: BLOCK_MS + 5_000 });
+        blocking = duplicateRedis(redis, { connectionName: 'research-api-sse', commandTimeout: BLOCK_MS + 5_000 });
         blocking.on('error', () => {});
         await waitForRedis(blocking, env.REDIS_URL, 2_000);
         while (!finished && !closed) {

@@ -67,7 +67,8 @@ export class System {
     readonly redisUrl = REDIS_URL,
     private readonly baseEnv: Record<string, string> = {},
   ) {
-    this.redis = createRedis(redisUrl, 'worker');
+    // Its own connection speaks to Redis the way its processes do.
+    this.redis = createRedis(redisUrl, 'worker', { cluster: baseEnv.REDIS_CLUSTER === 'true' });
   }
 
   get apiUrl(): string {

@@ -34,8 +34,9 @@ describe('SANDBOX_ISOLATION=task', () => {
     expect(await (await sys.request(`/v1/jobs/${id}/files/report.md`)).text()).toMatch(/Best performer/);
     const slot = await sys.redis.hget(`${sys.prefix}:task:${id}`, 'sandboxSlot');
     expect(slot).toBeTruthy();
-    expect(await docker.listContainers({ all: true, filters: { label: [`research.slot=${slot}`] } })).toHaveLength(0);
-    expect((await docker.listVolumes({ filters: { name: [`research-slot-${slot}`] } })).Volumes ?? []).toHaveLength(0);
+    // The container and volume go right after the final status is set (the status does not wait for them).
+    await expect.poll(async () => (await docker.listContainers({ all: true, filters: { label: [`research.slot=${slot}`] } })).length, { timeout: 20_000 }).toBe(0);
+    await expect.poll(async () => ((await docker.listVolumes({ filters: { name: [`research-slot-${slot}`] } })).Volumes ?? []).length, { timeout: 20_000 }).toBe(0);
     // The pool refilled: one warm container waits for the next task.
     const warm = await docker.listContainers({ filters: { label: [`research.pool-owner=${worker}`] } });
     expect(warm.length).toBeGreaterThanOrEqual(1);

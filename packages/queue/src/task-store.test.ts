@@ -29,8 +29,10 @@ describe('TaskStore', () => {
     const now = new Date().toISOString();
     const a = await store.create('t1', { prompt: 'hello' }, now, 10, 'k1');
     const b = await store.create('t2', { prompt: 'hello' }, now, 10, 'k1');
-    expect(a).toEqual({ id: 't1', created: true });
-    expect(b).toEqual({ id: 't1', created: false });
+    expect(a).toEqual({ id: 't1', created: true, sameRequest: true });
+    expect(b).toEqual({ id: 't1', created: false, sameRequest: true });
+    const c = await store.create('t2', { prompt: 'something else' }, now, 10, 'k1');
+    expect(c).toEqual({ id: 't1', created: false, sameRequest: false });
     expect(await store.exists('t2')).toBe(false);
     const view = await store.view('t1');
     expect(view).toMatchObject({ id: 't1', status: 'queued', prompt: 'hello', progress: { step: 0, maxSteps: 10, phase: 'queued' }, steps: [] });

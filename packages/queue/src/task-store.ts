@@ -9,6 +9,7 @@ import {
   type TaskError,
   type TaskStatus,
 } from '@research/contracts';
+import { createHash } from 'node:crypto';
 import type { Redis } from './connection.js';
 import { Keys } from './names.js';
 
@@ -54,13 +55,24 @@ export class TaskStore {
    * Creates the record unless the idempotency key already names a task; returns the task's id
    * and whether it is new.
    */
-  async create(id: string, request: TaskRequest, createdAt: string, maxSteps: number, idempotencyHash?: string): Promise<{ id: string; created: boolean }> {
+  async create(
+    id: string,
+    request: TaskRequest,
+    createdAt: string,
+    maxSteps: number,
+    idempotencyHash?: string,
+  ): Promise<{ id: string; created: boolean; sameRequest: boolean }> {
     if (idempotencyHash) {
+      // The key remembers the request it was first used with, so a reuse for another request is told apart.
+      const fingerprint = createHash('sha256').update(JSON.stringify(request)).digest('hex').slice(0, 32);
       const key = this.keys.idempotency(idempotencyHash);
-      const ok = await this.redis.set(key, id, 'EX', 86_400, 'NX');
+      const ok = await this.redis.set(key, `${id}|${fingerprint}`, 'EX', 86_400, 'NX');
       if (ok === null) {
         const existing = await this.redis.get(key);
-        if (existing) return { id: existing, created: false };
+        if (existing) {
+          const [existingId = existing, existingFingerprint] = existing.split('|');
+          return { id: existingId, created: false, sameRequest: existingFingerprint === undefined || existingFingerprint === fingerprint };
+        }
       }
     }
     const progress: TaskProgress = { step: 0, maxSteps, phase: 'queued' };
@@ -79,7 +91,7 @@ export class TaskStore {
       .expire(this.keys.taskEvents(id), UNFINISHED_TTL_S)
       .hincrby(this.keys.stats(), 'submitted', 1)
       .exec();
-    return { id, created: true };
+    return { id, created: true, sameRequest: true };
   }
 
   /** Forgets an idempotency key (used when enqueueing failed after the record was made). */

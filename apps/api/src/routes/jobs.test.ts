@@ -147,6 +147,17 @@ describe('Idempotency-Key', () => {
     expect(counts.filter((j) => j.data.request.prompt === 'once')).toHaveLength(1);
   });
 
+  it('refuses the same key for a different request with 409, naming the first task', async () => {
+    const headers = { ...AUTH, 'idempotency-key': `reuse-${Date.now()}` };
+    const a = await post({ prompt: 'first' }, headers);
+    const b = await post({ prompt: 'second' }, headers);
+    expect(a.status).toBe(202);
+    expect(b.status).toBe(409);
+    const body = ApiErrorBody.parse(b.json);
+    expect(body.error.code).toBe('idempotency_key_reused');
+    expect(body.error.details).toEqual({ id: a.json.id });
+  });
+
   it('is scoped per API key', async () => {
     const key = `shared-${Date.now()}`;
     const a = await post({ prompt: 'scoped' }, { authorization: `Bearer ${KEY}`, 'idempotency-key': key });

@@ -46,6 +46,9 @@ export function jobsRouter(deps: ApiDeps): Router {
 
       const created = await guard(redis, () => store.create(id, request, createdAt, maxSteps, idempotencyHash));
       if (!created.created) {
+        if (!created.sameRequest) {
+          throw new ConflictError('idempotency_key_reused', 'this Idempotency-Key was already used for a different request in the last 24 hours; use a new key', { id: created.id });
+        }
         const existing = await guard(redis, () => store.view(created.id));
         res.status(202).json(accepted(created.id, existing?.status ?? 'queued', existing?.createdAt ?? createdAt));
         return;

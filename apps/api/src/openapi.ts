@@ -53,6 +53,7 @@ export function openApiDocument(): Record<string, unknown> {
             '202': json('TaskAccepted', 'Task queued (or the task an Idempotency-Key already named)'),
             '400': errorResponse('Invalid body (`invalid_request`, `invalid_json`) or Idempotency-Key'),
             '401': common['401'],
+            '409': errorResponse('The Idempotency-Key was used for a different request (`idempotency_key_reused`)'),
             '413': errorResponse('Body larger than MAX_BODY_BYTES'),
             '415': errorResponse('Content-Type is not application/json'),
             '503': common['503'],

@@ -15,6 +15,3 @@ export interface ApiDeps {
   /** Open SSE streams, so shutdown can end them. Default: a fresh set per app. */
   streams?: SseStreams;
 }
-
-/** Task ids as the API accepts them (same rule as `TaskJobData.taskId`). Anything else is a 404. */
-export const TASK_ID = /^[A-Za-z0-9_-]{1,128}$/;

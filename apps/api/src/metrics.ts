@@ -1,7 +1,7 @@
 import { Counter, Gauge, Registry, type Metric } from 'prom-client';
 import { Queue } from 'bullmq';
 import { FINAL_STATUSES } from '@research/contracts';
-import { AGENT_QUEUE, WorkerRegistry, type TaskStore } from '@research/queue';
+import { AGENT_QUEUE, WorkerRegistry, queueOptions, type TaskStore } from '@research/queue';
 import type { ApiDeps } from './deps.js';
 import { guard } from './redis-guard.js';
 
@@ -105,7 +105,7 @@ export function createMetrics(deps: Pick<ApiDeps, 'env' | 'redis' | 'store' | 'q
       for (const name of names) {
         let q = stepQueues.get(name);
         if (!q) {
-          q = new Queue(name, { connection: redis, prefix: env.QUEUE_PREFIX });
+          q = new Queue(name, queueOptions(redis, env.QUEUE_PREFIX));
           stepQueues.set(name, q);
         }
         queues.push(q);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ApiErrorBody, ResultFile, TaskAccepted, TaskEvent, TaskRequest, TaskView } from '@research/contracts';
+import { ApiErrorBody, ResultFile, TASK_ID_PATTERN, TaskAccepted, TaskEvent, TaskRequest, TaskView } from '@research/contracts';
 
 const FilesList = z.object({ files: z.array(ResultFile) });
 
@@ -13,7 +13,7 @@ function schema(s: z.ZodType, io: 'input' | 'output' = 'output'): Record<string,
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: ref('ApiErrorBody') } } });
 const json = (name: string, description: string) => ({ description, content: { 'application/json': { schema: ref(name) } } });
-const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,128}$' } };
+const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: TASK_ID_PATTERN.source } };
 const common = {
   '401': errorResponse('Missing or wrong bearer key'),
   '404': errorResponse('No such job'),

@@ -1,7 +1,7 @@
 import express, { type Express } from 'express';
 import { Queue } from 'bullmq';
 import { createLogger, type Env } from '@research/config';
-import { AGENT_QUEUE, TaskStore, createRedis, type TaskJobData } from '@research/queue';
+import { AGENT_QUEUE, TaskStore, createRedis, queueOptions, type TaskJobData } from '@research/queue';
 import { bearerAuth } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { NotFoundError, RedisUnavailableError, errorHandler } from './errors.js';
@@ -95,7 +95,7 @@ export function createApi(env: Env, logger = createLogger({ level: env.LOG_LEVEL
   // The queue gets a connection of its own: ioredis copies every loaded script onto each
   // pipeline it builds, and BullMQ loads dozens, which made the store's MULTIs several times dearer.
   const queueRedis = redis.duplicate();
-  const queue = new Queue<TaskJobData>(AGENT_QUEUE, { connection: queueRedis, prefix: env.QUEUE_PREFIX });
+  const queue = new Queue<TaskJobData>(AGENT_QUEUE, queueOptions(queueRedis, env.QUEUE_PREFIX));
   queue.on('error', (err) => logger.debug({ err: err.message }, 'queue error'));
   const deps: ApiDeps = { env, redis, store, queue, logger, streams: new SseStreams() };
   const app = createServer(deps);

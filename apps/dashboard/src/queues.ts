@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
-import { AGENT_QUEUE, isStepQueue, type Redis, type WorkerRegistry } from '@research/queue';
+import { AGENT_QUEUE, isStepQueue, queueOptions, type Redis, type WorkerRegistry } from '@research/queue';
 import { formatForBoard, formatProgress } from './format.js';
 
 /** The part of Bull Board's `createBullBoard()` result this module drives. */
@@ -67,7 +67,7 @@ export class QueueCatalog {
 
   private ensure(name: string): void {
     if (this.open.has(name)) return;
-    const queue = new Queue(name, { connection: this.options.connection, prefix: this.options.prefix });
+    const queue = new Queue(name, queueOptions(this.options.connection, this.options.prefix));
     // A shared connection's errors are the connection owner's to log; an unhandled 'error'
     // event on the queue would crash the process.
     queue.on('error', () => undefined);

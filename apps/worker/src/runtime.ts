@@ -3,9 +3,9 @@ import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { ModelProvider } from '@research/agent';
 import type { Env, Logger } from '@research/config';
 import { StepOutcome } from '@research/contracts';
-import { AGENT_QUEUE, StepJobData, TaskStore, WorkerRegistry, createRedis, stepJobId, stepQueueName, waitForRedis, type Redis } from '@research/queue';
+import { AGENT_QUEUE, StepJobData, TaskStore, queueOptions, WorkerRegistry, createRedis, stepJobId, stepQueueName, waitForRedis, type Redis } from '@research/queue';
 import { DockerSandbox, TaskSandboxPool, sandboxOptionsFromEnv, type Sandbox } from '@research/sandbox';
-import { StepDispatcher } from './steps.js';
+import { StepDispatcher, isFinalFailure } from './steps.js';
 import { processTask } from './task.js';
 
 export interface WorkerRuntimeOptions {
@@ -52,7 +52,7 @@ export async function startWorker({ env, logger, sandbox: givenSandbox, provider
   log.info({ container: info.name, containerId: info.containerId.slice(0, 12), image: info.image, created: info.created }, 'sandbox ready');
 
   const stepQueueNameForMe = stepQueueName(workerId);
-  const stepQueue = new Queue(stepQueueNameForMe, { connection, prefix });
+  const stepQueue = new Queue(stepQueueNameForMe, queueOptions(connection, prefix));
   const dispatcher = new StepDispatcher(stepQueue, store, connection, prefix, log);
   const running = new Map<string, AbortController>();
   const leases = new Map<string, AbortController>();
@@ -201,8 +201,7 @@ export async function startWorker({ env, logger, sandbox: givenSandbox, provider
   });
   taskWorker.on('failed', (job, err) => {
     if (!job) return;
-    const final = job.attemptsMade >= (job.opts.attempts ?? 1) || err.name === 'UnrecoverableError' || /stalled more than/.test(err.message);
-    if (!final) return;
+    if (!isFinalFailure(job, err)) return;
     const taskId = (job.data as { taskId?: string }).taskId;
     if (!taskId) return;
     void (async () => {

@@ -1,6 +1,6 @@
 import { Job, Queue } from 'bullmq';
 import { StepOutcome, type ToolCall } from '@research/contracts';
-import { JOBS, StepJobData, jobOptions, stepJobId, type Redis, type TaskStore } from '@research/queue';
+import { JOBS, StepJobData, jobOptions, queueOptions, stepJobId, type Redis, type TaskStore } from '@research/queue';
 import type { Logger } from '@research/config';
 
 interface Waiter {
@@ -17,6 +17,14 @@ export class StepFailedError extends Error {
   ) {
     super(message);
   }
+}
+
+/**
+ * Whether BullMQ will not run the job again: its attempts are used up, it threw
+ * UnrecoverableError, or the stalled checker failed it ("stalled more than allowable limit").
+ */
+export function isFinalFailure(job: Job, err: Error): boolean {
+  return job.attemptsMade >= (job.opts.attempts ?? 1) || err.name === 'UnrecoverableError' || /stalled more than/.test(err.message);
 }
 
 /** How often a step being waited for is checked for having vanished from the queue. */
@@ -58,9 +66,7 @@ export class StepDispatcher {
   /** Wired to the step Worker's `failed` event; only the last attempt fails the wait. */
   onFailed(job: Job | undefined, err: Error): void {
     if (!job?.id) return;
-    // A job failed by the stalled checker ("stalled more than allowable limit") is not retried either.
-    const final = job.attemptsMade >= (job.opts.attempts ?? 1) || err.name === 'UnrecoverableError' || /stalled more than/.test(err.message);
-    if (!final) return;
+    if (!isFinalFailure(job, err)) return;
     const waiter = this.waiters.get(job.id);
     if (!waiter) return;
     this.waiters.delete(job.id);
@@ -211,7 +217,7 @@ export class StepDispatcher {
    * dependencies — once the dead worker's lock on it has expired.
    */
   private async takeOver(queueName: string, id: string): Promise<StepOutcome | undefined> {
-    const other = new Queue(queueName, { connection: this.connection, prefix: this.prefix });
+    const other = new Queue(queueName, queueOptions(this.connection, this.prefix));
     try {
       const deadline = Date.now() + TAKEOVER_WAIT_MS;
       for (;;) {

@@ -36,11 +36,12 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
   const { env, store, sandbox, workerId } = ctx;
   const log = ctx.logger.child({ taskId, workerId });
 
-  const current = await store.status(taskId);
+  // One round trip: these go out together on the store's connection.
+  const [current, cancelRequested, checkpoint] = await Promise.all([store.status(taskId), store.isCancelRequested(taskId), store.loadCheckpoint<AgentState>(taskId)]);
   if (current === 'cancelled' || current === 'completed' || current === 'failed') {
     return { status: current, summary: 'already finished' };
   }
-  if (await store.isCancelRequested(taskId)) {
+  if (cancelRequested) {
     await store.setStatus(taskId, 'cancelled', { error: { code: 'cancelled', message: 'cancelled before it started' } });
     return { status: 'cancelled', summary: 'cancelled before it started' };
   }
@@ -48,7 +49,6 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
   const { startedAt } = await store.markRunning(taskId, workerId, new Date().toISOString());
   const maxSteps = request.maxSteps ?? env.TASK_MAX_STEPS;
   const deadline = Date.parse(startedAt) + (request.timeoutSeconds ?? env.TASK_TIMEOUT_SECONDS) * 1_000;
-  const checkpoint = await store.loadCheckpoint<AgentState>(taskId);
   const state = checkpoint ?? initialState(request, { format: env.TOOL_CALL_FORMAT });
   if (checkpoint) log.info({ nextStep: checkpoint.nextStep, pending: checkpoint.pending.length }, 'resuming from checkpoint');
   // Steps from here on were never dispatched: checkpoints are written before their steps go out.

@@ -16,6 +16,8 @@ export {
   StepOutcome,
 } from './tools.js';
 export {
+  TASK_ID_PATTERN,
+  TaskId,
   TaskMetadata,
   TaskRequest,
   TASK_STATUSES,

@@ -1,6 +1,11 @@
 import { z } from 'zod';
 import { ActionName } from './tools.js';
 
+/** What a task id may be: it names a job, a directory under /workspace and Redis keys. */
+export const TASK_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+export const TaskId = z.string().regex(TASK_ID_PATTERN, 'a task id is 1 to 128 letters, digits, "_" or "-"');
+export type TaskId = z.infer<typeof TaskId>;
+
 /** Keys that would reach Object.prototype through a careless merge. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 

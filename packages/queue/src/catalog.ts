@@ -1,10 +1,11 @@
 import { z } from 'zod';
-import { DaytonaAction, TaskRequest } from '@research/contracts';
-import type { BackoffOptions, JobsOptions } from 'bullmq';
+import { DaytonaAction, TaskId, TaskRequest } from '@research/contracts';
+import type { BackoffOptions, JobsOptions, QueueOptions } from 'bullmq';
+import type { Redis } from './connection.js';
 
 /** Payload of a task job in the `agent` queue. Parsed again when a worker dequeues it. */
 export const TaskJobData = z.object({
-  taskId: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/),
+  taskId: TaskId,
   request: TaskRequest,
   createdAt: z.iso.datetime(),
 });
@@ -12,7 +13,7 @@ export type TaskJobData = z.infer<typeof TaskJobData>;
 
 /** Payload of a step job in `steps.<workerId>`. */
 export const StepJobData = z.object({
-  taskId: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/),
+  taskId: TaskId,
   stepIndex: z.number().int().nonnegative(),
   callId: z.string(),
   action: DaytonaAction,
@@ -89,3 +90,11 @@ export function jobOptions(kind: JobKind, extra: JobsOptions = {}): JobsOptions 
 
 /** BullMQ stream of queue events is capped so Redis does not grow without bound. */
 export const QUEUE_EVENTS_MAX_LEN = 2_000;
+
+/**
+ * Options for every `Queue` we open. The events cap must be passed each time: BullMQ writes it
+ * into the queue's metadata whenever a `Queue` is created, and its default is 10,000.
+ */
+export function queueOptions(connection: Redis, prefix: string): QueueOptions {
+  return { connection, prefix, streams: { events: { maxLen: QUEUE_EVENTS_MAX_LEN } } };
+}

@@ -5,7 +5,7 @@ import { createRedis, waitForRedis, type Redis } from './connection.js';
 import { TaskStore } from './task-store.js';
 import { WorkerRegistry } from './workers.js';
 import { AGENT_QUEUE, stepJobId, stepQueueName } from './names.js';
-import { JOBS, TaskJobData, jobOptions } from './catalog.js';
+import { JOBS, QUEUE_EVENTS_MAX_LEN, TaskJobData, jobOptions, queueOptions } from './catalog.js';
 
 const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = `{test-${randomUUID().slice(0, 8)}}`;
@@ -127,6 +127,16 @@ describe('job catalog', () => {
       'step 3 · execute-command · python3 analysis.py',
     );
     expect(jobOptions('step')).toMatchObject({ attempts: 3, backoff: { type: 'exponential' } });
+  });
+});
+
+describe('queueOptions', () => {
+  it('caps the queue events stream', async () => {
+    const queue = new Queue('capped', queueOptions(redis, prefix));
+    await queue.waitUntilReady();
+    await queue.add('x', {});
+    expect(await redis.hget(`${prefix}:capped:meta`, 'opts.maxLenEvents')).toBe(String(QUEUE_EVENTS_MAX_LEN));
+    await queue.close();
   });
 });
 

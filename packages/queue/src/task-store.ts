@@ -140,8 +140,9 @@ export class TaskStore {
   /** First start keeps its time (the task's deadline counts from it); a resume only changes the worker. */
   async markRunning(id: string, workerId: string, at: string): Promise<{ startedAt: string }> {
     const key = this.keys.task(id);
-    await this.redis.hsetnx(key, 'startedAt', at);
-    const startedAt = (await this.redis.hget(key, 'startedAt')) ?? at;
+    // Sent back to back on one connection: the read sees the write.
+    const [, stored] = await Promise.all([this.redis.hsetnx(key, 'startedAt', at), this.redis.hget(key, 'startedAt')]);
+    const startedAt = stored ?? at;
     await this.setStatus(id, 'running', { workerId });
     return { startedAt };
   }

@@ -1,5 +1,6 @@
 import type { Redis } from './connection.js';
 import { Queue } from 'bullmq';
+import { queueOptions } from './catalog.js';
 import { Keys, stepQueueName } from './names.js';
 
 export interface WorkerInfo {
@@ -70,7 +71,7 @@ export class WorkerRegistry {
    * Returns false when some job was still locked (retry later).
    */
   async reap(id: string, connection: Redis): Promise<boolean> {
-    const queue = new Queue(stepQueueName(id), { connection, prefix: this.prefix });
+    const queue = new Queue(stepQueueName(id), queueOptions(connection, this.prefix));
     try {
       const jobs = await queue.getJobs(['waiting', 'delayed', 'prioritized', 'active', 'waiting-children'], 0, -1);
       let locked = false;

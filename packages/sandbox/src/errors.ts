@@ -1,3 +1,5 @@
+import { TASK_ID_PATTERN } from '@research/contracts';
+
 /**
  * The sandbox's error hierarchy. `retryable` says whether the same call may succeed later
  * (the worker maps `retryable: false` to BullMQ's UnrecoverableError). A refused action (a path
@@ -55,13 +57,13 @@ export class SandboxAbortedError extends SandboxError {
   override readonly retryable = false;
 }
 
-/** A task id that does not match `/^[A-Za-z0-9_-]{1,128}$/` (a bug in the caller). */
+/** A task id that does not match TASK_ID_PATTERN (a bug in the caller). */
 export class InvalidTaskIdError extends SandboxError {
   override readonly name = 'InvalidTaskIdError' as const;
   override readonly code = 'invalid_task_id';
   override readonly retryable = false;
   constructor(readonly taskId: string) {
-    super(`invalid task id ${JSON.stringify(taskId.slice(0, 200))}: expected /^[A-Za-z0-9_-]{1,128}$/`);
+    super(`invalid task id ${JSON.stringify(taskId.slice(0, 200))}: expected ${TASK_ID_PATTERN}`);
   }
 }
 

@@ -1,14 +1,13 @@
 import path from 'node:path';
+import { TASK_ID_PATTERN } from '@research/contracts';
 import { InvalidTaskIdError, PathOutsideWorkspaceError } from './errors.js';
 
 /** Where the volume is mounted in every sandbox container (a contract). */
 export const WORKSPACE_ROOT = '/workspace';
 
-const TASK_ID = /^[A-Za-z0-9_-]{1,128}$/;
-
 /** Throws InvalidTaskIdError unless `taskId` can name a directory safely. */
 export function assertTaskId(taskId: string): void {
-  if (typeof taskId !== 'string' || !TASK_ID.test(taskId)) throw new InvalidTaskIdError(String(taskId));
+  if (typeof taskId !== 'string' || !TASK_ID_PATTERN.test(taskId)) throw new InvalidTaskIdError(String(taskId));
 }
 
 /** `/workspace/<taskId>`. */

@@ -1,9 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import express, { Router, type Request } from 'express';
-import { FINAL_STATUSES, TaskRequest, type TaskAccepted, type TaskView } from '@research/contracts';
+import { FINAL_STATUSES, TASK_ID_PATTERN, TaskRequest, type TaskAccepted, type TaskView } from '@research/contracts';
 import { JOBS, jobOptions, type TaskJobData } from '@research/queue';
 import { apiKeyOf } from '../auth.js';
-import { TASK_ID, type ApiDeps } from '../deps.js';
+import type { ApiDeps } from '../deps.js';
 import { ConflictError, InvalidRequestError, NotFoundError, UnsupportedMediaTypeError } from '../errors.js';
 import { guard } from '../redis-guard.js';
 import { methodNotAllowed } from './method.js';
@@ -20,7 +20,8 @@ export function taskLinks(id: string): TaskAccepted['links'] {
 /** The `:id` of a task route; malformed ids are a plain 404 (they cannot name a task). */
 export function taskIdParam(req: Request): string {
   const id = req.params.id;
-  if (typeof id !== 'string' || !TASK_ID.test(id)) throw new NotFoundError('no such job');
+  // Ids that could never name a task are simply unknown.
+  if (typeof id !== 'string' || !TASK_ID_PATTERN.test(id)) throw new NotFoundError('no such job');
   return id;
 }
 

@@ -117,5 +117,9 @@ it('Redis stopped for 10 s and restarted: API answers 503 meanwhile, everything 
     taskLocksLost: count(/lost the lock of a running task/),
     stepsAnsweredFromRecord: count(/answering from its record/),
   });
+  if (duplicates > 0) {
+    // What the workers said about their steps and locks, for whoever reads a failed run.
+    console.log(logs.split('\n').filter((l) => l.includes('"msg"') && !/worker error/.test(l)).slice(-80).join('\n'));
+  }
   expect(duplicates).toBe(0);
 });

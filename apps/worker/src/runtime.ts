@@ -3,7 +3,7 @@ import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { ModelProvider } from '@research/agent';
 import type { Env, Logger } from '@research/config';
 import { StepOutcome } from '@research/contracts';
-import { AGENT_QUEUE, StepJobData, TaskStore, queueOptions, WorkerRegistry, createRedis, stepJobId, stepQueueName, waitForRedis, type Redis } from '@research/queue';
+import { AGENT_QUEUE, DeathWatch, StepJobData, TaskStore, queueOptions, WorkerRegistry, createRedis, stepJobId, stepQueueName, waitForRedis, type Redis } from '@research/queue';
 import { DockerSandbox, TaskSandboxPool, sandboxOptionsFromEnv, type Sandbox } from '@research/sandbox';
 import { StepDispatcher, isFinalFailure } from './steps.js';
 import { processTask } from './task.js';
@@ -36,6 +36,8 @@ export async function startWorker({ env, logger, sandbox: givenSandbox, provider
   const prefix = env.QUEUE_PREFIX;
   const store = new TaskStore(connection, prefix, { retentionSeconds: env.TASK_RETENTION_HOURS * 3_600 });
   const registry = new WorkerRegistry(connection, prefix);
+  const staleMs = env.WORKER_HEARTBEAT_MS * 6;
+  const deathWatch = new DeathWatch(registry, connection, staleMs);
 
   const sandbox: Sandbox =
     givenSandbox ??
@@ -53,7 +55,7 @@ export async function startWorker({ env, logger, sandbox: givenSandbox, provider
 
   const stepQueueNameForMe = stepQueueName(workerId);
   const stepQueue = new Queue(stepQueueNameForMe, queueOptions(connection, prefix));
-  const dispatcher = new StepDispatcher(stepQueue, store, connection, prefix, log);
+  const dispatcher = new StepDispatcher(stepQueue, store, connection, prefix, deathWatch, log);
   const running = new Map<string, AbortController>();
   const leases = new Map<string, AbortController>();
   /** Step runs and task runs in progress in this process, by job id (see runStep and runTask). */
@@ -229,23 +231,34 @@ export async function startWorker({ env, logger, sandbox: givenSandbox, provider
   });
 
   // Heartbeat, and reaping of dead workers' step queues by whichever worker notices first.
-  const staleMs = env.WORKER_HEARTBEAT_MS * 6;
+  // No beat is queued while Redis is away (it would land late with an old timestamp); the first
+  // beat after a reconnect goes out at once.
   const beat = async () => {
+    if (connection.status !== 'ready') return;
     await registry.beat(
       { id: workerId, host: os.hostname(), pid: process.pid, startedAt, containerId: info.containerId, containerName: info.name, image: info.image, running: [...running.keys()] },
       staleMs,
     );
   };
+  const beatNow = () => void beat().catch((err: unknown) => log.warn({ err }, 'heartbeat failed'));
   const startedAt = new Date().toISOString();
   await beat();
-  const heartbeat = setInterval(() => void beat().catch((err: unknown) => log.warn({ err }, 'heartbeat failed')), env.WORKER_HEARTBEAT_MS);
-  const reaper = setInterval(() => void reap().catch((err: unknown) => log.warn({ err }, 'reaper failed')), env.WORKER_HEARTBEAT_MS * 3);
+  const heartbeat = setInterval(beatNow, env.WORKER_HEARTBEAT_MS);
+  connection.on('ready', beatNow);
+  let reaping = false;
   const reap = async () => {
-    for (const id of await registry.stale(staleMs)) {
-      if (id === workerId) continue;
-      if (await registry.reap(id, connection)) log.info({ deadWorker: id }, 'reaped a dead worker\'s step queue');
+    if (reaping) return;
+    reaping = true;
+    try {
+      for (const id of await deathWatch.dead()) {
+        if (id === workerId) continue;
+        if (await registry.reap(id, connection)) log.info({ deadWorker: id }, "reaped a dead worker's step queue");
+      }
+    } finally {
+      reaping = false;
     }
   };
+  const reaper = setInterval(() => void reap().catch((err: unknown) => log.warn({ err }, 'reaper failed')), env.WORKER_HEARTBEAT_MS * 3);
   const retentionMs = env.SANDBOX_RETENTION_HOURS * 3_600_000;
   const cleanup = retentionMs > 0 ? setInterval(() => void sandbox.cleanupExpired(retentionMs).catch(() => undefined), 3_600_000) : undefined;
   if (retentionMs > 0) void sandbox.cleanupExpired(retentionMs).catch(() => undefined);
@@ -260,6 +273,8 @@ export async function startWorker({ env, logger, sandbox: givenSandbox, provider
       closing ??= (async () => {
         clearInterval(heartbeat);
         clearInterval(reaper);
+        connection.off('ready', beatNow);
+        deathWatch.close();
         if (cleanup) clearInterval(cleanup);
         log.info({ running: running.size }, 'worker stopping');
         // Running tasks get the grace period; after it they are left to stall and resume elsewhere.

@@ -1,6 +1,7 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { Job, Queue } from 'bullmq';
 import { StepOutcome, type ToolCall } from '@research/contracts';
-import { JOBS, StepJobData, jobOptions, queueOptions, stepJobId, type Redis, type TaskStore } from '@research/queue';
+import { JOBS, StepJobData, jobOptions, queueOptions, stepJobId, stepQueueOwner, type DeathWatch, type Redis, type TaskStore } from '@research/queue';
 import type { Logger } from '@research/config';
 
 interface Waiter {
@@ -33,6 +34,9 @@ const WAIT_CHECK_MS = 5_000;
 /** How long a dead worker's step job may still be locked; the task waits that long to take it over. */
 const TAKEOVER_WAIT_MS = 60_000;
 
+/** How often a step left with another (live) worker is checked while this task waits for it. */
+const TAKEOVER_POLL_MS = 250;
+
 /**
  * Turns tool calls into step jobs in this worker's own step queue, as children of the task job,
  * and waits for their results in-process (the same process consumes the step queue, so the
@@ -50,6 +54,7 @@ export class StepDispatcher {
     private readonly store: TaskStore,
     private readonly connection: Redis,
     private readonly prefix: string,
+    private readonly deathWatch: DeathWatch,
     private readonly logger: Logger,
   ) {}
 
@@ -91,7 +96,7 @@ export class StepDispatcher {
     }
     const previous = await this.store.getStep(taskId, index);
     if (previous?.queue && previous.queue !== this.stepQueue.name) {
-      const done = await this.takeOver(previous.queue, id);
+      const done = await this.takeOver(previous.queue, id, signal);
       if (done) return done;
     }
 
@@ -212,15 +217,21 @@ export class StepDispatcher {
   }
 
   /**
-   * The step was added to another worker's queue (that worker died or the task moved). A
-   * completed result is reused; anything else is removed — which also drops it from the task's
-   * dependencies — once the dead worker's lock on it has expired.
+   * The step was added to another worker's queue (that worker died, or lost the task's lock while
+   * Redis was away and the task moved here). A completed result is reused. A live worker keeps
+   * its step: it may be running the command right now, or have run it and be about to record the
+   * outcome, so this task waits for it rather than running the command a second time. A dead
+   * worker's step is removed — which also drops it from the task's dependencies — once its lock
+   * has expired, and runs here.
    */
-  private async takeOver(queueName: string, id: string): Promise<StepOutcome | undefined> {
+  private async takeOver(queueName: string, id: string, signal: AbortSignal): Promise<StepOutcome | undefined> {
+    const owner = stepQueueOwner(queueName);
     const other = new Queue(queueName, queueOptions(this.connection, this.prefix));
     try {
-      const deadline = Date.now() + TAKEOVER_WAIT_MS;
+      let deadline: number | undefined;
+      let waitingLogged = false;
       for (;;) {
+        signal.throwIfAborted();
         const job = await Job.fromId(other, id);
         if (!job) return undefined;
         const state = await job.getState();
@@ -228,14 +239,24 @@ export class StepDispatcher {
           const parsed = StepOutcome.safeParse(job.returnvalue);
           if (parsed.success) return parsed.data;
         }
-        try {
-          await job.remove();
-          this.logger.info({ step: id, from: queueName, state }, 'took over a step from another worker');
-          return undefined;
-        } catch (err) {
-          if (Date.now() > deadline) throw err;
-          await new Promise((r) => setTimeout(r, 1_000));
+        if (state === 'unknown') return undefined;
+        if (state === 'completed' || state === 'failed' || (await this.deathWatch.isDead(owner))) {
+          deadline ??= Date.now() + TAKEOVER_WAIT_MS;
+          try {
+            await job.remove();
+            this.logger.info({ step: id, from: queueName, state }, 'took over a step from another worker');
+            return undefined;
+          } catch (err) {
+            if (Date.now() > deadline) throw err;
+            await delay(1_000, undefined, { signal });
+          }
+          continue;
         }
+        if (!waitingLogged) {
+          this.logger.info({ step: id, owner, state }, 'the step is still with a live worker; waiting for its outcome');
+          waitingLogged = true;
+        }
+        await delay(TAKEOVER_POLL_MS, undefined, { signal });
       }
     } finally {
       await other.close();

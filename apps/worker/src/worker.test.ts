@@ -102,7 +102,7 @@ describe('crash safety', () => {
     await h.waitFor(id, (v) => v.workerId === 'wt-victim' && v.steps.some((s) => s.index === 1 && s.status === 'running'));
     victim.kill('SIGKILL');
     await new Promise((r) => victim.once('exit', r));
-    await h.spawnWorker('wt-rescuer', fast);
+    const rescuer = await h.spawnWorker('wt-rescuer', fast);
     const view = await h.waitFinal(id, 90_000);
     expect(view.status).toBe('completed');
     expect(view.workerId).toBe('wt-rescuer');
@@ -110,5 +110,38 @@ describe('crash safety', () => {
     expect(runs).toEqual(['0', '1', '2']);
     // The step the victim finished is answered from its stored result, not run again.
     expect(view.steps.find((s) => s.index === 0)?.attempts).toBe(1);
+    rescuer.kill('SIGTERM');
+    await new Promise((r) => rescuer.once('exit', r));
+  });
+
+  it('a task that moves off a live worker (its lock expired) waits for the step that worker still runs: the command runs once', async () => {
+    // A heartbeat of 5 s: the frozen worker stays alive in the registry's eyes (30 s), while its
+    // 3 s task lock expires and the task moves to the other worker.
+    const fast = { WORKER_LOCK_MS: '3000', WORKER_STALLED_INTERVAL_MS: '1000', WORKER_HEARTBEAT_MS: '5000' };
+    const frozen = await h.spawnWorker('wt-frozen', { ...fast, WORKER_CONCURRENCY: '1' });
+    const id = await h.submit({ prompt: replayPrompt(['echo 0 >> runs.txt', 'sleep 4 && echo 1 >> runs.txt', 'echo 2 >> runs.txt']) });
+    await h.waitFor(id, (v) => v.workerId === 'wt-frozen' && v.steps.some((s) => s.index === 1 && s.status === 'running'));
+    // The worker process stops (as in a long GC pause or a host hiccup); its command runs on in the container.
+    frozen.kill('SIGSTOP');
+    try {
+      const taker = await h.spawnWorker('wt-taker', fast);
+      await h.waitFor(id, (v) => v.workerId === 'wt-taker', 30_000);
+      // Past the command's 4 s: it has finished in the container, but nobody could record it yet.
+      await sleep(3_000);
+      frozen.kill('SIGCONT');
+      const view = await h.waitFinal(id, 60_000);
+      expect(view.status).toBe('completed');
+      expect(view.workerId).toBe('wt-taker');
+      const runs = (await h.store.readFile(id, 'runs.txt'))?.toString().trim().split('\n');
+      expect(runs).toEqual(['0', '1', '2']);
+      // The step stayed with the worker that ran it, in its queue.
+      const stepQueue = new Queue(stepQueueName('wt-frozen'), { connection: h.redis, prefix: h.prefix });
+      expect(await (await Job.fromId(stepQueue, `${id}-1`))?.getState()).toBe('completed');
+      await stepQueue.close();
+      taker.kill('SIGTERM');
+      await new Promise((r) => taker.once('exit', r));
+    } finally {
+      frozen.kill('SIGCONT');
+    }
   });
 });

@@ -12,6 +12,12 @@ export function isStepQueue(name: string): boolean {
   return name.startsWith(STEP_QUEUE_PREFIX);
 }
 
+/** The worker that consumes step queue `name` (the inverse of stepQueueName). */
+export function stepQueueOwner(name: string): string {
+  if (!isStepQueue(name)) throw new Error(`${name} is not a step queue`);
+  return name.slice(STEP_QUEUE_PREFIX.length);
+}
+
 /** Deterministic step job id: a replay finds the finished step instead of running it again. BullMQ ids must not hold `:`. */
 export function stepJobId(taskId: string, stepIndex: number): string {
   return `${taskId}-${stepIndex}`;

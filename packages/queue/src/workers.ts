@@ -50,6 +50,12 @@ export class WorkerRegistry {
     return raws.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as WorkerInfo);
   }
 
+  /** When worker `id` last beat (ms), or undefined when it is not registered (stopped, or reaped). */
+  async lastBeat(id: string): Promise<number | undefined> {
+    const score = await this.redis.zscore(this.keys.workers(), id);
+    return score === null ? undefined : Number(score);
+  }
+
   /** Ids of workers whose last beat is older than `staleMs`. */
   async stale(staleMs: number): Promise<string[]> {
     return this.redis.zrangebyscore(this.keys.workers(), '-inf', `(${Date.now() - staleMs}`);
@@ -89,5 +95,51 @@ export class WorkerRegistry {
     } finally {
       await queue.close();
     }
+  }
+}
+
+/**
+ * Judges whether other workers are dead, for the reaper and for a worker taking a task over.
+ *
+ * A beat is a timestamp, and a Redis outage silences every worker at once: right after it, a live
+ * worker looks as stale as a dead one until it beats again. Treating it as dead would remove the
+ * step jobs it is still running, and they would run a second time elsewhere. So nobody is judged
+ * dead until this process has itself been connected for `staleMs` without a break: a live worker
+ * has beaten by then.
+ */
+export class DeathWatch {
+  private connectedSince = Date.now();
+  private readonly onReady = () => {
+    this.connectedSince = Date.now();
+  };
+
+  constructor(
+    private readonly registry: WorkerRegistry,
+    private readonly connection: Redis,
+    readonly staleMs: number,
+  ) {
+    connection.on('ready', this.onReady);
+  }
+
+  /** Whether this process has watched long enough to tell a silent worker from a dead one. */
+  canJudge(now = Date.now()): boolean {
+    return this.connection.status === 'ready' && now - this.connectedSince >= this.staleMs;
+  }
+
+  /** Whether worker `id` is dead: unregistered, or silent for `staleMs` while this process watched. */
+  async isDead(id: string): Promise<boolean> {
+    if (!this.canJudge()) return false;
+    const last = await this.registry.lastBeat(id);
+    return last === undefined || Date.now() - last >= this.staleMs;
+  }
+
+  /** Registered workers that are dead (see isDead); none while this process cannot judge yet. */
+  async dead(): Promise<string[]> {
+    if (!this.canJudge()) return [];
+    return this.registry.stale(this.staleMs);
+  }
+
+  close(): void {
+    this.connection.off('ready', this.onReady);
   }
 }

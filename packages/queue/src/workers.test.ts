@@ -1,0 +1,94 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRedis, waitForRedis, type Redis } from './connection.js';
+import { stepQueueName, stepQueueOwner } from './names.js';
+import { DeathWatch, WorkerRegistry } from './workers.js';
+
+const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const prefix = `{test-${randomUUID().slice(0, 8)}}`;
+const STALE_MS = 400;
+let redis: Redis;
+let registry: WorkerRegistry;
+
+beforeAll(async () => {
+  redis = createRedis(url, 'worker');
+  await waitForRedis(redis, url);
+  registry = new WorkerRegistry(redis, prefix);
+});
+
+afterAll(async () => {
+  const keys = await redis.keys(`${prefix}*`);
+  if (keys.length > 0) await redis.del(...keys);
+  await redis.quit();
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A worker whose last beat was `agoMs` ago, as Redis holds it after an outage. */
+const beatAgo = (id: string, agoMs: number) => redis.zadd(registry.keys.workers(), Date.now() - agoMs, id);
+
+describe('DeathWatch', () => {
+  it('judges nobody dead until it has been connected for the stale period itself', async () => {
+    const watch = new DeathWatch(registry, redis, STALE_MS);
+    try {
+      await beatAgo('silent', 10_000);
+      expect(watch.canJudge()).toBe(false);
+      expect(await watch.isDead('silent')).toBe(false);
+      expect(await watch.dead()).toEqual([]);
+      await sleep(STALE_MS + 50);
+      expect(watch.canJudge()).toBe(true);
+      expect(await watch.isDead('silent')).toBe(true);
+      expect(await watch.dead()).toContain('silent');
+    } finally {
+      watch.close();
+    }
+  });
+
+  it('keeps a worker that beat within the stale period alive; an unregistered one is dead', async () => {
+    const watch = new DeathWatch(registry, redis, STALE_MS);
+    try {
+      await sleep(STALE_MS + 50);
+      await registry.beat({ id: 'live', host: 'h', pid: 1, startedAt: new Date().toISOString(), running: [] }, STALE_MS);
+      expect(await watch.isDead('live')).toBe(false);
+      expect(await watch.dead()).not.toContain('live');
+      expect(await watch.isDead('never-registered')).toBe(true);
+      await registry.remove('live');
+      expect(await watch.isDead('live')).toBe(true);
+    } finally {
+      watch.close();
+    }
+  });
+
+  it('after a reconnect, waits the stale period again before judging: a live worker gets the time to beat', async () => {
+    const connection = createRedis(url, 'worker');
+    await waitForRedis(connection, url);
+    const watch = new DeathWatch(new WorkerRegistry(connection, prefix), connection, STALE_MS);
+    try {
+      await sleep(STALE_MS + 50);
+      await beatAgo('back-from-outage', 10_000);
+      expect(await watch.isDead('back-from-outage')).toBe(true);
+      // The connection drops and comes back, as when Redis restarts.
+      const ready = new Promise((r) => connection.once('ready', r));
+      connection.disconnect(true);
+      await ready;
+      expect(watch.canJudge()).toBe(false);
+      expect(await watch.isDead('back-from-outage')).toBe(false);
+      expect(await watch.dead()).toEqual([]);
+      // The worker beats after its own reconnect, and stays alive once judging resumes.
+      await registry.beat({ id: 'back-from-outage', host: 'h', pid: 1, startedAt: new Date().toISOString(), running: [] }, 60_000);
+      await sleep(STALE_MS + 50);
+      await registry.beat({ id: 'back-from-outage', host: 'h', pid: 1, startedAt: new Date().toISOString(), running: [] }, 60_000);
+      expect(watch.canJudge()).toBe(true);
+      expect(await watch.isDead('back-from-outage')).toBe(false);
+    } finally {
+      watch.close();
+      await connection.quit();
+    }
+  });
+});
+
+describe('step queue names', () => {
+  it('name their worker, and only step queues have one', () => {
+    expect(stepQueueOwner(stepQueueName('w-1.a'))).toBe('w-1.a');
+    expect(() => stepQueueOwner('agent')).toThrow(/not a step queue/);
+  });
+});

@@ -129,6 +129,9 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
       ...(request.model ? { model: request.model } : {}),
       steps: {
         run: async (call, index, signal) => {
+          // Past a lost lease nothing new goes out: a step this run dispatched now could run
+          // beside the same step dispatched by the task's next owner.
+          if (!owned()) throw new LeaseLostError(`lost the lock of task ${taskId}; it resumes from its checkpoint`);
           setProgress({ step: index + 1, phase: 'running-step' });
           if (call.args.action === 'create-file' || call.args.action === 'execute-command') touched = true;
           if (call.args.action === 'execute-command') ranCommand = true;

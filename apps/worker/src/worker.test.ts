@@ -115,9 +115,9 @@ describe('crash safety', () => {
   });
 
   it('a task that moves off a live worker (its lock expired) waits for the step that worker still runs: the command runs once', async () => {
-    // A heartbeat of 5 s: the frozen worker stays alive in the registry's eyes (30 s), while its
+    // A heartbeat of 10 s: the frozen worker stays alive in the registry's eyes (60 s), while its
     // 3 s task lock expires and the task moves to the other worker.
-    const fast = { WORKER_LOCK_MS: '3000', WORKER_STALLED_INTERVAL_MS: '1000', WORKER_HEARTBEAT_MS: '5000' };
+    const fast = { WORKER_LOCK_MS: '3000', WORKER_STALLED_INTERVAL_MS: '1000', WORKER_HEARTBEAT_MS: '10000' };
     const frozen = await h.spawnWorker('wt-frozen', { ...fast, WORKER_CONCURRENCY: '1' });
     const id = await h.submit({ prompt: replayPrompt(['echo 0 >> runs.txt', 'sleep 4 && echo 1 >> runs.txt', 'echo 2 >> runs.txt']) });
     await h.waitFor(id, (v) => v.workerId === 'wt-frozen' && v.steps.some((s) => s.index === 1 && s.status === 'running'));

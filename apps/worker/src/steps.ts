@@ -1,12 +1,23 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { Job, Queue } from 'bullmq';
 import { StepOutcome, type ToolCall } from '@research/contracts';
-import { JOBS, StepJobData, jobOptions, queueOptions, stepJobId, stepQueueOwner, type DeathWatch, type Redis, type TaskStore } from '@research/queue';
+import { JOBS, StepJobData, jobOptions, queueOptions, stepJobId, stepQueueOwner, type DeathWatch, type Redis, type TaskFence, type TaskStore } from '@research/queue';
 import type { Logger } from '@research/config';
 
 interface Waiter {
   resolve: (outcome: StepOutcome) => void;
   reject: (err: Error) => void;
+}
+
+/** This run no longer holds the task's lock; the task resumes from its checkpoint, here or elsewhere. */
+export class LeaseLostError extends Error {
+  override readonly name = 'LeaseLostError';
+}
+
+/** The fence of a task job being processed: its lock key and this run's token (none outside a Worker). */
+export function taskFence(job: Job): TaskFence | undefined {
+  if (!job.token || !job.id) return undefined;
+  return { lockKey: `${job.queueQualifiedName}:${job.id}:lock`, token: job.token };
 }
 
 /** A step job failed for good (every attempt): the task retries from its checkpoint. */
@@ -132,15 +143,20 @@ export class StepDispatcher {
   }
 
   /**
-   * Records the step (with the queue it goes to, for a worker that may have to take it over)
-   * and adds its job. Both go out back to back on the same connection, so Redis applies the
-   * record first, in a single round trip.
+   * Records the step (with the queue it goes to, for a worker that may have to take it over),
+   * then adds its job. The record is fenced by the task's lock: a run that lost the lock without
+   * noticing yet dispatches nothing, so a step never goes out from two runs of one task.
    */
   private async add(taskJob: Job, taskId: string, call: ToolCall, index: number): Promise<void> {
     const id = stepJobId(taskId, index);
     const data: StepJobData = { taskId, stepIndex: index, callId: call.id, action: call.args };
-    const recorded = this.store.setStep(taskId, { index, action: call.args.action, status: 'waiting', attempts: 0, queue: this.stepQueue.name });
-    const added = this.stepQueue.add(
+    const record = { index, action: call.args.action, status: 'waiting' as const, attempts: 0, queue: this.stepQueue.name };
+    const fence = taskFence(taskJob);
+    if (!fence) await this.store.setStep(taskId, record);
+    else if (!(await this.store.setStepFenced(taskId, record, fence))) {
+      throw new LeaseLostError(`task ${taskId}: the lock is no longer this run's; step ${index + 1} was not dispatched`);
+    }
+    await this.stepQueue.add(
       JOBS.step.name(data),
       data,
       jobOptions('step', {
@@ -150,7 +166,6 @@ export class StepDispatcher {
         removeDependencyOnFailure: true,
       }),
     );
-    await Promise.all([recorded, added]);
   }
 
   private wait(id: string, taskId: string, index: number, signal: AbortSignal): Promise<StepOutcome> {

@@ -4,7 +4,7 @@ import type { Env, Logger } from '@research/config';
 import type { StepOutcome, TaskEvent, TaskProgress, TaskResult } from '@research/contracts';
 import { TaskJobData, type TaskStore } from '@research/queue';
 import type { Sandbox } from '@research/sandbox';
-import type { StepDispatcher } from './steps.js';
+import { LeaseLostError, taskFence, type StepDispatcher } from './steps.js';
 
 export interface TaskContext {
   env: Env;
@@ -18,11 +18,6 @@ export interface TaskContext {
   running: Map<string, AbortController>;
   /** Aborted when this worker lost a running task's lock: another worker may be resuming it. */
   leases: Map<string, AbortController>;
-}
-
-/** This worker no longer holds the task's lock; the task resumes from its checkpoint elsewhere. */
-export class LeaseLostError extends Error {
-  override readonly name = 'LeaseLostError';
 }
 
 /** Minimum gap between two snapshots of a running task's files (the API serves them). */
@@ -75,6 +70,12 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
   const lease = new AbortController();
   ctx.leases.set(taskId, lease);
   const owned = () => !lease.signal.aborted;
+  const loseLease = (err: Error) => {
+    if (owned()) log.warn({ err }, 'the task lock is no longer this run\'s; stopping it here so it resumes from its checkpoint');
+    lease.abort(err);
+  };
+  // Checkpoints and dispatched steps are written only while this run holds the task's lock.
+  const fence = taskFence(job);
   /**
    * Sets the final status, then kills what the task's commands left running in the background
    * (a server for a later step, or a fork bomb holding the container's pids limit): once the
@@ -138,7 +139,11 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
           const started = performance.now();
           // With the lease lost, the step in flight runs on and records its outcome for whoever
           // resumes the task; this run stops waiting for it.
-          const result = await untilLost(lease.signal, ctx.dispatcher.dispatch(job, taskId, call, index, signal, index >= firstFreshStep));
+          const result = await untilLost(lease.signal, ctx.dispatcher.dispatch(job, taskId, call, index, signal, index >= firstFreshStep)).catch((err: unknown) => {
+            // Refused by the fence: the lock is someone else's already, though no renewal has failed yet.
+            if (err instanceof LeaseLostError) loseLease(err);
+            throw err;
+          });
           const durationMs = Math.round(performance.now() - started);
           background(job.log(stepLogLine(index, call.args.action, result, durationMs)));
           setProgress({ phase: 'thinking' });
@@ -150,7 +155,13 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
         if (owned()) background(store.appendEvent(taskId, event));
       },
       onCheckpoint: async (s: AgentState) => {
-        if (owned()) await store.saveCheckpoint(taskId, s);
+        if (!owned()) return;
+        if (!fence) return store.saveCheckpoint(taskId, s);
+        if (!(await store.saveCheckpointFenced(taskId, s, fence))) {
+          const err = new LeaseLostError(`task ${taskId}: the lock is no longer this run's; its checkpoint was not saved`);
+          loseLease(err);
+          throw err;
+        }
       },
     });
     if (!owned()) throw new LeaseLostError(`lost the lock of task ${taskId}; it resumes from its checkpoint`);

@@ -142,6 +142,34 @@ describe('crash safety', () => {
       await new Promise((r) => taker.once('exit', r));
     } finally {
       frozen.kill('SIGCONT');
+      frozen.kill('SIGTERM');
+      if (frozen.exitCode === null) await new Promise((r) => frozen.once('exit', r));
     }
+  });
+});
+
+describe('lock fencing', () => {
+  it("a run whose task lock was taken dispatches no further step and keeps off the checkpoint, before any renewal fails; the task then resumes and completes", async () => {
+    // A 30 s lock is renewed only after 7.5 s of processing: the 4 s window below sees no renewal,
+    // so only the fence can stop this run.
+    const worker = await h.startWorker('wt-fence', { WORKER_LOCK_MS: '30000', WORKER_STALLED_INTERVAL_MS: '1000' });
+    const id = await h.submit({ prompt: replayPrompt(['sleep 1 && echo 0 >> runs.txt', 'echo 1 >> runs.txt', 'echo 2 >> runs.txt']) });
+    await h.waitFor(id, (v) => v.steps.some((s) => s.index === 0 && s.status === 'running'));
+    const lockKey = `${h.prefix}:agent:${id}:lock`;
+    const checkpoint = await h.redis.hget(h.store.keys.task(id), 'checkpoint');
+    // Another run holds the lock now, as after this worker seemed gone for longer than the lock.
+    expect(await h.redis.set(lockKey, 'another-run', 'PX', 4_000, 'XX')).toBe('OK');
+    await h.waitFor(id, (v) => v.steps.some((s) => s.index === 0 && s.status === 'completed'));
+    await sleep(1_500);
+    expect(await h.redis.get(lockKey)).toBe('another-run');
+    // Step 0 finished, yet this run neither dispatched step 1 nor checkpointed past step 0.
+    expect(await h.store.getStep(id, 1)).toBeUndefined();
+    expect(await h.redis.hget(h.store.keys.task(id), 'checkpoint')).toBe(checkpoint);
+    // The other run never comes: its lock expires, the task stalls back and resumes here.
+    const view = await h.waitFinal(id, 60_000);
+    expect(view.status).toBe('completed');
+    expect((await h.store.readFile(id, 'runs.txt'))?.toString().trim().split('\n')).toEqual(['0', '1', '2']);
+    expect(view.steps.map((s) => s.status)).toEqual(['completed', 'completed', 'completed']);
+    await worker.close(5_000);
   });
 });

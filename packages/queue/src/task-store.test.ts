@@ -140,6 +140,29 @@ describe('queueOptions', () => {
   });
 });
 
+describe('fenced writes', () => {
+  it('save a checkpoint or record a step only while the token holds the task lock', async () => {
+    const lockKey = `${prefix}:agent:t-fence:lock`;
+    const mine = { lockKey, token: 'run-1' };
+    const step = { index: 0, action: 'list-files' as const, status: 'waiting' as const, attempts: 0, queue: 'steps.w' };
+    // No lock at all: refused.
+    expect(await store.saveCheckpointFenced('t-fence', { n: 1 }, mine)).toBe(false);
+    expect(await store.loadCheckpoint('t-fence')).toBeUndefined();
+    await redis.set(lockKey, 'run-1', 'PX', 10_000);
+    expect(await store.saveCheckpointFenced('t-fence', { n: 2 }, mine)).toBe(true);
+    expect(await store.loadCheckpoint('t-fence')).toEqual({ n: 2 });
+    // Another run took the lock: this one's writes are refused and change nothing.
+    await redis.set(lockKey, 'run-2', 'PX', 10_000);
+    expect(await store.saveCheckpointFenced('t-fence', { n: 3 }, mine)).toBe(false);
+    expect(await store.loadCheckpoint('t-fence')).toEqual({ n: 2 });
+    expect(await store.setStepFenced('t-fence', step, mine)).toBe(false);
+    expect(await store.getStep('t-fence', 0)).toBeUndefined();
+    expect(await store.setStepFenced('t-fence', step, { lockKey, token: 'run-2' })).toBe(true);
+    expect(await store.getStep('t-fence', 0)).toEqual(step);
+    expect(await redis.ttl(store.keys.taskSteps('t-fence'))).toBeGreaterThan(0);
+  });
+});
+
 describe('WorkerRegistry', () => {
   it('reaps a dead worker: its unprocessed step jobs leave their task and its queue disappears', async () => {
     const registry = new WorkerRegistry(redis, prefix);

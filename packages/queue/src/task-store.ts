@@ -31,6 +31,25 @@ export interface StoredStep extends StepView {
   queue?: string;
 }
 
+/**
+ * Who may write a task's checkpoint and dispatch its steps: the holder of the task job's lock.
+ * A run that lost the lock (its worker stalled, or Redis was away longer than the lock) may not
+ * have noticed yet; its writes are refused, so it cannot overwrite the checkpoint of the task's
+ * next owner or dispatch a step beside it.
+ */
+export interface TaskFence {
+  /** The task job's lock key (`<prefix>:agent:<taskId>:lock`). */
+  lockKey: string;
+  /** The lock token of the run that writes. */
+  token: string;
+}
+
+/** KEYS: the lock, the hash. ARGV: token, field, value, ttl in seconds ('' for none). */
+const FENCED_HSET = `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+if ARGV[4] ~= '' then redis.call('EXPIRE', KEYS[2], ARGV[4]) end
+return 1`;
+
 export interface StoredFile {
   path: string;
   size: number;
@@ -160,6 +179,19 @@ export class TaskStore {
   }
 
   /**
+   * Records a step about to be dispatched, only while `fence` holds the task's lock. Returns
+   * false (and writes nothing) when it does not: the step must not be dispatched.
+   */
+  async setStepFenced(id: string, step: StoredStep, fence: TaskFence): Promise<boolean> {
+    return this.fencedHset(fence, this.keys.taskSteps(id), String(step.index), JSON.stringify(step), UNFINISHED_TTL_S);
+  }
+
+  private async fencedHset(fence: TaskFence, key: string, field: string, value: string, ttlSeconds?: number): Promise<boolean> {
+    const done = await this.redis.eval(FENCED_HSET, 2, fence.lockKey, key, fence.token, field, value, ttlSeconds === undefined ? '' : String(ttlSeconds));
+    return done === 1;
+  }
+
+  /**
    * Records a finished step together with its outcome, in one transaction. Whatever delivers the
    * step again later — a step job re-queued after its lock expired (Redis was away), a task
    * resumed on another worker — is answered from this record instead of running it twice.
@@ -244,6 +276,11 @@ export class TaskStore {
 
   async saveCheckpoint(id: string, state: unknown): Promise<void> {
     await this.redis.hset(this.keys.task(id), 'checkpoint', JSON.stringify(state));
+  }
+
+  /** Saves the checkpoint only while `fence` holds the task's lock; false when it does not. */
+  async saveCheckpointFenced(id: string, state: unknown, fence: TaskFence): Promise<boolean> {
+    return this.fencedHset(fence, this.keys.task(id), 'checkpoint', JSON.stringify(state));
   }
 
   async loadCheckpoint<T>(id: string): Promise<T | undefined> {

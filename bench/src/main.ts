@@ -48,7 +48,7 @@ const PARTS: Part[] = [
   },
   {
     name: 'memory',
-    describe: 'worker and API RSS before and after 1,000 tasks',
+    describe: 'worker and API RSS before, after 1,000 and after 2,000 tasks',
     run: (quick) => benchMemory(quick ? { tasks: 100, warmupTasks: 10 } : {}),
   },
 ];

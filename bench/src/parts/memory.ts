@@ -12,9 +12,10 @@ export interface MemoryBenchOptions {
 }
 
 /**
- * RSS of a worker process and the API process before and after `tasks` 1-step tasks submitted
- * over HTTP. Both are measured after a warm-up and after a forced GC and a pause, so the
- * difference is what the tasks left behind.
+ * RSS of a worker process and the API process before, after `tasks` and after twice `tasks`
+ * 1-step tasks submitted over HTTP. Each reading follows a warm-up, a forced GC and a pause, so
+ * the difference is what the tasks left behind; the third reading tells a leak (which grows
+ * again) from one high reading (pages the allocator has not returned yet).
  */
 export async function benchMemory({ tasks = 1_000, warmupTasks = 100, submitConcurrency = 16 }: MemoryBenchOptions = {}) {
   const system = await BenchSystem.open('memory');
@@ -45,15 +46,17 @@ export async function benchMemory({ tasks = 1_000, warmupTasks = 100, submitConc
     const before = { worker: await settledRssMb(worker), api: await settledRssMb(api) };
     const { lost, rejected } = await submit(tasks);
     const after = { worker: await settledRssMb(worker), api: await settledRssMb(api) };
+    const second = await submit(tasks);
+    const afterTwice = { worker: await settledRssMb(worker), api: await settledRssMb(api) };
     const counts = await system.finished();
     return {
       memory: {
-        workerRssMb: { before: before.worker, after: after.worker, atStart: atStart.worker },
-        apiRssMb: { before: before.api, after: after.api, atStart: atStart.api },
+        workerRssMb: { before: before.worker, after: after.worker, afterTwice: afterTwice.worker, atStart: atStart.worker },
+        apiRssMb: { before: before.api, after: after.api, afterTwice: afterTwice.api, atStart: atStart.api },
         tasks,
-        rejected,
+        rejected: rejected + second.rejected,
         failed: counts.failed,
-        lost,
+        lost: lost + second.lost,
       },
     };
   } finally {

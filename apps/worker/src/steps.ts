@@ -14,9 +14,9 @@ export class LeaseLostError extends Error {
   override readonly name = 'LeaseLostError';
 }
 
-/** The fence of a task job being processed: its lock key and this run's token (none outside a Worker). */
-export function taskFence(job: Job): TaskFence | undefined {
-  if (!job.token || !job.id) return undefined;
+/** The fence of a task job being processed: its lock key and this run's token. */
+export function taskFence(job: Job): TaskFence {
+  if (!job.token || !job.id) throw new Error(`task job ${job.id ?? '?'} has no lock token: it is not being processed by a Worker`);
   return { lockKey: `${job.queueQualifiedName}:${job.id}:lock`, token: job.token };
 }
 
@@ -151,9 +151,7 @@ export class StepDispatcher {
     const id = stepJobId(taskId, index);
     const data: StepJobData = { taskId, stepIndex: index, callId: call.id, action: call.args };
     const record = { index, action: call.args.action, status: 'waiting' as const, attempts: 0, queue: this.stepQueue.name };
-    const fence = taskFence(taskJob);
-    if (!fence) await this.store.setStep(taskId, record);
-    else if (!(await this.store.setStepFenced(taskId, record, fence))) {
+    if (!(await this.store.setStepFenced(taskId, record, taskFence(taskJob)))) {
       throw new LeaseLostError(`task ${taskId}: the lock is no longer this run's; step ${index + 1} was not dispatched`);
     }
     await this.stepQueue.add(

@@ -63,6 +63,9 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
     while (inFlight.size > 0) await Promise.all([...inFlight]);
   };
 
+  // Checkpoints and dispatched steps are written only while this run holds the task's lock.
+  const fence = taskFence(job);
+
   const controller = new AbortController();
   ctx.running.set(taskId, controller);
   // Once the lease is lost, this run writes nothing more the task's next owner would read (no
@@ -74,8 +77,6 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
     if (owned()) log.warn({ err }, 'the task lock is no longer this run\'s; stopping it here so it resumes from its checkpoint');
     lease.abort(err);
   };
-  // Checkpoints and dispatched steps are written only while this run holds the task's lock.
-  const fence = taskFence(job);
   /**
    * Sets the final status, then kills what the task's commands left running in the background
    * (a server for a later step, or a fork bomb holding the container's pids limit): once the
@@ -156,7 +157,6 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
       },
       onCheckpoint: async (s: AgentState) => {
         if (!owned()) return;
-        if (!fence) return store.saveCheckpoint(taskId, s);
         if (!(await store.saveCheckpointFenced(taskId, s, fence))) {
           const err = new LeaseLostError(`task ${taskId}: the lock is no longer this run's; its checkpoint was not saved`);
           loseLease(err);

@@ -274,10 +274,6 @@ export class TaskStore {
     return rows.map(([streamId, fields]) => ({ id: streamId, event: JSON.parse(fields[1] ?? '{}') as TaskEvent }));
   }
 
-  async saveCheckpoint(id: string, state: unknown): Promise<void> {
-    await this.redis.hset(this.keys.task(id), 'checkpoint', JSON.stringify(state));
-  }
-
   /** Saves the checkpoint only while `fence` holds the task's lock; false when it does not. */
   async saveCheckpointFenced(id: string, state: unknown, fence: TaskFence): Promise<boolean> {
     return this.fencedHset(fence, this.keys.task(id), 'checkpoint', JSON.stringify(state));

@@ -122,8 +122,8 @@ export class DeathWatch {
   }
 
   /** Whether this process has watched long enough to tell a silent worker from a dead one. */
-  canJudge(now = Date.now()): boolean {
-    return this.connection.status === 'ready' && now - this.connectedSince >= this.staleMs;
+  canJudge(): boolean {
+    return this.connection.status === 'ready' && Date.now() - this.connectedSince >= this.staleMs;
   }
 
   /** Whether worker `id` is dead: unregistered, or silent for `staleMs` while this process watched. */

@@ -28,7 +28,8 @@ function parseArgs(argv) {
     else if (a === '--workers' || a.startsWith('--workers=')) {
       const v = a.includes('=') ? a.split('=')[1] : argv[++i];
       const n = Number(v);
-      if (!Number.isInteger(n) || n < 1 || n > 32) fail(`--workers takes a whole number from 1 to 32 (got ${JSON.stringify(v)})`);
+      if (!Number.isInteger(n) || n < 1 || n > 32)
+        fail(`--workers takes a whole number from 1 to 32 (got ${JSON.stringify(v)})`);
       out.workers = n;
     } else if (a === '--help' || a === '-h') {
       console.log('usage: npm run up -- [--workers N] [--no-demo]');
@@ -51,7 +52,12 @@ function step(message) {
 }
 
 function run(cmd, argv, opts = {}) {
-  const r = spawnSync(cmd, argv, { cwd: ROOT, stdio: opts.quiet ? 'pipe' : 'inherit', encoding: 'utf8', env: { ...process.env, ...opts.env } });
+  const r = spawnSync(cmd, argv, {
+    cwd: ROOT,
+    stdio: opts.quiet ? 'pipe' : 'inherit',
+    encoding: 'utf8',
+    env: { ...process.env, ...opts.env },
+  });
   return r;
 }
 
@@ -71,7 +77,10 @@ function redisPing(url, timeoutMs = 1500) {
       resolve(ok);
     }
     socket.on('connect', () => {
-      if (u.password) socket.write(`AUTH ${u.username ? `${decodeURIComponent(u.username)} ` : ''}${decodeURIComponent(u.password)}\r\n`);
+      if (u.password)
+        socket.write(
+          `AUTH ${u.username ? `${decodeURIComponent(u.username)} ` : ''}${decodeURIComponent(u.password)}\r\n`,
+        );
       socket.write('PING\r\n');
     });
     socket.on('data', (d) => {
@@ -93,7 +102,12 @@ function portFree(port) {
 
 function startChild(name, cmd, argv, env) {
   const log = openSync(path.join(LOGS, `${name}.log`), 'a');
-  const child = spawn(cmd, argv, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', log, log], detached: true });
+  const child = spawn(cmd, argv, {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', log, log],
+    detached: true,
+  });
   child.name = name;
   children.push(child);
   child.on('exit', (code, signal) => {
@@ -108,7 +122,9 @@ async function waitFor(check, what, timeoutMs) {
     if (await check()) return;
     await new Promise((r) => setTimeout(r, 300));
   }
-  fail(`${what} did not come up within ${Math.round(timeoutMs / 1000)} s`, [`see the logs in ${path.relative(process.cwd(), LOGS) || LOGS}`]);
+  fail(`${what} did not come up within ${Math.round(timeoutMs / 1000)} s`, [
+    `see the logs in ${path.relative(process.cwd(), LOGS) || LOGS}`,
+  ]);
 }
 
 async function httpOk(url) {
@@ -123,10 +139,15 @@ async function httpOk(url) {
 async function shutdown(code = 0) {
   if (stopping) return;
   stopping = true;
-  if (children.length > 0) console.log('\n▸ stopping: workers, dashboard, API' + (children.some((c) => c.name === 'redis') ? ', redis' : ''));
+  if (children.length > 0)
+    console.log('\n▸ stopping: workers, dashboard, API' + (children.some((c) => c.name === 'redis') ? ', redis' : ''));
   // Workers first (they finish or hand back their tasks), Redis last.
   const order = [...children].sort((a, b) => rank(a) - rank(b));
-  for (const group of [order.filter((c) => rank(c) === 0), order.filter((c) => rank(c) === 1), order.filter((c) => rank(c) === 2)]) {
+  for (const group of [
+    order.filter((c) => rank(c) === 0),
+    order.filter((c) => rank(c) === 1),
+    order.filter((c) => rank(c) === 2),
+  ]) {
     await Promise.all(group.map((c) => stopChild(c)));
   }
   if (redisContainer) spawnSync('docker', ['rm', '-f', redisContainer], { stdio: 'ignore' });
@@ -172,16 +193,22 @@ async function main() {
     if (run('npm', ['ci', '--no-audit', '--no-fund']).status !== 0) fail('npm ci failed');
   }
   step('building');
-  if (run('npx', ['turbo', 'run', 'build', '--filter=./apps/*', '--output-logs=errors-only']).status !== 0) fail('the build failed');
+  if (run('npx', ['turbo', 'run', 'build', '--filter=./apps/*', '--output-logs=errors-only']).status !== 0)
+    fail('the build failed');
 
   if (run('docker', ['info'], { quiet: true }).status !== 0) {
-    fail('the Docker engine is not reachable', ['start it (dockerd, or Docker Desktop) and make sure /var/run/docker.sock is usable by this user']);
+    fail('the Docker engine is not reachable', [
+      'start it (dockerd, or Docker Desktop) and make sure /var/run/docker.sock is usable by this user',
+    ]);
   }
 
   // Redis: REDIS_URL, else one already on 127.0.0.1:6379, else redis-server from PATH, else a container.
   let redisUrl = process.env.REDIS_URL;
   if (redisUrl) {
-    if (!(await redisPing(redisUrl))) fail(`REDIS_URL=${redisUrl} does not answer PING`, ['start that Redis, or unset REDIS_URL to let `npm run up` start one']);
+    if (!(await redisPing(redisUrl)))
+      fail(`REDIS_URL=${redisUrl} does not answer PING`, [
+        'start that Redis, or unset REDIS_URL to let `npm run up` start one',
+      ]);
     step(`using Redis at ${redisUrl}`);
   } else if (await redisPing('redis://127.0.0.1:6379')) {
     redisUrl = 'redis://127.0.0.1:6379';
@@ -192,22 +219,58 @@ async function main() {
     const dir = path.join(STATE, 'redis');
     mkdirSync(dir, { recursive: true });
     step(`starting redis-server on ${redisUrl}`);
-    startChild('redis', 'redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--dir', dir, '--appendonly', 'yes', '--maxmemory-policy', 'noeviction', '--save', '']);
+    startChild('redis', 'redis-server', [
+      '--bind',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--dir',
+      dir,
+      '--appendonly',
+      'yes',
+      '--maxmemory-policy',
+      'noeviction',
+      '--save',
+      '',
+    ]);
     await waitFor(() => redisPing(redisUrl), 'redis-server', 10_000);
   } else {
-    const images = spawnSync('docker', ['images', '--format', '{{.Repository}}:{{.Tag}}', 'redis'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+    const images = spawnSync('docker', ['images', '--format', '{{.Repository}}:{{.Tag}}', 'redis'], {
+      encoding: 'utf8',
+    })
+      .stdout.split('\n')
+      .filter(Boolean);
     const image = images[0] ?? 'redis:7';
     if (images.length === 0 && run('docker', ['pull', image], { quiet: true }).status !== 0) {
-      fail('no Redis: REDIS_URL is unset, nothing answers on 127.0.0.1:6379, redis-server is not installed and no Redis image can be pulled', [
-        'set REDIS_URL=redis://host:6379 to use an existing Redis',
-        'or install Redis (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis)',
-        'or make a Redis image available to Docker (docker pull redis:7)',
-      ]);
+      fail(
+        'no Redis: REDIS_URL is unset, nothing answers on 127.0.0.1:6379, redis-server is not installed and no Redis image can be pulled',
+        [
+          'set REDIS_URL=redis://host:6379 to use an existing Redis',
+          'or install Redis (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis)',
+          'or make a Redis image available to Docker (docker pull redis:7)',
+        ],
+      );
     }
     const port = (await portFree(6379)) ? 6379 : 6380;
     redisUrl = `redis://127.0.0.1:${port}`;
     step(`starting Redis in a container (${image}) on ${redisUrl}`);
-    const r = spawnSync('docker', ['run', '-d', '--rm', '-p', `127.0.0.1:${port}:6379`, image, 'redis-server', '--appendonly', 'yes', '--maxmemory-policy', 'noeviction'], { encoding: 'utf8' });
+    const r = spawnSync(
+      'docker',
+      [
+        'run',
+        '-d',
+        '--rm',
+        '-p',
+        `127.0.0.1:${port}:6379`,
+        image,
+        'redis-server',
+        '--appendonly',
+        'yes',
+        '--maxmemory-policy',
+        'noeviction',
+      ],
+      { encoding: 'utf8' },
+    );
     if (r.status !== 0) fail(`could not start a Redis container: ${r.stderr.trim()}`);
     redisContainer = r.stdout.trim();
     await waitFor(() => redisPing(redisUrl), 'the Redis container', 20_000);
@@ -215,16 +278,30 @@ async function main() {
 
   const image = process.env.SANDBOX_IMAGE ?? 'research-sandbox:latest';
   if (run('docker', ['image', 'inspect', image], { quiet: true }).status !== 0) {
-    if (image !== 'research-sandbox:latest') fail(`the sandbox image ${image} is not present`, [`docker pull ${image}`, 'or unset SANDBOX_IMAGE to build the default one']);
+    if (image !== 'research-sandbox:latest')
+      fail(`the sandbox image ${image} is not present`, [
+        `docker pull ${image}`,
+        'or unset SANDBOX_IMAGE to build the default one',
+      ]);
     step('building the sandbox image research-sandbox:latest (first run only; a few minutes)');
-    const built = has('debootstrap') ? run('bash', ['sandbox-image/build.sh']) : run('docker', ['build', '-t', image, 'sandbox-image']);
-    if (built.status !== 0) fail('the sandbox image could not be built', ['install debootstrap (apt-get install debootstrap) to build it without a registry', 'or build sandbox-image/Dockerfile where a registry is reachable']);
+    const built = has('debootstrap')
+      ? run('bash', ['sandbox-image/build.sh'])
+      : run('docker', ['build', '-t', image, 'sandbox-image']);
+    if (built.status !== 0)
+      fail('the sandbox image could not be built', [
+        'install debootstrap (apt-get install debootstrap) to build it without a registry',
+        'or build sandbox-image/Dockerfile where a registry is reachable',
+      ]);
   }
 
   const apiPort = Number(process.env.PORT ?? 3000);
   const dashboardPort = Number(process.env.DASHBOARD_PORT ?? 3001);
-  for (const [name, port] of [['PORT', apiPort], ['DASHBOARD_PORT', dashboardPort]]) {
-    if (!(await portFree(port))) fail(`port ${port} is in use`, [`stop what listens there, or set ${name} to another port`]);
+  for (const [name, port] of [
+    ['PORT', apiPort],
+    ['DASHBOARD_PORT', dashboardPort],
+  ]) {
+    if (!(await portFree(port)))
+      fail(`port ${port} is in use`, [`stop what listens there, or set ${name} to another port`]);
   }
   const apiKey = process.env.API_KEYS?.split(',')[0]?.trim() || `rk_${randomBytes(18).toString('base64url')}`;
   const dashboardUser = process.env.DASHBOARD_USER || 'admin';
@@ -232,10 +309,22 @@ async function main() {
   const common = { REDIS_URL: redisUrl, LOG_PRETTY: 'false' };
 
   step(`starting the API, the dashboard and ${args.workers} worker${args.workers > 1 ? 's' : ''}`);
-  startChild('api', process.execPath, ['apps/api/dist/main.js'], { ...common, API_KEYS: process.env.API_KEYS || apiKey, PORT: String(apiPort) });
-  startChild('dashboard', process.execPath, ['apps/dashboard/dist/main.js'], { ...common, DASHBOARD_PORT: String(dashboardPort), DASHBOARD_USER: dashboardUser, DASHBOARD_PASSWORD: dashboardPassword });
+  startChild('api', process.execPath, ['apps/api/dist/main.js'], {
+    ...common,
+    API_KEYS: process.env.API_KEYS || apiKey,
+    PORT: String(apiPort),
+  });
+  startChild('dashboard', process.execPath, ['apps/dashboard/dist/main.js'], {
+    ...common,
+    DASHBOARD_PORT: String(dashboardPort),
+    DASHBOARD_USER: dashboardUser,
+    DASHBOARD_PASSWORD: dashboardPassword,
+  });
   for (let i = 1; i <= args.workers; i++) {
-    startChild(`worker-${i}`, process.execPath, ['apps/worker/dist/main.js'], { ...common, WORKER_ID: process.env.WORKER_ID ? `${process.env.WORKER_ID}-${i}` : `${os.hostname()}-up-${i}` });
+    startChild(`worker-${i}`, process.execPath, ['apps/worker/dist/main.js'], {
+      ...common,
+      WORKER_ID: process.env.WORKER_ID ? `${process.env.WORKER_ID}-${i}` : `${os.hostname()}-up-${i}`,
+    });
   }
   const apiUrl = `http://127.0.0.1:${apiPort}`;
   const dashboardUrl = `http://127.0.0.1:${dashboardPort}`;

@@ -73,7 +73,10 @@ async function main(): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  const wanted = (values.only ?? []).flatMap((o) => o.split(',')).map((s) => s.trim()).filter(Boolean);
+  const wanted = (values.only ?? [])
+    .flatMap((o) => o.split(','))
+    .map((s) => s.trim())
+    .filter(Boolean);
   const unknown = wanted.filter((w) => !PARTS.some((p) => p.name === w));
   if (unknown.length > 0) {
     process.stderr.write(`bench: unknown part ${unknown.join(', ')}\n${USAGE}`);

@@ -40,10 +40,17 @@ export async function benchSandbox(opts: { iterations?: number } = {}): Promise<
     const action = { action: 'execute-command', command: 'true' } as const;
     const viaRunner = async () => {
       const outcome = await sandbox.run(task, action);
-      if (!outcome.ok || outcome.result.action !== 'execute-command' || outcome.result.exitCode !== 0) throw new Error(`runner: unexpected ${JSON.stringify(outcome)}`);
+      if (!outcome.ok || outcome.result.action !== 'execute-command' || outcome.result.exitCode !== 0)
+        throw new Error(`runner: unexpected ${JSON.stringify(outcome)}`);
     };
     const viaExec = async () => {
-      const exec = await container.exec({ Cmd: ['bash', '-c', 'true'], User: 'sandbox', WorkingDir: `/workspace/${task}`, AttachStdout: true, AttachStderr: true });
+      const exec = await container.exec({
+        Cmd: ['bash', '-c', 'true'],
+        User: 'sandbox',
+        WorkingDir: `/workspace/${task}`,
+        AttachStdout: true,
+        AttachStderr: true,
+      });
       const stream = await exec.start({ hijack: true, stdin: false });
       await new Promise<void>((resolve, reject) => {
         stream.on('error', reject);

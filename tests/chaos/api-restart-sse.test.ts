@@ -18,7 +18,9 @@ afterAll(async () => {
 
 it('a client following SSE across API restarts (SIGTERM, then SIGKILL) resumes with Last-Event-ID and misses nothing', async () => {
   const STEPS = 16;
-  const id = await sys.submit({ prompt: replayPrompt(Array.from({ length: STEPS }, (_, i) => `sleep 0.4 && echo step-${i}`)) });
+  const id = await sys.submit({
+    prompt: replayPrompt(Array.from({ length: STEPS }, (_, i) => `sleep 0.4 && echo step-${i}`)),
+  });
   const seen: FollowedEvent[] = [];
   const following = follow(sys, id, { onEvent: (e) => seen.push(e) });
 
@@ -43,8 +45,18 @@ it('a client following SSE across API restarts (SIGTERM, then SIGKILL) resumes w
   expect(events.map((e) => e.id)).toEqual(replay.map((e) => e.id));
   expect(events.map((e) => e.type)).toEqual(replay.map((e) => e.type));
   expect(new Set(events.map((e) => e.id)).size).toBe(events.length);
-  const outputs = events.filter((e) => e.type === 'tool_result').map((e) => (e.data as { outcome: { result: { stdout: string } } }).outcome.result.stdout.trim());
+  const outputs = events
+    .filter((e) => e.type === 'tool_result')
+    .map((e) => (e.data as { outcome: { result: { stdout: string } } }).outcome.result.stdout.trim());
   expect(outputs).toEqual(Array.from({ length: STEPS }, (_, i) => `step-${i}`));
   expect(reconnects).toBeGreaterThanOrEqual(2);
-  summary('api-restart-sse', { faults, tasks: 1, lost: 0, events: events.length, reconnectAttempts: reconnects, missed: replay.length - events.length, duplicates: events.length - new Set(events.map((e) => e.id)).size });
+  summary('api-restart-sse', {
+    faults,
+    tasks: 1,
+    lost: 0,
+    events: events.length,
+    reconnectAttempts: reconnects,
+    missed: replay.length - events.length,
+    duplicates: events.length - new Set(events.map((e) => e.id)).size,
+  });
 });

@@ -11,10 +11,18 @@ import { summary } from './support.js';
  */
 const MAX_RETRIES = 1;
 
-function faultyModel(failure: ChatReply): { llm: FakeLlm; sys: TrackedSystem; start(): Promise<void>; close(): Promise<void> } {
+function faultyModel(failure: ChatReply): {
+  llm: FakeLlm;
+  sys: TrackedSystem;
+  start(): Promise<void>;
+  close(): Promise<void>;
+} {
   const llm = new FakeLlm((req) => {
     const { turn } = turnOf(req);
-    if (turn === 0) return { text: `I will take notes first.\n\n${block({ action: 'create-file', filePath: 'notes.md', content: '# Notes\nwritten before the model broke' })}` };
+    if (turn === 0)
+      return {
+        text: `I will take notes first.\n\n${block({ action: 'create-file', filePath: 'notes.md', content: '# Notes\nwritten before the model broke' })}`,
+      };
     return failure;
   });
   const sys = new TrackedSystem();
@@ -25,7 +33,10 @@ function faultyModel(failure: ChatReply): { llm: FakeLlm; sys: TrackedSystem; st
       await requireServices();
       await llm.start();
       await sys.startApi();
-      await sys.startWorker(`llm-${sys.id}`, llm.workerEnv({ LLM_MAX_RETRIES: String(MAX_RETRIES), LLM_TIMEOUT_MS: '1000' }));
+      await sys.startWorker(
+        `llm-${sys.id}`,
+        llm.workerEnv({ LLM_MAX_RETRIES: String(MAX_RETRIES), LLM_TIMEOUT_MS: '1000' }),
+      );
     },
     async close() {
       await sys.close();
@@ -48,7 +59,11 @@ async function expectWorkspaceKept(sys: TrackedSystem, id: string): Promise<void
 }
 
 describe.each([
-  ['returns 500s', { status: 500, body: { error: { message: 'the model server broke', type: 'server_error' } } } as ChatReply, /HTTP 500/],
+  [
+    'returns 500s',
+    { status: 500, body: { error: { message: 'the model server broke', type: 'server_error' } } } as ChatReply,
+    /HTTP 500/,
+  ],
   ['hangs', 'hang' as ChatReply, /did not answer in time/],
 ] as const)('an LLM endpoint that %s', (fault, failure, message) => {
   const env = faultyModel(failure);
@@ -66,7 +81,14 @@ describe.each([
     expect(llm.requests).toBe(1 + 1 + MAX_RETRIES);
     expect(view.steps).toMatchObject([{ index: 0, action: 'create-file', status: 'completed' }]);
     await expectWorkspaceKept(sys, id);
-    summary(`llm (${fault})`, { faults: llm.requests - 1, tasks: 1, lost: 0, modelRequests: llm.requests, status: view.status, error: `${view.error?.code}: ${view.error?.message}` });
+    summary(`llm (${fault})`, {
+      faults: llm.requests - 1,
+      tasks: 1,
+      lost: 0,
+      modelRequests: llm.requests,
+      status: view.status,
+      error: `${view.error?.code}: ${view.error?.message}`,
+    });
   });
 });
 
@@ -83,7 +105,14 @@ describe('an LLM endpoint that stops half-way through its answer', () => {
     view = await sys.waitFinal(id, (BUDGET_S + 60) * 1_000);
     expect(view.status).toBe('failed');
     await expectWorkspaceKept(sys, id);
-    summary('llm (stalls mid-answer)', { faults: llm.requests - 1, tasks: 1, lost: 0, modelRequests: llm.requests, status: view.status, error: `${view.error?.code}: ${view.error?.message}` });
+    summary('llm (stalls mid-answer)', {
+      faults: llm.requests - 1,
+      tasks: 1,
+      lost: 0,
+      modelRequests: llm.requests,
+      status: view.status,
+      error: `${view.error?.code}: ${view.error?.message}`,
+    });
   });
 
   // LLM_TIMEOUT_MS bounds the whole answer, body included, not only the wait for its headers:

@@ -53,9 +53,19 @@ it('Redis stopped for 10 s and restarted: API answers 503 meanwhile, everything 
 
   await redis.stop();
   const stoppedAt = Date.now();
-  const whileDown: Record<string, number[]> = { submit: [], view: [], events: [], files: [], cancel: [], readyz: [], healthz: [] };
+  const whileDown: Record<string, number[]> = {
+    submit: [],
+    view: [],
+    events: [],
+    files: [],
+    cancel: [],
+    readyz: [],
+    healthz: [],
+  };
   while (Date.now() - stoppedAt < DOWN_MS) {
-    whileDown.submit!.push(await quick('/v1/jobs', { method: 'POST', body: JSON.stringify({ prompt: 'during the outage' }) }));
+    whileDown.submit!.push(
+      await quick('/v1/jobs', { method: 'POST', body: JSON.stringify({ prompt: 'during the outage' }) }),
+    );
     whileDown.view!.push(await quick(`/v1/jobs/${ids[0]}`));
     whileDown.events!.push(await quick(`/v1/jobs/${ids[0]}/events`));
     whileDown.files!.push(await quick(`/v1/jobs/${ids[0]}/files/runs.txt`));
@@ -81,7 +91,9 @@ it('Redis stopped for 10 s and restarted: API answers 503 meanwhile, everything 
   if (stuck.length > 0) {
     const file = path.join(os.tmpdir(), `chaos-redis-${sys.id}.log`);
     writeFileSync(file, workers.map((w) => `--- ${w.name}\n${w.output()}`).join('\n'));
-    throw new Error(`tasks never finished: ${stuck.join(', ')} (worker logs in ${file})\n${(settled.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason}`);
+    throw new Error(
+      `tasks never finished: ${stuck.join(', ')} (worker logs in ${file})\n${(settled.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason}`,
+    );
   }
   const views = settled.map((r) => (r as PromiseFulfilledResult<TaskView>).value);
   const lost = views.filter((v) => v.status !== 'completed');
@@ -101,7 +113,9 @@ it('Redis stopped for 10 s and restarted: API answers 503 meanwhile, everything 
   expect((await sys.waitFinal(after)).status).toBe('completed');
   expect(await quick('/readyz')).toBe(200);
 
-  const answered503 = Object.values(whileDown).flat().filter((s) => s === 503).length;
+  const answered503 = Object.values(whileDown)
+    .flat()
+    .filter((s) => s === 503).length;
   // How the workers got through it, from their logs.
   const logs = workers.map((w) => w.output()).join('\n');
   const count = (re: RegExp) => logs.split('\n').filter((l) => re.test(l)).length;
@@ -119,7 +133,13 @@ it('Redis stopped for 10 s and restarted: API answers 503 meanwhile, everything 
   });
   if (duplicates > 0) {
     // What the workers said about their steps and locks, for whoever reads a failed run.
-    console.log(logs.split('\n').filter((l) => l.includes('"msg"') && !/worker error/.test(l)).slice(-80).join('\n'));
+    console.log(
+      logs
+        .split('\n')
+        .filter((l) => l.includes('"msg"') && !/worker error/.test(l))
+        .slice(-80)
+        .join('\n'),
+    );
   }
   expect(duplicates).toBe(0);
 });

@@ -10,7 +10,11 @@ export { sleep };
 
 /** One line per chaos test, so the numbers can be quoted. */
 export function summary(test: string, counts: Record<string, number | string>): void {
-  console.log(`chaos ${test}: ${Object.entries(counts).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  console.log(
+    `chaos ${test}: ${Object.entries(counts)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}`,
+  );
 }
 
 /**
@@ -28,9 +32,26 @@ export class OwnRedis {
 
   async start(): Promise<void> {
     if (this.port === 0) this.port = await freePort();
-    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', this.dir, '--save', ''], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+        '--dir',
+        this.dir,
+        '--save',
+        '',
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     this.child = child;
     let out = '';
     child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
@@ -70,14 +91,20 @@ export interface FollowedEvent {
  * API is away) until it has seen the final status. Returns every event received, in order, and
  * how many times it had to reconnect.
  */
-export async function follow(sys: System, id: string, opts: { onEvent?: (e: FollowedEvent) => void; timeoutMs?: number } = {}): Promise<{ events: FollowedEvent[]; reconnects: number }> {
+export async function follow(
+  sys: System,
+  id: string,
+  opts: { onEvent?: (e: FollowedEvent) => void; timeoutMs?: number } = {},
+): Promise<{ events: FollowedEvent[]; reconnects: number }> {
   const events: FollowedEvent[] = [];
   let reconnects = 0;
   let lastId: string | undefined;
   const until = Date.now() + (opts.timeoutMs ?? 180_000);
-  const isFinal = (e: FollowedEvent) => e.type === 'status' && FINAL_STATUSES.includes((e.data as { status: never }).status);
+  const isFinal = (e: FollowedEvent) =>
+    e.type === 'status' && FINAL_STATUSES.includes((e.data as { status: never }).status);
   for (let connection = 0; ; connection++) {
-    if (Date.now() > until) throw new Error(`gave up following ${id} after ${reconnects} reconnects; got ${events.length} events`);
+    if (Date.now() > until)
+      throw new Error(`gave up following ${id} after ${reconnects} reconnects; got ${events.length} events`);
     if (connection > 0) {
       reconnects++;
       await sleep(200);
@@ -86,7 +113,9 @@ export async function follow(sys: System, id: string, opts: { onEvent?: (e: Foll
     try {
       const headers: Record<string, string> = { accept: 'text/event-stream' };
       if (lastId) headers['last-event-id'] = lastId;
-      res = await fetch(`${sys.apiUrl}/v1/jobs/${id}/events`, { headers: { ...headers, authorization: `Bearer ${sys.apiKey}` } });
+      res = await fetch(`${sys.apiUrl}/v1/jobs/${id}/events`, {
+        headers: { ...headers, authorization: `Bearer ${sys.apiKey}` },
+      });
     } catch {
       continue; // the API is not listening (yet)
     }
@@ -107,7 +136,8 @@ export async function follow(sys: System, id: string, opts: { onEvent?: (e: Foll
     });
     const decoder = new TextDecoder();
     try {
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) parser.feed(decoder.decode(chunk, { stream: true }));
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>)
+        parser.feed(decoder.decode(chunk, { stream: true }));
     } catch {
       // connection reset: reconnect below
     }

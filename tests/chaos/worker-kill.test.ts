@@ -42,7 +42,9 @@ it('kill -9 of one of two workers with 50 tasks in flight: all complete, no fini
   const victimQueue = `steps.${victimId}`;
   for (const until = Date.now() + 120_000; ; ) {
     if (Date.now() > until) throw new Error('the victim never got busy');
-    const info = JSON.parse((await sys.redis.get(`${sys.prefix}:worker:${victimId}`)) ?? '{"running":[]}') as { running: string[] };
+    const info = JSON.parse((await sys.redis.get(`${sys.prefix}:worker:${victimId}`)) ?? '{"running":[]}') as {
+      running: string[];
+    };
     const done = (await Promise.all(ids.map((id) => sys.redis.hvals(stepsKey(id)))))
       .flat()
       .map((raw) => JSON.parse(raw) as { status: string; queue?: string })
@@ -78,22 +80,43 @@ it('kill -9 of one of two workers with 50 tasks in flight: all complete, no fini
   for (const view of views) {
     expect(view.status, JSON.stringify(view)).toBe('completed');
     const events = await sys.events(view.id);
-    const results = events.filter((e) => e.type === 'tool_result').map((e) => e.data as { step: number; outcome: StepOutcome });
+    const results = events
+      .filter((e) => e.type === 'tool_result')
+      .map((e) => e.data as { step: number; outcome: StepOutcome });
     const runs = (await (await sys.request(`/v1/jobs/${view.id}/files/runs.txt`)).text()).trim().split('\n');
     if (onVictim.has(view.id) && view.workerId === survivorId) moved++;
     for (let i = 0; i < STEPS; i++) {
       // A result, once reported, never changes (a resumed task is answered from the stored one).
-      const tokens = new Set(results.filter((r) => r.step === i).map((r) => (r.outcome.ok && r.outcome.result.action === 'execute-command' ? r.outcome.result.stdout.trim() : '?')));
+      const tokens = new Set(
+        results
+          .filter((r) => r.step === i)
+          .map((r) =>
+            r.outcome.ok && r.outcome.result.action === 'execute-command' ? r.outcome.result.stdout.trim() : '?',
+          ),
+      );
       expect(tokens.size, `${view.id} step ${i}`).toBe(1);
       const [finished] = [...tokens];
       const lines = runs.filter((l) => l.split(' ')[0] === String(i)).map((l) => l.split(' ')[1]);
       // The run whose result the task used appended exactly once.
-      expect(lines.filter((t) => t === finished), `${view.id} step ${i}: ${runs.join(',')}`).toHaveLength(1);
+      expect(
+        lines.filter((t) => t === finished),
+        `${view.id} step ${i}: ${runs.join(',')}`,
+      ).toHaveLength(1);
       if (lines.length > 1 && inFlight.has(`${view.id}:${i}`)) reruns += lines.length - 1;
       else if (lines.length > 1) finishedRerun++;
     }
   }
-  summary('worker-kill', { faults: 1, tasks: TASKS, completed: views.length - lost.length, lost: lost.length, stepsFinishedOnVictim: completedAtKill.size, stepsInFlightAtKill: inFlight.size, rerunsOfUnfinishedSteps: reruns, finishedStepsRerun: finishedRerun, tasksResumedOnSurvivor: moved });
+  summary('worker-kill', {
+    faults: 1,
+    tasks: TASKS,
+    completed: views.length - lost.length,
+    lost: lost.length,
+    stepsFinishedOnVictim: completedAtKill.size,
+    stepsInFlightAtKill: inFlight.size,
+    rerunsOfUnfinishedSteps: reruns,
+    finishedStepsRerun: finishedRerun,
+    tasksResumedOnSurvivor: moved,
+  });
   // Every task the victim was working on finished on the survivor.
   expect(moved).toBe(onVictim.size);
   expect(lost).toHaveLength(0);
@@ -103,7 +126,11 @@ it('kill -9 of one of two workers with 50 tasks in flight: all complete, no fini
 });
 
 it('kill -9 of the last worker, restarted under the same id (as a supervisor would): its tasks finish, each used result ran once', async () => {
-  const ids = await Promise.all(Array.from({ length: 5 }, () => sys.submit({ prompt: replayPrompt(Array.from({ length: STEPS }, (_, i) => step(i))) })));
+  const ids = await Promise.all(
+    Array.from({ length: 5 }, () =>
+      sys.submit({ prompt: replayPrompt(Array.from({ length: STEPS }, (_, i) => step(i))) }),
+    ),
+  );
   await sys.waitFor(ids[0]!, (v) => v.steps.some((s) => s.index === 1 && s.status === 'running'));
   await sys.stop(survivor, 'SIGKILL');
   await sys.startWorker(survivorId, fast);
@@ -111,16 +138,26 @@ it('kill -9 of the last worker, restarted under the same id (as a supervisor wou
   let reruns = 0;
   for (const view of views) {
     expect(view.status).toBe('completed');
-    const results = (await sys.events(view.id)).filter((e) => e.type === 'tool_result').map((e) => e.data as { step: number; outcome: StepOutcome });
+    const results = (await sys.events(view.id))
+      .filter((e) => e.type === 'tool_result')
+      .map((e) => e.data as { step: number; outcome: StepOutcome });
     const runs = (await (await sys.request(`/v1/jobs/${view.id}/files/runs.txt`)).text()).trim().split('\n');
     for (let i = 0; i < STEPS; i++) {
       const finished = results.findLast((r) => r.step === i)?.outcome;
       const token = finished?.ok && finished.result.action === 'execute-command' ? finished.result.stdout.trim() : '?';
       const lines = runs.filter((l) => l.split(' ')[0] === String(i)).map((l) => l.split(' ')[1]);
       // The run whose result the task used appended exactly once; others died in flight.
-      expect(lines.filter((t) => t === token), `${view.id} step ${i}: ${runs.join(',')}`).toHaveLength(1);
+      expect(
+        lines.filter((t) => t === token),
+        `${view.id} step ${i}: ${runs.join(',')}`,
+      ).toHaveLength(1);
       reruns += lines.length - 1;
     }
   }
-  summary('worker-kill (restart under the same id)', { faults: 1, tasks: ids.length, lost: views.filter((v) => v.status !== 'completed').length, rerunsOfUnfinishedSteps: reruns });
+  summary('worker-kill (restart under the same id)', {
+    faults: 1,
+    tasks: ids.length,
+    lost: views.filter((v) => v.status !== 'completed').length,
+    rerunsOfUnfinishedSteps: reruns,
+  });
 });

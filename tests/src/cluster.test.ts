@@ -49,7 +49,9 @@ describe('on a Redis Cluster (REDIS_CLUSTER=true)', () => {
     const id = await s.submit({ prompt: 'Research current market conditions and investment opportunities' });
     const view = await s.waitFinal(id);
     expect(view).toMatchObject({ status: 'completed', workerId, progress: { phase: 'done' } });
-    expect(view.result?.files.map((f) => f.path)).toEqual(expect.arrayContaining(['todo.md', 'report.md', 'analysis.py', 'results.json']));
+    expect(view.result?.files.map((f) => f.path)).toEqual(
+      expect.arrayContaining(['todo.md', 'report.md', 'analysis.py', 'results.json']),
+    );
     const report = await s.request(`/v1/jobs/${id}/files/report.md`);
     expect(report.status).toBe(200);
     expect(await report.text()).toMatch(/# Market research report[\s\S]*Best performer/);
@@ -62,7 +64,9 @@ describe('on a Redis Cluster (REDIS_CLUSTER=true)', () => {
     const all = await s.events(id);
     expect(all[0]).toMatchObject({ type: 'status', data: { status: 'queued' } });
     expect(all.at(-1)).toMatchObject({ type: 'status', data: { status: 'completed' } });
-    const stdout = all.filter((e) => e.type === 'tool_result').map((e) => (e.data as { outcome: { result: { stdout: string } } }).outcome.result.stdout.trim());
+    const stdout = all
+      .filter((e) => e.type === 'tool_result')
+      .map((e) => (e.data as { outcome: { result: { stdout: string } } }).outcome.result.stdout.trim());
     expect(stdout).toEqual(['one', '', 'two']);
     // Stream ids start with Redis's clock: the final event was written after the stream opened,
     // so it came through the live (XREAD BLOCK) path, not the replay.
@@ -72,7 +76,7 @@ describe('on a Redis Cluster (REDIS_CLUSTER=true)', () => {
     expect(rest.map((e) => e.id)).toEqual(all.slice(2).map((e) => e.id));
   });
 
-  it('the dashboard lists the agent queue and the worker\'s step queue', async () => {
+  it("the dashboard lists the agent queue and the worker's step queue", async () => {
     const s = sys!;
     const port = await freePort();
     await s.startDashboard(port, { REDIS_URL: seed, DASHBOARD_READONLY_LOOPBACK: 'true' });

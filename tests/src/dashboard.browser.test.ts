@@ -15,7 +15,8 @@ let taskId = '';
 
 beforeAll(async () => {
   await requireServices();
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
   sys = new System();
   await sys.startApi();
   await sys.startWorker(`dash-${sys.id}`);
@@ -27,7 +28,15 @@ beforeAll(async () => {
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
   });
 });
 
@@ -45,14 +54,18 @@ describe('the dashboard over a real system', () => {
     mkdirSync(OUT, { recursive: true });
     const context = await browser!.newContext({ httpCredentials: login, viewport: { width: 1440, height: 1500 } });
     // The board links web fonts; nothing may leave the machine.
-    await context.route('**/*', (route) => (/^https?:\/\/(127\.0\.0\.1|localhost)[:/]/.test(route.request().url()) ? route.continue() : route.abort()));
+    await context.route('**/*', (route) =>
+      /^https?:\/\/(127\.0\.0\.1|localhost)[:/]/.test(route.request().url()) ? route.continue() : route.abort(),
+    );
     const page = await context.newPage();
     const view = await sys.view(taskId);
     await page.goto(`${dashboard}/queue/agent/${taskId}`);
     await page.getByText('research: Research current market conditions').first().waitFor();
     await page.getByRole('tab', { name: 'Logs' }).click();
     for (const s of view.steps) {
-      const line = new RegExp(`^step ${s.index + 1} · ${s.action}${s.action === 'execute-command' ? ' · exit 0' : ''} · \\d+ ms$`);
+      const line = new RegExp(
+        `^step ${s.index + 1} · ${s.action}${s.action === 'execute-command' ? ' · exit 0' : ''} · \\d+ ms$`,
+      );
       await page.getByText(line).first().waitFor();
     }
     await page.getByText('100%').first().waitFor();

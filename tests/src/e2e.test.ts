@@ -21,9 +21,13 @@ describe('API → queue → worker → sandbox → results', () => {
     const view = await sys.waitFinal(id);
     expect(view.status).toBe('completed');
     expect(view.progress.phase).toBe('done');
-    expect(view.result?.files.map((f) => f.path)).toEqual(expect.arrayContaining(['todo.md', 'report.md', 'analysis.py', 'results.json']));
+    expect(view.result?.files.map((f) => f.path)).toEqual(
+      expect.arrayContaining(['todo.md', 'report.md', 'analysis.py', 'results.json']),
+    );
 
-    const list = (await (await sys.request(`/v1/jobs/${id}/files`)).json()) as { files: { path: string; size: number }[] };
+    const list = (await (await sys.request(`/v1/jobs/${id}/files`)).json()) as {
+      files: { path: string; size: number }[];
+    };
     expect(list.files.map((f) => f.path)).toContain('report.md');
     const todo = await (await sys.request(`/v1/jobs/${id}/files/todo.md`)).text();
     expect(todo).toMatch(/- \[x\]/);
@@ -38,7 +42,8 @@ describe('API → queue → worker → sandbox → results', () => {
     const deps = await task!.getDependencies({ processed: { count: 100 } });
     expect(Object.keys(deps.processed ?? {})).toHaveLength(view.steps.length);
     const steps = new Queue(`steps.e2e-${sys.id}-1`, { connection: sys.redis, prefix: sys.prefix });
-    for (const s of view.steps) expect(await (await Job.fromId(steps, `${id}-${s.index}`))?.getState()).toBe('completed');
+    for (const s of view.steps)
+      expect(await (await Job.fromId(steps, `${id}-${s.index}`))?.getState()).toBe('completed');
     await Promise.all([agent.close(), steps.close()]);
   });
 
@@ -48,11 +53,13 @@ describe('API → queue → worker → sandbox → results', () => {
     const types = all.map((e) => e.type);
     expect(types[0]).toBe('status');
     expect(all.at(-1)).toMatchObject({ type: 'status', data: { status: 'completed' } });
-    const results = all.filter((e) => e.type === 'tool_result').map((e) => (e.data as { outcome: { result: { stdout: string } } }).outcome.result.stdout.trim());
+    const results = all
+      .filter((e) => e.type === 'tool_result')
+      .map((e) => (e.data as { outcome: { result: { stdout: string } } }).outcome.result.stdout.trim());
     expect(results).toEqual(['one', 'two', 'three']);
     // Stream ids only grow.
     const ids = all.map((e) => e.id);
-    expect([...ids].sort((a, b) => (cmp(a, b)))).toEqual(ids);
+    expect([...ids].sort((a, b) => cmp(a, b))).toEqual(ids);
 
     // Reconnect after the 4th event: exactly the rest, nothing twice.
     const rest = await sys.events(id, { lastEventId: all[3]!.id });
@@ -70,8 +77,18 @@ describe('API → queue → worker → sandbox → results', () => {
 
   it('answers bad requests with 400/401/404/413 in the error shape, never a 5xx', async () => {
     const cases: [Promise<Response>, number][] = [
-      [fetch(`${sys.apiUrl}/v1/jobs`, { method: 'POST', body: '{"prompt":"x"}', headers: { 'content-type': 'application/json' } }), 401],
-      [sys.request('/v1/jobs', { method: 'POST', body: '{"prompt":"x"}', headers: { authorization: 'Bearer nope' } }), 401],
+      [
+        fetch(`${sys.apiUrl}/v1/jobs`, {
+          method: 'POST',
+          body: '{"prompt":"x"}',
+          headers: { 'content-type': 'application/json' },
+        }),
+        401,
+      ],
+      [
+        sys.request('/v1/jobs', { method: 'POST', body: '{"prompt":"x"}', headers: { authorization: 'Bearer nope' } }),
+        401,
+      ],
       [sys.request('/v1/jobs', { method: 'POST', body: '{"prompt":' }), 400],
       [sys.request('/v1/jobs', { method: 'POST', body: JSON.stringify({ prompt: 5 }) }), 400],
       [sys.request('/v1/jobs', { method: 'POST', body: JSON.stringify({ prompt: 'x', maxSteps: 'many' }) }), 400],
@@ -96,7 +113,11 @@ describe('more workers', () => {
     await sys.startWorker(second);
     const workers = (await sys.redis.zrange(`${sys.prefix}:workers`, 0, -1)).sort();
     expect(workers).toEqual([`e2e-${sys.id}-1`, second].sort());
-    const infos = await Promise.all(workers.map(async (w) => JSON.parse((await sys.redis.get(`${sys.prefix}:worker:${w}`)) ?? '{}') as { containerId: string }));
+    const infos = await Promise.all(
+      workers.map(
+        async (w) => JSON.parse((await sys.redis.get(`${sys.prefix}:worker:${w}`)) ?? '{}') as { containerId: string },
+      ),
+    );
     expect(new Set(infos.map((i) => i.containerId)).size).toBe(2);
   });
 });

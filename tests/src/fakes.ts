@@ -20,7 +20,13 @@ export class TrackedSystem extends System {
   rawGet(path: string): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
       const req = http.request(
-        { host: '127.0.0.1', port: this.apiPort, path, method: 'GET', headers: { authorization: `Bearer ${this.apiKey}` } },
+        {
+          host: '127.0.0.1',
+          port: this.apiPort,
+          path,
+          method: 'GET',
+          headers: { authorization: `Bearer ${this.apiKey}` },
+        },
         (res) => {
           let body = '';
           res.setEncoding('utf8');
@@ -43,7 +49,9 @@ export class TrackedSystem extends System {
 
 /** One `<daytona-execute>` block in the seed's format; values are escaped the way the parser reads them. */
 export function block(params: Record<string, string | number>): string {
-  const lines = Object.entries(params).map(([k, v]) => `${k}="${String(v).replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`);
+  const lines = Object.entries(params).map(
+    ([k, v]) => `${k}="${String(v).replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`,
+  );
   return `<daytona-execute>\n${lines.join('\n')}\n</daytona-execute>`;
 }
 
@@ -63,7 +71,13 @@ export function toolErrors(events: TaskEvents): string[] {
 }
 
 /** A command's result, or a readable failure when the step was refused. */
-export function commandResult(outcome: StepOutcome | undefined): { exitCode: number; stdout: string; stderr: string; timedOut: boolean; truncated: boolean } {
+export function commandResult(outcome: StepOutcome | undefined): {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+  truncated: boolean;
+} {
   if (!outcome) throw new Error('no such step');
   if (!outcome.ok) throw new Error(`step was refused: ${outcome.error.code}: ${outcome.error.message}`);
   if (outcome.result.action !== 'execute-command') throw new Error(`not a command result: ${outcome.result.action}`);
@@ -112,11 +126,17 @@ export class FakeLlm {
         if (reply === 'stall-body') {
           // Headers and the start of a body, then nothing: the response never ends.
           res.writeHead(200, { 'content-type': 'application/json' });
-          res.write('{"id":"chatcmpl-stall","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"I am thin');
+          res.write(
+            '{"id":"chatcmpl-stall","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"I am thin',
+          );
           return;
         }
         if ('status' in reply) {
-          res.writeHead(reply.status, { 'content-type': 'application/json' }).end(JSON.stringify(reply.body ?? { error: { message: `scripted ${reply.status}`, type: 'server_error' } }));
+          res
+            .writeHead(reply.status, { 'content-type': 'application/json' })
+            .end(
+              JSON.stringify(reply.body ?? { error: { message: `scripted ${reply.status}`, type: 'server_error' } }),
+            );
           return;
         }
         const completion = {

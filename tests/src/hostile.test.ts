@@ -1,7 +1,17 @@
 import os from 'node:os';
 import type { TaskView } from '@research/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakeLlm, TrackedSystem, block, commandResult, refusal, stepOutcomes, toolErrors, turnOf, type TaskEvents } from './fakes.js';
+import {
+  FakeLlm,
+  TrackedSystem,
+  block,
+  commandResult,
+  refusal,
+  stepOutcomes,
+  toolErrors,
+  turnOf,
+  type TaskEvents,
+} from './fakes.js';
 import { requireServices } from './system.js';
 
 /**
@@ -33,7 +43,10 @@ afterAll(async () => {
 });
 
 /** Submits blocks for the offline model to replay, waits for the end, returns the view and the events. */
-async function run(blocks: string[], request: Record<string, unknown> = {}): Promise<{ id: string; view: TaskView; events: TaskEvents }> {
+async function run(
+  blocks: string[],
+  request: Record<string, unknown> = {},
+): Promise<{ id: string; view: TaskView; events: TaskEvents }> {
   inputs += blocks.length;
   const id = await sys.submit({ prompt: blocks.join('\n\nthen\n\n'), ...request });
   const view = await sys.waitFinal(id);
@@ -41,7 +54,8 @@ async function run(blocks: string[], request: Record<string, unknown> = {}): Pro
   return { id, view, events };
 }
 
-const cmd = (command: string, timeoutMs?: number) => block({ action: 'execute-command', command, ...(timeoutMs ? { timeoutMs } : {}) });
+const cmd = (command: string, timeoutMs?: number) =>
+  block({ action: 'execute-command', command, ...(timeoutMs ? { timeoutMs } : {}) });
 
 describe('hostile model output', () => {
   it('malformed, truncated, unknown and incomplete blocks become tool_error events; valid blocks still run; the task completes', async () => {
@@ -78,7 +92,10 @@ describe('hostile model output', () => {
     const { view } = await run([block({ action: 'create-file', filePath: 'big.txt', content })]);
     expect(view.status).toBe('completed');
     expect(view.result?.files).toEqual([{ path: 'big.txt', size: 95_000 }]);
-    const res = await sys.request('/v1/jobs', { method: 'POST', body: JSON.stringify({ prompt: block({ action: 'create-file', filePath: 'x', content: 'A'.repeat(1_000_000) }) }) });
+    const res = await sys.request('/v1/jobs', {
+      method: 'POST',
+      body: JSON.stringify({ prompt: block({ action: 'create-file', filePath: 'x', content: 'A'.repeat(1_000_000) }) }),
+    });
     inputs += 1;
     expect([400, 413]).toContain(res.status);
   });
@@ -98,7 +115,9 @@ describe('hostile model output from a model endpoint', () => {
         'enormous-truncated': [`<daytona-execute>\naction="create-file"\nfilePath="t.txt"\ncontent="${'y'.repeat(MB)}`],
         'enormous-command': [block({ action: 'execute-command', command: `echo ${'z'.repeat(200_000)}` })],
         'enormous-prose': [`${'blah '.repeat(MB / 5)}`],
-        'many-blocks': [Array.from({ length: 300 }, (_, i) => block({ action: 'execute-command', command: `echo ${i}` })).join('\n')],
+        'many-blocks': [
+          Array.from({ length: 300 }, (_, i) => block({ action: 'execute-command', command: `echo ${i}` })).join('\n'),
+        ],
       };
       const turns = script[prompt] ?? [];
       return { text: turns[turn] ?? 'Done.' };
@@ -153,9 +172,20 @@ describe('hostile model output from a model endpoint', () => {
 
 describe('sandbox attacks', () => {
   it('path traversal through every action is refused with path_outside_workspace', async () => {
-    const other = await sys.submit({ prompt: block({ action: 'create-file', filePath: 'secret.md', content: 'secret of the other task' }) });
+    const other = await sys.submit({
+      prompt: block({ action: 'create-file', filePath: 'secret.md', content: 'secret of the other task' }),
+    });
     await sys.waitFinal(other);
-    const targets = ['../x', '../../etc/passwd', '/etc/passwd', `/workspace/${other}/secret.md`, `../${other}/secret.md`, 'a/../../x', '/workspace', '/'];
+    const targets = [
+      '../x',
+      '../../etc/passwd',
+      '/etc/passwd',
+      `/workspace/${other}/secret.md`,
+      `../${other}/secret.md`,
+      'a/../../x',
+      '/workspace',
+      '/',
+    ];
     const attacks = targets.flatMap((p) => [
       block({ action: 'create-file', filePath: p, content: 'pwned' }),
       block({ action: 'read-file', filePath: p }),
@@ -172,10 +202,14 @@ describe('sandbox attacks', () => {
   });
 
   it('a symlink made by a command is not followed by any action and not served through the API', async () => {
-    const other = await sys.submit({ prompt: block({ action: 'create-file', filePath: 'secret.md', content: 'secret of the other task' }) });
+    const other = await sys.submit({
+      prompt: block({ action: 'create-file', filePath: 'secret.md', content: 'secret of the other task' }),
+    });
     await sys.waitFinal(other);
     const { id, view, events } = await run([
-      cmd(`ln -s /etc/passwd leak && ln -s /workspace/${other} sibling && ln -s / root && ln -s /tmp outdir && echo linked`),
+      cmd(
+        `ln -s /etc/passwd leak && ln -s /workspace/${other} sibling && ln -s / root && ln -s /tmp outdir && echo linked`,
+      ),
       block({ action: 'read-file', filePath: 'leak' }),
       block({ action: 'read-file', filePath: 'sibling/secret.md' }),
       block({ action: 'list-files', path: 'root' }),
@@ -191,7 +225,12 @@ describe('sandbox attacks', () => {
     for (const i of [1, 2, 3, 4, 5, 6, 7]) expect(refusal(o[i])).toBe('path_outside_workspace');
     // list-files shows the links as links, never their targets' contents.
     const listing = o[8]!.ok && o[8]!.result.action === 'list-files' ? o[8]!.result.files : [];
-    expect(listing.filter((f) => ['leak', 'sibling', 'root', 'outdir'].includes(f.path)).map((f) => f.type)).toEqual(['symlink', 'symlink', 'symlink', 'symlink']);
+    expect(listing.filter((f) => ['leak', 'sibling', 'root', 'outdir'].includes(f.path)).map((f) => f.type)).toEqual([
+      'symlink',
+      'symlink',
+      'symlink',
+      'symlink',
+    ]);
     expect(listing.some((f) => f.path.startsWith('sibling/') || f.path.startsWith('root/'))).toBe(false);
 
     // Through the API: the links are not task files, and nothing behind them is served.
@@ -274,7 +313,10 @@ describe('sandbox attacks', () => {
   });
 
   it('a memory hog is killed with a non-zero exit; the container stays usable', async () => {
-    const { view, events } = await run([cmd(`python3 -c "x = b'a' * (4 * 1024 ** 3); print(len(x))"`, 60_000), cmd('echo after-hog')]);
+    const { view, events } = await run([
+      cmd(`python3 -c "x = b'a' * (4 * 1024 ** 3); print(len(x))"`, 60_000),
+      cmd('echo after-hog'),
+    ]);
     expect(view.status).toBe('completed');
     const o = stepOutcomes(events).map(commandResult);
     // The kernel's OOM killer takes the hog (SIGKILL: 128 + 9), not the runner or the container.
@@ -287,7 +329,9 @@ describe('sandbox attacks', () => {
   it('odd file names and special files: listed and served or refused, never a 5xx', async () => {
     const deep = "$(printf 'd/%.0s' $(seq 1 300))";
     const { id, view, events } = await run([
-      cmd(`touch $'a\\nb' $'\\xff\\xfe.txt' 'sp ace.md' '%2e%2e' '..%2f' && mkfifo pipe && truncate -s 10G sparse.bin && mkdir -p ${deep} && echo deep > ${deep}deep.txt && for i in $(seq 1 3000); do : > many$i; done; ls | wc -l`),
+      cmd(
+        `touch $'a\\nb' $'\\xff\\xfe.txt' 'sp ace.md' '%2e%2e' '..%2f' && mkfifo pipe && truncate -s 10G sparse.bin && mkdir -p ${deep} && echo deep > ${deep}deep.txt && for i in $(seq 1 3000); do : > many$i; done; ls | wc -l`,
+      ),
       block({ action: 'read-file', filePath: 'pipe' }),
       block({ action: 'read-file', filePath: 'sparse.bin' }),
       block({ action: 'list-files' }),

@@ -6,7 +6,12 @@ import { System, replayPrompt, requireServices, type Proc } from './system.js';
 let sys: System;
 let first: Proc;
 const docker = new Docker();
-const fast = { SANDBOX_ISOLATION: 'task', SANDBOX_POOL_SIZE: '1', WORKER_LOCK_MS: '3000', WORKER_STALLED_INTERVAL_MS: '1000' };
+const fast = {
+  SANDBOX_ISOLATION: 'task',
+  SANDBOX_POOL_SIZE: '1',
+  WORKER_LOCK_MS: '3000',
+  WORKER_STALLED_INTERVAL_MS: '1000',
+};
 
 beforeAll(async () => {
   await requireServices();
@@ -21,7 +26,10 @@ afterAll(async () => {
 async function stdoutOf(id: string, step: number): Promise<string> {
   const events = await sys.events(id);
   const result = events.find((e) => e.type === 'tool_result' && (e.data as { step: number }).step === step);
-  return (result?.data as { outcome: { ok: boolean; result?: { stdout: string; exitCode: number } } }).outcome.result?.stdout ?? '';
+  return (
+    (result?.data as { outcome: { ok: boolean; result?: { stdout: string; exitCode: number } } }).outcome.result
+      ?.stdout ?? ''
+  );
 }
 
 describe('SANDBOX_ISOLATION=task', () => {
@@ -35,8 +43,18 @@ describe('SANDBOX_ISOLATION=task', () => {
     const slot = await sys.redis.hget(`${sys.prefix}:task:${id}`, 'sandboxSlot');
     expect(slot).toBeTruthy();
     // The container and volume go right after the final status is set (the status does not wait for them).
-    await expect.poll(async () => (await docker.listContainers({ all: true, filters: { label: [`research.slot=${slot}`] } })).length, { timeout: 20_000 }).toBe(0);
-    await expect.poll(async () => ((await docker.listVolumes({ filters: { name: [`research-slot-${slot}`] } })).Volumes ?? []).length, { timeout: 20_000 }).toBe(0);
+    await expect
+      .poll(
+        async () => (await docker.listContainers({ all: true, filters: { label: [`research.slot=${slot}`] } })).length,
+        { timeout: 20_000 },
+      )
+      .toBe(0);
+    await expect
+      .poll(
+        async () => ((await docker.listVolumes({ filters: { name: [`research-slot-${slot}`] } })).Volumes ?? []).length,
+        { timeout: 20_000 },
+      )
+      .toBe(0);
     // The pool refilled: one warm container waits for the next task.
     const warm = await docker.listContainers({ filters: { label: [`research.pool-owner=${worker}`] } });
     expect(warm.length).toBeGreaterThanOrEqual(1);
@@ -45,7 +63,12 @@ describe('SANDBOX_ISOLATION=task', () => {
   it('keeps tasks apart: no shared files, processes or host name', async () => {
     const a = await sys.submit({ prompt: replayPrompt(['echo secret-of-a > secret.txt; hostname; sleep 3']) });
     await sys.waitFor(a, (v) => v.steps.some((s) => s.status === 'running'));
-    const b = await sys.submit({ prompt: replayPrompt([`ls /workspace; hostname; ps -eo args | grep -c "^sleep 3" || true`, `cat /workspace/${a}/secret.txt`]) });
+    const b = await sys.submit({
+      prompt: replayPrompt([
+        `ls /workspace; hostname; ps -eo args | grep -c "^sleep 3" || true`,
+        `cat /workspace/${a}/secret.txt`,
+      ]),
+    });
     const [va, vb] = await Promise.all([sys.waitFinal(a), sys.waitFinal(b)]);
     expect(va.status).toBe('completed');
     expect(vb.status).toBe('completed');
@@ -60,7 +83,9 @@ describe('SANDBOX_ISOLATION=task', () => {
     // Only the victim may take the task.
     await sys.stop(first, 'SIGTERM');
     const victim = await sys.startWorker(`iso-${sys.id}-victim`, { ...fast, WORKER_CONCURRENCY: '1' });
-    const id = await sys.submit({ prompt: replayPrompt(['echo from-before > before.txt', 'sleep 3', 'cat before.txt']) });
+    const id = await sys.submit({
+      prompt: replayPrompt(['echo from-before > before.txt', 'sleep 3', 'cat before.txt']),
+    });
     await sys.waitFor(id, (v) => v.steps.some((s) => s.index === 1 && s.status === 'running'));
     await sys.stop(victim, 'SIGKILL');
     await sys.startWorker(`iso-${sys.id}-rescuer`, fast);

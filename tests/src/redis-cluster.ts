@@ -18,9 +18,15 @@ export class RedisCluster {
   static requireBinaries(): void {
     for (const bin of ['redis-server', 'redis-cli']) {
       const r = spawnSync(bin, ['--version'], { encoding: 'utf8' });
-      if (r.error) throw new Error(`${bin} not found in PATH — install Redis 7 or later (e.g. apt-get install redis-server) to run the Cluster test`);
+      if (r.error)
+        throw new Error(
+          `${bin} not found in PATH — install Redis 7 or later (e.g. apt-get install redis-server) to run the Cluster test`,
+        );
       const major = Number(/v=(\d+)\.|redis-cli (\d+)\./.exec(r.stdout)?.slice(1).find(Boolean) ?? 0);
-      if (major < 7) throw new Error(`${bin} is older than 7 (${r.stdout.trim()}); the Cluster test needs --cluster-port, Redis 7 or later`);
+      if (major < 7)
+        throw new Error(
+          `${bin} is older than 7 (${r.stdout.trim()}); the Cluster test needs --cluster-port, Redis 7 or later`,
+        );
     }
   }
 
@@ -39,9 +45,22 @@ export class RedisCluster {
       const child = spawn(
         'redis-server',
         [
-          '--port', String(port), '--cluster-port', String(busPort), '--bind', '127.0.0.1',
-          '--cluster-enabled', 'yes', '--cluster-config-file', path.join(this.dir, `nodes-${port}.conf`),
-          '--dir', this.dir, '--save', '', '--appendonly', 'no',
+          '--port',
+          String(port),
+          '--cluster-port',
+          String(busPort),
+          '--bind',
+          '127.0.0.1',
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          path.join(this.dir, `nodes-${port}.conf`),
+          '--dir',
+          this.dir,
+          '--save',
+          '',
+          '--appendonly',
+          'no',
         ],
         { stdio: ['ignore', 'pipe', 'pipe'] },
       );
@@ -53,13 +72,26 @@ export class RedisCluster {
     }
     await Promise.all(this.children.map((child, i) => this.untilOutput(child, i, /Ready to accept connections/)));
 
-    const create = await run('redis-cli', ['--cluster', 'create', ...this.ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes']);
+    const create = await run('redis-cli', [
+      '--cluster',
+      'create',
+      ...this.ports.map((p) => `127.0.0.1:${p}`),
+      '--cluster-replicas',
+      '0',
+      '--cluster-yes',
+    ]);
     if (create.code !== 0) throw new Error(`redis-cli --cluster create failed:\n${create.out}`);
     const until = Date.now() + 30_000;
     for (;;) {
       const infos = await Promise.all(this.ports.map((p) => run('redis-cli', ['-p', String(p), 'cluster', 'info'])));
-      if (infos.every((r) => /cluster_state:ok/.test(r.out) && new RegExp(`cluster_known_nodes:${masters}\\b`).test(r.out))) return;
-      if (Date.now() > until) throw new Error(`cluster did not reach cluster_state:ok:\n${infos.map((r) => r.out).join('\n')}`);
+      if (
+        infos.every(
+          (r) => /cluster_state:ok/.test(r.out) && new RegExp(`cluster_known_nodes:${masters}\\b`).test(r.out),
+        )
+      )
+        return;
+      if (Date.now() > until)
+        throw new Error(`cluster did not reach cluster_state:ok:\n${infos.map((r) => r.out).join('\n')}`);
       await sleep(100);
     }
   }
@@ -74,7 +106,8 @@ export class RedisCluster {
       const nodePort = /:(\d+)@/.exec(fields[1] ?? '')?.[1];
       for (const range of fields.slice(8)) {
         const [first, last = first] = range.split('-').map(Number);
-        if (nodePort && first !== undefined && last !== undefined && slot >= first && slot <= last) return this.urlOf(Number(nodePort));
+        if (nodePort && first !== undefined && last !== undefined && slot >= first && slot <= last)
+          return this.urlOf(Number(nodePort));
       }
     }
     throw new Error(`no master owns slot ${slot} of ${key}`);

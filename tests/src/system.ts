@@ -107,27 +107,40 @@ export class System {
   async startApi(extra: Record<string, string> = {}): Promise<Proc> {
     if (this.apiPort === 0) this.apiPort = await freePort();
     const proc = this.start('api', MAINS.api, { PORT: String(this.apiPort), API_KEYS: this.apiKey, ...extra });
-    await this.until(async () => (await fetch(`${this.apiUrl}/healthz`).catch(() => undefined))?.ok === true, `API on ${this.apiUrl}`, proc);
+    await this.until(
+      async () => (await fetch(`${this.apiUrl}/healthz`).catch(() => undefined))?.ok === true,
+      `API on ${this.apiUrl}`,
+      proc,
+    );
     return proc;
   }
 
   async startWorker(workerId: string, extra: Record<string, string> = {}): Promise<Proc> {
     this.workerIds.add(workerId);
     const proc = this.start(`worker ${workerId}`, MAINS.worker, { WORKER_ID: workerId, ...extra });
-    await this.until(async () => (await this.redis.zscore(`${this.prefix}:workers`, workerId)) !== null, `worker ${workerId}`, proc);
+    await this.until(
+      async () => (await this.redis.zscore(`${this.prefix}:workers`, workerId)) !== null,
+      `worker ${workerId}`,
+      proc,
+    );
     return proc;
   }
 
   async startDashboard(port: number, extra: Record<string, string> = {}): Promise<Proc> {
     const proc = this.start('dashboard', MAINS.dashboard, { DASHBOARD_PORT: String(port), ...extra });
-    await this.until(async () => (await fetch(`http://127.0.0.1:${port}/`).catch(() => undefined)) !== undefined, `dashboard on ${port}`, proc);
+    await this.until(
+      async () => (await fetch(`http://127.0.0.1:${port}/`).catch(() => undefined)) !== undefined,
+      `dashboard on ${port}`,
+      proc,
+    );
     return proc;
   }
 
   private async until(check: () => Promise<boolean>, what: string, proc: Proc, timeoutMs = 60_000): Promise<void> {
     const until = Date.now() + timeoutMs;
     while (Date.now() < until) {
-      if (proc.child.exitCode !== null) throw new Error(`${what} exited with ${proc.child.exitCode}:\n${proc.output()}`);
+      if (proc.child.exitCode !== null)
+        throw new Error(`${what} exited with ${proc.child.exitCode}:\n${proc.output()}`);
       if (await check().catch(() => false)) return;
       await sleep(100);
     }
@@ -177,7 +190,10 @@ export class System {
   }
 
   /** Reads a task's SSE stream until it closes (or `stopAfter` events), from `lastEventId`. */
-  async events(id: string, opts: { lastEventId?: string; stopAfter?: number } = {}): Promise<{ id: string; type: string; data: unknown }[]> {
+  async events(
+    id: string,
+    opts: { lastEventId?: string; stopAfter?: number } = {},
+  ): Promise<{ id: string; type: string; data: unknown }[]> {
     const headers: Record<string, string> = { accept: 'text/event-stream' };
     if (opts.lastEventId) headers['last-event-id'] = opts.lastEventId;
     const controller = new AbortController();
@@ -192,7 +208,8 @@ export class System {
     });
     const decoder = new TextDecoder();
     try {
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) parser.feed(decoder.decode(chunk, { stream: true }));
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>)
+        parser.feed(decoder.decode(chunk, { stream: true }));
     } catch (err) {
       if (!controller.signal.aborted) throw err;
     }
@@ -205,12 +222,23 @@ export class System {
     for (const id of this.workerIds) {
       for (const label of [`research.worker=${id}`, `research.pool-owner=${id}`]) {
         const list = await docker.listContainers({ all: true, filters: { label: [label] } });
-        for (const c of list) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+        for (const c of list)
+          await docker
+            .getContainer(c.Id)
+            .remove({ force: true })
+            .catch(() => undefined);
       }
       const { Volumes } = await docker.listVolumes({ filters: { label: [`research.pool-owner=${id}`] } });
-      for (const v of Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => undefined);
+      for (const v of Volumes ?? [])
+        await docker
+          .getVolume(v.Name)
+          .remove()
+          .catch(() => undefined);
     }
-    await docker.getVolume(this.volume).remove().catch(() => undefined);
+    await docker
+      .getVolume(this.volume)
+      .remove()
+      .catch(() => undefined);
     const keys = await this.redis.keys(`${this.prefix}*`).catch(() => [] as string[]);
     for (let i = 0; i < keys.length; i += 500) await this.redis.del(...keys.slice(i, i + 500));
     await this.redis.quit().catch(() => undefined);
@@ -220,6 +248,9 @@ export class System {
 /** A prompt the offline model replays: one `<daytona-execute>` block per command. */
 export function replayPrompt(commands: string[]): string {
   return commands
-    .map((c) => `<daytona-execute>\naction="execute-command"\ncommand="${c.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"\n</daytona-execute>`)
+    .map(
+      (c) =>
+        `<daytona-execute>\naction="execute-command"\ncommand="${c.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"\n</daytona-execute>`,
+    )
     .join('\n');
 }

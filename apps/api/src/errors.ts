@@ -21,7 +21,13 @@ export class ApiError extends Error {
   }
 
   toBody(): ApiErrorBody {
-    return { error: { code: this.code, message: this.message, ...(this.details === undefined ? {} : { details: this.details }) } };
+    return {
+      error: {
+        code: this.code,
+        message: this.message,
+        ...(this.details === undefined ? {} : { details: this.details }),
+      },
+    };
   }
 }
 
@@ -40,7 +46,10 @@ export class InvalidRequestError extends ApiError {
     }));
     const first = issues[0];
     const summary = first ? `${first.path === '(root)' ? '' : `${first.path}: `}${first.message}` : 'invalid';
-    return new InvalidRequestError(`invalid ${what}: ${summary}`, { issues, ...(error.issues.length > MAX_ISSUES ? { omittedIssues: error.issues.length - MAX_ISSUES } : {}) });
+    return new InvalidRequestError(`invalid ${what}: ${summary}`, {
+      issues,
+      ...(error.issues.length > MAX_ISSUES ? { omittedIssues: error.issues.length - MAX_ISSUES } : {}),
+    });
   }
 }
 
@@ -63,7 +72,13 @@ export class NotFoundError extends ApiError {
 export class MethodNotAllowedError extends ApiError {
   override readonly name = 'MethodNotAllowedError';
   constructor(method: string, allowed: readonly string[]) {
-    super(405, 'method_not_allowed', `${method} is not allowed here; use ${allowed.join(' or ')}`, { allowed }, { Allow: allowed.join(', ') });
+    super(
+      405,
+      'method_not_allowed',
+      `${method} is not allowed here; use ${allowed.join(' or ')}`,
+      { allowed },
+      { Allow: allowed.join(', ') },
+    );
   }
 }
 
@@ -123,7 +138,8 @@ export function toApiError(err: unknown, limits: { maxBodyBytes: number }): ApiE
   if (err instanceof z.ZodError) return InvalidRequestError.fromZod(err);
   if (typeof err === 'object' && err !== null) {
     const e = err as HttpishError;
-    const status = typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : undefined;
+    const status =
+      typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : undefined;
     switch (e.type) {
       case 'entity.parse.failed':
         return new InvalidRequestError('request body is not valid JSON', undefined, 'invalid_json');
@@ -147,12 +163,17 @@ export function toApiError(err: unknown, limits: { maxBodyBytes: number }): ApiE
   return new InternalError();
 }
 
-const CONNECTION_ERROR = /enableOfflineQueue|Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENOTCONN|max retries per request|Stream isn't writeable|Command timed out|^OOM |LOADING |MASTERDOWN|READONLY|CLUSTERDOWN|TRYAGAIN|Too many Cluster redirections|Failed to refresh slots cache/i;
+const CONNECTION_ERROR =
+  /enableOfflineQueue|Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENOTCONN|max retries per request|Stream isn't writeable|Command timed out|^OOM |LOADING |MASTERDOWN|READONLY|CLUSTERDOWN|TRYAGAIN|Too many Cluster redirections|Failed to refresh slots cache/i;
 
 /** Errors ioredis and BullMQ raise while Redis (or a Cluster's slot) is unreachable, out of memory or still loading: the caller may retry later. */
 export function isRedisConnectionError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
-  return err.name === 'MaxRetriesPerRequestError' || err.name === 'ConnectionClosedError' || CONNECTION_ERROR.test(err.message);
+  return (
+    err.name === 'MaxRetriesPerRequestError' ||
+    err.name === 'ConnectionClosedError' ||
+    CONNECTION_ERROR.test(err.message)
+  );
 }
 
 /** The one place errors become HTTP responses. Never sends a stack trace. */
@@ -162,7 +183,10 @@ export function errorHandler(logger: Logger, limits: { maxBodyBytes: number }): 
     if (apiError.status >= 500 && !(apiError instanceof RedisUnavailableError)) {
       logger.error({ err, method: req.method, path: req.path }, 'request failed');
     } else {
-      logger.debug({ code: apiError.code, status: apiError.status, method: req.method, path: req.path }, 'request refused');
+      logger.debug(
+        { code: apiError.code, status: apiError.status, method: req.method, path: req.path },
+        'request refused',
+      );
     }
     if (res.headersSent) {
       // An SSE stream or file body already started: the only honest thing left is to cut it.

@@ -23,9 +23,25 @@ describe('workspacePath', () => {
   });
 
   it.each([
-    '..', '../x', 'a/../../x', 'a/..', '%2e%2e/x', '%2E%2e%2Fx', '%252e%252e%252fx', '%25252e%25252e/x',
-    '/etc/passwd', '%2fetc%2fpasswd', '%252fetc', 'C:/Windows', 'c:%5cx', 'a%5cb', '..%5cx', 'a%255cb',
-    'x%00', 'x%2500', '%25%32%65%25%32%65/x',
+    '..',
+    '../x',
+    'a/../../x',
+    'a/..',
+    '%2e%2e/x',
+    '%2E%2e%2Fx',
+    '%252e%252e%252fx',
+    '%25252e%25252e/x',
+    '/etc/passwd',
+    '%2fetc%2fpasswd',
+    '%252fetc',
+    'C:/Windows',
+    'c:%5cx',
+    'a%5cb',
+    '..%5cx',
+    'a%255cb',
+    'x%00',
+    'x%2500',
+    '%25%32%65%25%32%65/x',
   ])('refuses %s with 400 path_outside_workspace', (tail) => {
     expect(refusal(tail)).toEqual({ status: 400, code: 'path_outside_workspace' });
   });

@@ -2,7 +2,16 @@ import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiErrorBody } from '@research/contracts';
-import { KEY, cleanPrefix, raw, requireRedis, startApi, testPrefix, type RawResponse, type TestApi } from './testing/harness.js';
+import {
+  KEY,
+  cleanPrefix,
+  raw,
+  requireRedis,
+  startApi,
+  testPrefix,
+  type RawResponse,
+  type TestApi,
+} from './testing/harness.js';
 
 const prefix = testPrefix();
 let api: TestApi;
@@ -17,22 +26,54 @@ afterAll(async () => {
   await api?.close();
   await cleanPrefix(prefix);
   // Shown in the test output so the closing note can give counts.
-  console.log(`fuzz: ${seen.requests} requests, statuses ${JSON.stringify(Object.fromEntries([...seen.byStatus].sort()))}`);
+  console.log(
+    `fuzz: ${seen.requests} requests, statuses ${JSON.stringify(Object.fromEntries([...seen.byStatus].sort()))}`,
+  );
 });
 
 /** Header values a client can actually send (printable ASCII). */
-const headerText = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 200 });
-const hostileKey = fc.constantFrom('__proto__', 'constructor', 'prototype', 'prompt', 'metadata', '', 'a'.repeat(65), '\u0000', 'toString', 'hasOwnProperty');
+const headerText = fc.string({
+  unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)),
+  maxLength: 200,
+});
+const hostileKey = fc.constantFrom(
+  '__proto__',
+  'constructor',
+  'prototype',
+  'prompt',
+  'metadata',
+  '',
+  'a'.repeat(65),
+  '\u0000',
+  'toString',
+  'hasOwnProperty',
+);
 
 const metadata = fc.oneof(
-  fc.dictionary(fc.oneof(hostileKey, fc.string({ maxLength: 70 })), fc.oneof(fc.string({ maxLength: 50 }), fc.integer(), fc.boolean(), fc.constant(null), fc.anything({ maxDepth: 2 })), { maxKeys: 40 }),
+  fc.dictionary(
+    fc.oneof(hostileKey, fc.string({ maxLength: 70 })),
+    fc.oneof(fc.string({ maxLength: 50 }), fc.integer(), fc.boolean(), fc.constant(null), fc.anything({ maxDepth: 2 })),
+    { maxKeys: 40 },
+  ),
   fc.anything({ maxDepth: 2 }),
 );
 
 const taskLike = fc.record(
   {
-    prompt: fc.oneof(fc.string({ maxLength: 200 }), fc.string({ maxLength: 20 }).map((s) => `${s}\u0000${s}`), fc.integer(), fc.constant(null), fc.array(fc.string(), { maxLength: 3 }), fc.constant('   ')),
-    maxSteps: fc.oneof(fc.integer({ min: -10, max: 1_000 }), fc.double(), fc.string({ maxLength: 5 }), fc.constant(null)),
+    prompt: fc.oneof(
+      fc.string({ maxLength: 200 }),
+      fc.string({ maxLength: 20 }).map((s) => `${s}\u0000${s}`),
+      fc.integer(),
+      fc.constant(null),
+      fc.array(fc.string(), { maxLength: 3 }),
+      fc.constant('   '),
+    ),
+    maxSteps: fc.oneof(
+      fc.integer({ min: -10, max: 1_000 }),
+      fc.double(),
+      fc.string({ maxLength: 5 }),
+      fc.constant(null),
+    ),
     timeoutSeconds: fc.oneof(fc.integer({ min: -10, max: 100_000 }), fc.double(), fc.boolean()),
     model: fc.oneof(fc.string({ maxLength: 210 }), fc.integer()),
     metadata,
@@ -43,30 +84,87 @@ const taskLike = fc.record(
 /** Bodies: task-shaped objects, extra keys, arbitrary JSON, deep nesting, raw bytes, oversized. */
 const body = fc.oneof(
   { weight: 5, arbitrary: taskLike.map((o) => JSON.stringify(o)) },
-  { weight: 2, arbitrary: fc.tuple(taskLike, hostileKey, fc.anything({ maxDepth: 2 })).map(([o, k, v]) => JSON.stringify(o).replace(/^\{/, `{${JSON.stringify(k)}:${JSON.stringify(v) ?? 'null'}${Object.keys(o).length > 0 ? ',' : ''}`)) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .tuple(taskLike, hostileKey, fc.anything({ maxDepth: 2 }))
+      .map(([o, k, v]) =>
+        JSON.stringify(o).replace(
+          /^\{/,
+          `{${JSON.stringify(k)}:${JSON.stringify(v) ?? 'null'}${Object.keys(o).length > 0 ? ',' : ''}`,
+        ),
+      ),
+  },
   { weight: 2, arbitrary: fc.json({ maxDepth: 4 }) },
-  { weight: 1, arbitrary: fc.integer({ min: 1, max: 8_000 }).map((d) => `{"prompt":"p","metadata":{"a":${'['.repeat(d)}${']'.repeat(d)}}}`) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .integer({ min: 1, max: 8_000 })
+      .map((d) => `{"prompt":"p","metadata":{"a":${'['.repeat(d)}${']'.repeat(d)}}}`),
+  },
   { weight: 1, arbitrary: fc.integer({ min: 1, max: 5_000 }).map((d) => `${'{"a":'.repeat(d)}1${'}'.repeat(d)}`) },
   { weight: 1, arbitrary: fc.string({ maxLength: 300 }) },
   { weight: 1, arbitrary: fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)) },
-  { weight: 1, arbitrary: fc.integer({ min: 16 * 1024, max: 64 * 1024 }).map((n) => JSON.stringify({ prompt: 'x'.repeat(n) })) },
-  { weight: 1, arbitrary: fc.constantFrom('', 'null', 'true', '0', '[]', '{}', '{"prompt":"\\ud800"}', '{"prompt":"\\u0000"}', '\uFEFF{"prompt":"bom"}', '{"prompt":"p"}garbage') },
+  {
+    weight: 1,
+    arbitrary: fc.integer({ min: 16 * 1024, max: 64 * 1024 }).map((n) => JSON.stringify({ prompt: 'x'.repeat(n) })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      '',
+      'null',
+      'true',
+      '0',
+      '[]',
+      '{}',
+      '{"prompt":"\\ud800"}',
+      '{"prompt":"\\u0000"}',
+      '\uFEFF{"prompt":"bom"}',
+      '{"prompt":"p"}garbage',
+    ),
+  },
 );
 
 /** Mostly absent, sometimes one of the values. */
-const rarely = <T>(arb: fc.Arbitrary<T>, absentWeight = 6) => fc.oneof({ weight: absentWeight, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: arb });
+const rarely = <T>(arb: fc.Arbitrary<T>, absentWeight = 6) =>
+  fc.oneof({ weight: absentWeight, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: arb });
 
 /** Mostly well-formed requests, so most bodies reach validation; the rest attack the headers. */
 const headers = fc
   .record({
     'content-type': fc.oneof(
       { weight: 8, arbitrary: fc.constantFrom('application/json', 'application/json; charset=utf-8') },
-      { weight: 1, arbitrary: fc.constantFrom('application/json; charset=utf-16', 'application/json; charset=latin1', 'application/json; charset=bogus', 'application/vnd.api+json', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data', '*/*', '') },
+      {
+        weight: 1,
+        arbitrary: fc.constantFrom(
+          'application/json; charset=utf-16',
+          'application/json; charset=latin1',
+          'application/json; charset=bogus',
+          'application/vnd.api+json',
+          'text/plain',
+          'application/x-www-form-urlencoded',
+          'multipart/form-data',
+          '*/*',
+          '',
+        ),
+      },
       { weight: 1, arbitrary: headerText },
     ),
     authorization: fc.oneof(
       { weight: 10, arbitrary: fc.constant(`Bearer ${KEY}`) },
-      { weight: 1, arbitrary: fc.constantFrom(`bearer ${KEY}`, `Bearer  ${KEY}`, `Bearer ${KEY} extra`, 'Bearer', `Basic ${KEY}`, '', 'Bearer \u00e9') },
+      {
+        weight: 1,
+        arbitrary: fc.constantFrom(
+          `bearer ${KEY}`,
+          `Bearer  ${KEY}`,
+          `Bearer ${KEY} extra`,
+          'Bearer',
+          `Basic ${KEY}`,
+          '',
+          'Bearer \u00e9',
+        ),
+      },
       { weight: 1, arbitrary: headerText },
     ),
     'idempotency-key': rarely(fc.oneof(fc.stringMatching(/^[A-Za-z0-9_.:-]{1,128}$/), headerText), 2),
@@ -106,7 +204,21 @@ describe('fuzz', () => {
   it('task routes: 1000 generated ids, paths and methods never get a 5xx', async () => {
     const segment = fc.oneof(
       fc.string({ maxLength: 40 }).map((s) => encodeURIComponent(s)),
-      fc.constantFrom('..', '%2e%2e', '%252e%252e', '%00', '%', '%zz', '%c0%ae', '~', '.', 'a%2fb', '%5c', '__proto__', 'constructor'),
+      fc.constantFrom(
+        '..',
+        '%2e%2e',
+        '%252e%252e',
+        '%00',
+        '%',
+        '%zz',
+        '%c0%ae',
+        '~',
+        '.',
+        'a%2fb',
+        '%5c',
+        '__proto__',
+        'constructor',
+      ),
       fc.stringMatching(/^[A-Za-z0-9_-]{1,130}$/),
     );
     const route = fc.tuple(

@@ -6,7 +6,15 @@ import type { ApiDeps } from './deps.js';
 import { guard } from './redis-guard.js';
 
 /** Queue states reported as depth. */
-const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'failed', 'completed'] as const;
+const QUEUE_STATES = [
+  'waiting',
+  'active',
+  'delayed',
+  'prioritized',
+  'waiting-children',
+  'failed',
+  'completed',
+] as const;
 
 /**
  * Step durations are observed by workers into Redis buckets (`STEP_BUCKETS_S`); this metric
@@ -47,7 +55,10 @@ function storedStepHistogram(store: TaskStore, run: <T>(work: () => Promise<T>) 
  * Prometheus metrics, collected from Redis on each scrape so every API replica reports the
  * whole system. A scrape while Redis is down fails (503) rather than reporting stale zeros.
  */
-export function createMetrics(deps: Pick<ApiDeps, 'env' | 'redis' | 'store' | 'queue'>): { registry: Registry; close(): Promise<void> } {
+export function createMetrics(deps: Pick<ApiDeps, 'env' | 'redis' | 'store' | 'queue'>): {
+  registry: Registry;
+  close(): Promise<void>;
+} {
   const { env, redis, store, queue } = deps;
   const registry = new Registry();
   const workers = new WorkerRegistry(redis, env.QUEUE_PREFIX);

@@ -1,18 +1,36 @@
 import { z } from 'zod';
-import { ApiErrorBody, ResultFile, TASK_ID_PATTERN, TaskAccepted, TaskEvent, TaskRequest, TaskView } from '@research/contracts';
+import {
+  ApiErrorBody,
+  ResultFile,
+  TASK_ID_PATTERN,
+  TaskAccepted,
+  TaskEvent,
+  TaskRequest,
+  TaskView,
+} from '@research/contracts';
 
 const FilesList = z.object({ files: z.array(ResultFile) });
 
 function schema(s: z.ZodType, io: 'input' | 'output' = 'output'): Record<string, unknown> {
   // Refinements (metadata key rules, NUL check) cannot be expressed in JSON Schema; the API
   // still enforces them.
-  const { $schema: _ignored, ...rest } = z.toJSONSchema(s, { io, unrepresentable: 'any', target: 'draft-2020-12' }) as Record<string, unknown>;
+  const { $schema: _ignored, ...rest } = z.toJSONSchema(s, {
+    io,
+    unrepresentable: 'any',
+    target: 'draft-2020-12',
+  }) as Record<string, unknown>;
   return rest;
 }
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: ref('ApiErrorBody') } } });
-const json = (name: string, description: string) => ({ description, content: { 'application/json': { schema: ref(name) } } });
+const errorResponse = (description: string) => ({
+  description,
+  content: { 'application/json': { schema: ref('ApiErrorBody') } },
+});
+const json = (name: string, description: string) => ({
+  description,
+  content: { 'application/json': { schema: ref(name) } },
+});
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: TASK_ID_PATTERN.source } };
 const common = {
   '401': errorResponse('Missing or wrong bearer key'),
@@ -47,7 +65,15 @@ export function openApiDocument(): Record<string, unknown> {
       '/v1/jobs': {
         post: {
           summary: 'Submit a research task',
-          parameters: [{ name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,128}$' }, description: 'A repeat with the same key (per API key, 24 h) returns the same task' }],
+          parameters: [
+            {
+              name: 'Idempotency-Key',
+              in: 'header',
+              required: false,
+              schema: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,128}$' },
+              description: 'A repeat with the same key (per API key, 24 h) returns the same task',
+            },
+          ],
           requestBody: { required: true, content: { 'application/json': { schema: ref('TaskRequest') } } },
           responses: {
             '202': json('TaskAccepted', 'Task queued (or the task an Idempotency-Key already named)'),
@@ -61,18 +87,37 @@ export function openApiDocument(): Record<string, unknown> {
         },
       },
       '/v1/jobs/{id}': {
-        get: { summary: 'A task with its progress, steps and result', parameters: [idParam], responses: { '200': json('TaskView', 'The task'), ...common } },
+        get: {
+          summary: 'A task with its progress, steps and result',
+          parameters: [idParam],
+          responses: { '200': json('TaskView', 'The task'), ...common },
+        },
       },
       '/v1/jobs/{id}/events': {
         get: {
           summary: 'Server-Sent Events: past events, then live ones; closes after the final status',
           parameters: [
             idParam,
-            { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string' }, description: 'Resume after this event id' },
-            { name: 'lastEventId', in: 'query', required: false, schema: { type: 'string' }, description: 'Same as Last-Event-ID, for the first connection' },
+            {
+              name: 'Last-Event-ID',
+              in: 'header',
+              required: false,
+              schema: { type: 'string' },
+              description: 'Resume after this event id',
+            },
+            {
+              name: 'lastEventId',
+              in: 'query',
+              required: false,
+              schema: { type: 'string' },
+              description: 'Same as Last-Event-ID, for the first connection',
+            },
           ],
           responses: {
-            '200': { description: 'Each message: `id:` stream id, `event:` the event type, `data:` a TaskEvent as JSON', content: { 'text/event-stream': { schema: ref('TaskEvent') } } },
+            '200': {
+              description: 'Each message: `id:` stream id, `event:` the event type, `data:` a TaskEvent as JSON',
+              content: { 'text/event-stream': { schema: ref('TaskEvent') } },
+            },
             ...common,
           },
         },
@@ -81,16 +126,33 @@ export function openApiDocument(): Record<string, unknown> {
         post: {
           summary: 'Cancel a queued or running task',
           parameters: [idParam],
-          responses: { '202': json('TaskView', 'Cancelled (queued task) or cancel requested (running task)'), '409': errorResponse('Already finished (`already_finished`)'), ...common },
+          responses: {
+            '202': json('TaskView', 'Cancelled (queued task) or cancel requested (running task)'),
+            '409': errorResponse('Already finished (`already_finished`)'),
+            ...common,
+          },
         },
       },
       '/v1/jobs/{id}/files': {
-        get: { summary: "The task's kept files", parameters: [idParam], responses: { '200': json('FilesList', 'Files (empty until the worker saves a snapshot)'), ...common } },
+        get: {
+          summary: "The task's kept files",
+          parameters: [idParam],
+          responses: { '200': json('FilesList', 'Files (empty until the worker saves a snapshot)'), ...common },
+        },
       },
       '/v1/jobs/{id}/files/{path}': {
         get: {
           summary: "One file's bytes",
-          parameters: [idParam, { name: 'path', in: 'path', required: true, schema: { type: 'string' }, description: 'Workspace-relative path; may contain `/`' }],
+          parameters: [
+            idParam,
+            {
+              name: 'path',
+              in: 'path',
+              required: true,
+              schema: { type: 'string' },
+              description: 'Workspace-relative path; may contain `/`',
+            },
+          ],
           responses: {
             '200': { description: 'The file', content: { '*/*': { schema: { type: 'string', format: 'binary' } } } },
             '400': errorResponse('Path outside the workspace (`path_outside_workspace`)'),
@@ -99,10 +161,28 @@ export function openApiDocument(): Record<string, unknown> {
           },
         },
       },
-      '/healthz': { get: { summary: 'Liveness', security: [], responses: { '200': { description: 'The process is up' } } } },
-      '/readyz': { get: { summary: 'Readiness: Redis answers PING', security: [], responses: { '200': { description: 'Ready' }, '503': errorResponse('Redis unavailable') } } },
-      '/metrics': { get: { summary: 'Prometheus metrics', security: [], responses: { '200': { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
-      '/openapi.json': { get: { summary: 'This document', security: [], responses: { '200': { description: 'OpenAPI 3.1' } } } },
+      '/healthz': {
+        get: { summary: 'Liveness', security: [], responses: { '200': { description: 'The process is up' } } },
+      },
+      '/readyz': {
+        get: {
+          summary: 'Readiness: Redis answers PING',
+          security: [],
+          responses: { '200': { description: 'Ready' }, '503': errorResponse('Redis unavailable') },
+        },
+      },
+      '/metrics': {
+        get: {
+          summary: 'Prometheus metrics',
+          security: [],
+          responses: {
+            '200': { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } },
+          },
+        },
+      },
+      '/openapi.json': {
+        get: { summary: 'This document', security: [], responses: { '200': { description: 'OpenAPI 3.1' } } },
+      },
     },
   };
 }

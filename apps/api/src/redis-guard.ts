@@ -14,7 +14,10 @@ export async function guard<T>(redis: Redis, work: () => Promise<T>, timeoutMs?:
     if (timeoutMs === undefined) return await work();
     // A tighter bound than the connection's command timeout (readiness probes).
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new RedisUnavailableError(`Redis did not answer within ${timeoutMs} ms`)), timeoutMs);
+      timer = setTimeout(
+        () => reject(new RedisUnavailableError(`Redis did not answer within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
     });
     return await Promise.race([work(), timeout]);
   } catch (err) {

@@ -53,7 +53,10 @@ describe('health, readiness, metrics, OpenAPI (no key needed)', () => {
   it('/metrics includes the step queue of each live worker', async () => {
     const { WorkerRegistry } = await import('@research/queue');
     const registry = new WorkerRegistry(api.redis, prefix);
-    await registry.beat({ id: 'w-metrics', host: 'h', pid: 1, startedAt: new Date().toISOString(), running: [] }, 60_000);
+    await registry.beat(
+      { id: 'w-metrics', host: 'h', pid: 1, startedAt: new Date().toISOString(), running: [] },
+      60_000,
+    );
     const res = await call(api.url, 'GET', '/metrics');
     expect(res.text).toContain('research_workers_alive 1');
     expect(res.text).toContain('research_queue_jobs{queue="steps.w-metrics",state="waiting"} 0');
@@ -63,12 +66,28 @@ describe('health, readiness, metrics, OpenAPI (no key needed)', () => {
   it('/openapi.json is an OpenAPI 3.1 document with every route and the contract schemas', async () => {
     const res = await call(api.url, 'GET', '/openapi.json');
     expect(res.status).toBe(200);
-    const doc = res.json as { openapi: string; paths: Record<string, unknown>; components: { schemas: Record<string, { properties?: Record<string, unknown> }> } };
+    const doc = res.json as {
+      openapi: string;
+      paths: Record<string, unknown>;
+      components: { schemas: Record<string, { properties?: Record<string, unknown> }> };
+    };
     expect(doc.openapi).toBe('3.1.0');
-    for (const path of ['/v1/jobs', '/v1/jobs/{id}', '/v1/jobs/{id}/events', '/v1/jobs/{id}/cancel', '/v1/jobs/{id}/files', '/v1/jobs/{id}/files/{path}', '/healthz', '/readyz', '/metrics']) {
+    for (const path of [
+      '/v1/jobs',
+      '/v1/jobs/{id}',
+      '/v1/jobs/{id}/events',
+      '/v1/jobs/{id}/cancel',
+      '/v1/jobs/{id}/files',
+      '/v1/jobs/{id}/files/{path}',
+      '/healthz',
+      '/readyz',
+      '/metrics',
+    ]) {
       expect(doc.paths).toHaveProperty([path]);
     }
-    expect(Object.keys(doc.components.schemas.TaskRequest?.properties ?? {})).toEqual(expect.arrayContaining(['prompt', 'maxSteps', 'timeoutSeconds', 'model', 'metadata']));
+    expect(Object.keys(doc.components.schemas.TaskRequest?.properties ?? {})).toEqual(
+      expect.arrayContaining(['prompt', 'maxSteps', 'timeoutSeconds', 'model', 'metadata']),
+    );
     expect(doc.components.schemas.TaskView?.properties).toHaveProperty('progress');
   });
 
@@ -112,14 +131,19 @@ describe('main.js', () => {
   beforeAll(() => {
     // The test runs the compiled entry point, as `npm start` does; build it when missing.
     if (!existsSync(fileURLToPath(new URL('../dist/main.js', import.meta.url)))) {
-      execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: fileURLToPath(new URL('..', import.meta.url)) });
+      execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.json'], {
+        cwd: fileURLToPath(new URL('..', import.meta.url)),
+      });
     }
   });
 
   it('exits non-zero naming the variable when the configuration is bad', async () => {
     const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
     const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, [main], { env: { ...process.env, PORT: 'abc', API_KEYS: 'k' }, stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(process.execPath, [main], {
+        env: { ...process.env, PORT: 'abc', API_KEYS: 'k' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       let err = '';
       child.stderr.on('data', (c: Buffer) => (err += c.toString()));
       child.on('error', reject);
@@ -133,7 +157,10 @@ describe('main.js', () => {
     const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
     const { API_KEYS: _drop, ...rest } = process.env;
     const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, [main], { env: { ...rest, PORT: '3999' }, stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(process.execPath, [main], {
+        env: { ...rest, PORT: '3999' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       let err = '';
       child.stderr.on('data', (c: Buffer) => (err += c.toString()));
       child.on('error', reject);

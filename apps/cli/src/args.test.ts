@@ -12,7 +12,9 @@ function command(argv: string[], e: Record<string, string | undefined> = env): C
 
 describe('research arguments', () => {
   it('parses submit with its flags, joining an unquoted prompt', () => {
-    expect(command(['submit', 'Research', 'the', 'market', '--follow', '--max-steps', '12', '--timeout', '300', '--json'])).toEqual({
+    expect(
+      command(['submit', 'Research', 'the', 'market', '--follow', '--max-steps', '12', '--timeout', '300', '--json']),
+    ).toEqual({
       name: 'submit',
       prompt: 'Research the market',
       follow: true,
@@ -26,8 +28,14 @@ describe('research arguments', () => {
   });
 
   it('takes --url and --key before or after the command, over the environment', () => {
-    expect(command(['--url', 'http://127.0.0.1:5000', 'status', 'abc', '--key', 'flag-key']).conn).toEqual({ url: 'http://127.0.0.1:5000', key: 'flag-key' });
-    expect(command(['status', 'abc', '--url', 'http://127.0.0.1:5001']).conn).toEqual({ url: 'http://127.0.0.1:5001', key: 'env-key' });
+    expect(command(['--url', 'http://127.0.0.1:5000', 'status', 'abc', '--key', 'flag-key']).conn).toEqual({
+      url: 'http://127.0.0.1:5000',
+      key: 'flag-key',
+    });
+    expect(command(['status', 'abc', '--url', 'http://127.0.0.1:5001']).conn).toEqual({
+      url: 'http://127.0.0.1:5001',
+      key: 'env-key',
+    });
   });
 
   it('defaults the URL and leaves the key unset when nothing gives one', () => {
@@ -39,12 +47,24 @@ describe('research arguments', () => {
     expect(command(['follow', 't1'])).toMatchObject({ name: 'follow', id: 't1', json: false });
     expect(command(['status', 't1', '--json'])).toMatchObject({ name: 'status', id: 't1', json: true });
     expect(command(['files', 't1'])).toMatchObject({ name: 'files', id: 't1' });
-    expect(command(['files', 't1', 'report.md', '-o', 'out.md'])).toMatchObject({ name: 'files', id: 't1', path: 'report.md', output: 'out.md' });
+    expect(command(['files', 't1', 'report.md', '-o', 'out.md'])).toMatchObject({
+      name: 'files',
+      id: 't1',
+      path: 'report.md',
+      output: 'out.md',
+    });
     expect(command(['cancel', 't1'])).toMatchObject({ name: 'cancel', id: 't1' });
   });
 
   it('refuses bad numbers, missing arguments and unknown commands with exit code 2', () => {
-    for (const argv of [['submit', 'x', '--max-steps', 'ten'], ['submit', 'x', '--timeout', '0'], ['submit'], ['status'], ['frobnicate'], ['files', 't1', '-o', 'x.md']]) {
+    for (const argv of [
+      ['submit', 'x', '--max-steps', 'ten'],
+      ['submit', 'x', '--timeout', '0'],
+      ['submit'],
+      ['status'],
+      ['frobnicate'],
+      ['files', 't1', '-o', 'x.md'],
+    ]) {
       const r = parseArgs(argv, env);
       expect(r.kind, argv.join(' ')).toBe('exit');
       if (r.kind === 'exit') {
@@ -68,16 +88,46 @@ describe('research arguments', () => {
 
 describe('loadtest arguments', () => {
   it('parses the documented flags', () => {
-    const r = parseLoadtestArgs(['--url', 'http://127.0.0.1:3000', '--key', 'k', '--tasks', '500', '--concurrency', '20', '--steps', '3', '--json', '--report', 'out'], {});
+    const r = parseLoadtestArgs(
+      [
+        '--url',
+        'http://127.0.0.1:3000',
+        '--key',
+        'k',
+        '--tasks',
+        '500',
+        '--concurrency',
+        '20',
+        '--steps',
+        '3',
+        '--json',
+        '--report',
+        'out',
+      ],
+      {},
+    );
     expect(r).toEqual({
       kind: 'run',
-      options: { url: 'http://127.0.0.1:3000', key: 'k', tasks: 500, concurrency: 20, steps: 3, json: true, reportDir: 'out', pollIntervalMs: 500, timeoutSeconds: 600 },
+      options: {
+        url: 'http://127.0.0.1:3000',
+        key: 'k',
+        tasks: 500,
+        concurrency: 20,
+        steps: 3,
+        json: true,
+        reportDir: 'out',
+        pollIntervalMs: 500,
+        timeoutSeconds: 600,
+      },
     });
   });
 
   it('defaults to 1-step replay tasks and takes the key from the environment', () => {
     const r = parseLoadtestArgs(['--prompt-file', 'prompts.txt'], { RESEARCH_API_KEY: 'k' });
-    expect(r).toMatchObject({ kind: 'run', options: { promptFile: 'prompts.txt', key: 'k', tasks: 100, concurrency: 10, json: false } });
+    expect(r).toMatchObject({
+      kind: 'run',
+      options: { promptFile: 'prompts.txt', key: 'k', tasks: 100, concurrency: 10, json: false },
+    });
     expect(r.kind === 'run' && r.options.steps).toBeUndefined();
     expect(parseLoadtestArgs([], { RESEARCH_API_KEY: 'k' })).toMatchObject({ kind: 'run', options: { steps: 1 } });
   });

@@ -9,14 +9,24 @@ export interface Connection {
 }
 
 export type CliCommand =
-  | { name: 'submit'; prompt: string; follow: boolean; maxSteps?: number; timeoutSeconds?: number; json: boolean; conn: Connection }
+  | {
+      name: 'submit';
+      prompt: string;
+      follow: boolean;
+      maxSteps?: number;
+      timeoutSeconds?: number;
+      json: boolean;
+      conn: Connection;
+    }
   | { name: 'follow'; id: string; json: boolean; conn: Connection }
   | { name: 'status'; id: string; json: boolean; conn: Connection }
   | { name: 'files'; id: string; path?: string; output?: string; conn: Connection }
   | { name: 'cancel'; id: string; conn: Connection };
 
 /** Either a command to run, or what commander printed (help, version, a usage error) and the exit code. */
-export type ParseResult = { kind: 'run'; command: CliCommand } | { kind: 'exit'; code: number; stdout: string; stderr: string };
+export type ParseResult =
+  | { kind: 'run'; command: CliCommand }
+  | { kind: 'exit'; code: number; stdout: string; stderr: string };
 
 /** Exit codes, so scripts can tell the failures apart. */
 export const EXIT = {
@@ -74,7 +84,11 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
     const key = o.key ?? env.RESEARCH_API_KEY;
     return { url: o.url ?? nonEmpty(env.RESEARCH_API_URL) ?? DEFAULT_API_URL, key: nonEmpty(key) };
   };
-  const sub = (name: string) => program.command(name).exitOverride().configureOutput({ writeOut: (s) => (stdout += s), writeErr: (s) => (stderr += s) });
+  const sub = (name: string) =>
+    program
+      .command(name)
+      .exitOverride()
+      .configureOutput({ writeOut: (s) => (stdout += s), writeErr: (s) => (stderr += s) });
 
   sub('submit')
     .description('submit a research task and print its id (or follow it with --follow)')
@@ -83,17 +97,19 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
     .option('--max-steps <n>', 'step budget of the task (tool calls)', positiveInt)
     .option('--timeout <seconds>', 'wall-clock budget of the task in seconds', positiveInt)
     .option('--json', 'print JSON (the accepted task; with --follow, the final task view)', false)
-    .action((words: string[], o: { follow: boolean; maxSteps?: number; timeout?: number; json: boolean }, cmd: Command) => {
-      result = {
-        name: 'submit',
-        prompt: words.join(' '),
-        follow: o.follow,
-        json: o.json,
-        ...(o.maxSteps !== undefined ? { maxSteps: o.maxSteps } : {}),
-        ...(o.timeout !== undefined ? { timeoutSeconds: o.timeout } : {}),
-        conn: conn(cmd),
-      };
-    });
+    .action(
+      (words: string[], o: { follow: boolean; maxSteps?: number; timeout?: number; json: boolean }, cmd: Command) => {
+        result = {
+          name: 'submit',
+          prompt: words.join(' '),
+          follow: o.follow,
+          json: o.json,
+          ...(o.maxSteps !== undefined ? { maxSteps: o.maxSteps } : {}),
+          ...(o.timeout !== undefined ? { timeoutSeconds: o.timeout } : {}),
+          conn: conn(cmd),
+        };
+      },
+    );
 
   sub('follow')
     .description('follow a task to its end: live progress, then summary and report location')
@@ -117,8 +133,17 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
     .argument('[path]', 'file inside the task workspace, e.g. report.md')
     .option('-o, --output <file>', 'write the file here instead of stdout')
     .action((id: string, path: string | undefined, o: { output?: string }, cmd: Command) => {
-      if (o.output !== undefined && path === undefined) cmd.error('error: --output needs a file path, e.g. `research files <id> report.md -o report.md`', { exitCode: EXIT.usage });
-      result = { name: 'files', id, ...(path !== undefined ? { path } : {}), ...(o.output !== undefined ? { output: o.output } : {}), conn: conn(cmd) };
+      if (o.output !== undefined && path === undefined)
+        cmd.error('error: --output needs a file path, e.g. `research files <id> report.md -o report.md`', {
+          exitCode: EXIT.usage,
+        });
+      result = {
+        name: 'files',
+        id,
+        ...(path !== undefined ? { path } : {}),
+        ...(o.output !== undefined ? { output: o.output } : {}),
+        conn: conn(cmd),
+      };
     });
 
   sub('cancel')

@@ -4,7 +4,17 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from './args.js';
 import { ResearchClient } from './client.js';
-import { KEY, cleanPrefix, cli, freePort, playFinish, playStep, startApi, testPrefix, type RunningApi } from './testing/api.js';
+import {
+  KEY,
+  cleanPrefix,
+  cli,
+  freePort,
+  playFinish,
+  playStep,
+  startApi,
+  testPrefix,
+  type RunningApi,
+} from './testing/api.js';
 
 const prefix = testPrefix();
 let api: RunningApi;
@@ -49,7 +59,10 @@ describe('research against the real API', () => {
     expect(stdout).toMatch(/completed in [\d.]+ m?s · 2 steps · task /);
     expect(stdout).toContain('Summary:\n  Markets are up; see report.md.');
     expect(stdout).toMatch(/Files:\n {2}todo\.md {2}\d+ B\n {2}report\.md {2}\d+ B/);
-    expect(lines.slice(-2)).toEqual([`Report: research files ${id} report.md`, `        ${api.url}/v1/jobs/${id}/files/report.md`]);
+    expect(lines.slice(-2)).toEqual([
+      `Report: research files ${id} report.md`,
+      `        ${api.url}/v1/jobs/${id}/files/report.md`,
+    ]);
   });
 
   it('submit prints the id; status shows the task; --json prints the contract shapes', async () => {
@@ -105,7 +118,10 @@ describe('research against the real API', () => {
   it('follow of a task that ends failed exits 1 and shows the error', async () => {
     const id = await submitted('fail me');
     await api.store.markRunning(id, 'worker-test', new Date().toISOString());
-    await api.store.setStatus(id, 'failed', { error: { code: 'timeout', message: 'task exceeded its 60 s budget' }, result: { summary: 'Stopped.', files: [] } });
+    await api.store.setStatus(id, 'failed', {
+      error: { code: 'timeout', message: 'task exceeded its 60 s budget' },
+      result: { summary: 'Stopped.', files: [] },
+    });
     const res = await cli(['follow', id], env).done;
     expect(res.code).toBe(EXIT.failed);
     expect(res.stdout).toContain('error: timeout: task exceeded its 60 s budget');
@@ -118,20 +134,26 @@ describe('error messages', () => {
     const res = await cli(['status', 'whatever'], { ...env, RESEARCH_API_KEY: 'wrong' }).done;
     expect(res.code).toBe(EXIT.auth);
     expect(res.stdout).toBe('');
-    expect(res.stderr).toBe(`research: the API at ${api.url} refused the key (401 unauthorized): check RESEARCH_API_KEY or --key\n`);
+    expect(res.stderr).toBe(
+      `research: the API at ${api.url} refused the key (401 unauthorized): check RESEARCH_API_KEY or --key\n`,
+    );
   });
 
   it('missing key: says how to give one, sends nothing, exit 3', async () => {
     const res = await cli(['submit', 'x'], { RESEARCH_API_URL: api.url }).done;
     expect(res.code).toBe(EXIT.auth);
-    expect(res.stderr).toBe('research: no API key: set RESEARCH_API_KEY or pass --key (`npm run up` prints the key it generated)\n');
+    expect(res.stderr).toBe(
+      'research: no API key: set RESEARCH_API_KEY or pass --key (`npm run up` prints the key it generated)\n',
+    );
   });
 
   it('nothing listening: says the API is not running there and hints npm run up, exit 5', async () => {
     const url = `http://127.0.0.1:${await freePort()}`;
     const res = await cli(['status', 'x', '--url', url], { RESEARCH_API_KEY: KEY }).done;
     expect(res.code).toBe(EXIT.unreachable);
-    expect(res.stderr).toBe(`research: cannot connect to the API at ${url} (connection refused): is it running? Start it with \`npm run up\`, or point RESEARCH_API_URL / --url at it\n`);
+    expect(res.stderr).toBe(
+      `research: cannot connect to the API at ${url} (connection refused): is it running? Start it with \`npm run up\`, or point RESEARCH_API_URL / --url at it\n`,
+    );
   });
 
   it('unknown task: 404, exit 4', async () => {
@@ -143,7 +165,9 @@ describe('error messages', () => {
   it("invalid request: shows the API's validation message, exit 2", async () => {
     const res = await cli(['submit', 'x', '--max-steps', '100000'], env).done;
     expect(res.code).toBe(EXIT.usage);
-    expect(res.stderr).toMatch(/^research: the API rejected the request \(400 \w+\): invalid request body: maxSteps: .+\n$/);
+    expect(res.stderr).toMatch(
+      /^research: the API rejected the request \(400 \w+\): invalid request body: maxSteps: .+\n$/,
+    );
     const empty = await cli(['submit', '   '], env).done;
     expect(empty.code).toBe(EXIT.usage);
     expect(empty.stderr).toContain('prompt must not be empty');

@@ -39,7 +39,9 @@ export interface StreamedEvent {
 
 /** Any zod schema; typed structurally so the CLI needs no zod of its own. */
 interface Schema<T> {
-  safeParse(value: unknown): { success: true; data: T } | { success: false; error: { issues: readonly { message: string }[] } };
+  safeParse(
+    value: unknown,
+  ): { success: true; data: T } | { success: false; error: { issues: readonly { message: string }[] } };
 }
 
 const ResultFiles: Schema<ResultFile[]> = ResultFile.array();
@@ -186,7 +188,11 @@ export class ResearchClient {
   }
 
   /** A request that must succeed (2xx) within the request timeout. */
-  private async request(method: string, path: string, init: { headers?: Record<string, string>; body?: string } = {}): Promise<Response> {
+  private async request(
+    method: string,
+    path: string,
+    init: { headers?: Record<string, string>; body?: string } = {},
+  ): Promise<Response> {
     const signal = AbortSignal.timeout(this.requestTimeoutMs);
     let res: Response;
     try {
@@ -199,7 +205,11 @@ export class ResearchClient {
     return res;
   }
 
-  private async send(method: string, path: string, init: { headers?: Record<string, string>; body?: string; signal?: AbortSignal }): Promise<Response> {
+  private async send(
+    method: string,
+    path: string,
+    init: { headers?: Record<string, string>; body?: string; signal?: AbortSignal },
+  ): Promise<Response> {
     try {
       return await this.fetchImpl(`${this.baseUrl}${path}`, {
         method,
@@ -231,7 +241,8 @@ function parseEvent(message: EventSourceMessage): TaskEvent | undefined {
 
 function parse<T>(schema: Schema<T>, body: unknown, what: string): T {
   const parsed = schema.safeParse(body);
-  if (!parsed.success) throw new ProtocolError(`unexpected answer to ${what}: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+  if (!parsed.success)
+    throw new ProtocolError(`unexpected answer to ${what}: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
   return parsed.data;
 }
 

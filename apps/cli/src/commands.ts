@@ -80,7 +80,11 @@ async function dispatch(command: CliCommand, io: Io): Promise<number> {
 }
 
 async function follow(client: ResearchClient, id: string, json: boolean, io: Io): Promise<number> {
-  const view = await followTask(client, id, { out: io.stdout, quiet: json, ...(io.signal ? { signal: io.signal } : {}) });
+  const view = await followTask(client, id, {
+    out: io.stdout,
+    quiet: json,
+    ...(io.signal ? { signal: io.signal } : {}),
+  });
   if (io.signal?.aborted) {
     io.stderr.write(`\nstopped following; the task goes on. Resume with: research follow ${id}\n`);
     return EXIT.interrupted;
@@ -99,25 +103,42 @@ function clientFor(conn: Connection): ResearchClient {
 }
 
 /** One line a person can act on, and the exit code that goes with it. */
-export function describeError(err: unknown, command: Pick<CliCommand, 'conn'> & { id?: string; path?: string }): { message: string; code: number } {
+export function describeError(
+  err: unknown,
+  command: Pick<CliCommand, 'conn'> & { id?: string; path?: string },
+): { message: string; code: number } {
   const url = command.conn.url;
   if (err instanceof MissingKeyError) return { message: err.message, code: EXIT.auth };
   if (err instanceof ApiError) {
     switch (err.status) {
       case 401:
-        return { message: `the API at ${url} refused the key (401 ${err.code}): check RESEARCH_API_KEY or --key`, code: EXIT.auth };
+        return {
+          message: `the API at ${url} refused the key (401 ${err.code}): check RESEARCH_API_KEY or --key`,
+          code: EXIT.auth,
+        };
       case 404: {
-        const what = command.path !== undefined ? `file ${command.path} of task ${command.id}` : command.id !== undefined ? `task ${command.id}` : 'resource';
+        const what =
+          command.path !== undefined
+            ? `file ${command.path} of task ${command.id}`
+            : command.id !== undefined
+              ? `task ${command.id}`
+              : 'resource';
         return { message: `${what} not found (404): ${err.message}`, code: EXIT.notFound };
       }
       case 400:
       case 413:
       case 415:
-        return { message: `the API rejected the request (${err.status} ${err.code}): ${err.message}`, code: EXIT.usage };
+        return {
+          message: `the API rejected the request (${err.status} ${err.code}): ${err.message}`,
+          code: EXIT.usage,
+        };
       case 409:
         return { message: `${err.message} (409 ${err.code})`, code: EXIT.failed };
       case 503:
-        return { message: `the API at ${url} is up but not ready (503 ${err.code}): ${err.message}`, code: EXIT.unreachable };
+        return {
+          message: `the API at ${url} is up but not ready (503 ${err.code}): ${err.message}`,
+          code: EXIT.unreachable,
+        };
       default:
         return { message: `the API answered ${err.status} ${err.code}: ${err.message}`, code: EXIT.failed };
     }
@@ -131,10 +152,15 @@ export function describeError(err: unknown, command: Pick<CliCommand, 'conn'> & 
           : err.code === 'ECONNRESET' || err.code === 'UND_ERR_SOCKET'
             ? 'connection reset'
             : (err.code ?? 'no answer');
-    return { message: `cannot connect to the API at ${url} (${why}): is it running? Start it with \`npm run up\`, or point RESEARCH_API_URL / --url at it`, code: EXIT.unreachable };
+    return {
+      message: `cannot connect to the API at ${url} (${why}): is it running? Start it with \`npm run up\`, or point RESEARCH_API_URL / --url at it`,
+      code: EXIT.unreachable,
+    };
   }
-  if (err instanceof TimeoutError) return { message: `the API at ${url} did not answer within ${err.timeoutMs / 1000} s`, code: EXIT.unreachable };
-  if (err instanceof ProtocolError) return { message: `unexpected answer from the API at ${url}: ${err.message}`, code: EXIT.failed };
+  if (err instanceof TimeoutError)
+    return { message: `the API at ${url} did not answer within ${err.timeoutMs / 1000} s`, code: EXIT.unreachable };
+  if (err instanceof ProtocolError)
+    return { message: `unexpected answer from the API at ${url}: ${err.message}`, code: EXIT.failed };
   if (err instanceof Error && 'code' in err && typeof err.code === 'string' && err.code.startsWith('E')) {
     return { message: err.message, code: EXIT.failed }; // e.g. -o into a directory that does not exist
   }

@@ -27,9 +27,14 @@ export class ApiError extends ResearchError {
       body = undefined;
     }
     const parsed = ApiErrorBody.safeParse(body);
-    if (parsed.success) return new ApiError(res.status, parsed.data.error.code, parsed.data.error.message, parsed.data.error.details);
+    if (parsed.success)
+      return new ApiError(res.status, parsed.data.error.code, parsed.data.error.message, parsed.data.error.details);
     const snippet = text.trim().slice(0, 200);
-    return new ApiError(res.status, `http_${res.status}`, `HTTP ${res.status} ${res.statusText}${snippet ? `: ${snippet}` : ''}`);
+    return new ApiError(
+      res.status,
+      `http_${res.status}`,
+      `HTTP ${res.status} ${res.statusText}${snippet ? `: ${snippet}` : ''}`,
+    );
   }
 }
 

@@ -89,7 +89,11 @@ export interface FollowOptions {
 export async function followTask(client: ResearchClient, id: string, options: FollowOptions): Promise<TaskView> {
   const first = await client.get(id);
   let state = initialState(first);
-  const renderer: ProgressRenderer | undefined = options.quiet ? undefined : (options.tty ?? options.out.isTTY) ? barRenderer(options.out) : plainRenderer(options.out, id);
+  const renderer: ProgressRenderer | undefined = options.quiet
+    ? undefined
+    : (options.tty ?? options.out.isTTY)
+      ? barRenderer(options.out)
+      : plainRenderer(options.out, id);
   renderer?.start(state);
   try {
     for await (const { event } of client.events(id, {

@@ -20,7 +20,9 @@ if (parsed.kind === 'exit') {
     const result = await runLoadtest(ready, {
       client,
       onProgress: (p) => {
-        process.stderr.write(`loadtest: ${p.elapsedSec.toFixed(0)} s · submitted ${p.submitted}/${p.tasks} · finished ${p.finished}\n`);
+        process.stderr.write(
+          `loadtest: ${p.elapsedSec.toFixed(0)} s · submitted ${p.submitted}/${p.tasks} · finished ${p.finished}\n`,
+        );
       },
     });
     if (options.reportDir) {

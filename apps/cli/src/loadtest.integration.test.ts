@@ -22,7 +22,11 @@ afterAll(async () => {
 
 describe('loadtest against the real API', () => {
   it('submits N K-step tasks, follows them, and counts completed, failed and lost', async () => {
-    const worker = fakeWorker(() => api, prefix, (m) => (m?.index === 4 ? 'fail' : m?.index === 5 ? 'hang' : 'complete'));
+    const worker = fakeWorker(
+      () => api,
+      prefix,
+      (m) => (m?.index === 4 ? 'fail' : m?.index === 5 ? 'hang' : 'complete'),
+    );
     try {
       const submittedIds: string[] = [];
       const r = await runLoadtest(
@@ -30,7 +34,15 @@ describe('loadtest against the real API', () => {
         { onSubmitted: (id) => submittedIds.push(id) },
       );
       expect(submittedIds).toHaveLength(6);
-      expect(r).toMatchObject({ tasks: 6, submitted: 6, completed: 4, failed: 1, lost: 1, stepsCompleted: 8, mode: { kind: 'replay', steps: 2 } });
+      expect(r).toMatchObject({
+        tasks: 6,
+        submitted: 6,
+        completed: 4,
+        failed: 1,
+        lost: 1,
+        stepsCompleted: 8,
+        mode: { kind: 'replay', steps: 2 },
+      });
       expect(r.failedIds).toHaveLength(1);
       expect(r.lostIds).toHaveLength(1);
       expect(r.latencyMs.endToEnd.count).toBe(4);
@@ -53,7 +65,23 @@ describe('loadtest against the real API', () => {
     const worker = fakeWorker(() => api, prefix);
     try {
       const out = join(dir, 'report');
-      const res = await loadtestCli(['--url', api.url, '--key', KEY, '--tasks', '5', '--concurrency', '2', '--steps', '1', '--poll-interval', '100', '--json', '--report', out]);
+      const res = await loadtestCli([
+        '--url',
+        api.url,
+        '--key',
+        KEY,
+        '--tasks',
+        '5',
+        '--concurrency',
+        '2',
+        '--steps',
+        '1',
+        '--poll-interval',
+        '100',
+        '--json',
+        '--report',
+        out,
+      ]);
       expect(res.code).toBe(0);
       const lines = res.stdout.trimEnd().split('\n');
       expect(lines).toHaveLength(1);
@@ -76,6 +104,8 @@ describe('loadtest against the real API', () => {
     const res = await loadtestCli(['--url', api.url, '--key', 'wrong', '--tasks', '5']);
     expect(res.code).toBe(3);
     expect(res.stdout).toBe('');
-    expect(res.stderr).toBe(`loadtest: the API at ${api.url} refused the key (401 unauthorized): check RESEARCH_API_KEY or --key\n`);
+    expect(res.stderr).toBe(
+      `loadtest: the API at ${api.url} refused the key (401 unauthorized): check RESEARCH_API_KEY or --key\n`,
+    );
   });
 });

@@ -65,7 +65,12 @@ export interface LoadtestResult {
   throughputStepsPerSec: number;
   windowSec: number;
   stepsCompleted: number;
-  latencyMs: { queuedToStarted: Percentiles; startedToFinished: Percentiles; endToEnd: Percentiles; submitRequest: Percentiles };
+  latencyMs: {
+    queuedToStarted: Percentiles;
+    startedToFinished: Percentiles;
+    endToEnd: Percentiles;
+    submitRequest: Percentiles;
+  };
   /** (end to end − Σ step durationMs) / steps, per completed task with steps. */
   perStepOverheadMs: Percentiles;
   /** The same from startedAt instead of createdAt: what a step costs beyond its own run once the task runs. */
@@ -81,7 +86,8 @@ export interface LoadtestResult {
 export function replayPrompt(steps: number, taskIndex: number): string {
   const blocks = Array.from(
     { length: steps },
-    (_, i) => `<daytona-execute>\naction="execute-command"\ncommand="echo task ${taskIndex} step ${i + 1}"\n</daytona-execute>`,
+    (_, i) =>
+      `<daytona-execute>\naction="execute-command"\ncommand="echo task ${taskIndex} step ${i + 1}"\n</daytona-execute>`,
   );
   return `Load test task ${taskIndex}: run these ${steps} step${steps === 1 ? '' : 's'} in order, then finish.\n\n${blocks.join('\n\n')}`;
 }
@@ -95,10 +101,15 @@ export function promptsFromText(text: string): string[] {
     .map((l) => l.replace(/\\n/g, '\n'));
 }
 
-export type LoadtestParse = { kind: 'run'; options: LoadtestOptions } | { kind: 'exit'; code: number; stdout: string; stderr: string };
+export type LoadtestParse =
+  | { kind: 'run'; options: LoadtestOptions }
+  | { kind: 'exit'; code: number; stdout: string; stderr: string };
 
 /** `npm run loadtest -- --url URL --key KEY --tasks N --concurrency C [--steps K | --prompt-file F] [--json] [--report DIR]`. */
-export function parseLoadtestArgs(argv: readonly string[], env: Record<string, string | undefined> = process.env): LoadtestParse {
+export function parseLoadtestArgs(
+  argv: readonly string[],
+  env: Record<string, string | undefined> = process.env,
+): LoadtestParse {
   let stdout = '';
   let stderr = '';
   const program = new Command('loadtest')
@@ -107,7 +118,11 @@ export function parseLoadtestArgs(argv: readonly string[], env: Record<string, s
     .option('--key <key>', 'API bearer key (env RESEARCH_API_KEY)')
     .option('--tasks <n>', 'tasks to submit', positiveInt, 100)
     .option('--concurrency <c>', 'requests in flight at most', positiveInt, 10)
-    .addOption(new Option('--steps <k>', 'K-step replay tasks (execute-command `echo` blocks) [1]').argParser(positiveInt).conflicts('promptFile'))
+    .addOption(
+      new Option('--steps <k>', 'K-step replay tasks (execute-command `echo` blocks) [1]')
+        .argParser(positiveInt)
+        .conflicts('promptFile'),
+    )
     .addOption(new Option('--prompt-file <file>', 'prompts, one per line (cycled when fewer than --tasks)'))
     .option('--max-steps <n>', 'maxSteps sent with each task [steps + 1 for replay tasks]', positiveInt)
     .option('--poll-interval <ms>', 'pause between polling rounds', positiveInt, 500)
@@ -136,7 +151,8 @@ export function parseLoadtestArgs(argv: readonly string[], env: Record<string, s
     report?: string;
   }>();
   const key = o.key ?? env.RESEARCH_API_KEY;
-  if (!key) return { kind: 'exit', code: 3, stdout, stderr: 'loadtest: no API key: pass --key or set RESEARCH_API_KEY\n' };
+  if (!key)
+    return { kind: 'exit', code: 3, stdout, stderr: 'loadtest: no API key: pass --key or set RESEARCH_API_KEY\n' };
   const options: LoadtestOptions = {
     url: o.url ?? (env.RESEARCH_API_URL || DEFAULT_API_URL),
     key,
@@ -182,7 +198,8 @@ export interface RunHooks {
 
 /** Submits, follows to the end (polling), and measures. */
 export async function runLoadtest(options: LoadtestOptions, hooks: RunHooks = {}): Promise<LoadtestResult> {
-  const client = hooks.client ?? new ResearchClient({ baseUrl: options.url, apiKey: options.key, requestTimeoutMs: 30_000 });
+  const client =
+    hooks.client ?? new ResearchClient({ baseUrl: options.url, apiKey: options.key, requestTimeoutMs: 30_000 });
   const runId = randomUUID().slice(0, 8);
   const startMs = Date.now();
   const deadlineMs = startMs + (options.timeoutSeconds ?? 600) * 1_000;
@@ -225,7 +242,8 @@ export async function runLoadtest(options: LoadtestOptions, hooks: RunHooks = {}
         }
         r.submitError = errorText(err);
         r.submitEndMs = Date.now();
-        if (errors.submitSamples.length < 10 && !errors.submitSamples.includes(r.submitError)) errors.submitSamples.push(r.submitError);
+        if (errors.submitSamples.length < 10 && !errors.submitSamples.includes(r.submitError))
+          errors.submitSamples.push(r.submitError);
         break;
       }
     }
@@ -302,7 +320,9 @@ export function buildResult(
     failed: failedViews.length + cancelledViews.length + submitErrors,
     lost: lost.length,
     failedByReason: { failed: failedViews.length, cancelled: cancelledViews.length, submitError: submitErrors },
-    mode: options.prompts ? { kind: 'prompts', file: options.promptFile ?? null, count: options.prompts.length } : { kind: 'replay', steps: options.steps ?? 1 },
+    mode: options.prompts
+      ? { kind: 'prompts', file: options.promptFile ?? null, count: options.prompts.length }
+      : { kind: 'replay', steps: options.steps ?? 1 },
     url: options.url,
     concurrency: options.concurrency,
     startedAt: new Date(run.startMs).toISOString(),
@@ -339,7 +359,10 @@ export function formatResult(r: LoadtestResult): string {
   const n = (v: number, digits = 1) => (Number.isFinite(v) ? v.toFixed(digits) : '–');
   const row = (label: string, p: Percentiles) =>
     `  ${label.padEnd(18)}${n(p.p50, 0).padStart(9)}${n(p.p95, 0).padStart(9)}${n(p.p99, 0).padStart(9)}${n(p.max, 0).padStart(9)}`;
-  const mode = r.mode.kind === 'replay' ? `${r.mode.steps}-step replay tasks` : `prompts from ${r.mode.file ?? 'a list'} (${r.mode.count})`;
+  const mode =
+    r.mode.kind === 'replay'
+      ? `${r.mode.steps}-step replay tasks`
+      : `prompts from ${r.mode.file ?? 'a list'} (${r.mode.count})`;
   const lines = [
     `loadtest: ${r.tasks} ${mode} against ${r.url}, concurrency ${r.concurrency}`,
     `submitted   ${r.submitted}/${r.tasks} in ${n(r.submitDurationSec, 2)} s  (${n(r.submitRatePerSec)} tasks/s)`,
@@ -354,7 +377,10 @@ export function formatResult(r: LoadtestResult): string {
   ];
   if (r.errors.submitSamples.length > 0) lines.push(`submit errors: ${r.errors.submitSamples.join(' | ')}`);
   if (r.errors.pollErrors > 0) lines.push(`poll errors: ${r.errors.pollErrors}`);
-  if (r.lost > 0) lines.push(`lost (not finished within the run's budget): ${r.lostIds.slice(0, 10).join(', ')}${r.lost > 10 ? ', …' : ''}`);
+  if (r.lost > 0)
+    lines.push(
+      `lost (not finished within the run's budget): ${r.lostIds.slice(0, 10).join(', ')}${r.lost > 10 ? ', …' : ''}`,
+    );
   return lines.join('\n');
 }
 

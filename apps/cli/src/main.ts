@@ -14,5 +14,9 @@ if (parsed.kind === 'exit') {
     controller.abort();
     process.once('SIGINT', () => process.exit(130));
   });
-  process.exitCode = await runCommand(parsed.command, { stdout: process.stdout, stderr: process.stderr, signal: controller.signal });
+  process.exitCode = await runCommand(parsed.command, {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    signal: controller.signal,
+  });
 }

@@ -1,7 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import type { TaskEvent, TaskView } from '@research/contracts';
 import { barRenderer, plainRenderer } from './follow.js';
-import { applyEvent, barText, describeCall, eventLine, finalReport, initialState, pickReport, statusReport, type FollowState } from './render.js';
+import {
+  applyEvent,
+  barText,
+  describeCall,
+  eventLine,
+  finalReport,
+  initialState,
+  pickReport,
+  statusReport,
+  type FollowState,
+} from './render.js';
 
 const at = '2026-01-01T00:00:00.000Z';
 const cmd = (step: number, command: string): TaskEvent => ({
@@ -16,7 +26,18 @@ const ran = (step: number, exitCode: number, durationMs: number): TaskEvent => (
   step,
   action: 'execute-command',
   durationMs,
-  outcome: { ok: true, result: { action: 'execute-command', exitCode, stdout: '', stderr: '', timedOut: false, truncated: false, durationMs } },
+  outcome: {
+    ok: true,
+    result: {
+      action: 'execute-command',
+      exitCode,
+      stdout: '',
+      stderr: '',
+      timedOut: false,
+      truncated: false,
+      durationMs,
+    },
+  },
 });
 
 /** A research task's stream as a worker writes it. */
@@ -25,16 +46,49 @@ const EVENTS: TaskEvent[] = [
   { type: 'status', at, status: 'running', workerId: 'w1' },
   { type: 'turn', at, turn: 1 },
   { type: 'assistant_message', at, text: 'Writing the plan.' },
-  { type: 'tool_call', at, step: 0, call: { id: 'call_0', tool: 'daytona-execute', args: { action: 'create-file', filePath: 'todo.md', content: '- [ ] x' } } },
-  { type: 'tool_result', at, step: 0, action: 'create-file', durationMs: 12, outcome: { ok: true, result: { action: 'create-file', path: 'todo.md', bytes: 7, overwritten: false } } },
+  {
+    type: 'tool_call',
+    at,
+    step: 0,
+    call: {
+      id: 'call_0',
+      tool: 'daytona-execute',
+      args: { action: 'create-file', filePath: 'todo.md', content: '- [ ] x' },
+    },
+  },
+  {
+    type: 'tool_result',
+    at,
+    step: 0,
+    action: 'create-file',
+    durationMs: 12,
+    outcome: { ok: true, result: { action: 'create-file', path: 'todo.md', bytes: 7, overwritten: false } },
+  },
   { type: 'turn', at, turn: 2 },
   cmd(1, 'python3 analysis.py'),
   ran(1, 0, 840.4),
   { type: 'tool_error', at, message: 'malformed block:\nmissing action' },
-  { type: 'tool_call', at, step: 2, call: { id: 'call_2', tool: 'daytona-execute', args: { action: 'read-file', filePath: '../etc/passwd' } } },
-  { type: 'tool_result', at, step: 2, action: 'read-file', durationMs: 3, outcome: { ok: false, error: { code: 'path_outside_workspace', message: 'path is outside the task workspace' } } },
+  {
+    type: 'tool_call',
+    at,
+    step: 2,
+    call: { id: 'call_2', tool: 'daytona-execute', args: { action: 'read-file', filePath: '../etc/passwd' } },
+  },
+  {
+    type: 'tool_result',
+    at,
+    step: 2,
+    action: 'read-file',
+    durationMs: 3,
+    outcome: { ok: false, error: { code: 'path_outside_workspace', message: 'path is outside the task workspace' } },
+  },
   { type: 'finished', at, summary: 'Market looks fine.', reason: 'answer' },
-  { type: 'status', at, status: 'completed', result: { summary: 'Market looks fine.', files: [{ path: 'report.md', size: 2048 }] } },
+  {
+    type: 'status',
+    at,
+    status: 'completed',
+    result: { summary: 'Market looks fine.', files: [{ path: 'report.md', size: 2048 }] },
+  },
 ];
 
 function fold(events: TaskEvent[], start: FollowState): FollowState[] {
@@ -131,7 +185,13 @@ describe('progress from a sequence of events', () => {
 
   it('bar renderer draws step N/maxSteps and the action on a terminal', () => {
     let out = '';
-    const tty = { write: (s: string) => ((out += s), true), isTTY: true, columns: 160, on: () => tty, removeListener: () => tty };
+    const tty = {
+      write: (s: string) => ((out += s), true),
+      isTTY: true,
+      columns: 160,
+      on: () => tty,
+      removeListener: () => tty,
+    };
     const r = barRenderer(tty);
     let s = start;
     r.start(s);
@@ -149,9 +209,17 @@ describe('progress from a sequence of events', () => {
 
 describe('describeCall', () => {
   it('keeps one bounded line', () => {
-    expect(describeCall({ id: 'c', tool: 'daytona-execute', args: { action: 'execute-command', command: 'echo a\n  && echo b' } })).toBe('execute-command echo a && echo b');
+    expect(
+      describeCall({
+        id: 'c',
+        tool: 'daytona-execute',
+        args: { action: 'execute-command', command: 'echo a\n  && echo b' },
+      }),
+    ).toBe('execute-command echo a && echo b');
     expect(describeCall({ id: 'c', tool: 'daytona-execute', args: { action: 'list-files' } })).toBe('list-files .');
-    expect(describeCall({ id: 'c', tool: 'daytona-execute', args: { action: 'execute-command', command: 'x'.repeat(200) } })).toHaveLength(80);
+    expect(
+      describeCall({ id: 'c', tool: 'daytona-execute', args: { action: 'execute-command', command: 'x'.repeat(200) } }),
+    ).toHaveLength(80);
   });
 });
 
@@ -168,7 +236,13 @@ const view: TaskView = {
     { index: 0, action: 'create-file', status: 'completed', attempts: 1, durationMs: 12 },
     { index: 1, action: 'execute-command', status: 'completed', attempts: 2, exitCode: 0, durationMs: 840 },
   ],
-  result: { summary: 'Market looks fine.\nBuy low.', files: [{ path: 'todo.md', size: 40 }, { path: 'report.md', size: 2048 }] },
+  result: {
+    summary: 'Market looks fine.\nBuy low.',
+    files: [
+      { path: 'todo.md', size: 40 },
+      { path: 'report.md', size: 2048 },
+    ],
+  },
 };
 
 describe('closing report', () => {
@@ -191,7 +265,12 @@ describe('closing report', () => {
   });
 
   it('shows the error of a failed task and points at the file list when there is no report', () => {
-    const failed: TaskView = { ...view, status: 'failed', error: { code: 'timeout', message: 'task exceeded its 60 s budget' }, result: { summary: '', files: [] } };
+    const failed: TaskView = {
+      ...view,
+      status: 'failed',
+      error: { code: 'timeout', message: 'task exceeded its 60 s budget' },
+      result: { summary: '', files: [] },
+    };
     const lines = finalReport(failed, { fileUrl: (p) => p });
     expect(lines[0]).toMatch(/^failed in/);
     expect(lines).toContain('error: timeout: task exceeded its 60 s budget');

@@ -1,4 +1,13 @@
-import { FINAL_STATUSES, type Phase, type TaskError, type TaskEvent, type TaskResult, type TaskStatus, type TaskView, type ToolCall } from '@research/contracts';
+import {
+  FINAL_STATUSES,
+  type Phase,
+  type TaskError,
+  type TaskEvent,
+  type TaskResult,
+  type TaskStatus,
+  type TaskView,
+  type ToolCall,
+} from '@research/contracts';
 
 /** What the follow display shows, folded from the task's view and its events. */
 export interface FollowState {
@@ -44,7 +53,13 @@ export function applyEvent(state: FollowState, event: TaskEvent): FollowState {
     case 'turn':
       return { ...state, phase: 'thinking' };
     case 'tool_call':
-      return { ...state, step: Math.max(state.step, event.step + 1), maxSteps: Math.max(state.maxSteps, event.step + 1), phase: 'running-step', action: describeCall(event.call) };
+      return {
+        ...state,
+        step: Math.max(state.step, event.step + 1),
+        maxSteps: Math.max(state.maxSteps, event.step + 1),
+        phase: 'running-step',
+        action: describeCall(event.call),
+      };
     case 'tool_result':
       return { ...state, phase: 'thinking' };
     case 'finished':
@@ -90,7 +105,8 @@ export function eventLine(state: FollowState, event: TaskEvent): string | undefi
       const o = event.outcome;
       const took = `${Math.round(event.durationMs)} ms`;
       if (!o.ok) return `  refused: ${truncate(oneLine(o.error.message), 100)} (${took})`;
-      if (o.result.action === 'execute-command') return `  exit ${o.result.exitCode}${o.result.timedOut ? ' (timed out)' : ''} (${took})`;
+      if (o.result.action === 'execute-command')
+        return `  exit ${o.result.exitCode}${o.result.timedOut ? ' (timed out)' : ''} (${took})`;
       return `  ok (${took})`;
     }
     case 'tool_error':
@@ -115,7 +131,10 @@ export function barText(state: FollowState): string {
 export function finalReport(view: TaskView, links: { fileUrl: (path: string) => string }): string[] {
   const lines: string[] = [];
   const steps = view.steps.length;
-  const took = view.startedAt && view.finishedAt ? ` in ${formatDuration(Date.parse(view.finishedAt) - Date.parse(view.startedAt))}` : '';
+  const took =
+    view.startedAt && view.finishedAt
+      ? ` in ${formatDuration(Date.parse(view.finishedAt) - Date.parse(view.startedAt))}`
+      : '';
   lines.push(`${view.status}${took} · ${steps} step${steps === 1 ? '' : 's'} · task ${view.id}`);
   if (view.error) lines.push(`error: ${view.error.code}: ${view.error.message}`);
   const summary = view.result?.summary.trim();
@@ -177,10 +196,16 @@ export function statusReport(view: TaskView): string[] {
   if (view.steps.length > 0) {
     lines.push('steps');
     for (const s of view.steps) {
-      const extra = [s.exitCode !== undefined ? `exit ${s.exitCode}` : '', s.durationMs !== undefined ? formatDuration(s.durationMs) : '', s.attempts > 1 ? `${s.attempts} attempts` : '']
+      const extra = [
+        s.exitCode !== undefined ? `exit ${s.exitCode}` : '',
+        s.durationMs !== undefined ? formatDuration(s.durationMs) : '',
+        s.attempts > 1 ? `${s.attempts} attempts` : '',
+      ]
         .filter(Boolean)
         .join(', ');
-      lines.push(`  ${String(s.index + 1).padStart(3)}  ${s.action.padEnd(15)} ${s.status}${extra ? ` (${extra})` : ''}`);
+      lines.push(
+        `  ${String(s.index + 1).padStart(3)}  ${s.action.padEnd(15)} ${s.status}${extra ? ` (${extra})` : ''}`,
+      );
     }
   }
   if (view.error) lines.push(`error     ${view.error.code}: ${view.error.message}`);

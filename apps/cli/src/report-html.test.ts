@@ -16,7 +16,14 @@ function done(id: string, c: number, s: number, f: number, stepMs: number[]): Ta
     startedAt: iso(s),
     finishedAt: iso(f),
     progress: { step: stepMs.length, maxSteps: 4, phase: 'done' },
-    steps: stepMs.map((durationMs, index) => ({ index, action: 'execute-command', status: 'completed', attempts: 1, exitCode: 0, durationMs })),
+    steps: stepMs.map((durationMs, index) => ({
+      index,
+      action: 'execute-command',
+      status: 'completed',
+      attempts: 1,
+      exitCode: 0,
+      durationMs,
+    })),
     result: { summary: 'ok', files: [] },
   };
 }
@@ -25,19 +32,37 @@ function records(): TaskRecord[] {
   return [
     { index: 0, id: 'a', submitStartMs: 0, submitEndMs: 10, view: done('a', 0, 100, 1_100, [200, 200]) },
     { index: 1, id: 'b', submitStartMs: 0, submitEndMs: 20, view: done('b', 10, 210, 2_010, [300, 300]) },
-    { index: 2, id: 'c', submitStartMs: 5, submitEndMs: 25, view: { ...done('c', 20, 50, 500, []), status: 'failed', error: { code: 'timeout', message: 'x' } } },
+    {
+      index: 2,
+      id: 'c',
+      submitStartMs: 5,
+      submitEndMs: 25,
+      view: { ...done('c', 20, 50, 500, []), status: 'failed', error: { code: 'timeout', message: 'x' } },
+    },
     { index: 3, id: 'd', submitStartMs: 5, submitEndMs: 30, view: { ...done('d', 30, 30, 30, []), status: 'running' } },
     { index: 4, submitStartMs: 5, submitEndMs: 40, submitError: '503 redis_unavailable: Redis is unavailable' },
   ];
 }
 
-const run = { startMs: 0, submitEndMs: 40, endMs: 5_000, errors: { submitSamples: ['503 redis_unavailable: Redis is unavailable'], pollErrors: 0, submitRetries: 3 } };
+const run = {
+  startMs: 0,
+  submitEndMs: 40,
+  endMs: 5_000,
+  errors: { submitSamples: ['503 redis_unavailable: Redis is unavailable'], pollErrors: 0, submitRetries: 3 },
+};
 
 describe('buildResult', () => {
   const r = buildResult(records(), { url: 'http://127.0.0.1:3000', concurrency: 4, steps: 2 }, run);
 
   it('counts completed, failed (ended or refused) and lost (not final in time)', () => {
-    expect(r).toMatchObject({ tasks: 5, submitted: 4, completed: 2, failed: 2, lost: 1, failedByReason: { failed: 1, cancelled: 0, submitError: 1 } });
+    expect(r).toMatchObject({
+      tasks: 5,
+      submitted: 4,
+      completed: 2,
+      failed: 2,
+      lost: 1,
+      failedByReason: { failed: 1, cancelled: 0, submitError: 1 },
+    });
     expect(r.lostIds).toEqual(['d']);
     expect(r.failedIds).toEqual(['c']);
   });
@@ -74,7 +99,11 @@ describe('buildResult', () => {
   });
 
   it('gives nulls, not errors, when nothing completed', () => {
-    const empty = buildResult([{ index: 0, submitStartMs: 0, submitEndMs: 1, submitError: 'x' }], { url: 'u', concurrency: 1, steps: 1 }, run);
+    const empty = buildResult(
+      [{ index: 0, submitStartMs: 0, submitEndMs: 1, submitError: 'x' }],
+      { url: 'u', concurrency: 1, steps: 1 },
+      run,
+    );
     expect(empty).toMatchObject({ completed: 0, failed: 1, throughputTasksPerSec: 0 });
     expect(JSON.parse(JSON.stringify(empty)).latencyMs.endToEnd.p50).toBeNull();
     expect(renderReport(empty)).toContain('no completed tasks');
@@ -87,7 +116,7 @@ describe('buildResult', () => {
     expect(text).toContain('completed 2 · failed 2 (failed 1, cancelled 0, refused 1) · lost 1');
     expect(text).toContain('1.00 tasks/s · 1.99 steps/s');
     expect(text).toMatch(/end to end\s+1550\s+1955\s+1991\s+2000/);
-    expect(text).toContain('lost (not finished within the run\'s budget): d');
+    expect(text).toContain("lost (not finished within the run's budget): d");
   });
 });
 
@@ -158,6 +187,10 @@ describe('task prompts', () => {
   });
 
   it('prompt files give one prompt per non-empty, non-comment line', () => {
-    expect(promptsFromText('# prompts\nfirst\n\n  second  \r\nthird\\nline two\n')).toEqual(['first', 'second', 'third\nline two']);
+    expect(promptsFromText('# prompts\nfirst\n\n  second  \r\nthird\\nline two\n')).toEqual([
+      'first',
+      'second',
+      'third\nline two',
+    ]);
   });
 });

@@ -37,13 +37,18 @@ export function throughputSvg(completed: readonly RatePoint[], accepted: readonl
   const x = (t: number) => PAD.left + (t / tMax) * (W - PAD.left - PAD.right);
   const y = (v: number) => H - PAD.bottom - (v / yMax) * (H - PAD.top - PAD.bottom);
   // Each point sits at the middle of its bin.
-  const line = (pts: readonly RatePoint[]) => pts.map((p) => `${fmt(x(p.tSec + binMs / 2000), 1)},${fmt(y(p.perSec), 1)}`).join(' ');
+  const line = (pts: readonly RatePoint[]) =>
+    pts.map((p) => `${fmt(x(p.tSec + binMs / 2000), 1)},${fmt(y(p.perSec), 1)}`).join(' ');
   const parts = [
     axes(yMax, tick, tMax, 's'),
-    accepted.length > 0 ? `<polyline fill="none" stroke="#9ca3af" stroke-width="1.5" stroke-dasharray="4 3" points="${line(accepted)}"/>` : '',
+    accepted.length > 0
+      ? `<polyline fill="none" stroke="#9ca3af" stroke-width="1.5" stroke-dasharray="4 3" points="${line(accepted)}"/>`
+      : '',
     `<polyline fill="none" stroke="#2563eb" stroke-width="2" points="${line(completed)}"/>`,
     `<text x="${W - PAD.right}" y="${PAD.top + 4}" text-anchor="end" font-size="12" fill="#2563eb">completed/s</text>`,
-    accepted.length > 0 ? `<text x="${W - PAD.right}" y="${PAD.top + 20}" text-anchor="end" font-size="12" fill="#6b7280">accepted/s</text>` : '',
+    accepted.length > 0
+      ? `<text x="${W - PAD.right}" y="${PAD.top + 20}" text-anchor="end" font-size="12" fill="#6b7280">accepted/s</text>`
+      : '',
     `<text x="12" y="${(H - PAD.bottom + PAD.top) / 2}" text-anchor="middle" font-size="12" transform="rotate(-90 12 ${(H - PAD.bottom + PAD.top) / 2})">tasks/s</text>`,
     `<text x="${(W + PAD.left) / 2}" y="${H - 6}" text-anchor="middle" font-size="12">seconds since the first task was created (bins of ${fmt(binMs / 1000, binMs < 1000 ? 2 : 0)} s)</text>`,
   ];
@@ -67,7 +72,10 @@ export function histogramSvg(bins: readonly Bin[]): string {
     })
     .join('');
   const ticks = [0, 0.25, 0.5, 0.75, 1]
-    .map((f) => `<text x="${fmt(PAD.left + f * plotW, 1)}" y="${H - PAD.bottom + 16}" text-anchor="middle" font-size="11">${fmt(from + f * span, 0)}</text>`)
+    .map(
+      (f) =>
+        `<text x="${fmt(PAD.left + f * plotW, 1)}" y="${H - PAD.bottom + 16}" text-anchor="middle" font-size="11">${fmt(from + f * span, 0)}</text>`,
+    )
     .join('');
   const parts = [
     axes(yMax, tick, undefined, ''),
@@ -85,13 +93,19 @@ function axes(yMax: number, yLabel: (v: number) => string, tMax: number | undefi
   for (const f of [0, 0.25, 0.5, 0.75, 1]) {
     const yy = H - PAD.bottom - f * (H - PAD.top - PAD.bottom);
     out.push(`<line x1="${PAD.left}" x2="${W - PAD.right}" y1="${fmt(yy, 1)}" y2="${fmt(yy, 1)}" stroke="#e5e7eb"/>`);
-    out.push(`<text x="${PAD.left - 6}" y="${fmt(yy + 4, 1)}" text-anchor="end" font-size="11">${yLabel(f * yMax)}</text>`);
+    out.push(
+      `<text x="${PAD.left - 6}" y="${fmt(yy + 4, 1)}" text-anchor="end" font-size="11">${yLabel(f * yMax)}</text>`,
+    );
     if (tMax !== undefined) {
-      out.push(`<text x="${fmt(PAD.left + f * plotW, 1)}" y="${H - PAD.bottom + 16}" text-anchor="middle" font-size="11">${fmt(f * tMax, tMax < 10 ? 1 : 0)}${unit}</text>`);
+      out.push(
+        `<text x="${fmt(PAD.left + f * plotW, 1)}" y="${H - PAD.bottom + 16}" text-anchor="middle" font-size="11">${fmt(f * tMax, tMax < 10 ? 1 : 0)}${unit}</text>`,
+      );
     }
   }
   out.push(`<line x1="${PAD.left}" x2="${PAD.left}" y1="${PAD.top}" y2="${H - PAD.bottom}" stroke="#6b7280"/>`);
-  out.push(`<line x1="${PAD.left}" x2="${W - PAD.right}" y1="${H - PAD.bottom}" y2="${H - PAD.bottom}" stroke="#6b7280"/>`);
+  out.push(
+    `<line x1="${PAD.left}" x2="${W - PAD.right}" y1="${H - PAD.bottom}" y2="${H - PAD.bottom}" stroke="#6b7280"/>`,
+  );
   return out.join('');
 }
 
@@ -100,7 +114,10 @@ function svg(title: string, body: string): string {
 }
 
 function emptySvg(message: string): string {
-  return svg(message, `<text x="${W / 2}" y="${H / 2}" text-anchor="middle" font-size="14" fill="#6b7280">${escapeHtml(message)}</text>`);
+  return svg(
+    message,
+    `<text x="${W / 2}" y="${H / 2}" text-anchor="middle" font-size="14" fill="#6b7280">${escapeHtml(message)}</text>`,
+  );
 }
 
 function latencyRow(label: string, p: Percentiles): string {
@@ -109,19 +126,37 @@ function latencyRow(label: string, p: Percentiles): string {
 
 /** A self-contained page: figures, throughput over time and a latency histogram, no external assets. */
 export function renderReport(r: LoadtestResult): string {
-  const mode = r.mode.kind === 'replay' ? `${r.mode.steps}-step replay tasks` : `prompts from ${r.mode.file ?? 'a list'} (${r.mode.count})`;
+  const mode =
+    r.mode.kind === 'replay'
+      ? `${r.mode.steps}-step replay tasks`
+      : `prompts from ${r.mode.file ?? 'a list'} (${r.mode.count})`;
   const figures: [string, string][] = [
     ['tasks', String(r.tasks)],
     ['completed', String(r.completed)],
-    ['failed', `${r.failed} (failed ${r.failedByReason.failed}, cancelled ${r.failedByReason.cancelled}, refused at submit ${r.failedByReason.submitError})`],
+    [
+      'failed',
+      `${r.failed} (failed ${r.failedByReason.failed}, cancelled ${r.failedByReason.cancelled}, refused at submit ${r.failedByReason.submitError})`,
+    ],
     ['lost', String(r.lost)],
     ['submit rate', `${fmt(r.submitRatePerSec)} tasks/s (${r.submitted} in ${fmt(r.submitDurationSec, 2)} s)`],
-    ['throughput', `${fmt(r.throughputTasksPerSec, 2)} tasks/s · ${fmt(r.throughputStepsPerSec, 2)} steps/s over ${fmt(r.windowSec, 2)} s`],
-    ['per-step overhead', `p50 ${fmt(r.perStepOverheadMs.p50)} ms · p95 ${fmt(r.perStepOverheadMs.p95)} ms · mean ${fmt(r.perStepOverheadMs.mean)} ms (once running: p50 ${fmt(r.perStepRunOverheadMs.p50)} ms)`],
+    [
+      'throughput',
+      `${fmt(r.throughputTasksPerSec, 2)} tasks/s · ${fmt(r.throughputStepsPerSec, 2)} steps/s over ${fmt(r.windowSec, 2)} s`,
+    ],
+    [
+      'per-step overhead',
+      `p50 ${fmt(r.perStepOverheadMs.p50)} ms · p95 ${fmt(r.perStepOverheadMs.p95)} ms · mean ${fmt(r.perStepOverheadMs.mean)} ms (once running: p50 ${fmt(r.perStepRunOverheadMs.p50)} ms)`,
+    ],
     ['run', `${r.startedAt} → ${r.finishedAt} (${fmt(r.durationSec, 1)} s)`],
   ];
-  const lost = r.lost > 0 ? `<p class="warn">Lost tasks (first ${Math.min(r.lostIds.length, 50)}): ${r.lostIds.map((id) => `<code>${escapeHtml(id)}</code>`).join(', ')}</p>` : '';
-  const errors = r.errors.submitSamples.length > 0 ? `<p class="warn">Submit errors: ${r.errors.submitSamples.map((e) => `<code>${escapeHtml(e)}</code>`).join('; ')}</p>` : '';
+  const lost =
+    r.lost > 0
+      ? `<p class="warn">Lost tasks (first ${Math.min(r.lostIds.length, 50)}): ${r.lostIds.map((id) => `<code>${escapeHtml(id)}</code>`).join(', ')}</p>`
+      : '';
+  const errors =
+    r.errors.submitSamples.length > 0
+      ? `<p class="warn">Submit errors: ${r.errors.submitSamples.map((e) => `<code>${escapeHtml(e)}</code>`).join('; ')}</p>`
+      : '';
   return `<!DOCTYPE html>
 <html lang="en">
 <head>

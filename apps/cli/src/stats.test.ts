@@ -27,7 +27,15 @@ describe('summarize', () => {
   it('gives NaN figures (null in JSON) for no values', () => {
     const s = summarize([]);
     expect(s.count).toBe(0);
-    expect(JSON.parse(JSON.stringify(s))).toEqual({ count: 0, min: null, mean: null, p50: null, p95: null, p99: null, max: null });
+    expect(JSON.parse(JSON.stringify(s))).toEqual({
+      count: 0,
+      min: null,
+      mean: null,
+      p50: null,
+      p95: null,
+      p99: null,
+      max: null,
+    });
   });
 });
 

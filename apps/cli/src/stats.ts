@@ -70,7 +70,11 @@ export function histogram(values: readonly number[], binCount?: number): Bin[] {
   if (min === max) return [{ from: min, to: max, count: finite.length }];
   const n = Math.max(1, Math.floor(binCount ?? Math.min(40, Math.max(5, Math.round(Math.sqrt(finite.length))))));
   const width = (max - min) / n;
-  const bins: Bin[] = Array.from({ length: n }, (_, i) => ({ from: min + i * width, to: i === n - 1 ? max : min + (i + 1) * width, count: 0 }));
+  const bins: Bin[] = Array.from({ length: n }, (_, i) => ({
+    from: min + i * width,
+    to: i === n - 1 ? max : min + (i + 1) * width,
+    count: 0,
+  }));
   for (const v of finite) {
     const i = Math.min(n - 1, Math.floor((v - min) / width));
     bins[i]!.count += 1;

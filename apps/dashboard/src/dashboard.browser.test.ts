@@ -71,7 +71,10 @@ describe('the board in a browser', () => {
         }
         // A page load gets the challenge and, with no (right) login to give, does not load.
         const page = await context.newPage();
-        const loaded = await page.goto(`${base}/`).then((r) => r?.status(), (err: Error) => err.message);
+        const loaded = await page.goto(`${base}/`).then(
+          (r) => r?.status(),
+          (err: Error) => err.message,
+        );
         expect(loaded === 401 || /AUTH/.test(String(loaded))).toBe(true);
       } finally {
         await context.close();
@@ -93,14 +96,21 @@ describe('the board in a browser', () => {
     try {
       await page.goto(`${base}/`);
       // The worker's step queue was discovered next to the agent queue.
-      await expect.poll(() => page.getByRole('link', { name: stepQueueName(fixture.workerId), exact: true }).count()).toBeGreaterThan(0);
+      await expect
+        .poll(() => page.getByRole('link', { name: stepQueueName(fixture.workerId), exact: true }).count())
+        .toBeGreaterThan(0);
 
       // Our workers page is linked from the board's header menu.
-      expect(await page.locator('#__UI_CONFIG__').textContent()).toContain('"miscLinks":[{"text":"Workers","url":"workers"}]');
+      expect(await page.locator('#__UI_CONFIG__').textContent()).toContain(
+        '"miscLinks":[{"text":"Workers","url":"workers"}]',
+      );
 
       await page.getByRole('link', { name: 'agent', exact: true }).first().click();
       await page.waitForURL(/\/queue\/agent/);
-      await page.getByRole('link', { name: /completed/i }).first().click();
+      await page
+        .getByRole('link', { name: /completed/i })
+        .first()
+        .click();
       await page.waitForURL(/status=completed/);
 
       const jobLink = page.getByRole('link', { name: fixture.jobId, exact: true });
@@ -111,12 +121,17 @@ describe('the board in a browser', () => {
       // Readable name, and the log: one line per step with action, exit code and duration.
       await page.getByText('research: Research current market conditions').first().waitFor();
       for (const step of fixture.steps) await page.getByText(step.logLine, { exact: true }).waitFor();
-      expect(fixture.steps.map((s) => s.logLine)).toContainEqual(expect.stringMatching(/^step 3 · execute-command · exit 0 · \d+ ms$/));
+      expect(fixture.steps.map((s) => s.logLine)).toContainEqual(
+        expect.stringMatching(/^step 3 · execute-command · exit 0 · \d+ ms$/),
+      );
 
       // Progress: the ring at 100% and, in the Progress tab, step of maxSteps and phase.
       await page.getByText('100%').first().waitFor();
       await page.getByRole('tab', { name: 'Progress' }).click();
-      await page.getByText(/step 6 of 12 · done/).first().waitFor();
+      await page
+        .getByText(/step 6 of 12 · done/)
+        .first()
+        .waitFor();
 
       // The steps as children in the flow tree, with their readable names, all completed.
       const flow = page.locator('.react-flow');
@@ -143,7 +158,10 @@ describe('the board in a browser', () => {
       // The tabs settle once the job's status has loaded (the Logs tab, our default, is shown).
       await page.getByText('No logs available').waitFor();
       await page.getByRole('tab', { name: 'Data' }).click();
-      await page.getByText(/truncated: [\d,]+ more bytes/).first().waitFor();
+      await page
+        .getByText(/truncated: [\d,]+ more bytes/)
+        .first()
+        .waitFor();
       await expect.poll(() => page.getByRole('tab', { name: 'Data' }).getAttribute('aria-selected')).toBe('true');
       await page.screenshot({ path: path.join(outDir, 'step-output.png'), fullPage: true });
 
@@ -160,7 +178,9 @@ describe('the board in a browser', () => {
       // Nothing left the machine: the only off-host requests were the board's web fonts, blocked.
       expect(blocked.every((u) => u.startsWith('https://fonts.googleapis.com/'))).toBe(true);
     } catch (err) {
-      await page.screenshot({ path: path.join(outDir, 'completed-task-failure.png'), fullPage: true }).catch(() => undefined);
+      await page
+        .screenshot({ path: path.join(outDir, 'completed-task-failure.png'), fullPage: true })
+        .catch(() => undefined);
       writeFileSync(path.join(outDir, 'completed-task-failure.html'), await page.content().catch(() => ''));
       throw err;
     } finally {

@@ -7,7 +7,15 @@ describe('formatForBoard', () => {
       taskId: 't1',
       request: {
         prompt: 'Research current market conditions',
-        metadata: { apiKey: 'sk-live-1', githubToken: 'ghp_x', clientSecret: 's', PASSWORD: 'p', Authorization: 'Bearer x', team: 'research', priority: 3 },
+        metadata: {
+          apiKey: 'sk-live-1',
+          githubToken: 'ghp_x',
+          clientSecret: 's',
+          PASSWORD: 'p',
+          Authorization: 'Bearer x',
+          team: 'research',
+          priority: 3,
+        },
       },
       createdAt: '2025-01-01T00:00:00.000Z',
     };
@@ -28,7 +36,9 @@ describe('formatForBoard', () => {
   });
 
   it('masks bearer tokens and sk- keys inside strings', () => {
-    const shown = formatForBoard({ command: 'curl -H "Authorization: Bearer abcdefghijklmnop" https://x -d key=sk-abcdefghijklmnopqrstuv' }) as { command: string };
+    const shown = formatForBoard({
+      command: 'curl -H "Authorization: Bearer abcdefghijklmnop" https://x -d key=sk-abcdefghijklmnopqrstuv',
+    }) as { command: string };
     expect(shown.command).toBe(`curl -H "Authorization: Bearer ${REDACTED}" https://x -d key=${REDACTED}`);
   });
 
@@ -36,7 +46,15 @@ describe('formatForBoard', () => {
     const stdout = 'x'.repeat(10_000);
     const value = {
       ok: true,
-      result: { action: 'execute-command', exitCode: 0, stdout, stderr: 'warning: short', timedOut: false, truncated: false, durationMs: 41 },
+      result: {
+        action: 'execute-command',
+        exitCode: 0,
+        stdout,
+        stderr: 'warning: short',
+        timedOut: false,
+        truncated: false,
+        durationMs: 41,
+      },
     };
     const shown = formatForBoard(value) as { result: { stdout: string; stderr: string; exitCode: number } };
     expect(shown.result.stdout.startsWith('x'.repeat(MAX_STRING_BYTES))).toBe(true);
@@ -45,7 +63,9 @@ describe('formatForBoard', () => {
     expect(shown.result.stderr).toBe('warning: short');
     expect(shown.result.exitCode).toBe(0);
 
-    const file = formatForBoard({ action: { action: 'create-file', filePath: 'report.md', content: '# Report\n'.repeat(1_000) } }) as {
+    const file = formatForBoard({
+      action: { action: 'create-file', filePath: 'report.md', content: '# Report\n'.repeat(1_000) },
+    }) as {
       action: { content: string; filePath: string };
     };
     expect(file.action.content).toContain('[truncated:');
@@ -68,7 +88,13 @@ describe('formatForBoard', () => {
 
 describe('formatProgress', () => {
   it('adds a percentage the board draws, 100 when done', () => {
-    expect(formatProgress({ step: 3, maxSteps: 12, phase: 'running-step' })).toMatchObject({ progress: 25, step: 3, maxSteps: 12, phase: 'running-step', summary: 'step 3 of 12 · running-step' });
+    expect(formatProgress({ step: 3, maxSteps: 12, phase: 'running-step' })).toMatchObject({
+      progress: 25,
+      step: 3,
+      maxSteps: 12,
+      phase: 'running-step',
+      summary: 'step 3 of 12 · running-step',
+    });
     expect(formatProgress({ step: 6, maxSteps: 40, phase: 'done' })).toMatchObject({ progress: 100 });
     expect(formatProgress(42)).toBe(42);
   });

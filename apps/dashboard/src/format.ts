@@ -44,10 +44,7 @@ function walk(value: unknown, maxBytes: number, depth: number): unknown {
   return out;
 }
 
-const INLINE_SECRETS: RegExp[] = [
-  /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi,
-  /\bsk-[A-Za-z0-9_-]{16,}/g,
-];
+const INLINE_SECRETS: RegExp[] = [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi, /\bsk-[A-Za-z0-9_-]{16,}/g];
 
 function maskInlineSecrets(text: string): string {
   let out = text;
@@ -65,7 +62,10 @@ export function truncate(text: string, maxBytes: number = MAX_STRING_BYTES): str
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes <= maxBytes) return text;
   // Decoding a cut buffer leaves U+FFFD where a multi-byte character was split; drop it.
-  const kept = Buffer.from(text, 'utf8').subarray(0, maxBytes).toString('utf8').replace(/\uFFFD+$/, '');
+  const kept = Buffer.from(text, 'utf8')
+    .subarray(0, maxBytes)
+    .toString('utf8')
+    .replace(/\uFFFD+$/, '');
   const cut = bytes - Buffer.byteLength(kept, 'utf8');
   return `${kept}\n… [truncated: ${cut.toLocaleString('en-US')} more bytes of ${bytes.toLocaleString('en-US')} not shown]`;
 }

@@ -82,7 +82,9 @@ describe('dist/main.js', () => {
     try {
       const body = await eventually(`the dashboard on port ${port} (output so far: ${output})`, async () => {
         const res = await fetch(`http://127.0.0.1:${port}/api/queues`).catch(() => undefined);
-        return res?.status === 200 ? ((await res.json()) as { queues: { name: string; readOnlyMode: boolean }[] }) : undefined;
+        return res?.status === 200
+          ? ((await res.json()) as { queues: { name: string; readOnlyMode: boolean }[] })
+          : undefined;
       });
       expect(body.queues.find((q) => q.name === 'agent')?.readOnlyMode).toBe(true);
       expect(output).toContain('read-only, loopback only');

@@ -4,7 +4,11 @@ import { createDashboard } from './server.js';
 import { dashboardSettings, requireDashboardLogin } from './settings.js';
 
 const env = loadConfigOrExit('dashboard', [requireDashboardLogin]);
-const logger = createLogger({ level: env.LOG_LEVEL, ...(env.LOG_PRETTY === undefined ? {} : { pretty: env.LOG_PRETTY }), base: { app: 'dashboard' } });
+const logger = createLogger({
+  level: env.LOG_LEVEL,
+  ...(env.LOG_PRETTY === undefined ? {} : { pretty: env.LOG_PRETTY }),
+  base: { app: 'dashboard' },
+});
 const settings = dashboardSettings(env);
 
 const connection = createRedis(env.REDIS_URL, 'api', { cluster: env.REDIS_CLUSTER });
@@ -32,7 +36,9 @@ const onListening = () => {
   const where = `http://${settings.host ?? 'localhost'}:${env.DASHBOARD_PORT}/`;
   logger.info(
     { port: env.DASHBOARD_PORT, host: settings.host ?? '*', readOnly: settings.readOnly },
-    settings.login ? `dashboard on ${where} (login required)` : `dashboard on ${where} (read-only, loopback only, no login)`,
+    settings.login
+      ? `dashboard on ${where} (login required)`
+      : `dashboard on ${where} (read-only, loopback only, no login)`,
   );
 };
 // Without a host Node listens on every interface (IPv4 and IPv6).

@@ -40,7 +40,15 @@ afterAll(async () => {
 });
 
 describe('login', () => {
-  const paths = ['/', '/queue/agent', '/api/queues', '/api/queues/agent/missing/logs', '/static/images/logo.svg', '/workers', '/workers.json'];
+  const paths = [
+    '/',
+    '/queue/agent',
+    '/api/queues',
+    '/api/queues/agent/missing/logs',
+    '/static/images/logo.svg',
+    '/workers',
+    '/workers.json',
+  ];
 
   it.each(paths)('answers 401 with a basic-auth challenge without a login: %s', async (path) => {
     const res = await fetch(`${base}${path}`);
@@ -83,19 +91,33 @@ describe('queues', () => {
     const queueName = stepQueueName(workerId);
     expect(await queueNames()).not.toContain(queueName);
 
-    await registry().beat({ id: workerId, host: 'test-host', pid: 4242, startedAt: new Date().toISOString(), running: [] }, 30_000);
+    await registry().beat(
+      { id: workerId, host: 'test-host', pid: 4242, startedAt: new Date().toISOString(), running: [] },
+      30_000,
+    );
     // The worker's step queue exists in Redis once a step was added to it.
     const queue = new Queue(queueName, { connection: redis, prefix });
-    await queue.add('step 0 · list-files · .', { taskId: 't', stepIndex: 0, callId: 'c0', action: { action: 'list-files' } });
+    await queue.add('step 0 · list-files · .', {
+      taskId: 't',
+      stepIndex: 0,
+      callId: 'c0',
+      action: { action: 'list-files' },
+    });
 
-    await eventually(`${queueName} on the board`, async () => ((await queueNames()).includes(queueName) ? true : undefined));
-    const res = await fetch(`${base}/api/queues?activeQueue=${encodeURIComponent(queueName)}&status=waiting`, { headers: good });
+    await eventually(`${queueName} on the board`, async () =>
+      (await queueNames()).includes(queueName) ? true : undefined,
+    );
+    const res = await fetch(`${base}/api/queues?activeQueue=${encodeURIComponent(queueName)}&status=waiting`, {
+      headers: good,
+    });
     const body = (await res.json()) as { queues: { name: string; jobs: { name: string }[] }[] };
     expect(body.queues.find((q) => q.name === queueName)?.jobs.map((j) => j.name)).toEqual(['step 0 · list-files · .']);
 
     expect(await registry().reap(workerId, redis)).toBe(true);
     await queue.close();
-    await eventually(`${queueName} gone from the board`, async () => ((await queueNames()).includes(queueName) ? undefined : true));
+    await eventually(`${queueName} gone from the board`, async () =>
+      (await queueNames()).includes(queueName) ? undefined : true,
+    );
     expect(await queueNames()).toContain(AGENT_QUEUE);
   });
 
@@ -106,7 +128,10 @@ describe('queues', () => {
         'research: market conditions',
         {
           taskId: 'redact-1',
-          request: { prompt: 'Research current market conditions', metadata: { apiKey: 'sk-very-secret-key-123456', team: 'quant' } },
+          request: {
+            prompt: 'Research current market conditions',
+            metadata: { apiKey: 'sk-very-secret-key-123456', team: 'quant' },
+          },
           createdAt: new Date().toISOString(),
         },
         { jobId: 'redact-1' },
@@ -150,7 +175,9 @@ describe('workers page', () => {
       expect(html).not.toContain('<img src=x');
       expect(html).toContain('&#60;img src=x onerror=alert(1)&#62;');
 
-      const json = (await (await fetch(`${base}/workers.json`, { headers: good })).json()) as { workers: { id: string; running: string[] }[] };
+      const json = (await (await fetch(`${base}/workers.json`, { headers: good })).json()) as {
+        workers: { id: string; running: string[] }[];
+      };
       expect(json.workers.find((w) => w.id === id)?.running).toEqual(['task-abc']);
     } finally {
       await registry().remove(id);
@@ -170,7 +197,10 @@ describe('read-only on loopback', () => {
       const res = await fetch(`${server.url}/api/queues`);
       expect(res.status).toBe(200);
       const body = (await res.json()) as { queues: { name: string; readOnlyMode: boolean; allowRetries: boolean }[] };
-      expect(body.queues.find((q) => q.name === AGENT_QUEUE)).toMatchObject({ readOnlyMode: true, allowRetries: false });
+      expect(body.queues.find((q) => q.name === AGENT_QUEUE)).toMatchObject({
+        readOnlyMode: true,
+        allowRetries: false,
+      });
       const clean = await fetch(`${server.url}/api/queues/${AGENT_QUEUE}/clean/completed`, { method: 'PUT' });
       expect(clean.status).toBe(405);
     } finally {

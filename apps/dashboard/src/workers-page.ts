@@ -41,14 +41,19 @@ function ago(ms: number): string {
 }
 
 function row(w: WorkerInfo, now: number): string {
-  const container = w.containerName || w.containerId
-    ? `${escapeHtml(w.containerName ?? '')}${w.containerId ? ` <code>${escapeHtml(w.containerId.slice(0, 12))}</code>` : ''}`
-    : '<span class="muted">none yet</span>';
-  const running = w.running.length === 0
-    ? '<span class="muted">idle</span>'
-    : w.running
-        .map((id) => `<a href="queue/${encodeURIComponent(AGENT_QUEUE)}/${encodeURIComponent(id)}">${escapeHtml(id)}</a>`)
-        .join('<br>');
+  const container =
+    w.containerName || w.containerId
+      ? `${escapeHtml(w.containerName ?? '')}${w.containerId ? ` <code>${escapeHtml(w.containerId.slice(0, 12))}</code>` : ''}`
+      : '<span class="muted">none yet</span>';
+  const running =
+    w.running.length === 0
+      ? '<span class="muted">idle</span>'
+      : w.running
+          .map(
+            (id) =>
+              `<a href="queue/${encodeURIComponent(AGENT_QUEUE)}/${encodeURIComponent(id)}">${escapeHtml(id)}</a>`,
+          )
+          .join('<br>');
   const started = Date.parse(w.startedAt);
   return `<tr>
   <td><strong>${escapeHtml(w.id)}</strong><div class="muted">${escapeHtml(w.host)} · pid ${escapeHtml(w.pid)}</div></td>
@@ -60,9 +65,10 @@ function row(w: WorkerInfo, now: number): string {
 }
 
 export function renderWorkers(workers: WorkerInfo[], now: number): string {
-  const body = workers.length === 0
-    ? '<p class="muted">No worker is alive. Start one with <code>npm run up</code> or <code>node apps/worker/dist/main.js</code>.</p>'
-    : `<table>
+  const body =
+    workers.length === 0
+      ? '<p class="muted">No worker is alive. Start one with <code>npm run up</code> or <code>node apps/worker/dist/main.js</code>.</p>'
+      : `<table>
 <thead><tr><th>Worker</th><th>Sandbox container</th><th>Running tasks</th><th>Step queue</th><th>Last heartbeat</th></tr></thead>
 <tbody>
 ${workers.map((w) => row(w, now)).join('\n')}

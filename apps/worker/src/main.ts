@@ -2,7 +2,11 @@ import { createLogger, loadConfigOrExit, requireLlmEndpoint } from '@research/co
 import { startWorker } from './runtime.js';
 
 const env = loadConfigOrExit('worker', [requireLlmEndpoint]);
-const logger = createLogger({ level: env.LOG_LEVEL, ...(env.LOG_PRETTY !== undefined ? { pretty: env.LOG_PRETTY } : {}), base: { app: 'worker' } });
+const logger = createLogger({
+  level: env.LOG_LEVEL,
+  ...(env.LOG_PRETTY !== undefined ? { pretty: env.LOG_PRETTY } : {}),
+  base: { app: 'worker' },
+});
 
 const runtime = await startWorker({ env, logger }).catch((err: unknown) => {
   logger.fatal({ err }, `worker could not start: ${(err as Error).message}`);

@@ -3,7 +3,19 @@ import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { ModelProvider } from '@research/agent';
 import type { Env, Logger } from '@research/config';
 import { StepOutcome } from '@research/contracts';
-import { AGENT_QUEUE, DeathWatch, StepJobData, TaskStore, queueOptions, WorkerRegistry, createRedis, stepJobId, stepQueueName, waitForRedis, type Redis } from '@research/queue';
+import {
+  AGENT_QUEUE,
+  DeathWatch,
+  StepJobData,
+  TaskStore,
+  queueOptions,
+  WorkerRegistry,
+  createRedis,
+  stepJobId,
+  stepQueueName,
+  waitForRedis,
+  type Redis,
+} from '@research/queue';
 import { DockerSandbox, TaskSandboxPool, sandboxOptionsFromEnv, type Sandbox } from '@research/sandbox';
 import { StepDispatcher, isFinalFailure } from './steps.js';
 import { processTask } from './task.js';
@@ -25,7 +37,12 @@ export interface WorkerRuntime {
 }
 
 /** One worker process: its sandbox container, the `agent` queue and its own step queue. */
-export async function startWorker({ env, logger, sandbox: givenSandbox, provider }: WorkerRuntimeOptions): Promise<WorkerRuntime> {
+export async function startWorker({
+  env,
+  logger,
+  sandbox: givenSandbox,
+  provider,
+}: WorkerRuntimeOptions): Promise<WorkerRuntime> {
   const workerId = env.WORKER_ID;
   const log = logger.child({ workerId });
   const connection = createRedis(env.REDIS_URL, 'worker', { cluster: env.REDIS_CLUSTER });
@@ -45,13 +62,19 @@ export async function startWorker({ env, logger, sandbox: givenSandbox, provider
       ? new TaskSandboxPool({
           base: sandboxOptionsFromEnv(env, log),
           // Recorded with the task, so a worker that resumes it finds its container and files.
-          assignments: { get: (taskId) => store.sandboxSlot(taskId), set: (taskId, slot) => store.setSandboxSlot(taskId, slot) },
+          assignments: {
+            get: (taskId) => store.sandboxSlot(taskId),
+            set: (taskId, slot) => store.setSandboxSlot(taskId, slot),
+          },
           warm: env.SANDBOX_POOL_SIZE,
           logger: log,
         })
       : new DockerSandbox(sandboxOptionsFromEnv(env, log)));
   const info = await sandbox.ensure();
-  log.info({ container: info.name, containerId: info.containerId.slice(0, 12), image: info.image, created: info.created }, 'sandbox ready');
+  log.info(
+    { container: info.name, containerId: info.containerId.slice(0, 12), image: info.image, created: info.created },
+    'sandbox ready',
+  );
 
   const stepQueueNameForMe = stepQueueName(workerId);
   const stepQueue = new Queue(stepQueueNameForMe, queueOptions(connection, prefix));
@@ -63,25 +86,22 @@ export async function startWorker({ env, logger, sandbox: givenSandbox, provider
   const taskRuns = new Map<string, Promise<unknown>>();
   let restartsSeen = sandbox.restarts;
 
-  const stepWorker = new Worker(
-    stepQueueNameForMe,
-    async (job: Job) => runStep(job),
-    {
-      connection: blockingSteps,
-      prefix,
-      concurrency: Math.max(2, env.WORKER_CONCURRENCY * 2),
-      lockDuration: env.WORKER_LOCK_MS,
-      stalledInterval: env.WORKER_STALLED_INTERVAL_MS,
-      // A Redis outage longer than the lock makes every running step "stalled"; re-delivery is
-      // harmless (runStep answers it without running the command again), failing it is not.
-      maxStalledCount: 3,
-    },
-  );
+  const stepWorker = new Worker(stepQueueNameForMe, async (job: Job) => runStep(job), {
+    connection: blockingSteps,
+    prefix,
+    concurrency: Math.max(2, env.WORKER_CONCURRENCY * 2),
+    lockDuration: env.WORKER_LOCK_MS,
+    stalledInterval: env.WORKER_STALLED_INTERVAL_MS,
+    // A Redis outage longer than the lock makes every running step "stalled"; re-delivery is
+    // harmless (runStep answers it without running the command again), failing it is not.
+    maxStalledCount: 3,
+  });
   stepWorker.on('completed', (job, rv) => {
     dispatcher.onCompleted(job, rv);
     // The job's return value holds the outcome now; the record was only for a run that could not complete its job.
     const data = job.data as Partial<StepJobData>;
-    if (typeof data.taskId === 'string' && typeof data.stepIndex === 'number') void store.forgetStepOutcome(data.taskId, data.stepIndex).catch(() => undefined);
+    if (typeof data.taskId === 'string' && typeof data.stepIndex === 'number')
+      void store.forgetStepOutcome(data.taskId, data.stepIndex).catch(() => undefined);
   });
   stepWorker.on('failed', (job, err) => dispatcher.onFailed(job, err));
   stepWorker.on('error', (err) => log.error({ err }, 'step worker error'));
@@ -103,7 +123,10 @@ export async function startWorker({ env, logger, sandbox: givenSandbox, provider
       if (job.attemptsMade === 0 && (job.stalledCounter ?? 0) === 0) return executeStep(job, parsed.data);
       const recorded = StepOutcome.safeParse(await store.stepOutcome(parsed.data.taskId, parsed.data.stepIndex));
       if (recorded.success) {
-        log.warn({ taskId: parsed.data.taskId, step: parsed.data.stepIndex }, 'step delivered again after it finished; answering from its record');
+        log.warn(
+          { taskId: parsed.data.taskId, step: parsed.data.stepIndex },
+          'step delivered again after it finished; answering from its record',
+        );
         return recorded.data;
       }
       return executeStep(job, parsed.data);
@@ -118,7 +141,15 @@ export async function startWorker({ env, logger, sandbox: givenSandbox, provider
 
   async function executeStep(job: Job, { taskId, stepIndex, action }: StepJobData): Promise<StepOutcome> {
     const attempts = job.attemptsMade + 1;
-    void store.setStep(taskId, { index: stepIndex, action: action.action, status: 'running', attempts, queue: stepQueueNameForMe }).catch(() => undefined);
+    void store
+      .setStep(taskId, {
+        index: stepIndex,
+        action: action.action,
+        status: 'running',
+        attempts,
+        queue: stepQueueNameForMe,
+      })
+      .catch(() => undefined);
     const signal = running.get(taskId)?.signal;
     const started = performance.now();
     let outcome: StepOutcome;
@@ -126,15 +157,27 @@ export async function startWorker({ env, logger, sandbox: givenSandbox, provider
       outcome = await sandbox.run(taskId, action, signal ? { signal } : {});
     } catch (err) {
       const e = err as Error & { retryable?: boolean };
-      log.warn({ taskId, step: stepIndex, action: action.action, attempt: attempts, err: e }, 'step failed; it will retry if attempts remain');
-      await store.setStep(taskId, { index: stepIndex, action: action.action, status: 'failed', attempts, queue: stepQueueNameForMe });
+      log.warn(
+        { taskId, step: stepIndex, action: action.action, attempt: attempts, err: e },
+        'step failed; it will retry if attempts remain',
+      );
+      await store.setStep(taskId, {
+        index: stepIndex,
+        action: action.action,
+        status: 'failed',
+        attempts,
+        queue: stepQueueNameForMe,
+      });
       noteRestarts();
       if (e.retryable === false) throw new UnrecoverableError(e.message);
       throw err;
     }
     const durationMs = Math.round((performance.now() - started) * 100) / 100;
     noteRestarts();
-    log.debug({ taskId, step: stepIndex, action: action.action, ok: outcome.ok, durationMs, attempt: attempts }, 'step finished');
+    log.debug(
+      { taskId, step: stepIndex, action: action.action, ok: outcome.ok, durationMs, attempt: attempts },
+      'step finished',
+    );
     // One round trip: the step's record, its outcome and the duration histogram.
     await store.completeStep(
       taskId,
@@ -172,7 +215,10 @@ export async function startWorker({ env, logger, sandbox: givenSandbox, provider
       log.warn({ taskId: key }, 'task delivered again while it still runs here; waiting for the first run');
       await previous.catch(() => undefined);
     }
-    const run = processTask({ env, workerId, store, sandbox, dispatcher, logger: log, running, leases, ...(provider ? { provider } : {}) }, job);
+    const run = processTask(
+      { env, workerId, store, sandbox, dispatcher, logger: log, running, leases, ...(provider ? { provider } : {}) },
+      job,
+    );
     taskRuns.set(key, run);
     try {
       return await run;
@@ -212,7 +258,9 @@ export async function startWorker({ env, logger, sandbox: givenSandbox, provider
         await store.setStatus(taskId, 'failed', { error: { code: 'internal', message: err.message } });
         if (sandbox.releaseTask) {
           // Keep what the task wrote before its per-task sandbox goes.
-          const { files } = await sandbox.exportFiles(taskId, { maxBytes: env.RESULT_MAX_BYTES }).catch(() => ({ files: [] }));
+          const { files } = await sandbox
+            .exportFiles(taskId, { maxBytes: env.RESULT_MAX_BYTES })
+            .catch(() => ({ files: [] }));
           if (files.length > 0) await store.saveFiles(taskId, files);
           await sandbox.releaseTask(taskId);
         }
@@ -227,7 +275,9 @@ export async function startWorker({ env, logger, sandbox: givenSandbox, provider
     if (!controller) return;
     log.info({ taskId }, 'cancel requested');
     controller.abort();
-    void sandbox.cancelTask(taskId).catch((err: unknown) => log.warn({ err, taskId }, 'cancel: could not kill commands'));
+    void sandbox
+      .cancelTask(taskId)
+      .catch((err: unknown) => log.warn({ err, taskId }, 'cancel: could not kill commands'));
   });
 
   // Heartbeat, and reaping of dead workers' step queues by whichever worker notices first.
@@ -236,7 +286,16 @@ export async function startWorker({ env, logger, sandbox: givenSandbox, provider
   const beat = async () => {
     if (connection.status !== 'ready') return;
     await registry.beat(
-      { id: workerId, host: os.hostname(), pid: process.pid, startedAt, containerId: info.containerId, containerName: info.name, image: info.image, running: [...running.keys()] },
+      {
+        id: workerId,
+        host: os.hostname(),
+        pid: process.pid,
+        startedAt,
+        containerId: info.containerId,
+        containerName: info.name,
+        image: info.image,
+        running: [...running.keys()],
+      },
       staleMs,
     );
   };
@@ -258,9 +317,15 @@ export async function startWorker({ env, logger, sandbox: givenSandbox, provider
       reaping = false;
     }
   };
-  const reaper = setInterval(() => void reap().catch((err: unknown) => log.warn({ err }, 'reaper failed')), env.WORKER_HEARTBEAT_MS * 3);
+  const reaper = setInterval(
+    () => void reap().catch((err: unknown) => log.warn({ err }, 'reaper failed')),
+    env.WORKER_HEARTBEAT_MS * 3,
+  );
   const retentionMs = env.SANDBOX_RETENTION_HOURS * 3_600_000;
-  const cleanup = retentionMs > 0 ? setInterval(() => void sandbox.cleanupExpired(retentionMs).catch(() => undefined), 3_600_000) : undefined;
+  const cleanup =
+    retentionMs > 0
+      ? setInterval(() => void sandbox.cleanupExpired(retentionMs).catch(() => undefined), 3_600_000)
+      : undefined;
   if (retentionMs > 0) void sandbox.cleanupExpired(retentionMs).catch(() => undefined);
 
   log.info({ concurrency: env.WORKER_CONCURRENCY, stepQueue: stepQueueNameForMe }, 'worker started');
@@ -279,13 +344,22 @@ export async function startWorker({ env, logger, sandbox: givenSandbox, provider
         log.info({ running: running.size }, 'worker stopping');
         // Running tasks get the grace period; after it they are left to stall and resume elsewhere.
         const graceful = taskWorker.close();
-        const timedOut = await Promise.race([graceful.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), graceMs).unref())]);
+        const timedOut = await Promise.race([
+          graceful.then(() => false),
+          new Promise<boolean>((r) => setTimeout(() => r(true), graceMs).unref()),
+        ]);
         if (timedOut) await taskWorker.close(true);
         await stepWorker.close(timedOut);
         await stepQueue.close();
         await registry.remove(workerId).catch(() => undefined);
-        await sandbox.dispose(env.SANDBOX_ON_SHUTDOWN).catch((err: unknown) => log.warn({ err }, 'sandbox dispose failed'));
-        await Promise.all([subscriber, blockingAgent, blockingSteps, connection].map((c: Redis) => c.quit().catch(() => c.disconnect())));
+        await sandbox
+          .dispose(env.SANDBOX_ON_SHUTDOWN)
+          .catch((err: unknown) => log.warn({ err }, 'sandbox dispose failed'));
+        await Promise.all(
+          [subscriber, blockingAgent, blockingSteps, connection].map((c: Redis) =>
+            c.quit().catch(() => c.disconnect()),
+          ),
+        );
         log.info('worker stopped');
       })();
       return closing;

@@ -1,7 +1,18 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { Job, Queue } from 'bullmq';
 import { StepOutcome, type ToolCall } from '@research/contracts';
-import { JOBS, StepJobData, jobOptions, queueOptions, stepJobId, stepQueueOwner, type DeathWatch, type Redis, type TaskFence, type TaskStore } from '@research/queue';
+import {
+  JOBS,
+  StepJobData,
+  jobOptions,
+  queueOptions,
+  stepJobId,
+  stepQueueOwner,
+  type DeathWatch,
+  type Redis,
+  type TaskFence,
+  type TaskStore,
+} from '@research/queue';
 import type { Logger } from '@research/config';
 
 interface Waiter {
@@ -16,7 +27,8 @@ export class LeaseLostError extends Error {
 
 /** The fence of a task job being processed: its lock key and this run's token. */
 export function taskFence(job: Job): TaskFence {
-  if (!job.token || !job.id) throw new Error(`task job ${job.id ?? '?'} has no lock token: it is not being processed by a Worker`);
+  if (!job.token || !job.id)
+    throw new Error(`task job ${job.id ?? '?'} has no lock token: it is not being processed by a Worker`);
   return { lockKey: `${job.queueQualifiedName}:${job.id}:lock`, token: job.token };
 }
 
@@ -36,7 +48,11 @@ export class StepFailedError extends Error {
  * UnrecoverableError, or the stalled checker failed it ("stalled more than allowable limit").
  */
 export function isFinalFailure(job: Job, err: Error): boolean {
-  return job.attemptsMade >= (job.opts.attempts ?? 1) || err.name === 'UnrecoverableError' || /stalled more than/.test(err.message);
+  return (
+    job.attemptsMade >= (job.opts.attempts ?? 1) ||
+    err.name === 'UnrecoverableError' ||
+    /stalled more than/.test(err.message)
+  );
 }
 
 /** How often a step being waited for is checked for having vanished from the queue. */
@@ -86,7 +102,12 @@ export class StepDispatcher {
     const waiter = this.waiters.get(job.id);
     if (!waiter) return;
     this.waiters.delete(job.id);
-    waiter.reject(new StepFailedError(job.data?.stepIndex ?? -1, `step ${job.id} failed after ${job.attemptsMade} attempts: ${err.message}`));
+    waiter.reject(
+      new StepFailedError(
+        job.data?.stepIndex ?? -1,
+        `step ${job.id} failed after ${job.attemptsMade} attempts: ${err.message}`,
+      ),
+    );
   }
 
   /**
@@ -94,7 +115,14 @@ export class StepDispatcher {
    * never dispatched before (it is past the checkpoint this run started from, and checkpoints are
    * written before their steps are dispatched), so there is nothing to look up first.
    */
-  async dispatch(taskJob: Job, taskId: string, call: ToolCall, index: number, signal: AbortSignal, fresh = false): Promise<StepOutcome> {
+  async dispatch(
+    taskJob: Job,
+    taskId: string,
+    call: ToolCall,
+    index: number,
+    signal: AbortSignal,
+    fresh = false,
+  ): Promise<StepOutcome> {
     const id = stepJobId(taskId, index);
     if (fresh) {
       const waiting = this.wait(id, taskId, index, signal);
@@ -122,7 +150,12 @@ export class StepDispatcher {
   }
 
   /** The step's outcome when it already finished; otherwise makes sure its job is queued (and returns nothing). */
-  private async findOrAdd(taskJob: Job, taskId: string, call: ToolCall, index: number): Promise<StepOutcome | undefined> {
+  private async findOrAdd(
+    taskJob: Job,
+    taskId: string,
+    call: ToolCall,
+    index: number,
+  ): Promise<StepOutcome | undefined> {
     const id = stepJobId(taskId, index);
     let job = await Job.fromId<StepJobData>(this.stepQueue, id);
     if (job) {
@@ -150,9 +183,17 @@ export class StepDispatcher {
   private async add(taskJob: Job, taskId: string, call: ToolCall, index: number): Promise<void> {
     const id = stepJobId(taskId, index);
     const data: StepJobData = { taskId, stepIndex: index, callId: call.id, action: call.args };
-    const record = { index, action: call.args.action, status: 'waiting' as const, attempts: 0, queue: this.stepQueue.name };
+    const record = {
+      index,
+      action: call.args.action,
+      status: 'waiting' as const,
+      attempts: 0,
+      queue: this.stepQueue.name,
+    };
     if (!(await this.store.setStepFenced(taskId, record, taskFence(taskJob)))) {
-      throw new LeaseLostError(`task ${taskId}: the lock is no longer this run's; step ${index + 1} was not dispatched`);
+      throw new LeaseLostError(
+        `task ${taskId}: the lock is no longer this run's; step ${index + 1} was not dispatched`,
+      );
     }
     await this.stepQueue.add(
       JOBS.step.name(data),

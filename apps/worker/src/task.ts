@@ -32,12 +32,18 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
   const log = ctx.logger.child({ taskId, workerId });
 
   // One round trip: these go out together on the store's connection.
-  const [current, cancelRequested, checkpoint] = await Promise.all([store.status(taskId), store.isCancelRequested(taskId), store.loadCheckpoint<AgentState>(taskId)]);
+  const [current, cancelRequested, checkpoint] = await Promise.all([
+    store.status(taskId),
+    store.isCancelRequested(taskId),
+    store.loadCheckpoint<AgentState>(taskId),
+  ]);
   if (current === 'cancelled' || current === 'completed' || current === 'failed') {
     return { status: current, summary: 'already finished' };
   }
   if (cancelRequested) {
-    await store.setStatus(taskId, 'cancelled', { error: { code: 'cancelled', message: 'cancelled before it started' } });
+    await store.setStatus(taskId, 'cancelled', {
+      error: { code: 'cancelled', message: 'cancelled before it started' },
+    });
     return { status: 'cancelled', summary: 'cancelled before it started' };
   }
 
@@ -45,7 +51,8 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
   const maxSteps = request.maxSteps ?? env.TASK_MAX_STEPS;
   const deadline = Date.parse(startedAt) + (request.timeoutSeconds ?? env.TASK_TIMEOUT_SECONDS) * 1_000;
   const state = checkpoint ?? initialState(request, { format: env.TOOL_CALL_FORMAT });
-  if (checkpoint) log.info({ nextStep: checkpoint.nextStep, pending: checkpoint.pending.length }, 'resuming from checkpoint');
+  if (checkpoint)
+    log.info({ nextStep: checkpoint.nextStep, pending: checkpoint.pending.length }, 'resuming from checkpoint');
   // Steps from here on were never dispatched: checkpoints are written before their steps go out.
   const firstFreshStep = state.nextStep;
   // Whether the workspace may hold files or processes of this task (a resumed task may: an earlier run touched it).
@@ -56,7 +63,9 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
   // does not wait for them. They are flushed before the final status, so nothing is lost or late.
   const inFlight = new Set<Promise<unknown>>();
   const background = (write: Promise<unknown>) => {
-    const tracked = write.catch((err: unknown) => log.warn({ err }, 'a background write failed')).finally(() => inFlight.delete(tracked));
+    const tracked = write
+      .catch((err: unknown) => log.warn({ err }, 'a background write failed'))
+      .finally(() => inFlight.delete(tracked));
     inFlight.add(tracked);
   };
   const flush = async () => {
@@ -74,7 +83,8 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
   ctx.leases.set(taskId, lease);
   const owned = () => !lease.signal.aborted;
   const loseLease = (err: Error) => {
-    if (owned()) log.warn({ err }, 'the task lock is no longer this run\'s; stopping it here so it resumes from its checkpoint');
+    if (owned())
+      log.warn({ err }, "the task lock is no longer this run's; stopping it here so it resumes from its checkpoint");
     lease.abort(err);
   };
   /**
@@ -85,9 +95,14 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
   const settle = async (...args: Parameters<TaskStore['setStatus']>): Promise<void> => {
     await flush();
     await store.setStatus(...args);
-    if (ranCommand) await sandbox.cancelTask(taskId).catch((err: unknown) => log.warn({ err }, "could not stop the finished task's leftover processes"));
+    if (ranCommand)
+      await sandbox
+        .cancelTask(taskId)
+        .catch((err: unknown) => log.warn({ err }, "could not stop the finished task's leftover processes"));
     // Per-task sandboxes: the files are kept in Redis by now, the container and volume can go.
-    await sandbox.releaseTask?.(taskId).catch((err: unknown) => log.warn({ err }, "could not release the task's sandbox"));
+    await sandbox
+      .releaseTask?.(taskId)
+      .catch((err: unknown) => log.warn({ err }, "could not release the task's sandbox"));
   };
   const provider = ctx.provider ?? createProvider(env, log);
   let progress: TaskProgress = { step: state.nextStep - state.pending.length, maxSteps, phase: 'starting' };
@@ -113,7 +128,9 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
   const overrun = setTimeout(
     () => {
       log.info('task out of time; killing its running commands');
-      void sandbox.cancelTask(taskId).catch((err: unknown) => log.warn({ err }, 'could not kill the commands of a task out of time'));
+      void sandbox
+        .cancelTask(taskId)
+        .catch((err: unknown) => log.warn({ err }, 'could not kill the commands of a task out of time'));
     },
     Math.min(Math.max(0, deadline - Date.now()), 2 ** 31 - 1),
   ).unref();
@@ -140,7 +157,10 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
           const started = performance.now();
           // With the lease lost, the step in flight runs on and records its outcome for whoever
           // resumes the task; this run stops waiting for it.
-          const result = await untilLost(lease.signal, ctx.dispatcher.dispatch(job, taskId, call, index, signal, index >= firstFreshStep)).catch((err: unknown) => {
+          const result = await untilLost(
+            lease.signal,
+            ctx.dispatcher.dispatch(job, taskId, call, index, signal, index >= firstFreshStep),
+          ).catch((err: unknown) => {
             // Refused by the fence: the lock is someone else's already, though no renewal has failed yet.
             if (err instanceof LeaseLostError) loseLease(err);
             throw err;
@@ -158,7 +178,9 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
       onCheckpoint: async (s: AgentState) => {
         if (!owned()) return;
         if (!(await store.saveCheckpointFenced(taskId, s, fence))) {
-          const err = new LeaseLostError(`task ${taskId}: the lock is no longer this run's; its checkpoint was not saved`);
+          const err = new LeaseLostError(
+            `task ${taskId}: the lock is no longer this run's; its checkpoint was not saved`,
+          );
           loseLease(err);
           throw err;
         }
@@ -179,10 +201,19 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
         await settle(taskId, 'cancelled', { result, error: { code: 'cancelled', message: 'cancelled by request' } });
         throw new UnrecoverableError('cancelled by request');
       case 'max_steps':
-        await settle(taskId, 'failed', { result, error: { code: 'max_steps', message: `stopped after ${maxSteps} steps without a final answer` } });
+        await settle(taskId, 'failed', {
+          result,
+          error: { code: 'max_steps', message: `stopped after ${maxSteps} steps without a final answer` },
+        });
         throw new UnrecoverableError(`stopped after ${maxSteps} steps`);
       case 'timeout':
-        await settle(taskId, 'failed', { result, error: { code: 'timeout', message: `task exceeded its ${Math.round((deadline - Date.parse(startedAt)) / 1000)} s budget` } });
+        await settle(taskId, 'failed', {
+          result,
+          error: {
+            code: 'timeout',
+            message: `task exceeded its ${Math.round((deadline - Date.parse(startedAt)) / 1000)} s budget`,
+          },
+        });
         throw new UnrecoverableError('task timed out');
     }
   } catch (err) {
@@ -216,7 +247,10 @@ function untilLost<T>(lease: AbortSignal, work: Promise<T>): Promise<T> {
 /** One line per step in the task job's log; steps count from 1 for people, ids from 0. */
 function stepLogLine(index: number, action: string, outcome: StepOutcome, durationMs: number): string {
   if (!outcome.ok) return `step ${index + 1} · ${action} · refused: ${outcome.error.code} · ${durationMs} ms`;
-  const exit = outcome.result.action === 'execute-command' ? ` · exit ${outcome.result.exitCode}${outcome.result.timedOut ? ' (timed out)' : ''}` : '';
+  const exit =
+    outcome.result.action === 'execute-command'
+      ? ` · exit ${outcome.result.exitCode}${outcome.result.timedOut ? ' (timed out)' : ''}`
+      : '';
   return `step ${index + 1} · ${action}${exit} · ${durationMs} ms`;
 }
 

@@ -28,11 +28,17 @@ describe('a worker with its sandbox container', () => {
     const todo = (await h.store.readFile(id, 'todo.md'))?.toString() ?? '';
     expect(todo).toMatch(/- \[x\]/);
     expect(todo).not.toMatch(/- \[ \]/);
-    const results = JSON.parse((await h.store.readFile(id, 'results.json'))?.toString() ?? '{}') as Record<string, unknown>;
+    const results = JSON.parse((await h.store.readFile(id, 'results.json'))?.toString() ?? '{}') as Record<
+      string,
+      unknown
+    >;
     const report = (await h.store.readFile(id, 'report.md'))?.toString() ?? '';
     // Every total return in the report's table is one the script computed.
     const tickers = results.tickers as Record<string, { totalReturnPct: number }>;
-    const rows = [...report.matchAll(/^\| ([A-Z]+) \|.*$/gm)].map((m) => ({ ticker: m[1]!, totalReturn: Number(m[0].split('|')[4]!.trim()) }));
+    const rows = [...report.matchAll(/^\| ([A-Z]+) \|.*$/gm)].map((m) => ({
+      ticker: m[1]!,
+      totalReturn: Number(m[0].split('|')[4]!.trim()),
+    }));
     expect(rows.length).toBe(Object.keys(tickers).length);
     for (const r of rows) expect(r.totalReturn).toBe(tickers[r.ticker]?.totalReturnPct);
 
@@ -69,7 +75,9 @@ describe('a worker with its sandbox container', () => {
     expect(view.status).toBe('cancelled');
     expect(view.error?.code).toBe('cancelled');
     const [container] = await docker.listContainers({ filters: { label: ['research.worker=wt-a'] } });
-    const exec = await docker.getContainer(container!.Id).exec({ Cmd: ['sh', '-c', 'ps -eo args | grep -c "^sleep 300" || true'], AttachStdout: true });
+    const exec = await docker
+      .getContainer(container!.Id)
+      .exec({ Cmd: ['sh', '-c', 'ps -eo args | grep -c "^sleep 300" || true'], AttachStdout: true });
     const stream = await exec.start({ Detach: false });
     const out = await new Promise<string>((resolve) => {
       let s = '';
@@ -98,8 +106,17 @@ describe('crash safety', () => {
     const fast = { WORKER_LOCK_MS: '3000', WORKER_STALLED_INTERVAL_MS: '1000' };
     const victim = await h.spawnWorker('wt-victim', { ...fast, WORKER_CONCURRENCY: '1' });
     // Three steps; each appends its number only after its work, so a finished step shows once.
-    const id = await h.submit({ prompt: replayPrompt(['sleep 1 && echo 0 >> runs.txt', 'sleep 3 && echo 1 >> runs.txt', 'sleep 1 && echo 2 >> runs.txt']) });
-    await h.waitFor(id, (v) => v.workerId === 'wt-victim' && v.steps.some((s) => s.index === 1 && s.status === 'running'));
+    const id = await h.submit({
+      prompt: replayPrompt([
+        'sleep 1 && echo 0 >> runs.txt',
+        'sleep 3 && echo 1 >> runs.txt',
+        'sleep 1 && echo 2 >> runs.txt',
+      ]),
+    });
+    await h.waitFor(
+      id,
+      (v) => v.workerId === 'wt-victim' && v.steps.some((s) => s.index === 1 && s.status === 'running'),
+    );
     victim.kill('SIGKILL');
     await new Promise((r) => victim.once('exit', r));
     const rescuer = await h.spawnWorker('wt-rescuer', fast);
@@ -119,8 +136,13 @@ describe('crash safety', () => {
     // 3 s task lock expires and the task moves to the other worker.
     const fast = { WORKER_LOCK_MS: '3000', WORKER_STALLED_INTERVAL_MS: '1000', WORKER_HEARTBEAT_MS: '10000' };
     const frozen = await h.spawnWorker('wt-frozen', { ...fast, WORKER_CONCURRENCY: '1' });
-    const id = await h.submit({ prompt: replayPrompt(['echo 0 >> runs.txt', 'sleep 4 && echo 1 >> runs.txt', 'echo 2 >> runs.txt']) });
-    await h.waitFor(id, (v) => v.workerId === 'wt-frozen' && v.steps.some((s) => s.index === 1 && s.status === 'running'));
+    const id = await h.submit({
+      prompt: replayPrompt(['echo 0 >> runs.txt', 'sleep 4 && echo 1 >> runs.txt', 'echo 2 >> runs.txt']),
+    });
+    await h.waitFor(
+      id,
+      (v) => v.workerId === 'wt-frozen' && v.steps.some((s) => s.index === 1 && s.status === 'running'),
+    );
     // The worker process stops (as in a long GC pause or a host hiccup); its command runs on in the container.
     frozen.kill('SIGSTOP');
     try {
@@ -149,11 +171,13 @@ describe('crash safety', () => {
 });
 
 describe('lock fencing', () => {
-  it("a run whose task lock was taken dispatches no further step and keeps off the checkpoint, before any renewal fails; the task then resumes and completes", async () => {
+  it('a run whose task lock was taken dispatches no further step and keeps off the checkpoint, before any renewal fails; the task then resumes and completes', async () => {
     // A 30 s lock is renewed only after 7.5 s of processing: the 4 s window below sees no renewal,
     // so only the fence can stop this run.
     const worker = await h.startWorker('wt-fence', { WORKER_LOCK_MS: '30000', WORKER_STALLED_INTERVAL_MS: '1000' });
-    const id = await h.submit({ prompt: replayPrompt(['sleep 1 && echo 0 >> runs.txt', 'echo 1 >> runs.txt', 'echo 2 >> runs.txt']) });
+    const id = await h.submit({
+      prompt: replayPrompt(['sleep 1 && echo 0 >> runs.txt', 'echo 1 >> runs.txt', 'echo 2 >> runs.txt']),
+    });
     await h.waitFor(id, (v) => v.steps.some((s) => s.index === 0 && s.status === 'running'));
     const lockKey = `${h.prefix}:agent:${id}:lock`;
     const checkpoint = await h.redis.hget(h.store.keys.task(id), 'checkpoint');

@@ -23,7 +23,12 @@ const PROMPT = 'Research current market conditions and investment opportunities'
  * but intake is measured) vs raw `queue.add` of the same payload and job options with the same
  * concurrency, on the same Redis. The two kinds of run alternate.
  */
-export async function benchApi({ concurrency = 16, durationS = 4, rounds = 3, logLevel = 'warn' }: ApiBenchOptions = {}) {
+export async function benchApi({
+  concurrency = 16,
+  durationS = 4,
+  rounds = 3,
+  logLevel = 'warn',
+}: ApiBenchOptions = {}) {
   const system = await BenchSystem.open('api');
   try {
     const { api, url, key } = await system.spawnApi({ LOG_LEVEL: logLevel });
@@ -58,12 +63,19 @@ export async function benchApi({ concurrency = 16, durationS = 4, rounds = 3, lo
       errors += apiRun.errors;
     }
     // The HTTP stack's own ceiling here: the API's cheapest route, same connections.
-    const health = await autocannon({ url: `${url}/healthz`, connections: concurrency, duration: Math.min(3, durationS) });
+    const health = await autocannon({
+      url: `${url}/healthz`,
+      connections: concurrency,
+      duration: Math.min(3, durationS),
+    });
 
     const rawAddPerSec = percentile(rawRates, 50);
     const acceptedPerSec = percentile(apiRates, 50);
     // Every task record the API made must have a job behind it for the workers.
-    const [queued, submitted] = await Promise.all([system.agentQueue.getJobCountByTypes('wait', 'prioritized'), system.redis.hget(system.store.keys.stats(), 'submitted')]);
+    const [queued, submitted] = await Promise.all([
+      system.agentQueue.getJobCountByTypes('wait', 'prioritized'),
+      system.redis.hget(system.store.keys.stats(), 'submitted'),
+    ]);
     const per = (ms: number, n: number) => round(ms / Math.max(1, n), 3);
     return {
       api: {
@@ -100,13 +112,21 @@ function post(url: string, key: string, connections: number, durationS: number):
 let rawIds = 0;
 
 /** `concurrency` callers adding task jobs back to back for `durationMs`. */
-async function rawAdd(queue: Queue, concurrency: number, durationMs: number): Promise<{ added: number; elapsedMs: number }> {
+async function rawAdd(
+  queue: Queue,
+  concurrency: number,
+  durationMs: number,
+): Promise<{ added: number; elapsedMs: number }> {
   let added = 0;
   const started = performance.now();
   const until = started + durationMs;
   const caller = async () => {
     while (performance.now() < until) {
-      const data: TaskJobData = { taskId: `raw-${++rawIds}`, request: { prompt: PROMPT }, createdAt: new Date().toISOString() };
+      const data: TaskJobData = {
+        taskId: `raw-${++rawIds}`,
+        request: { prompt: PROMPT },
+        createdAt: new Date().toISOString(),
+      };
       await queue.add(JOBS.task.name(data), data, jobOptions('task', { jobId: data.taskId }));
       added++;
     }

@@ -17,7 +17,11 @@ export interface MemoryBenchOptions {
  * the difference is what the tasks left behind; the third reading tells a leak (which grows
  * again) from one high reading (pages the allocator has not returned yet).
  */
-export async function benchMemory({ tasks = 1_000, warmupTasks = 100, submitConcurrency = 16 }: MemoryBenchOptions = {}) {
+export async function benchMemory({
+  tasks = 1_000,
+  warmupTasks = 100,
+  submitConcurrency = 16,
+}: MemoryBenchOptions = {}) {
   const system = await BenchSystem.open('memory');
   try {
     const { api, url, key } = await system.spawnApi();
@@ -32,13 +36,19 @@ export async function benchMemory({ tasks = 1_000, warmupTasks = 100, submitConc
       const caller = async () => {
         while (next < n) {
           next++;
-          const res = await fetch(`${url}/v1/jobs`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body });
+          const res = await fetch(`${url}/v1/jobs`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+            body,
+          });
           await res.arrayBuffer();
           if (res.status !== 202) rejected++;
         }
       };
       await Promise.all(Array.from({ length: submitConcurrency }, caller));
-      await until(`${n} tasks to finish`, async () => (await total(system)) >= target - rejected, 600_000, 100).catch(() => undefined);
+      await until(`${n} tasks to finish`, async () => (await total(system)) >= target - rejected, 600_000, 100).catch(
+        () => undefined,
+      );
       return { lost: target - rejected - (await total(system)), rejected };
     };
 
@@ -51,7 +61,12 @@ export async function benchMemory({ tasks = 1_000, warmupTasks = 100, submitConc
     const counts = await system.finished();
     return {
       memory: {
-        workerRssMb: { before: before.worker, after: after.worker, afterTwice: afterTwice.worker, atStart: atStart.worker },
+        workerRssMb: {
+          before: before.worker,
+          after: after.worker,
+          afterTwice: afterTwice.worker,
+          atStart: atStart.worker,
+        },
         apiRssMb: { before: before.api, after: after.api, afterTwice: afterTwice.api, atStart: atStart.api },
         tasks,
         rejected: rejected + second.rejected,

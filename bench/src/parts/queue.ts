@@ -23,7 +23,12 @@ export interface QueueBenchOptions {
  * Both drain a queue that was filled while paused, after a warm-up; the two kinds of run
  * alternate so that other load on the machine hits both alike.
  */
-export async function benchQueue({ rawJobs = 10_000, tasks = 1_000, concurrency = 4, rounds = 3 }: QueueBenchOptions = {}) {
+export async function benchQueue({
+  rawJobs = 10_000,
+  tasks = 1_000,
+  concurrency = 4,
+  rounds = 3,
+}: QueueBenchOptions = {}) {
   const system = await BenchSystem.open('queue');
   try {
     const noop = system.queue('noop');
@@ -32,7 +37,13 @@ export async function benchQueue({ rawJobs = 10_000, tasks = 1_000, concurrency 
     await system.runBatch(replayTasks(Math.min(100, tasks), 'true', 1), 120_000);
 
     const docker = new Docker();
-    const cpu = () => Promise.all([processCpuMs(worker.pid), redisCpuMs(system.redis), containerCpuMs(docker, worker.label), engineCpuMs()]);
+    const cpu = () =>
+      Promise.all([
+        processCpuMs(worker.pid),
+        redisCpuMs(system.redis),
+        containerCpuMs(docker, worker.label),
+        engineCpuMs(),
+      ]);
     const rawRates: number[] = [];
     const taskRates: number[] = [];
     const rawCpu = { node: 0, redis: 0, jobs: 0 };
@@ -87,13 +98,25 @@ export async function benchQueue({ rawJobs = 10_000, tasks = 1_000, concurrency 
 }
 
 /** Fills the paused queue with `n` jobs, then times one Worker (processor returns at once) draining it. */
-async function drainNoop(queue: Queue, redis: Redis, n: number, concurrency: number): Promise<{ elapsedMs: number; nodeCpuMs: number; redisCpuMs: number }> {
+async function drainNoop(
+  queue: Queue,
+  redis: Redis,
+  n: number,
+  concurrency: number,
+): Promise<{ elapsedMs: number; nodeCpuMs: number; redisCpuMs: number }> {
   await queue.pause();
   for (let i = 0; i < n; i += 1_000) {
-    await queue.addBulk(Array.from({ length: Math.min(1_000, n - i) }, (_, k) => ({ name: 'noop', data: { i: i + k } })));
+    await queue.addBulk(
+      Array.from({ length: Math.min(1_000, n - i) }, (_, k) => ({ name: 'noop', data: { i: i + k } })),
+    );
   }
   const connection = createRedis(REDIS_URL, 'worker');
-  const worker = new Worker(queue.name, async () => undefined, { connection, prefix: queue.opts.prefix, concurrency, autorun: false });
+  const worker = new Worker(queue.name, async () => undefined, {
+    connection,
+    prefix: queue.opts.prefix,
+    concurrency,
+    autorun: false,
+  });
   let done = 0;
   const drained = new Promise<void>((resolve) => {
     worker.on('completed', () => {

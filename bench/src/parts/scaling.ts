@@ -17,7 +17,12 @@ export interface ScalingBenchOptions {
  * with its own container) on I/O-bound tasks. Workers are added between runs; each run fills
  * the paused queue and times it draining.
  */
-export async function benchScaling({ workers = [1, 2, 4], concurrencyPerWorker = 2, stepsPerTask = 3, rounds = 8 }: ScalingBenchOptions = {}) {
+export async function benchScaling({
+  workers = [1, 2, 4],
+  concurrencyPerWorker = 2,
+  stepsPerTask = 3,
+  rounds = 8,
+}: ScalingBenchOptions = {}) {
   const system = await BenchSystem.open('scaling');
   const tasksPerSec: Record<string, number> = {};
   const lost: Record<string, number> = {};
@@ -26,7 +31,10 @@ export async function benchScaling({ workers = [1, 2, 4], concurrencyPerWorker =
       while (system.workers.length < n) await system.spawnWorker({ concurrency: concurrencyPerWorker });
       // A short warm-up wakes every worker's container runner before the clock starts.
       await system.runBatch(replayTasks(concurrencyPerWorker * n, 'sleep 0.2', 1), 60_000);
-      const batch = await system.runBatch(replayTasks(rounds * concurrencyPerWorker * n, 'sleep 0.2', stepsPerTask), 600_000);
+      const batch = await system.runBatch(
+        replayTasks(rounds * concurrencyPerWorker * n, 'sleep 0.2', stepsPerTask),
+        600_000,
+      );
       tasksPerSec[String(n)] = perSecond(batch.completed, batch.elapsedMs);
       lost[String(n)] = batch.lost + batch.failed;
     }

@@ -36,7 +36,8 @@ export async function engineCpuMs(): Promise<number> {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const comm = (await readFile(`/proc/${entry}/comm`, 'utf8')).trim();
-      if (comm === 'dockerd' || comm === 'containerd' || comm.startsWith('containerd-shim')) total += await processCpuMs(Number(entry));
+      if (comm === 'dockerd' || comm === 'containerd' || comm.startsWith('containerd-shim'))
+        total += await processCpuMs(Number(entry));
     } catch {
       // the process ended while we looked
     }

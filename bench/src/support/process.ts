@@ -18,7 +18,9 @@ export class Spawned {
     env: Record<string, string>,
   ) {
     // BENCH_CPU_PROF_DIR=<dir> writes a V8 CPU profile of every spawned process there (on exit).
-    const profile = process.env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF_DIR, '--cpu-prof-name', `${label}.cpuprofile`] : [];
+    const profile = process.env.BENCH_CPU_PROF_DIR
+      ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF_DIR, '--cpu-prof-name', `${label}.cpuprofile`]
+      : [];
     this.child = spawn(process.execPath, [...profile, '--expose-gc', '--import', GC_HOOK, script], {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -41,7 +43,8 @@ export class Spawned {
 
   /** Throws with the process's last output if it has died. */
   assertAlive(): void {
-    if (this.exited) throw new Error(`${this.label} exited (${this.child.exitCode ?? this.child.signalCode}):\n${this.tail}`);
+    if (this.exited)
+      throw new Error(`${this.label} exited (${this.child.exitCode ?? this.child.signalCode}):\n${this.tail}`);
   }
 
   /** Resident set size from /proc (what the kernel charges the process), in MiB. */
@@ -83,7 +86,12 @@ export async function freePort(): Promise<number> {
 }
 
 /** Polls `check` every `everyMs` until it returns true, failing after `timeoutMs` with `what`. */
-export async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 50): Promise<void> {
+export async function until(
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  timeoutMs: number,
+  everyMs = 50,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return;

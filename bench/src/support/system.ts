@@ -2,7 +2,16 @@ import { randomBytes } from 'node:crypto';
 import Docker from 'dockerode';
 import { Queue } from 'bullmq';
 import type { TaskRequest } from '@research/contracts';
-import { AGENT_QUEUE, JOBS, TaskStore, createRedis, jobOptions, waitForRedis, type Redis, type TaskJobData } from '@research/queue';
+import {
+  AGENT_QUEUE,
+  JOBS,
+  TaskStore,
+  createRedis,
+  jobOptions,
+  waitForRedis,
+  type Redis,
+  type TaskJobData,
+} from '@research/queue';
 import { API_MAIN, REDIS_URL, WORKER_MAIN } from './paths.js';
 import { Spawned, freePort, until } from './process.js';
 import { sleep } from './stats.js';
@@ -104,7 +113,12 @@ export class BenchSystem {
   async spawnApi(env: Record<string, string> = {}): Promise<{ api: Spawned; url: string; key: string }> {
     const port = await freePort();
     const key = `bench-${randomBytes(12).toString('hex')}`;
-    const api = new Spawned(`api-${this.id}`, API_MAIN, { ...this.baseEnv(), PORT: String(port), API_KEYS: key, ...env });
+    const api = new Spawned(`api-${this.id}`, API_MAIN, {
+      ...this.baseEnv(),
+      PORT: String(port),
+      API_KEYS: key,
+      ...env,
+    });
     this.others.push(api);
     const url = `http://127.0.0.1:${port}`;
     await until(
@@ -131,7 +145,9 @@ export class BenchSystem {
     });
     for (let i = 0; i < jobs.length; i += 250) {
       const chunk = jobs.slice(i, i + 250);
-      await Promise.all(chunk.map(({ data }) => this.store.create(data.taskId, data.request, createdAt, data.request.maxSteps ?? 40)));
+      await Promise.all(
+        chunk.map(({ data }) => this.store.create(data.taskId, data.request, createdAt, data.request.maxSteps ?? 40)),
+      );
       await this.agentQueue.addBulk(chunk);
     }
     return jobs.map((j) => j.data.taskId);
@@ -139,7 +155,12 @@ export class BenchSystem {
 
   /** Final statuses so far (the task store's own counters, private to this prefix). */
   async finished(): Promise<FinishCounts> {
-    const [completed, failed, cancelled] = await this.redis.hmget(this.store.keys.stats(), 'completed', 'failed', 'cancelled');
+    const [completed, failed, cancelled] = await this.redis.hmget(
+      this.store.keys.stats(),
+      'completed',
+      'failed',
+      'cancelled',
+    );
     return { completed: Number(completed ?? 0), failed: Number(failed ?? 0), cancelled: Number(cancelled ?? 0) };
   }
 
@@ -154,7 +175,8 @@ export class BenchSystem {
     const started = performance.now();
     await this.agentQueue.resume();
     let now = before;
-    const total = (c: FinishCounts) => c.completed + c.failed + c.cancelled - (before.completed + before.failed + before.cancelled);
+    const total = (c: FinishCounts) =>
+      c.completed + c.failed + c.cancelled - (before.completed + before.failed + before.cancelled);
     const deadline = Date.now() + timeoutMs;
     while (total(now) < requests.length && Date.now() < deadline) {
       for (const w of this.workers) w.assertAlive();
@@ -165,7 +187,15 @@ export class BenchSystem {
     const completed = now.completed - before.completed;
     const failed = now.failed - before.failed;
     const cancelled = now.cancelled - before.cancelled;
-    return { tasks: requests.length, ids, elapsedMs, completed, failed, cancelled, lost: requests.length - completed - failed - cancelled };
+    return {
+      tasks: requests.length,
+      ids,
+      elapsedMs,
+      completed,
+      failed,
+      cancelled,
+      lost: requests.length - completed - failed - cancelled,
+    };
   }
 
   /** Stops the processes, then removes the containers, the volume and every key under the prefix. */
@@ -174,10 +204,19 @@ export class BenchSystem {
       await Promise.allSettled([...this.workers, ...this.others].map((p) => p.stop()));
       const docker = new Docker();
       for (const id of this.workerIds) {
-        const list = await docker.listContainers({ all: true, filters: { label: [`research.worker=${id}`] } }).catch(() => []);
-        for (const c of list) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+        const list = await docker
+          .listContainers({ all: true, filters: { label: [`research.worker=${id}`] } })
+          .catch(() => []);
+        for (const c of list)
+          await docker
+            .getContainer(c.Id)
+            .remove({ force: true })
+            .catch(() => undefined);
       }
-      await docker.getVolume(this.volume).remove().catch(() => undefined);
+      await docker
+        .getVolume(this.volume)
+        .remove()
+        .catch(() => undefined);
       await Promise.allSettled(this.queues.map((q) => q.close()));
       let cursor = '0';
       do {
@@ -194,7 +233,12 @@ export class BenchSystem {
 
 /** A prompt the offline model replays: one `<daytona-execute>` block per command, in order. */
 export function replayPrompt(commands: string[]): string {
-  return commands.map((c) => `<daytona-execute>\naction="execute-command"\ncommand="${c.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"\n</daytona-execute>`).join('\n');
+  return commands
+    .map(
+      (c) =>
+        `<daytona-execute>\naction="execute-command"\ncommand="${c.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"\n</daytona-execute>`,
+    )
+    .join('\n');
 }
 
 /** `count` tasks of `steps` identical commands each. */

@@ -9,13 +9,15 @@ interface Target {
 
 const num = (figures: Figures, path: string): number | undefined => {
   let v: unknown = figures;
-  for (const k of path.split('.')) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
+  for (const k of path.split('.'))
+    v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
   return typeof v === 'number' ? v : undefined;
 };
 
 /** RSS counts as flat when it grew by at most this fraction over the run. */
 const FLAT_GROWTH = 0.1;
-const flat = (part: string) => (after: number, f: Figures) => after <= (num(f, `memory.${part}.before`) ?? 0) * (1 + FLAT_GROWTH);
+const flat = (part: string) => (after: number, f: Figures) =>
+  after <= (num(f, `memory.${part}.before`) ?? 0) * (1 + FLAT_GROWTH);
 
 /** The issue's targets, shown beside the figures (never asserted: a benchmark reports). */
 const TARGETS: Record<string, Target> = {
@@ -39,9 +41,18 @@ function rows(figures: Figures): [string, string, string, string][] {
       for (const [k, child] of Object.entries(v)) walk(path ? `${path}.${k}` : k, child);
       return;
     }
-    const target = TARGETS[path] ?? (/\.(lost|failed|rejected|non2xx|errors|failedOrLost\.\d+)$/.test(path) ? { text: '0', met: (n: number) => n === 0 } : undefined);
+    const target =
+      TARGETS[path] ??
+      (/\.(lost|failed|rejected|non2xx|errors|failedOrLost\.\d+)$/.test(path)
+        ? { text: '0', met: (n: number) => n === 0 }
+        : undefined);
     const verdict = target && typeof v === 'number' ? (target.met(v, figures) ? 'met' : 'MISSED') : '';
-    out.push([path, typeof v === 'number' ? v.toLocaleString('en-US', { maximumFractionDigits: 3 }) : String(v), target?.text ?? '', verdict]);
+    out.push([
+      path,
+      typeof v === 'number' ? v.toLocaleString('en-US', { maximumFractionDigits: 3 }) : String(v),
+      target?.text ?? '',
+      verdict,
+    ]);
   };
   for (const [part, v] of Object.entries(figures)) if (part !== 'machine') walk(part, v);
   return out;
@@ -52,7 +63,11 @@ export function renderTable(figures: Figures, m: Machine): string {
   const header: [string, string, string, string] = ['figure', 'value', 'target', ''];
   const body = rows(figures);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)));
-  const line = (r: string[]) => r.map((c, i) => (i === 1 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => (i === 1 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [
     `machine: ${m.nproc} CPUs (${m.cpu}), ${m.memoryGb} GB, Node ${m.node}, ${m.date}`,
     '',

@@ -1,6 +1,16 @@
 export { runAgent } from './loop.js';
 export type { StepRunner, AgentOutcome, RunAgentOptions } from './loop.js';
-export { AgentState, AgentMessage, NativeToolCall, PendingStep, TokenUsage, FinishReason, ToolCallFormat, initialState, completedSteps } from './state.js';
+export {
+  AgentState,
+  AgentMessage,
+  NativeToolCall,
+  PendingStep,
+  TokenUsage,
+  FinishReason,
+  ToolCallFormat,
+  initialState,
+  completedSteps,
+} from './state.js';
 export type { ModelProvider, ModelRequest, ModelTurn } from './provider.js';
 export { ToolRegistry, createDefaultRegistry } from './registry.js';
 export type { ToolResolution, FunctionToolSpec } from './registry.js';

@@ -18,10 +18,15 @@ async function tempRunner(...args: Parameters<typeof TempDirStepRunner.create>):
   return runner;
 }
 
-const xmlTurn = (...blocks: Parameters<typeof renderToolCall>[0][]): ModelTurn => ({ text: `Working.\n${blocks.map(renderToolCall).join('\n')}`, usage: { promptTokens: 10, completionTokens: 5 } });
+const xmlTurn = (...blocks: Parameters<typeof renderToolCall>[0][]): ModelTurn => ({
+  text: `Working.\n${blocks.map(renderToolCall).join('\n')}`,
+  usage: { promptTokens: 10, completionTokens: 5 },
+});
 const answer = (text: string): ModelTurn => ({ text, usage: { promptTokens: 20, completionTokens: 3 } });
 
-function options(over: Partial<RunAgentOptions> & Pick<RunAgentOptions, 'provider' | 'steps'>): RunAgentOptions & { events: TaskEvent[]; checkpoints: AgentState[] } {
+function options(
+  over: Partial<RunAgentOptions> & Pick<RunAgentOptions, 'provider' | 'steps'>,
+): RunAgentOptions & { events: TaskEvent[]; checkpoints: AgentState[] } {
   const events: TaskEvent[] = [];
   const checkpoints: AgentState[] = [];
   const format = over.format ?? 'xml';
@@ -59,12 +64,28 @@ describe('runAgent', () => {
     expect(out.state.turns).toBe(3);
     // The second request carries both results of the first turn.
     const second = model.requests[1]?.messages.slice(-2);
-    expect(second?.[0]).toMatchObject({ role: 'user', content: expect.stringMatching(/^<daytona-result step="0" action="create-file">\ncreated a.md \(1 bytes\)/) });
-    expect(second?.[1]).toMatchObject({ role: 'user', content: expect.stringContaining('<daytona-result step="1" action="read-file">\na.md (1 bytes):\nA') });
+    expect(second?.[0]).toMatchObject({
+      role: 'user',
+      content: expect.stringMatching(/^<daytona-result step="0" action="create-file">\ncreated a.md \(1 bytes\)/),
+    });
+    expect(second?.[1]).toMatchObject({
+      role: 'user',
+      content: expect.stringContaining('<daytona-result step="1" action="read-file">\na.md (1 bytes):\nA'),
+    });
     expect(opts.events.map((e) => e.type)).toEqual([
-      'turn', 'assistant_message', 'tool_call', 'tool_result', 'tool_call', 'tool_result',
-      'turn', 'assistant_message', 'tool_call', 'tool_result',
-      'turn', 'assistant_message', 'finished',
+      'turn',
+      'assistant_message',
+      'tool_call',
+      'tool_result',
+      'tool_call',
+      'tool_result',
+      'turn',
+      'assistant_message',
+      'tool_call',
+      'tool_result',
+      'turn',
+      'assistant_message',
+      'finished',
     ]);
     expect(opts.events.at(-1)).toMatchObject({ type: 'finished', reason: 'answer', summary: 'Done: a.md written.' });
     // A checkpoint after each model turn and each step, and one at the end.
@@ -75,18 +96,43 @@ describe('runAgent', () => {
   it('native format: results go back as tool messages answering each tool_call_id', async () => {
     const steps = await tempRunner();
     const model = new ScriptedModel([
-      { text: '', toolCalls: [{ id: 'tc_a', name: 'daytona-execute', arguments: JSON.stringify({ action: 'create-file', filePath: 'n.txt', content: 'native' }) }] },
-      { text: '', toolCalls: [{ id: 'tc_b', name: 'daytona-execute', arguments: JSON.stringify({ action: 'read-file', filePath: 'n.txt', cwd: null }) }] },
+      {
+        text: '',
+        toolCalls: [
+          {
+            id: 'tc_a',
+            name: 'daytona-execute',
+            arguments: JSON.stringify({ action: 'create-file', filePath: 'n.txt', content: 'native' }),
+          },
+        ],
+      },
+      {
+        text: '',
+        toolCalls: [
+          {
+            id: 'tc_b',
+            name: 'daytona-execute',
+            arguments: JSON.stringify({ action: 'read-file', filePath: 'n.txt', cwd: null }),
+          },
+        ],
+      },
       answer('finished'),
     ]);
     const opts = options({ provider: model, steps, format: 'native' });
     const out = await runAgent(opts);
     expect(out.reason).toBe('answer');
-    expect(steps.calls.map((c) => [c.step, c.call.id, c.call.args.action])).toEqual([[0, 'tc_a', 'create-file'], [1, 'tc_b', 'read-file']]);
+    expect(steps.calls.map((c) => [c.step, c.call.id, c.call.args.action])).toEqual([
+      [0, 'tc_a', 'create-file'],
+      [1, 'tc_b', 'read-file'],
+    ]);
     expect(model.requests[0]?.tools.map((t) => t.function.name)).toEqual(['daytona-execute']);
     const last = model.requests[2]?.messages ?? [];
     expect(last.at(-2)).toMatchObject({ role: 'assistant', toolCalls: [{ id: 'tc_b' }] });
-    expect(last.at(-1)).toMatchObject({ role: 'tool', toolCallId: 'tc_b', content: expect.stringContaining('n.txt (6 bytes):\nnative') });
+    expect(last.at(-1)).toMatchObject({
+      role: 'tool',
+      toolCallId: 'tc_b',
+      content: expect.stringContaining('n.txt (6 bytes):\nnative'),
+    });
   });
 
   it('turns a malformed block into an error message and a tool_error event, then carries on', async () => {
@@ -102,14 +148,23 @@ describe('runAgent', () => {
     expect(opts.events.filter((e) => e.type === 'tool_error')).toEqual([
       expect.objectContaining({ message: expect.stringContaining('missing parameter "content"') }),
     ]);
-    expect(model.requests[1]?.messages.at(-1)).toMatchObject({ role: 'user', content: expect.stringMatching(/^<daytona-error>[\s\S]*missing parameter "content"/) });
+    expect(model.requests[1]?.messages.at(-1)).toMatchObject({
+      role: 'user',
+      content: expect.stringMatching(/^<daytona-error>[\s\S]*missing parameter "content"/),
+    });
     expect(steps.steps()).toEqual([0]);
   });
 
   it('native format: bad JSON and unknown tools are answered with an error tool message', async () => {
     const steps = await tempRunner();
     const model = new ScriptedModel([
-      { text: '', toolCalls: [{ id: 'a', name: 'daytona-execute', arguments: '{"action":' }, { id: 'b', name: 'shell', arguments: '{}' }] },
+      {
+        text: '',
+        toolCalls: [
+          { id: 'a', name: 'daytona-execute', arguments: '{"action":' },
+          { id: 'b', name: 'shell', arguments: '{}' },
+        ],
+      },
       answer('ok'),
     ]);
     const opts = options({ provider: model, steps, format: 'native' });
@@ -126,15 +181,30 @@ describe('runAgent', () => {
     const steps = await tempRunner();
     const warnings: string[] = [];
     const noop = (): void => {};
-    const model = new ScriptedModel([{ text: '<file-creation>\nfilePath="legacy.md"\ncontent="old"\n</file-creation>' }, answer('ok')]);
-    await runAgent(options({ provider: model, steps, logger: { debug: noop, info: noop, error: noop, warn: (_o, m) => void warnings.push(m ?? '') } }));
-    expect(steps.calls[0]?.call).toEqual({ id: 'call_0', tool: 'daytona-execute', args: { action: 'create-file', filePath: 'legacy.md', content: 'old' } });
+    const model = new ScriptedModel([
+      { text: '<file-creation>\nfilePath="legacy.md"\ncontent="old"\n</file-creation>' },
+      answer('ok'),
+    ]);
+    await runAgent(
+      options({
+        provider: model,
+        steps,
+        logger: { debug: noop, info: noop, error: noop, warn: (_o, m) => void warnings.push(m ?? '') },
+      }),
+    );
+    expect(steps.calls[0]?.call).toEqual({
+      id: 'call_0',
+      tool: 'daytona-execute',
+      args: { action: 'create-file', filePath: 'legacy.md', content: 'old' },
+    });
     expect(warnings).toEqual([expect.stringContaining('deprecated tool "file-creation"')]);
   });
 
   it('truncates long outputs for the context and says so', async () => {
     const big = 'x'.repeat(5_000) + 'TAIL';
-    const steps = await tempRunner({ onExecute: () => ({ exitCode: 0, stdout: big, stderr: '', timedOut: false, truncated: false, durationMs: 1 }) });
+    const steps = await tempRunner({
+      onExecute: () => ({ exitCode: 0, stdout: big, stderr: '', timedOut: false, truncated: false, durationMs: 1 }),
+    });
     const model = new ScriptedModel([xmlTurn({ action: 'execute-command', command: 'cat big' }), answer('ok')]);
     const opts = options({ provider: model, steps, maxToolOutputChars: 1_000 });
     await runAgent(opts);
@@ -144,7 +214,12 @@ describe('runAgent', () => {
     expect(result).toContain('TAIL');
     // The event keeps the whole outcome.
     const ev = opts.events.find((e) => e.type === 'tool_result');
-    expect(ev?.type === 'tool_result' && ev.outcome.ok && ev.outcome.result.action === 'execute-command' && ev.outcome.result.stdout).toBe(big);
+    expect(
+      ev?.type === 'tool_result' &&
+        ev.outcome.ok &&
+        ev.outcome.result.action === 'execute-command' &&
+        ev.outcome.result.stdout,
+    ).toBe(big);
   });
 
   it('stops at maxSteps without running more steps', async () => {
@@ -228,13 +303,21 @@ describe('runAgent', () => {
   });
 
   it('lets an LlmError propagate', async () => {
-    const model = new ScriptedModel([() => Promise.reject(new LlmError('the model endpoint failed with HTTP 500', { status: 500, retryable: true, attempts: 3 }))]);
+    const model = new ScriptedModel([
+      () =>
+        Promise.reject(
+          new LlmError('the model endpoint failed with HTTP 500', { status: 500, retryable: true, attempts: 3 }),
+        ),
+    ]);
     await expect(runAgent(options({ provider: model, steps: await tempRunner() }))).rejects.toBeInstanceOf(LlmError);
   });
 
   it('keeps a state that survives JSON and validates against the AgentState schema', async () => {
     const steps = await tempRunner();
-    const model = new ScriptedModel([xmlTurn({ action: 'create-file', filePath: 'q.md', content: 'say "hi"\n' }), answer('ok')]);
+    const model = new ScriptedModel([
+      xmlTurn({ action: 'create-file', filePath: 'q.md', content: 'say "hi"\n' }),
+      answer('ok'),
+    ]);
     const opts = options({ provider: model, steps });
     await runAgent(opts);
     for (const cp of opts.checkpoints) {
@@ -262,7 +345,12 @@ describe('runAgent: resume from a checkpoint', () => {
 
   it('runs the pending calls of the checkpointed turn without asking the model again', async () => {
     const steps = await tempRunner();
-    const firstModel = new ScriptedModel([xmlTurn({ action: 'create-file', filePath: 'a', content: '1' }, { action: 'create-file', filePath: 'b', content: '2' })]);
+    const firstModel = new ScriptedModel([
+      xmlTurn(
+        { action: 'create-file', filePath: 'a', content: '1' },
+        { action: 'create-file', filePath: 'b', content: '2' },
+      ),
+    ]);
     const saved: AgentState[] = [];
     await expect(
       runAgent(options({ provider: firstModel, steps, onCheckpoint: crashWhen((s) => s.pending.length === 2, saved) })),
@@ -277,12 +365,17 @@ describe('runAgent: resume from a checkpoint', () => {
     expect(resumedSteps.steps()).toEqual([0, 1]);
     // One request only: the final answer after the pending calls ran.
     expect(secondModel.requests).toHaveLength(1);
-    expect(secondModel.requests[0]?.messages.filter((m) => m.role === 'user' && m.content.startsWith('<daytona-result'))).toHaveLength(2);
+    expect(
+      secondModel.requests[0]?.messages.filter((m) => m.role === 'user' && m.content.startsWith('<daytona-result')),
+    ).toHaveLength(2);
   });
 
   it('never re-runs a finished step and keeps step indices global across turns', async () => {
     const script = [
-      xmlTurn({ action: 'create-file', filePath: 'a', content: '1' }, { action: 'create-file', filePath: 'b', content: '2' }),
+      xmlTurn(
+        { action: 'create-file', filePath: 'a', content: '1' },
+        { action: 'create-file', filePath: 'b', content: '2' },
+      ),
       xmlTurn({ action: 'list-files' }, { action: 'read-file', filePath: 'a' }),
       answer('all done'),
     ];
@@ -297,7 +390,13 @@ describe('runAgent: resume from a checkpoint', () => {
     const saved: AgentState[] = [];
     // Die right after step 2 (the first call of the second turn) is checkpointed.
     await expect(
-      runAgent(options({ provider: new ScriptedModel(script), steps: recording(steps), onCheckpoint: crashWhen((s) => s.nextStep - s.pending.length === 3, saved) })),
+      runAgent(
+        options({
+          provider: new ScriptedModel(script),
+          steps: recording(steps),
+          onCheckpoint: crashWhen((s) => s.nextStep - s.pending.length === 3, saved),
+        }),
+      ),
     ).rejects.toBeInstanceOf(Crash);
     expect(log.map((l) => l.step)).toEqual([0, 1, 2]);
 

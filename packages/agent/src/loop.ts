@@ -61,7 +61,8 @@ function nativeParams(raw: string): { ok: true; params: Record<string, unknown> 
   } catch {
     return { ok: false, error: `arguments are not valid JSON: ${raw.length > 200 ? `${raw.slice(0, 200)}…` : raw}` };
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, error: 'arguments must be a JSON object' };
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return { ok: false, error: 'arguments must be a JSON object' };
   return { ok: true, params: Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null)) };
 }
 
@@ -89,13 +90,19 @@ function applyTurn(state: AgentState, turn: ModelTurn, registry: ToolRegistry): 
   state.messages.push({ role: 'assistant', content: turn.text, ...(calls.length > 0 ? { toolCalls: calls } : {}) });
   for (const c of calls) {
     const params = nativeParams(c.arguments);
-    const resolved = params.ok ? registry.resolve(c.name, params.params) : { ok: false as const, error: `${c.name}: ${params.error}` };
+    const resolved = params.ok
+      ? registry.resolve(c.name, params.params)
+      : { ok: false as const, error: `${c.name}: ${params.error}` };
     if (resolved.ok) {
       const step = state.nextStep++;
       state.pending.push({ step, call: { id: c.id, tool: DAYTONA_EXECUTE, args: resolved.args } });
     } else {
       errors.push(resolved.error);
-      state.messages.push({ role: 'tool', toolCallId: c.id, content: `error (invalid_call): this call was not run: ${resolved.error}` });
+      state.messages.push({
+        role: 'tool',
+        toolCallId: c.id,
+        content: `error (invalid_call): this call was not run: ${resolved.error}`,
+      });
     }
   }
   return errors;
@@ -113,7 +120,10 @@ export async function runAgent(opts: RunAgentOptions): Promise<AgentOutcome> {
   const maxChars = opts.maxToolOutputChars ?? DEFAULT_MAX_TOOL_OUTPUT_CHARS;
   const maxTurns = opts.maxTurns ?? opts.maxSteps * 2 + 4;
   if (opts.format !== state.format) {
-    logger.warn({ stateFormat: state.format, format: opts.format }, 'the checkpoint was started in another tool-call format; keeping its format');
+    logger.warn(
+      { stateFormat: state.format, format: opts.format },
+      'the checkpoint was started in another tool-call format; keeping its format',
+    );
   }
 
   const emit = async (event: TaskEvent): Promise<void> => {
@@ -183,7 +193,14 @@ export async function runAgent(opts: RunAgentOptions): Promise<AgentOutcome> {
         }
         state.messages.push(resultMessage(state.format, next.step, next.call, result, maxChars));
         state.pending.shift();
-        await emit({ type: 'tool_result', at: now(), step: next.step, action: next.call.args.action, outcome: result, durationMs: Date.now() - started });
+        await emit({
+          type: 'tool_result',
+          at: now(),
+          step: next.step,
+          action: next.call.args.action,
+          outcome: result,
+          durationMs: Date.now() - started,
+        });
         await checkpoint();
         continue;
       }
@@ -192,13 +209,21 @@ export async function runAgent(opts: RunAgentOptions): Promise<AgentOutcome> {
         return await finish('max_steps', `Stopped: the step budget of ${opts.maxSteps} tool calls is used up.`);
       }
       if (state.turns >= maxTurns) {
-        return await finish('max_steps', `Stopped: the model took ${state.turns} turns without finishing (limit ${maxTurns}).`);
+        return await finish(
+          'max_steps',
+          `Stopped: the model took ${state.turns} turns without finishing (limit ${maxTurns}).`,
+        );
       }
       await emit({ type: 'turn', at: now(), turn: state.turns + 1 });
       let turn: ModelTurn;
       try {
         turn = await opts.provider.complete(
-          { messages: state.messages, format: state.format, tools: registry.functionSpecs(), ...(opts.model ? { model: opts.model } : {}) },
+          {
+            messages: state.messages,
+            format: state.format,
+            tools: registry.functionSpecs(),
+            ...(opts.model ? { model: opts.model } : {}),
+          },
           stop.signal,
         );
       } catch (err) {

@@ -21,18 +21,43 @@ const CANNED_RESULTS = {
   tradingDays: 252,
   period: { start: '2024-01-02', end: '2024-12-18' },
   tickers: {
-    TECH: { startPrice: 101.5, endPrice: 131.77, totalReturnPct: 29.82, annualVolatilityPct: 31.41, maxDrawdownPct: -12.06, sharpe: 0.97 },
-    ENERGY: { startPrice: 88.0, endPrice: 70.4, totalReturnPct: -20.0, annualVolatilityPct: 22.13, maxDrawdownPct: -27.7, sharpe: -0.88 },
+    TECH: {
+      startPrice: 101.5,
+      endPrice: 131.77,
+      totalReturnPct: 29.82,
+      annualVolatilityPct: 31.41,
+      maxDrawdownPct: -12.06,
+      sharpe: 0.97,
+    },
+    ENERGY: {
+      startPrice: 88.0,
+      endPrice: 70.4,
+      totalReturnPct: -20.0,
+      annualVolatilityPct: 22.13,
+      maxDrawdownPct: -27.7,
+      sharpe: -0.88,
+    },
   },
   best: { ticker: 'TECH', totalReturnPct: 29.82 },
   worst: { ticker: 'ENERGY', totalReturnPct: -20.0 },
   mostVolatile: { ticker: 'TECH', annualVolatilityPct: 31.41 },
   equalWeight: { totalReturnPct: 4.91, annualVolatilityPct: 18.64 },
 };
-const CANNED_JSON = JSON.stringify(CANNED_RESULTS, null, 2).replace(/"totalReturnPct": -20/g, '"totalReturnPct": -20.0');
+const CANNED_JSON = JSON.stringify(CANNED_RESULTS, null, 2).replace(
+  /"totalReturnPct": -20/g,
+  '"totalReturnPct": -20.0',
+);
 
 const cannedPython: CannedExecute = async (action, root) => {
-  if (action.command !== 'python3 analysis.py') return { exitCode: 127, stdout: '', stderr: 'TEST DATA: unexpected command', timedOut: false, truncated: false, durationMs: 0 };
+  if (action.command !== 'python3 analysis.py')
+    return {
+      exitCode: 127,
+      stdout: '',
+      stderr: 'TEST DATA: unexpected command',
+      timedOut: false,
+      truncated: false,
+      durationMs: 0,
+    };
   await writeFile(path.join(root, 'results.json'), CANNED_JSON);
   return { exitCode: 0, stdout: `${CANNED_JSON}\n`, stderr: '', timedOut: false, truncated: false, durationMs: 42 };
 };
@@ -48,7 +73,8 @@ async function runPlan(format: ToolCallFormat, onExecute: CannedExecute = canned
   const events: TaskEvent[] = [];
   const checkpoints: AgentState[] = [];
   const outcome = await runAgent({
-    state: state ?? initialState({ prompt: 'Research current market conditions and investment opportunities' }, { format }),
+    state:
+      state ?? initialState({ prompt: 'Research current market conditions and investment opportunities' }, { format }),
     provider: new OfflineModel(),
     steps,
     format,
@@ -66,7 +92,13 @@ describe.each(['xml', 'native'] as const)('offline research plan (%s)', (format)
     const { outcome, steps, events } = await runPlan(format);
     expect(outcome.reason).toBe('answer');
     expect(steps.calls.map((c) => c.call.args.action)).toEqual([
-      'create-file', 'create-file', 'execute-command', 'read-file', 'create-file', 'create-file', 'list-files',
+      'create-file',
+      'create-file',
+      'execute-command',
+      'read-file',
+      'create-file',
+      'create-file',
+      'list-files',
     ]);
     expect(steps.calls.map((c) => c.step)).toEqual([0, 1, 2, 3, 4, 5, 6]);
 
@@ -76,7 +108,8 @@ describe.each(['xml', 'native'] as const)('offline research plan (%s)', (format)
     expect(await steps.read('analysis.py')).toBe(ANALYSIS_SCRIPT);
 
     const report = await steps.read('report.md');
-    for (const figure of ['29.82', '-20.0', '31.41', '4.91', '18.64', '131.77', '-27.7', '0.97']) expect(report).toContain(figure);
+    for (const figure of ['29.82', '-20.0', '31.41', '4.91', '18.64', '131.77', '-27.7', '0.97'])
+      expect(report).toContain(figure);
     expect(report).toContain('Best performer: **TECH**, total return +29.82%');
     expect(report).toContain('Worst performer: **ENERGY**, total return -20.0%');
     expect(report).toContain('Research current market conditions and investment opportunities');
@@ -85,7 +118,9 @@ describe.each(['xml', 'native'] as const)('offline research plan (%s)', (format)
     expect(outcome.summary).toMatch(/report\.md/);
     expect(outcome.summary).toContain('TECH +29.82%');
     expect(events.filter((e) => e.type === 'tool_error')).toEqual([]);
-    expect(events.filter((e) => e.type === 'tool_result').every((e) => e.type === 'tool_result' && e.outcome.ok)).toBe(true);
+    expect(events.filter((e) => e.type === 'tool_result').every((e) => e.type === 'tool_result' && e.outcome.ok)).toBe(
+      true,
+    );
   });
 
   it('writes the first todo.md with unticked items and the script with seeded data, results JSON and a print', async () => {
@@ -99,7 +134,14 @@ describe.each(['xml', 'native'] as const)('offline research plan (%s)', (format)
   });
 
   it('does not claim figures or tick items when the analysis failed', async () => {
-    const failing: CannedExecute = () => ({ exitCode: 1, stdout: '', stderr: 'TEST DATA: ModuleNotFoundError', timedOut: false, truncated: false, durationMs: 3 });
+    const failing: CannedExecute = () => ({
+      exitCode: 1,
+      stdout: '',
+      stderr: 'TEST DATA: ModuleNotFoundError',
+      timedOut: false,
+      truncated: false,
+      durationMs: 3,
+    });
     const { outcome, steps } = await runPlan(format, failing);
     expect(outcome.reason).toBe('answer');
     expect(await steps.read('report.md')).toMatch(/could not be read back/);
@@ -139,11 +181,17 @@ describe('offline model replaying <daytona-execute> blocks from the prompt', () 
     expect(outcome.summary).toMatch(/ran the 3 daytona-execute blocks.*every one succeeded/);
   });
 
-  it.each(['xml', 'native'] as const)('passes a malformed block on, so the loop reports it and moves to the next (%s)', async (format) => {
-    const bad = '<daytona-execute>\naction="create-file"\nfilePath="x"\n</daytona-execute>\n<daytona-execute action="list-files"/>';
-    const { outcome, steps, events } = await runPlan(format, cannedPython, initialState({ prompt: bad }, { format }));
-    expect(events.filter((e) => e.type === 'tool_error')).toEqual([expect.objectContaining({ message: expect.stringContaining('missing parameter "content"') })]);
-    expect(steps.calls.map((c) => c.call.args)).toEqual([{ action: 'list-files' }]);
-    expect(outcome.summary).toMatch(/1 of them failed or were rejected/);
-  });
+  it.each(['xml', 'native'] as const)(
+    'passes a malformed block on, so the loop reports it and moves to the next (%s)',
+    async (format) => {
+      const bad =
+        '<daytona-execute>\naction="create-file"\nfilePath="x"\n</daytona-execute>\n<daytona-execute action="list-files"/>';
+      const { outcome, steps, events } = await runPlan(format, cannedPython, initialState({ prompt: bad }, { format }));
+      expect(events.filter((e) => e.type === 'tool_error')).toEqual([
+        expect.objectContaining({ message: expect.stringContaining('missing parameter "content"') }),
+      ]);
+      expect(steps.calls.map((c) => c.call.args)).toEqual([{ action: 'list-files' }]);
+      expect(outcome.summary).toMatch(/1 of them failed or were rejected/);
+    },
+  );
 });

@@ -11,7 +11,13 @@ describe('buildSystemPrompt', () => {
     expect(prompt).toMatch(/at most 12 tool calls/);
     const examples = parseToolCalls(prompt);
     expect(examples.errors).toEqual([]);
-    expect(examples.calls.map((c) => c.args.action)).toEqual(['list-files', 'create-file', 'execute-command', 'read-file', 'list-files']);
+    expect(examples.calls.map((c) => c.args.action)).toEqual([
+      'list-files',
+      'create-file',
+      'execute-command',
+      'read-file',
+      'list-files',
+    ]);
   });
 
   it('native: describes function calling with JSON examples and no XML blocks to imitate', () => {

@@ -6,9 +6,16 @@ import { renderToolCall } from './xml.js';
 const EXAMPLES: { note: string; args: DaytonaAction }[] = [
   {
     note: 'Create todo.md first',
-    args: { action: 'create-file', filePath: 'todo.md', content: '# Financial Analysis Project\n- [ ] Gather market data\n- [ ] Run calculations\n- [ ] Write report.md' },
+    args: {
+      action: 'create-file',
+      filePath: 'todo.md',
+      content: '# Financial Analysis Project\n- [ ] Gather market data\n- [ ] Run calculations\n- [ ] Write report.md',
+    },
   },
-  { note: 'Run Python in the container', args: { action: 'execute-command', command: "python3 -c 'import pandas as pd; print(pd.__version__)'" } },
+  {
+    note: 'Run Python in the container',
+    args: { action: 'execute-command', command: "python3 -c 'import pandas as pd; print(pd.__version__)'" },
+  },
   { note: 'Read results back', args: { action: 'read-file', filePath: 'analysis_results.json' } },
   { note: 'See what the task directory holds', args: { action: 'list-files', path: '.' } },
 ];

@@ -17,11 +17,23 @@ describe('ToolRegistry', () => {
     expect(registry.advertised().map((t) => t.name)).toEqual(['daytona-execute']);
     const specs = registry.functionSpecs();
     expect(specs).toHaveLength(1);
-    const params = specs[0]?.function.parameters as { type: string; properties: Record<string, { enum?: string[] }>; required: string[] };
+    const params = specs[0]?.function.parameters as {
+      type: string;
+      properties: Record<string, { enum?: string[] }>;
+      required: string[];
+    };
     expect(specs[0]?.function.name).toBe('daytona-execute');
     expect(params.type).toBe('object');
     expect(params.properties.action?.enum).toEqual(['create-file', 'execute-command', 'read-file', 'list-files']);
-    expect(Object.keys(params.properties).sort()).toEqual(['action', 'command', 'content', 'cwd', 'filePath', 'path', 'timeoutMs']);
+    expect(Object.keys(params.properties).sort()).toEqual([
+      'action',
+      'command',
+      'content',
+      'cwd',
+      'filePath',
+      'path',
+      'timeoutMs',
+    ]);
     expect(params.required).toEqual(['action']);
   });
 
@@ -39,7 +51,11 @@ describe('ToolRegistry', () => {
     const logger = recordingLogger();
     const registry = createDefaultRegistry({ logger });
     const result = registry.resolve('file-creation', { path: 'notes.md', content: 'hello' });
-    expect(result).toEqual({ ok: true, args: { action: 'create-file', filePath: 'notes.md', content: 'hello' }, deprecatedTool: 'file-creation' });
+    expect(result).toEqual({
+      ok: true,
+      args: { action: 'create-file', filePath: 'notes.md', content: 'hello' },
+      deprecatedTool: 'file-creation',
+    });
     expect(logger.warnings).toHaveLength(1);
     expect(logger.warnings[0]?.msg).toMatch(/deprecated tool "file-creation".*daytona-execute create-file/);
     expect(logger.warnings[0]?.obj).toMatchObject({ tool: 'file-creation', replacement: 'daytona-execute' });
@@ -48,7 +64,9 @@ describe('ToolRegistry', () => {
   it('translates the deprecated execute-command alias into a sandboxed execute-command', () => {
     const logger = recordingLogger();
     const registry = createDefaultRegistry({ logger });
-    expect(registry.resolve('execute-command', { command: 'python3 a.py', timeout: '3000', workingDirectory: 'sub' })).toEqual({
+    expect(
+      registry.resolve('execute-command', { command: 'python3 a.py', timeout: '3000', workingDirectory: 'sub' }),
+    ).toEqual({
       ok: true,
       args: { action: 'execute-command', command: 'python3 a.py', timeoutMs: 3000, cwd: 'sub' },
       deprecatedTool: 'execute-command',
@@ -59,12 +77,18 @@ describe('ToolRegistry', () => {
   it('reports bad calls of the deprecated aliases without logging them as used', () => {
     const logger = recordingLogger();
     const registry = createDefaultRegistry({ logger });
-    expect(registry.resolve('execute-command', {})).toEqual({ ok: false, error: 'execute-command: missing parameter "command"' });
+    expect(registry.resolve('execute-command', {})).toEqual({
+      ok: false,
+      error: 'execute-command: missing parameter "command"',
+    });
     expect(logger.warnings).toEqual([]);
   });
 
   it('refuses unknown tools, naming the available ones', () => {
-    expect(createDefaultRegistry().resolve('web-search', { q: 'x' })).toEqual({ ok: false, error: 'unknown tool "web-search"; available: daytona-execute' });
+    expect(createDefaultRegistry().resolve('web-search', { q: 'x' })).toEqual({
+      ok: false,
+      error: 'unknown tool "web-search"; available: daytona-execute',
+    });
   });
 
   it('takes a new tool from one definition, and refuses duplicates', () => {

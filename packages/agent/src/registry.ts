@@ -5,7 +5,7 @@ import { executeCommandTool, fileCreationTool } from './tools/legacy.js';
 import type { ToolDefinition } from './tools/types.js';
 
 export type ToolResolution =
-  | { ok: true; args: DaytonaAction; /** Set when a deprecated alias was called. */ deprecatedTool?: string }
+  | { ok: true; args: DaytonaAction /** Set when a deprecated alias was called. */; deprecatedTool?: string }
   | { ok: false; error: string };
 
 /** An OpenAI-style function tool, as sent in `tools` of a chat-completions request. */
@@ -45,18 +45,24 @@ export class ToolRegistry {
   }
 
   functionSpecs(): FunctionToolSpec[] {
-    return this.advertised().map((t) => ({ type: 'function', function: { name: t.name, description: t.description, parameters: t.parameters } }));
+    return this.advertised().map((t) => ({
+      type: 'function',
+      function: { name: t.name, description: t.description, parameters: t.parameters },
+    }));
   }
 
   /** Validates a call into a daytona-execute action; a deprecated alias is translated and logged. */
   resolve(name: string, params: Record<string, unknown>): ToolResolution {
     const tool = this.#tools.get(name);
     if (!tool) {
-      const known = this.advertised().map((t) => t.name).join(', ');
+      const known = this.advertised()
+        .map((t) => t.name)
+        .join(', ');
       return { ok: false, error: `unknown tool "${name}"; available: ${known}` };
     }
     const result = tool.toAction(params);
-    if (!result.ok) return { ok: false, error: result.error.startsWith(`${name}:`) ? result.error : `${name}: ${result.error}` };
+    if (!result.ok)
+      return { ok: false, error: result.error.startsWith(`${name}:`) ? result.error : `${name}: ${result.error}` };
     if (tool.deprecated) {
       this.#logger.warn(
         { tool: name, replacement: tool.deprecated.replacement, action: result.action.action },

@@ -9,7 +9,10 @@ function describeResult(result: ActionResult): string {
     case 'create-file':
       return `${result.overwritten ? 'overwrote' : 'created'} ${result.path} (${result.bytes} bytes)`;
     case 'execute-command': {
-      const notes = [result.timedOut ? 'the command timed out and was killed' : '', result.truncated ? 'output was cut by the sandbox' : '']
+      const notes = [
+        result.timedOut ? 'the command timed out and was killed' : '',
+        result.truncated ? 'output was cut by the sandbox' : '',
+      ]
         .filter(Boolean)
         .join('; ');
       return [
@@ -22,8 +25,13 @@ function describeResult(result: ActionResult): string {
       if (result.binary) return `${result.path} (${result.size} bytes) is binary; its content is not shown`;
       return `${result.path} (${result.size} bytes${result.truncated ? ', cut by the sandbox' : ''}):\n${result.content}`;
     case 'list-files': {
-      const lines = result.files.map((f) => `${f.type === 'dir' ? `${f.path}/` : f.path}${f.type === 'file' ? `  ${f.size} bytes` : ''}`);
-      return [`${result.files.length} entries under ${result.path}${result.truncated ? ' (list cut)' : ''}:`, ...lines].join('\n');
+      const lines = result.files.map(
+        (f) => `${f.type === 'dir' ? `${f.path}/` : f.path}${f.type === 'file' ? `  ${f.size} bytes` : ''}`,
+      );
+      return [
+        `${result.files.length} entries under ${result.path}${result.truncated ? ' (list cut)' : ''}:`,
+        ...lines,
+      ].join('\n');
     }
   }
 }
@@ -46,11 +54,21 @@ export function truncateForContext(text: string, maxChars: number): string {
 }
 
 /** Appends a step's outcome to the conversation in the task's format. */
-export function resultMessage(format: ToolCallFormat, step: number, call: ToolCall, outcome: StepOutcome, maxChars: number): AgentMessage {
+export function resultMessage(
+  format: ToolCallFormat,
+  step: number,
+  call: ToolCall,
+  outcome: StepOutcome,
+  maxChars: number,
+): AgentMessage {
   const body = truncateForContext(describeOutcome(outcome), maxChars);
-  if (format === 'native') return { role: 'tool', toolCallId: call.id, content: `step ${step} (${call.args.action}): ${body}` };
+  if (format === 'native')
+    return { role: 'tool', toolCallId: call.id, content: `step ${step} (${call.args.action}): ${body}` };
   const status = outcome.ok ? '' : ' status="error"';
-  return { role: 'user', content: `<daytona-result step="${step}" action="${call.args.action}"${status}>\n${body}\n</daytona-result>` };
+  return {
+    role: 'user',
+    content: `<daytona-result step="${step}" action="${call.args.action}"${status}>\n${body}\n</daytona-result>`,
+  };
 }
 
 /** Malformed tool blocks of one xml turn, as one message back to the model. */

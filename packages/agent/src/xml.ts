@@ -59,11 +59,19 @@ function matchAt(re: RegExp, text: string, pos: number): string | undefined {
  * the start of a line or after a space), which is where a new block starts even when the one
  * before it never closed.
  */
-type Openers = { source: string; at: RegExp; afterSpace: RegExp; /** Global, captures the tool name. */ anywhere: RegExp };
+type Openers = {
+  source: string;
+  at: RegExp;
+  afterSpace: RegExp /** Global, captures the tool name. */;
+  anywhere: RegExp;
+};
 
 function openers(toolNames: readonly string[]): Openers {
   // Longest first, so `<execute-command-x` never matches a shorter name.
-  const names = [...toolNames].sort((a, b) => b.length - a.length).map(escapeRegExp).join('|');
+  const names = [...toolNames]
+    .sort((a, b) => b.length - a.length)
+    .map(escapeRegExp)
+    .join('|');
   const source = `<(?:${names})(?=[\\s/>]|$)`;
   return {
     source,
@@ -125,7 +133,10 @@ function scanBodyValue(text: string, pos: number, closer: RegExp, o: Openers): V
 function bodyCloser(tag: string, o: Openers): RegExp {
   const close = `</${escapeRegExp(tag)}\\s*>`;
   const nextKey = `[A-Za-z_][\\w.-]*[ \\t]*=[ \\t]*"`;
-  return new RegExp(`[ \\t]*(?:\\r?\\n\\s*(?:${nextKey}|${close})|${close}|[ \\t]+${nextKey}|\\s+${o.source}|\\s*$)`, 'y');
+  return new RegExp(
+    `[ \\t]*(?:\\r?\\n\\s*(?:${nextKey}|${close})|${close}|[ \\t]+${nextKey}|\\s+${o.source}|\\s*$)`,
+    'y',
+  );
 }
 
 function clip(s: string, max = 40): string {
@@ -181,7 +192,13 @@ function scanBlock(text: string, start: number, tag: string, o: Openers): RawToo
     const limit = nextOpener(o, text, from);
     closeTag.lastIndex = from;
     const close = closeTag.exec(text);
-    return { tool: tag, params: params(), start, end: close && close.index < limit ? close.index + close[0].length : limit, error };
+    return {
+      tool: tag,
+      params: params(),
+      start,
+      end: close && close.index < limit ? close.index + close[0].length : limit,
+      error,
+    };
   };
   const setParam = (key: string, value: string): string | undefined => {
     if (seen.has(key)) return `parameter "${key}" is given twice`;
@@ -190,7 +207,13 @@ function scanBlock(text: string, start: number, tag: string, o: Openers): RawToo
   };
   /** A new block opening here (after whitespace) ends this one. */
   const newBlockAt = (p: number): boolean => /\s/.test(text[p - 1] ?? '') && matchAt(o.at, text, p) !== undefined;
-  const unclosed = (p: number, what: string): RawToolBlock => ({ tool: tag, params: params(), start, end: p, error: `${what}, and a new block starts before it ends` });
+  const unclosed = (p: number, what: string): RawToolBlock => ({
+    tool: tag,
+    params: params(),
+    start,
+    end: p,
+    error: `${what}, and a new block starts before it ends`,
+  });
 
   // Attributes on the opening tag.
   let p = start + 1 + tag.length;
@@ -217,7 +240,14 @@ function scanBlock(text: string, start: number, tag: string, o: Openers): RawToo
     // Inside the tag, a value ends at its first unescaped quote, unless a new block starts first.
     const limit = nextOpener(o, text, p + 1);
     const q = unescapedQuote(text, p + 1, limit);
-    if (q < 0) return { tool: tag, params: params(), start, end: limit, error: `the value of "${key}" is not terminated (missing closing ")` };
+    if (q < 0)
+      return {
+        tool: tag,
+        params: params(),
+        start,
+        end: limit,
+        error: `the value of "${key}" is not terminated (missing closing ")`,
+      };
     const dup = setParam(key, unescapeValue(text.slice(p + 1, q)));
     if (dup) return fail(dup, q + 1);
     p = q + 1;
@@ -232,7 +262,8 @@ function scanBlock(text: string, start: number, tag: string, o: Openers): RawToo
     p = skip(SPACE, text, p);
     const closing = matchAt(close, text, p);
     if (closing !== undefined) return { tool: tag, params: params(), start, end: p + closing.length };
-    if (p >= text.length) return { tool: tag, params: params(), start, end: text.length, error: `<${tag}> is not closed with </${tag}>` };
+    if (p >= text.length)
+      return { tool: tag, params: params(), start, end: text.length, error: `<${tag}> is not closed with </${tag}>` };
     if (newBlockAt(p)) return unclosed(p, `<${tag}> is not closed with </${tag}>`);
     const key = matchAt(KEY, text, p);
     if (!key) return fail(`expected key="value" but found ${clip(text.slice(p))}`, p);
@@ -243,7 +274,10 @@ function scanBlock(text: string, start: number, tag: string, o: Openers): RawToo
     const v = scanBodyValue(text, p + 1, closer, o);
     if (!v.ok) {
       return v.problem === 'stray'
-        ? fail(`unexpected ${clip(v.stray)} after the value of "${key}"; write one key="value" per line, and \\" for a quote inside a value`, v.from)
+        ? fail(
+            `unexpected ${clip(v.stray)} after the value of "${key}"; write one key="value" per line, and \\" for a quote inside a value`,
+            v.from,
+          )
         : fail(`the value of "${key}" is not terminated (missing closing ")`, v.from);
     }
     const dup = setParam(key, v.value);
@@ -272,7 +306,12 @@ export function parseToolCalls(text: string, options: { registry?: ToolRegistry 
     }
     const resolved = registry.resolve(block.tool, block.params);
     if (!resolved.ok) errors.push(`${where}: ${resolved.error}`);
-    else calls.push({ tool: DAYTONA_EXECUTE, args: resolved.args, ...(resolved.deprecatedTool ? { deprecatedTool: resolved.deprecatedTool } : {}) });
+    else
+      calls.push({
+        tool: DAYTONA_EXECUTE,
+        args: resolved.args,
+        ...(resolved.deprecatedTool ? { deprecatedTool: resolved.deprecatedTool } : {}),
+      });
   });
   return { calls, errors };
 }

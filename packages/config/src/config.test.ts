@@ -1,7 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, ENV, envDefault, loadConfig, loadEnv, requireApiKeys, requireLlmEndpoint, type EnvName } from './index.js';
+import {
+  ConfigError,
+  ENV,
+  envDefault,
+  loadConfig,
+  loadEnv,
+  requireApiKeys,
+  requireLlmEndpoint,
+  type EnvName,
+} from './index.js';
 
 describe('loadEnv', () => {
   it('gives the documented defaults for an empty environment', () => {
@@ -72,7 +81,9 @@ describe('loadEnv', () => {
     expect(loadEnv({ REDIS_CLUSTER: 'true', QUEUE_PREFIX: 'app:{eu}' }).QUEUE_PREFIX).toBe('app:{eu}');
     expect(loadEnv({ QUEUE_PREFIX: 'research' }).QUEUE_PREFIX).toBe('research');
     for (const prefix of ['research', '{}research', 'research}{', '{research']) {
-      expect(() => loadEnv({ REDIS_CLUSTER: 'true', QUEUE_PREFIX: prefix }), prefix).toThrow(/QUEUE_PREFIX: REDIS_CLUSTER=true needs a hash-tagged prefix/);
+      expect(() => loadEnv({ REDIS_CLUSTER: 'true', QUEUE_PREFIX: prefix }), prefix).toThrow(
+        /QUEUE_PREFIX: REDIS_CLUSTER=true needs a hash-tagged prefix/,
+      );
     }
   });
 

@@ -29,7 +29,10 @@ export function loadEnv(source: Record<string, string | undefined> = process.env
   const env = out as Env;
   // A Lua script or MULTI may touch one Cluster slot only; the hash tag puts every key in one.
   if (problems.length === 0 && env.REDIS_CLUSTER && !HASH_TAG.test(env.QUEUE_PREFIX)) {
-    problems.push({ variable: 'QUEUE_PREFIX', message: `REDIS_CLUSTER=true needs a hash-tagged prefix like {research} (got ${JSON.stringify(env.QUEUE_PREFIX)})` });
+    problems.push({
+      variable: 'QUEUE_PREFIX',
+      message: `REDIS_CLUSTER=true needs a hash-tagged prefix like {research} (got ${JSON.stringify(env.QUEUE_PREFIX)})`,
+    });
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return env;

@@ -2,9 +2,12 @@ import os from 'node:os';
 import { z } from 'zod';
 
 /** Reads a comma-separated list; empty entries are dropped. */
-const csv = z
-  .string()
-  .transform((s) => s.split(',').map((p) => p.trim()).filter((p) => p.length > 0));
+const csv = z.string().transform((s) =>
+  s
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0),
+);
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -13,7 +16,10 @@ const bool = z
 /** A number from text, with a message that says so instead of zod's `received NaN`. */
 const num = () => z.coerce.number({ error: (i) => (i.input === undefined ? 'required' : 'expected a number') });
 
-const port = num().int('expected a whole port number').min(1, 'expected a port from 1 to 65535').max(65_535, 'expected a port from 1 to 65535');
+const port = num()
+  .int('expected a whole port number')
+  .min(1, 'expected a port from 1 to 65535')
+  .max(65_535, 'expected a port from 1 to 65535');
 
 /**
  * Every environment variable the system reads, with its default and a one-line description.
@@ -22,52 +28,151 @@ const port = num().int('expected a whole port number').min(1, 'expected a port f
  */
 export const ENV = {
   // --- Redis and queues
-  REDIS_URL: { schema: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'), doc: 'Redis connection URL used by the API, workers and dashboard' },
-  QUEUE_PREFIX: { schema: z.string().min(1).default('{research}'), doc: 'BullMQ key prefix; hash-tagged so all keys of a queue land in one Redis Cluster slot' },
-  REDIS_CLUSTER: { schema: bool.default(false), doc: 'REDIS_URL names one seed node of a Redis Cluster: every process opens a Cluster client (QUEUE_PREFIX must be hash-tagged)' },
+  REDIS_URL: {
+    schema: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
+    doc: 'Redis connection URL used by the API, workers and dashboard',
+  },
+  QUEUE_PREFIX: {
+    schema: z.string().min(1).default('{research}'),
+    doc: 'BullMQ key prefix; hash-tagged so all keys of a queue land in one Redis Cluster slot',
+  },
+  REDIS_CLUSTER: {
+    schema: bool.default(false),
+    doc: 'REDIS_URL names one seed node of a Redis Cluster: every process opens a Cluster client (QUEUE_PREFIX must be hash-tagged)',
+  },
   // --- API
   PORT: { schema: port.default(3000), doc: 'HTTP port of the API' },
-  API_KEYS: { schema: csv.default([]), doc: 'comma-separated bearer keys accepted by the API (`npm run up` generates one when unset)' },
-  MAX_BODY_BYTES: { schema: num().int().min(1024).default(256 * 1024), doc: 'largest accepted request body; larger bodies get 413' },
+  API_KEYS: {
+    schema: csv.default([]),
+    doc: 'comma-separated bearer keys accepted by the API (`npm run up` generates one when unset)',
+  },
+  MAX_BODY_BYTES: {
+    schema: num()
+      .int()
+      .min(1024)
+      .default(256 * 1024),
+    doc: 'largest accepted request body; larger bodies get 413',
+  },
   // --- Dashboard
   DASHBOARD_PORT: { schema: port.default(3001), doc: 'HTTP port of the Bull Board dashboard' },
   DASHBOARD_USER: { schema: z.string().min(1).optional(), doc: 'dashboard login user (HTTP basic auth)' },
   DASHBOARD_PASSWORD: { schema: z.string().min(1).optional(), doc: 'dashboard login password' },
-  DASHBOARD_READONLY_LOOPBACK: { schema: bool.default(false), doc: 'allow a dashboard without login, read-only and bound to 127.0.0.1 only' },
+  DASHBOARD_READONLY_LOOPBACK: {
+    schema: bool.default(false),
+    doc: 'allow a dashboard without login, read-only and bound to 127.0.0.1 only',
+  },
   // --- Worker
-  WORKER_ID: { schema: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, "_", "." or "-" (at most 64)').default(`${os.hostname()}-${process.pid}`), doc: 'this worker\'s id; names its step queue `steps.<WORKER_ID>` and labels its container' },
-  WORKER_CONCURRENCY: { schema: num().int().min(1).max(256).default(4), doc: 'research tasks one worker runs at once (they share its container)' },
-  WORKER_HEARTBEAT_MS: { schema: num().int().min(100).default(5_000), doc: 'how often a worker announces itself; a worker silent for 6 beats is reaped' },
-  TASK_MAX_STEPS: { schema: num().int().min(1).max(500).default(40), doc: 'default step budget of a task (a request may ask for less or more, up to 500)' },
+  WORKER_ID: {
+    schema: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, "_", "." or "-" (at most 64)')
+      .default(`${os.hostname()}-${process.pid}`),
+    doc: "this worker's id; names its step queue `steps.<WORKER_ID>` and labels its container",
+  },
+  WORKER_CONCURRENCY: {
+    schema: num().int().min(1).max(256).default(4),
+    doc: 'research tasks one worker runs at once (they share its container)',
+  },
+  WORKER_HEARTBEAT_MS: {
+    schema: num().int().min(100).default(5_000),
+    doc: 'how often a worker announces itself; a worker silent for 6 beats is reaped',
+  },
+  TASK_MAX_STEPS: {
+    schema: num().int().min(1).max(500).default(40),
+    doc: 'default step budget of a task (a request may ask for less or more, up to 500)',
+  },
   TASK_TIMEOUT_SECONDS: { schema: num().int().min(1).default(900), doc: 'default wall-clock budget of a task' },
-  WORKER_LOCK_MS: { schema: num().int().min(1_000).default(15_000), doc: 'job lock of a running task; a killed worker\'s tasks move to another worker after about this long' },
-  WORKER_STALLED_INTERVAL_MS: { schema: num().int().min(500).default(5_000), doc: 'how often workers look for tasks whose worker died' },
-  TASK_RETENTION_HOURS: { schema: num().min(1).default(168), doc: 'how long a finished task\'s record, events and files stay in Redis' },
-  RESULT_MAX_BYTES: { schema: num().int().min(0).default(5 * 1024 * 1024), doc: 'total size of a finished task\'s files kept in Redis for the API' },
+  WORKER_LOCK_MS: {
+    schema: num().int().min(1_000).default(15_000),
+    doc: "job lock of a running task; a killed worker's tasks move to another worker after about this long",
+  },
+  WORKER_STALLED_INTERVAL_MS: {
+    schema: num().int().min(500).default(5_000),
+    doc: 'how often workers look for tasks whose worker died',
+  },
+  TASK_RETENTION_HOURS: {
+    schema: num().min(1).default(168),
+    doc: "how long a finished task's record, events and files stay in Redis",
+  },
+  RESULT_MAX_BYTES: {
+    schema: num()
+      .int()
+      .min(0)
+      .default(5 * 1024 * 1024),
+    doc: "total size of a finished task's files kept in Redis for the API",
+  },
   // --- Sandbox
-  SANDBOX_IMAGE: { schema: z.string().min(1).default('research-sandbox:latest'), doc: 'sandbox image (`kortix/suna:0.1.2.8` is the production image)' },
-  SANDBOX_VOLUME: { schema: z.string().min(1).default('daytona-workspace'), doc: 'Docker volume mounted at /workspace; each task works in /workspace/<taskId>' },
+  SANDBOX_IMAGE: {
+    schema: z.string().min(1).default('research-sandbox:latest'),
+    doc: 'sandbox image (`kortix/suna:0.1.2.8` is the production image)',
+  },
+  SANDBOX_VOLUME: {
+    schema: z.string().min(1).default('daytona-workspace'),
+    doc: 'Docker volume mounted at /workspace; each task works in /workspace/<taskId>',
+  },
   SANDBOX_NETWORK: { schema: z.string().min(1).default('none'), doc: 'Docker network mode of sandbox containers' },
-  SANDBOX_MEMORY_MB: { schema: num().int().min(64).default(1024), doc: 'memory limit of a sandbox container (swap is not added)' },
+  SANDBOX_MEMORY_MB: {
+    schema: num().int().min(64).default(1024),
+    doc: 'memory limit of a sandbox container (swap is not added)',
+  },
   SANDBOX_CPUS: { schema: num().positive().max(256).default(1), doc: 'CPU limit of a sandbox container' },
-  SANDBOX_PIDS: { schema: num().int().min(16).default(256), doc: 'process limit of a sandbox container (stops fork bombs)' },
-  SANDBOX_COMMAND_TIMEOUT_MS: { schema: num().int().min(100).default(120_000), doc: 'default and maximum time of one execute-command' },
-  SANDBOX_MAX_OUTPUT_BYTES: { schema: num().int().min(256).default(64 * 1024), doc: 'stdout/stderr kept per command; the rest is cut with a marker' },
-  SANDBOX_USER: { schema: z.string().default('sandbox'), doc: 'user that actions run as inside the container; the image\'s default user when the image has no such user' },
-  SANDBOX_ON_SHUTDOWN: { schema: z.enum(['keep', 'stop', 'remove']).default('stop'), doc: 'what a worker does with its container when it shuts down' },
-  SANDBOX_RETENTION_HOURS: { schema: num().min(0).default(72), doc: 'task workspaces older than this are deleted from the volume (0 keeps them for ever)' },
-  SANDBOX_ISOLATION: { schema: z.enum(['worker', 'task']).default('worker'), doc: '`worker`: one container per worker; `task`: a fresh container per task from a warm pool' },
-  SANDBOX_POOL_SIZE: { schema: num().int().min(0).max(32).default(2), doc: 'with SANDBOX_ISOLATION=task: started containers kept ready for the next tasks' },
+  SANDBOX_PIDS: {
+    schema: num().int().min(16).default(256),
+    doc: 'process limit of a sandbox container (stops fork bombs)',
+  },
+  SANDBOX_COMMAND_TIMEOUT_MS: {
+    schema: num().int().min(100).default(120_000),
+    doc: 'default and maximum time of one execute-command',
+  },
+  SANDBOX_MAX_OUTPUT_BYTES: {
+    schema: num()
+      .int()
+      .min(256)
+      .default(64 * 1024),
+    doc: 'stdout/stderr kept per command; the rest is cut with a marker',
+  },
+  SANDBOX_USER: {
+    schema: z.string().default('sandbox'),
+    doc: "user that actions run as inside the container; the image's default user when the image has no such user",
+  },
+  SANDBOX_ON_SHUTDOWN: {
+    schema: z.enum(['keep', 'stop', 'remove']).default('stop'),
+    doc: 'what a worker does with its container when it shuts down',
+  },
+  SANDBOX_RETENTION_HOURS: {
+    schema: num().min(0).default(72),
+    doc: 'task workspaces older than this are deleted from the volume (0 keeps them for ever)',
+  },
+  SANDBOX_ISOLATION: {
+    schema: z.enum(['worker', 'task']).default('worker'),
+    doc: '`worker`: one container per worker; `task`: a fresh container per task from a warm pool',
+  },
+  SANDBOX_POOL_SIZE: {
+    schema: num().int().min(0).max(32).default(2),
+    doc: 'with SANDBOX_ISOLATION=task: started containers kept ready for the next tasks',
+  },
   // --- LLM
-  LLM_PROVIDER: { schema: z.enum(['offline', 'openai']).default('offline'), doc: '`offline` (deterministic, no network) or `openai` (any OpenAI-compatible endpoint)' },
+  LLM_PROVIDER: {
+    schema: z.enum(['offline', 'openai']).default('offline'),
+    doc: '`offline` (deterministic, no network) or `openai` (any OpenAI-compatible endpoint)',
+  },
   LLM_BASE_URL: { schema: z.url().optional(), doc: 'base URL of the OpenAI-compatible endpoint' },
   LLM_API_KEY: { schema: z.string().optional(), doc: 'API key for the endpoint' },
   LLM_MODEL: { schema: z.string().min(1).default('gpt-4o-mini'), doc: 'model name sent to the endpoint' },
   LLM_TIMEOUT_MS: { schema: num().int().min(100).default(120_000), doc: 'timeout of one model request' },
-  LLM_MAX_RETRIES: { schema: num().int().min(0).max(10).default(2), doc: 'retries of a model request on 429, 5xx and connection errors' },
-  TOOL_CALL_FORMAT: { schema: z.enum(['xml', 'native']).default('xml'), doc: '`xml`: `<daytona-execute>` blocks in text; `native`: JSON-schema function calling' },
+  LLM_MAX_RETRIES: {
+    schema: num().int().min(0).max(10).default(2),
+    doc: 'retries of a model request on 429, 5xx and connection errors',
+  },
+  TOOL_CALL_FORMAT: {
+    schema: z.enum(['xml', 'native']).default('xml'),
+    doc: '`xml`: `<daytona-execute>` blocks in text; `native`: JSON-schema function calling',
+  },
   // --- Logging
-  LOG_LEVEL: { schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), doc: 'pino log level' },
+  LOG_LEVEL: {
+    schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    doc: 'pino log level',
+  },
   LOG_PRETTY: { schema: bool.optional(), doc: 'pretty logs (default: only when stdout is a TTY)' },
 } as const;
 

@@ -10,10 +10,7 @@ export type TaskId = z.infer<typeof TaskId>;
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 const MetadataRecord = z
-  .record(
-    z.string().min(1).max(64),
-    z.union([z.string().max(1024), z.number(), z.boolean(), z.null()]),
-  )
+  .record(z.string().min(1).max(64), z.union([z.string().max(1024), z.number(), z.boolean(), z.null()]))
   .refine((m) => Object.keys(m).length <= 32, 'metadata has more than 32 keys');
 
 /**
@@ -23,7 +20,8 @@ const MetadataRecord = z
 export const TaskMetadata = z.preprocess((raw, ctx) => {
   if (raw !== null && typeof raw === 'object') {
     for (const key of Object.keys(raw)) {
-      if (FORBIDDEN_KEYS.has(key)) ctx.issues.push({ code: 'custom', message: `metadata key "${key}" is not allowed`, input: raw, path: [key] });
+      if (FORBIDDEN_KEYS.has(key))
+        ctx.issues.push({ code: 'custom', message: `metadata key "${key}" is not allowed`, input: raw, path: [key] });
     }
   }
   return raw;

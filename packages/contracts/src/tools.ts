@@ -19,7 +19,12 @@ export const ExecuteCommandAction = z.strictObject({
   action: z.literal('execute-command'),
   command: z.string().min(1, 'command must not be empty').max(100_000, 'command is longer than 100000 characters'),
   /** Capped by SANDBOX_COMMAND_TIMEOUT_MS. */
-  timeoutMs: z.coerce.number().int().min(1).max(24 * 3_600_000).optional(),
+  timeoutMs: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 3_600_000)
+    .optional(),
   /** Relative to the task directory. Default: the task directory. */
   cwd: z.string().min(1).max(4096).optional(),
 });
@@ -39,7 +44,12 @@ export const ListFilesAction = z.strictObject({
 export type ListFilesAction = z.infer<typeof ListFilesAction>;
 
 /** One `daytona-execute` call, validated. */
-export const DaytonaAction = z.discriminatedUnion('action', [CreateFileAction, ExecuteCommandAction, ReadFileAction, ListFilesAction]);
+export const DaytonaAction = z.discriminatedUnion('action', [
+  CreateFileAction,
+  ExecuteCommandAction,
+  ReadFileAction,
+  ListFilesAction,
+]);
 export type DaytonaAction = z.infer<typeof DaytonaAction>;
 
 /** A tool call as the loop keeps it: the tool's name, the model's call id, the parsed arguments. */
@@ -98,7 +108,12 @@ export const ListFilesResult = z.object({
 });
 export type ListFilesResult = z.infer<typeof ListFilesResult>;
 
-export const ActionResult = z.discriminatedUnion('action', [CreateFileResult, ExecuteCommandResult, ReadFileResult, ListFilesResult]);
+export const ActionResult = z.discriminatedUnion('action', [
+  CreateFileResult,
+  ExecuteCommandResult,
+  ReadFileResult,
+  ListFilesResult,
+]);
 export type ActionResult = z.infer<typeof ActionResult>;
 
 /**

@@ -8,7 +8,11 @@ describe('createRedis', () => {
     const redis = createRedis('redis://127.0.0.1:6390', 'api', { lazyConnect: true });
     expect(redis).toBeInstanceOf(Standalone);
     expect(isCluster(redis)).toBe(false);
-    expect(redis.options).toMatchObject({ enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: API_COMMAND_TIMEOUT_MS });
+    expect(redis.options).toMatchObject({
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      commandTimeout: API_COMMAND_TIMEOUT_MS,
+    });
     redis.disconnect();
   });
 
@@ -18,20 +22,28 @@ describe('createRedis', () => {
     const sse = duplicateRedis(api, { commandTimeout: 15_000 });
     try {
       for (const c of [worker, api, sse]) expect(isCluster(c)).toBe(true);
-      expect((worker as Cluster).options).toMatchObject({ enableOfflineQueue: true, redisOptions: { maxRetriesPerRequest: null, connectionName: 'research-worker' } });
+      expect((worker as Cluster).options).toMatchObject({
+        enableOfflineQueue: true,
+        redisOptions: { maxRetriesPerRequest: null, connectionName: 'research-worker' },
+      });
       // Every node gets the seed's password, not only the seed.
       expect((api as Cluster).options).toMatchObject({
         enableOfflineQueue: false,
         redisOptions: { maxRetriesPerRequest: 1, commandTimeout: API_COMMAND_TIMEOUT_MS, password: 's3cret' },
       });
       // A duplicate keeps the role; overrides go to its node connections.
-      expect((sse as Cluster).options).toMatchObject({ enableOfflineQueue: false, redisOptions: { maxRetriesPerRequest: 1, commandTimeout: 15_000, password: 's3cret' } });
+      expect((sse as Cluster).options).toMatchObject({
+        enableOfflineQueue: false,
+        redisOptions: { maxRetriesPerRequest: 1, commandTimeout: 15_000, password: 's3cret' },
+      });
     } finally {
       for (const c of [worker, api, sse]) c.disconnect();
     }
   });
 
   it('refuses a database number for a Cluster (it has only 0)', () => {
-    expect(() => createRedis('redis://127.0.0.1:6390/2', 'worker', { cluster: true, lazyConnect: true })).toThrow(/only database 0/);
+    expect(() => createRedis('redis://127.0.0.1:6390/2', 'worker', { cluster: true, lazyConnect: true })).toThrow(
+      /only database 0/,
+    );
   });
 });

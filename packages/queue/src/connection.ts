@@ -23,7 +23,11 @@ export interface CreateRedisOptions extends RedisOptions {
 /** Longest one Redis command may take on an `api` connection. */
 export const API_COMMAND_TIMEOUT_MS = 2_000;
 
-export function createRedis(url: string, role: ConnectionRole, { cluster = false, ...extra }: CreateRedisOptions = {}): Redis {
+export function createRedis(
+  url: string,
+  role: ConnectionRole,
+  { cluster = false, ...extra }: CreateRedisOptions = {},
+): Redis {
   const common: RedisOptions = {
     maxRetriesPerRequest: null,
     // Reconnect quickly but not in a tight loop: 50 ms, 100 ms, … capped at 2 s.
@@ -32,7 +36,15 @@ export function createRedis(url: string, role: ConnectionRole, { cluster = false
   };
   // commandTimeout: a half-open socket fails a request after 2 s instead of hanging it; ioredis
   // does it per command, without a timer per call in our code.
-  const api: RedisOptions = role === 'api' ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000, commandTimeout: API_COMMAND_TIMEOUT_MS } : {};
+  const api: RedisOptions =
+    role === 'api'
+      ? {
+          enableOfflineQueue: false,
+          maxRetriesPerRequest: 1,
+          connectTimeout: 2_000,
+          commandTimeout: API_COMMAND_TIMEOUT_MS,
+        }
+      : {};
   if (!cluster) return new Standalone(url, { ...common, ...api, ...extra });
 
   // ioredis owns a Cluster's node connections: it never reconnects one by itself (the Cluster
@@ -68,7 +80,8 @@ export function isCluster(redis: Redis): redis is Cluster {
  * its (node) connections — `redis.duplicate()` takes options differently for a Cluster.
  */
 export function duplicateRedis(redis: Redis, override: Partial<RedisOptions> = {}): Redis {
-  if (isCluster(redis)) return redis.duplicate(undefined, { redisOptions: { ...redis.options.redisOptions, ...override } });
+  if (isCluster(redis))
+    return redis.duplicate(undefined, { redisOptions: { ...redis.options.redisOptions, ...override } });
   return redis.duplicate(override);
 }
 

@@ -35,7 +35,13 @@ describe('TaskStore', () => {
     expect(c).toEqual({ id: 't1', created: false, sameRequest: false });
     expect(await store.exists('t2')).toBe(false);
     const view = await store.view('t1');
-    expect(view).toMatchObject({ id: 't1', status: 'queued', prompt: 'hello', progress: { step: 0, maxSteps: 10, phase: 'queued' }, steps: [] });
+    expect(view).toMatchObject({
+      id: 't1',
+      status: 'queued',
+      prompt: 'hello',
+      progress: { step: 0, maxSteps: 10, phase: 'queued' },
+      steps: [],
+    });
   });
 
   it('keeps status, steps, result and events in order, and expires finished tasks', async () => {
@@ -45,8 +51,22 @@ describe('TaskStore', () => {
     expect(startedAt).toBe(now);
     const again = await store.markRunning('t3', 'w2', new Date(Date.now() + 1000).toISOString());
     expect(again.startedAt).toBe(now);
-    await store.setStep('t3', { index: 1, action: 'read-file', status: 'completed', attempts: 1, durationMs: 2, queue: 'steps.w2' });
-    await store.setStep('t3', { index: 0, action: 'execute-command', status: 'completed', attempts: 2, exitCode: 0, durationMs: 5 });
+    await store.setStep('t3', {
+      index: 1,
+      action: 'read-file',
+      status: 'completed',
+      attempts: 1,
+      durationMs: 2,
+      queue: 'steps.w2',
+    });
+    await store.setStep('t3', {
+      index: 0,
+      action: 'execute-command',
+      status: 'completed',
+      attempts: 2,
+      exitCode: 0,
+      durationMs: 5,
+    });
     await store.setStatus('t3', 'completed', { result: { summary: 'done', files: [{ path: 'report.md', size: 3 }] } });
     const view = await store.view('t3');
     expect(view?.status).toBe('completed');
@@ -56,7 +76,12 @@ describe('TaskStore', () => {
     expect(view?.result?.files).toEqual([{ path: 'report.md', size: 3 }]);
     expect(view?.metadata).toEqual({ team: 'a' });
     const events = await store.readEvents('t3');
-    expect(events.map((e) => (e.event.type === 'status' ? e.event.status : e.event.type))).toEqual(['queued', 'running', 'running', 'completed']);
+    expect(events.map((e) => (e.event.type === 'status' ? e.event.status : e.event.type))).toEqual([
+      'queued',
+      'running',
+      'running',
+      'completed',
+    ]);
     const after = await store.readEvents('t3', events[1]!.id);
     expect(after).toHaveLength(2);
     const ttl = await redis.ttl(store.keys.task('t3'));
@@ -67,15 +92,40 @@ describe('TaskStore', () => {
   it('keeps a finished step with its outcome, for as long as the task', async () => {
     await store.create('t7', { prompt: 'p' }, new Date().toISOString(), 5);
     expect(await store.stepOutcome('t7', 0)).toBeUndefined();
-    const outcome = { ok: true, result: { action: 'execute-command', exitCode: 0, stdout: 'hi\n', stderr: '', timedOut: false, truncated: false, durationMs: 3 } };
-    await store.completeStep('t7', { index: 0, action: 'execute-command', status: 'completed', attempts: 1, exitCode: 0, queue: 'steps.w1' }, outcome);
+    const outcome = {
+      ok: true,
+      result: {
+        action: 'execute-command',
+        exitCode: 0,
+        stdout: 'hi\n',
+        stderr: '',
+        timedOut: false,
+        truncated: false,
+        durationMs: 3,
+      },
+    };
+    await store.completeStep(
+      't7',
+      { index: 0, action: 'execute-command', status: 'completed', attempts: 1, exitCode: 0, queue: 'steps.w1' },
+      outcome,
+    );
     expect(await store.stepOutcome('t7', 0)).toEqual(outcome);
-    await store.completeStep('t7', { index: 1, action: 'execute-command', status: 'completed', attempts: 1, exitCode: 0 }, outcome);
+    await store.completeStep(
+      't7',
+      { index: 1, action: 'execute-command', status: 'completed', attempts: 1, exitCode: 0 },
+      outcome,
+    );
     await store.forgetStepOutcome('t7', 1);
     expect(await store.stepOutcome('t7', 1)).toBeUndefined();
     expect(await store.getStep('t7', 0)).toMatchObject({ status: 'completed', queue: 'steps.w1' });
     // The view shows the step, not its outcome.
-    expect((await store.view('t7'))?.steps[0]).toEqual({ index: 0, action: 'execute-command', status: 'completed', attempts: 1, exitCode: 0 });
+    expect((await store.view('t7'))?.steps[0]).toEqual({
+      index: 0,
+      action: 'execute-command',
+      status: 'completed',
+      attempts: 1,
+      exitCode: 0,
+    });
     await store.setStatus('t7', 'completed', { result: { summary: 's', files: [] } });
     const ttl = await redis.ttl(store.keys.taskOutcomes('t7'));
     expect(ttl).toBeGreaterThan(0);
@@ -122,10 +172,17 @@ describe('TaskStore', () => {
 
 describe('job catalog', () => {
   it('rejects task payloads that do not match the schema', () => {
-    expect(TaskJobData.safeParse({ taskId: 'a:b', request: { prompt: 'x' }, createdAt: new Date().toISOString() }).success).toBe(false);
-    expect(JOBS.step.name({ taskId: 't', stepIndex: 2, callId: 'c', action: { action: 'execute-command', command: 'python3 analysis.py' } })).toBe(
-      'step 3 · execute-command · python3 analysis.py',
-    );
+    expect(
+      TaskJobData.safeParse({ taskId: 'a:b', request: { prompt: 'x' }, createdAt: new Date().toISOString() }).success,
+    ).toBe(false);
+    expect(
+      JOBS.step.name({
+        taskId: 't',
+        stepIndex: 2,
+        callId: 'c',
+        action: { action: 'execute-command', command: 'python3 analysis.py' },
+      }),
+    ).toBe('step 3 · execute-command · python3 analysis.py');
     expect(jobOptions('step')).toMatchObject({ attempts: 3, backoff: { type: 'exponential' } });
   });
 });
@@ -170,7 +227,11 @@ describe('WorkerRegistry', () => {
     const agent = new Queue(AGENT_QUEUE, { connection: redis, prefix });
     const steps = new Queue(stepQueueName('dead'), { connection: redis, prefix });
     const task = await agent.add('research', { x: 1 }, { jobId: 'task-r' });
-    await steps.add('step', {}, { jobId: stepJobId('task-r', 0), parent: { id: task.id!, queue: task.queueQualifiedName } });
+    await steps.add(
+      'step',
+      {},
+      { jobId: stepJobId('task-r', 0), parent: { id: task.id!, queue: task.queueQualifiedName } },
+    );
     expect(await task.getDependenciesCount()).toMatchObject({ unprocessed: 1 });
     expect(await registry.stepQueues()).toContain('steps.dead');
     await new Promise((r) => setTimeout(r, 20));

@@ -90,7 +90,11 @@ export class TaskStore {
         const existing = await this.redis.get(key);
         if (existing) {
           const [existingId = existing, existingFingerprint] = existing.split('|');
-          return { id: existingId, created: false, sameRequest: existingFingerprint === undefined || existingFingerprint === fingerprint };
+          return {
+            id: existingId,
+            created: false,
+            sameRequest: existingFingerprint === undefined || existingFingerprint === fingerprint,
+          };
         }
       }
     }
@@ -132,7 +136,10 @@ export class TaskStore {
   }
 
   async view(id: string): Promise<TaskView | undefined> {
-    const [h, steps] = await Promise.all([this.redis.hgetall(this.keys.task(id)), this.redis.hgetall(this.keys.taskSteps(id))]);
+    const [h, steps] = await Promise.all([
+      this.redis.hgetall(this.keys.task(id)),
+      this.redis.hgetall(this.keys.taskSteps(id)),
+    ]);
     if (!h.id || !h.request || !h.status || !h.createdAt) return undefined;
     const request = JSON.parse(h.request) as TaskRequest;
     const stepViews = Object.values(steps)
@@ -175,7 +182,10 @@ export class TaskStore {
    * on this connection (the dispatcher relies on that to record a step before adding its job).
    */
   async setStep(id: string, step: StoredStep): Promise<void> {
-    await Promise.all([this.redis.hset(this.keys.taskSteps(id), String(step.index), JSON.stringify(step)), this.redis.expire(this.keys.taskSteps(id), UNFINISHED_TTL_S)]);
+    await Promise.all([
+      this.redis.hset(this.keys.taskSteps(id), String(step.index), JSON.stringify(step)),
+      this.redis.expire(this.keys.taskSteps(id), UNFINISHED_TTL_S),
+    ]);
   }
 
   /**
@@ -186,8 +196,23 @@ export class TaskStore {
     return this.fencedHset(fence, this.keys.taskSteps(id), String(step.index), JSON.stringify(step), UNFINISHED_TTL_S);
   }
 
-  private async fencedHset(fence: TaskFence, key: string, field: string, value: string, ttlSeconds?: number): Promise<boolean> {
-    const done = await this.redis.eval(FENCED_HSET, 2, fence.lockKey, key, fence.token, field, value, ttlSeconds === undefined ? '' : String(ttlSeconds));
+  private async fencedHset(
+    fence: TaskFence,
+    key: string,
+    field: string,
+    value: string,
+    ttlSeconds?: number,
+  ): Promise<boolean> {
+    const done = await this.redis.eval(
+      FENCED_HSET,
+      2,
+      fence.lockKey,
+      key,
+      fence.token,
+      field,
+      value,
+      ttlSeconds === undefined ? '' : String(ttlSeconds),
+    );
     return done === 1;
   }
 
@@ -228,7 +253,11 @@ export class TaskStore {
   }
 
   /** Sets the status and appends the matching `status` event in one transaction. */
-  async setStatus(id: string, status: TaskStatus, extra: { workerId?: string; result?: TaskResult; error?: TaskError } = {}): Promise<void> {
+  async setStatus(
+    id: string,
+    status: TaskStatus,
+    extra: { workerId?: string; result?: TaskResult; error?: TaskError } = {},
+  ): Promise<void> {
     const at = new Date().toISOString();
     const fields: Record<string, string> = { status };
     if (extra.workerId) fields.workerId = extra.workerId;
@@ -243,7 +272,13 @@ export class TaskStore {
       .xadd(this.keys.taskEvents(id), 'MAXLEN', '~', EVENTS_MAX_LEN, '*', 'e', JSON.stringify(event));
     if (final) {
       m.hincrby(this.keys.stats(), status, 1);
-      for (const key of [this.keys.task(id), this.keys.taskSteps(id), this.keys.taskOutcomes(id), this.keys.taskEvents(id), this.keys.taskFiles(id)]) {
+      for (const key of [
+        this.keys.task(id),
+        this.keys.taskSteps(id),
+        this.keys.taskOutcomes(id),
+        this.keys.taskEvents(id),
+        this.keys.taskFiles(id),
+      ]) {
         m.expire(key, this.retentionSeconds);
       }
     }
@@ -251,7 +286,15 @@ export class TaskStore {
   }
 
   async appendEvent(id: string, event: TaskEvent): Promise<string> {
-    const streamId = await this.redis.xadd(this.keys.taskEvents(id), 'MAXLEN', '~', EVENTS_MAX_LEN, '*', 'e', JSON.stringify(event));
+    const streamId = await this.redis.xadd(
+      this.keys.taskEvents(id),
+      'MAXLEN',
+      '~',
+      EVENTS_MAX_LEN,
+      '*',
+      'e',
+      JSON.stringify(event),
+    );
     return streamId ?? '';
   }
 
@@ -266,10 +309,21 @@ export class TaskStore {
    * Waits up to `blockMs` for events after `afterId` on a connection of its own (XREAD BLOCK
    * holds the connection).
    */
-  async waitEvents(blocking: Redis, id: string, afterId: string, blockMs: number): Promise<{ id: string; event: TaskEvent }[]> {
-    const res = (await blocking.xread('COUNT', 500, 'BLOCK', blockMs, 'STREAMS', this.keys.taskEvents(id), afterId === '-' ? '0' : afterId)) as
-      | [string, [string, string[]][]][]
-      | null;
+  async waitEvents(
+    blocking: Redis,
+    id: string,
+    afterId: string,
+    blockMs: number,
+  ): Promise<{ id: string; event: TaskEvent }[]> {
+    const res = (await blocking.xread(
+      'COUNT',
+      500,
+      'BLOCK',
+      blockMs,
+      'STREAMS',
+      this.keys.taskEvents(id),
+      afterId === '-' ? '0' : afterId,
+    )) as [string, [string, string[]][]][] | null;
     const rows = res?.[0]?.[1] ?? [];
     return rows.map(([streamId, fields]) => ({ id: streamId, event: JSON.parse(fields[1] ?? '{}') as TaskEvent }));
   }
@@ -356,6 +410,10 @@ export class TaskStore {
   /** Totals since the store began: submitted, completed, failed, cancelled, containerRestarts, …. */
   async counters(): Promise<Record<string, number>> {
     const h = await this.redis.hgetall(this.keys.stats());
-    return Object.fromEntries(Object.entries(h).filter(([k]) => !k.startsWith('step_')).map(([k, v]) => [k, Number(v)]));
+    return Object.fromEntries(
+      Object.entries(h)
+        .filter(([k]) => !k.startsWith('step_'))
+        .map(([k, v]) => [k, Number(v)]),
+    );
   }
 }

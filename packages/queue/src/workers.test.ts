@@ -47,7 +47,10 @@ describe('DeathWatch', () => {
     const watch = new DeathWatch(registry, redis, STALE_MS);
     try {
       await sleep(STALE_MS + 50);
-      await registry.beat({ id: 'live', host: 'h', pid: 1, startedAt: new Date().toISOString(), running: [] }, STALE_MS);
+      await registry.beat(
+        { id: 'live', host: 'h', pid: 1, startedAt: new Date().toISOString(), running: [] },
+        STALE_MS,
+      );
       expect(await watch.isDead('live')).toBe(false);
       expect(await watch.dead()).not.toContain('live');
       expect(await watch.isDead('never-registered')).toBe(true);
@@ -74,9 +77,15 @@ describe('DeathWatch', () => {
       expect(await watch.isDead('back-from-outage')).toBe(false);
       expect(await watch.dead()).toEqual([]);
       // The worker beats after its own reconnect, and stays alive once judging resumes.
-      await registry.beat({ id: 'back-from-outage', host: 'h', pid: 1, startedAt: new Date().toISOString(), running: [] }, 60_000);
+      await registry.beat(
+        { id: 'back-from-outage', host: 'h', pid: 1, startedAt: new Date().toISOString(), running: [] },
+        60_000,
+      );
       await sleep(STALE_MS + 50);
-      await registry.beat({ id: 'back-from-outage', host: 'h', pid: 1, startedAt: new Date().toISOString(), running: [] }, 60_000);
+      await registry.beat(
+        { id: 'back-from-outage', host: 'h', pid: 1, startedAt: new Date().toISOString(), running: [] },
+        60_000,
+      );
       expect(watch.canJudge()).toBe(true);
       expect(await watch.isDead('back-from-outage')).toBe(false);
     } finally {

@@ -67,7 +67,10 @@ export class WorkerRegistry {
    * Cluster would see the keys of one node only.
    */
   async stepQueues(): Promise<string[]> {
-    const [listed, ids] = await Promise.all([this.redis.smembers(this.keys.stepQueues()), this.redis.zrange(this.keys.workers(), 0, -1)]);
+    const [listed, ids] = await Promise.all([
+      this.redis.smembers(this.keys.stepQueues()),
+      this.redis.zrange(this.keys.workers(), 0, -1),
+    ]);
     return [...new Set([...listed, ...ids.map(stepQueueName)])].sort();
   }
 
@@ -90,7 +93,12 @@ export class WorkerRegistry {
       }
       if (locked) return false;
       await queue.obliterate({ force: true });
-      await this.redis.multi().zrem(this.keys.workers(), id).del(this.keys.worker(id)).srem(this.keys.stepQueues(), stepQueueName(id)).exec();
+      await this.redis
+        .multi()
+        .zrem(this.keys.workers(), id)
+        .del(this.keys.worker(id))
+        .srem(this.keys.stepQueues(), stepQueueName(id))
+        .exec();
       return true;
     } finally {
       await queue.close();

@@ -24,8 +24,13 @@ describe.each([
   describe('create-file', () => {
     it('creates parent folders and reports what it wrote', async () => {
       const o = await sb.run(task, { action: 'create-file', filePath: 'deep/er/notes.md', content: '# héllo\n' });
-      expect(o).toEqual({ ok: true, result: { action: 'create-file', path: 'deep/er/notes.md', bytes: 9, overwritten: false } });
-      const back = cmd(await sb.run(task, { action: 'execute-command', command: 'cat deep/er/notes.md; stat -c %U deep/er/notes.md' }));
+      expect(o).toEqual({
+        ok: true,
+        result: { action: 'create-file', path: 'deep/er/notes.md', bytes: 9, overwritten: false },
+      });
+      const back = cmd(
+        await sb.run(task, { action: 'execute-command', command: 'cat deep/er/notes.md; stat -c %U deep/er/notes.md' }),
+      );
       expect(back.stdout).toBe('# héllo\nsandbox\n');
     });
 
@@ -43,7 +48,9 @@ describe.each([
     });
 
     it('refuses to replace a directory', async () => {
-      expect(refusedCode(await sb.run(task, { action: 'create-file', filePath: 'deep', content: 'x' }))).toBe('is_directory');
+      expect(refusedCode(await sb.run(task, { action: 'create-file', filePath: 'deep', content: 'x' }))).toBe(
+        'is_directory',
+      );
     });
   });
 
@@ -52,7 +59,14 @@ describe.each([
       await sb.run(task, { action: 'create-file', filePath: 'r.txt', content: 'line 1\nline 2\n' });
       expect(await sb.run(task, { action: 'read-file', filePath: 'r.txt' })).toEqual({
         ok: true,
-        result: { action: 'read-file', path: 'r.txt', size: 14, content: 'line 1\nline 2\n', binary: false, truncated: false },
+        result: {
+          action: 'read-file',
+          path: 'r.txt',
+          size: 14,
+          content: 'line 1\nline 2\n',
+          binary: false,
+          truncated: false,
+        },
       });
     });
 
@@ -97,7 +111,10 @@ describe.each([
         },
       });
       const sub = await sb.run(t, { action: 'list-files', path: 'sub' });
-      expect(sub.ok && sub.result).toMatchObject({ path: 'sub', files: [{ path: 'sub/b.txt', size: 5, type: 'file' }] });
+      expect(sub.ok && sub.result).toMatchObject({
+        path: 'sub',
+        files: [{ path: 'sub/b.txt', size: 5, type: 'file' }],
+      });
     });
 
     it('stops at the entry limit', async () => {
@@ -115,7 +132,12 @@ describe.each([
 
   describe('execute-command', () => {
     it('runs in the task directory as the unprivileged user, with no capabilities', async () => {
-      const r = cmd(await sb.run(task, { action: 'execute-command', command: 'pwd; id -un; grep CapEff /proc/self/status; echo oops >&2' }));
+      const r = cmd(
+        await sb.run(task, {
+          action: 'execute-command',
+          command: 'pwd; id -un; grep CapEff /proc/self/status; echo oops >&2',
+        }),
+      );
       expect(r).toMatchObject({ exitCode: 0, timedOut: false, truncated: false, stderr: 'oops\n' });
       expect(r.stdout).toBe(`/workspace/${task}\nsandbox\nCapEff:\t0000000000000000\n`);
       expect(r.durationMs).toBeGreaterThanOrEqual(0);
@@ -135,7 +157,12 @@ describe.each([
     });
 
     it('cuts output past maxOutputBytes with a marker', async () => {
-      const r = cmd(await sb.run(task, { action: 'execute-command', command: 'head -c 5000 /dev/zero | tr "\\0" a; head -c 3000 /dev/zero | tr "\\0" e >&2' }));
+      const r = cmd(
+        await sb.run(task, {
+          action: 'execute-command',
+          command: 'head -c 5000 /dev/zero | tr "\\0" a; head -c 3000 /dev/zero | tr "\\0" e >&2',
+        }),
+      );
       expect(r.truncated).toBe(true);
       expect(r.stdout).toBe(`${'a'.repeat(1024)}\n[… output truncated at 1024 bytes]`);
       expect(r.stderr).toBe(`${'e'.repeat(1024)}\n[… output truncated at 1024 bytes]`);
@@ -143,19 +170,29 @@ describe.each([
     });
 
     it('kills sleep 1000 and its children at the timeout', async () => {
-      const r = cmd(await sb.run(task, { action: 'execute-command', command: 'echo started; sleep 1000 & sh -c "sleep 1001"; echo never', timeoutMs: 1500 }));
+      const r = cmd(
+        await sb.run(task, {
+          action: 'execute-command',
+          command: 'echo started; sleep 1000 & sh -c "sleep 1001"; echo never',
+          timeoutMs: 1500,
+        }),
+      );
       expect(r).toMatchObject({ timedOut: true, exitCode: 124, stdout: 'started\n' });
       await waitFor(async () => (await processesMatching(env.workerId, 'sleep 100[01]')).length === 0);
     });
 
     it('kills a command that ignores SIGTERM', async () => {
-      const r = cmd(await sb.run(task, { action: 'execute-command', command: 'trap "" TERM INT HUP; sleep 1002', timeoutMs: 1000 }));
+      const r = cmd(
+        await sb.run(task, { action: 'execute-command', command: 'trap "" TERM INT HUP; sleep 1002', timeoutMs: 1000 }),
+      );
       expect(r.timedOut).toBe(true);
       await waitFor(async () => (await processesMatching(env.workerId, 'sleep 1002')).length === 0);
     });
 
     it('caps the timeout at the run option', async () => {
-      const r = cmd(await sb.run(task, { action: 'execute-command', command: 'sleep 1003', timeoutMs: 50_000 }, { timeoutMs: 800 }));
+      const r = cmd(
+        await sb.run(task, { action: 'execute-command', command: 'sleep 1003', timeoutMs: 50_000 }, { timeoutMs: 800 }),
+      );
       expect(r.timedOut).toBe(true);
     });
 
@@ -167,7 +204,8 @@ describe.each([
       ]);
       const ra = cmd(a);
       const rb = cmd(b);
-      const expected = (tag: string, t: string) => `${Array.from({ length: 300 }, (_, i) => `${tag}-${i + 1}\n`).join('')}/workspace/${t}\n`;
+      const expected = (tag: string, t: string) =>
+        `${Array.from({ length: 300 }, (_, i) => `${tag}-${i + 1}\n`).join('')}/workspace/${t}\n`;
       expect(ra.stdout.length).toBeLessThanOrEqual(1024 + 40);
       expect(ra.stdout.startsWith(expected('AAA', 'conc-a').slice(0, 1024))).toBe(true);
       expect(rb.stdout.startsWith(expected('BBB', 'conc-b').slice(0, 1024))).toBe(true);
@@ -176,13 +214,23 @@ describe.each([
     });
 
     it('keeps many small concurrent commands apart', async () => {
-      const outcomes = await Promise.all(Array.from({ length: 12 }, (_, i) => sb.run(`many-${i % 3}`, { action: 'execute-command', command: `echo id-${i}; echo err-${i} >&2; exit ${i}` })));
-      outcomes.forEach((o, i) => expect(cmd(o)).toMatchObject({ stdout: `id-${i}\n`, stderr: `err-${i}\n`, exitCode: i }));
+      const outcomes = await Promise.all(
+        Array.from({ length: 12 }, (_, i) =>
+          sb.run(`many-${i % 3}`, { action: 'execute-command', command: `echo id-${i}; echo err-${i} >&2; exit ${i}` }),
+        ),
+      );
+      outcomes.forEach((o, i) =>
+        expect(cmd(o)).toMatchObject({ stdout: `id-${i}\n`, stderr: `err-${i}\n`, exitCode: i }),
+      );
     });
 
     it('aborts through the signal and kills the process group', async () => {
       const ac = new AbortController();
-      const running = sb.run(task, { action: 'execute-command', command: 'sleep 1004 & sleep 1005' }, { signal: ac.signal });
+      const running = sb.run(
+        task,
+        { action: 'execute-command', command: 'sleep 1004 & sleep 1005' },
+        { signal: ac.signal },
+      );
       await waitFor(async () => (await processesMatching(env.workerId, 'sleep 100[45]')).length === 2);
       ac.abort();
       await expect(running).rejects.toBeInstanceOf(SandboxAbortedError);
@@ -191,7 +239,11 @@ describe.each([
 
     it('cancelTask kills the running commands of that task only', async () => {
       const victim = sb.run('cancel-me', { action: 'execute-command', command: 'sleep 1006' });
-      const other = sb.run('keep-me', { action: 'execute-command', command: 'sleep 2; echo survived', timeoutMs: 30_000 });
+      const other = sb.run('keep-me', {
+        action: 'execute-command',
+        command: 'sleep 2; echo survived',
+        timeoutMs: 30_000,
+      });
       await waitFor(async () => (await processesMatching(env.workerId, 'sleep 1006')).length === 1);
       await sb.cancelTask('cancel-me');
       const r = cmd(await victim);
@@ -228,20 +280,36 @@ describe.each([
     });
 
     it('refuses cwd outside the task directory', async () => {
-      expect(refusedCode(await sb.run(task, { action: 'execute-command', command: 'pwd', cwd: '../..' }))).toBe('path_outside_workspace');
+      expect(refusedCode(await sb.run(task, { action: 'execute-command', command: 'pwd', cwd: '../..' }))).toBe(
+        'path_outside_workspace',
+      );
     });
 
     it('refuses a symlink made by a command that points outside', async () => {
       const t = `${task}-links`;
-      cmd(await sb.run(t, { action: 'execute-command', command: 'ln -s /etc/passwd leak && ln -s /etc etc && ln -s ../other-task sib && mkdir -p real && ln -s real inner' }));
+      cmd(
+        await sb.run(t, {
+          action: 'execute-command',
+          command:
+            'ln -s /etc/passwd leak && ln -s /etc etc && ln -s ../other-task sib && mkdir -p real && ln -s real inner',
+        }),
+      );
       for (const p of ['leak', 'etc/hostname', 'sib/x']) {
         expect(refusedCode(await sb.run(t, { action: 'read-file', filePath: p }))).toBe('path_outside_workspace');
       }
-      expect(refusedCode(await sb.run(t, { action: 'create-file', filePath: 'etc/evil.conf', content: 'x' }))).toBe('path_outside_workspace');
-      expect(refusedCode(await sb.run(t, { action: 'create-file', filePath: 'etc/new/dir/evil.conf', content: 'x' }))).toBe('path_outside_workspace');
-      expect(refusedCode(await sb.run(t, { action: 'create-file', filePath: 'leak', content: 'x' }))).toBe('path_outside_workspace');
+      expect(refusedCode(await sb.run(t, { action: 'create-file', filePath: 'etc/evil.conf', content: 'x' }))).toBe(
+        'path_outside_workspace',
+      );
+      expect(
+        refusedCode(await sb.run(t, { action: 'create-file', filePath: 'etc/new/dir/evil.conf', content: 'x' })),
+      ).toBe('path_outside_workspace');
+      expect(refusedCode(await sb.run(t, { action: 'create-file', filePath: 'leak', content: 'x' }))).toBe(
+        'path_outside_workspace',
+      );
       expect(refusedCode(await sb.run(t, { action: 'list-files', path: 'etc' }))).toBe('path_outside_workspace');
-      expect(refusedCode(await sb.run(t, { action: 'execute-command', command: 'pwd', cwd: 'etc' }))).toBe('path_outside_workspace');
+      expect(refusedCode(await sb.run(t, { action: 'execute-command', command: 'pwd', cwd: 'etc' }))).toBe(
+        'path_outside_workspace',
+      );
       // A symlink that stays inside is fine.
       expect((await sb.run(t, { action: 'create-file', filePath: 'inner/ok.txt', content: 'fine' })).ok).toBe(true);
       const r = await sb.run(t, { action: 'read-file', filePath: 'real/ok.txt' });
@@ -251,7 +319,9 @@ describe.each([
     it('refuses a task directory replaced by a symlink', async () => {
       const t = `${task}-swapped`;
       cmd(await sb.run('swapper', { action: 'execute-command', command: `rm -rf ../${t} && ln -s /etc ../${t}` }));
-      expect(refusedCode(await sb.run(t, { action: 'read-file', filePath: 'hostname' }))).toBe('path_outside_workspace');
+      expect(refusedCode(await sb.run(t, { action: 'read-file', filePath: 'hostname' }))).toBe(
+        'path_outside_workspace',
+      );
     });
   });
 
@@ -312,6 +382,8 @@ describe.each([
     expect(h.MemorySwap).toBe(h.Memory);
     expect(h.NanoCpus).toBe(1e9);
     expect(h.PidsLimit).toBe(256);
-    expect(info.Mounts).toEqual([expect.objectContaining({ Type: 'volume', Name: env.volume, Destination: '/workspace' })]);
+    expect(info.Mounts).toEqual([
+      expect.objectContaining({ Type: 'volume', Name: env.volume, Destination: '/workspace' }),
+    ]);
   });
 });

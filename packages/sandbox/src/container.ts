@@ -52,7 +52,10 @@ export function createSpec(o: ResolvedOptions): Dockerode.ContainerCreateOptions
 export async function findContainer(docker: Dockerode, workerId: string): Promise<Dockerode.ContainerInfo | undefined> {
   let list: Dockerode.ContainerInfo[];
   try {
-    list = await docker.listContainers({ all: true, filters: { label: [`${LABEL_SANDBOX}=true`, `${LABEL_WORKER}=${workerId}`] } });
+    list = await docker.listContainers({
+      all: true,
+      filters: { label: [`${LABEL_SANDBOX}=true`, `${LABEL_WORKER}=${workerId}`] },
+    });
   } catch (err) {
     throw toSandboxError(err, 'list containers');
   }
@@ -64,7 +67,10 @@ export async function ensureImage(docker: Dockerode, image: string): Promise<voi
     await docker.getImage(image).inspect();
   } catch (err) {
     if (dockerStatus(err) === 404) {
-      throw new SandboxImageMissingError(`sandbox image ${image} is not present; build it with \`npm run sandbox:image\` or pull it`, { cause: err });
+      throw new SandboxImageMissingError(
+        `sandbox image ${image} is not present; build it with \`npm run sandbox:image\` or pull it`,
+        { cause: err },
+      );
     }
     throw toSandboxError(err, 'inspect image');
   }
@@ -107,7 +113,10 @@ echo "uid=$uid"
 echo "python=$(command -v python3 || true)"
 `;
 
-export async function probeContainer(container: Dockerode.Container, user: string): Promise<ContainerProbe & { chownFailed: boolean }> {
+export async function probeContainer(
+  container: Dockerode.Container,
+  user: string,
+): Promise<ContainerProbe & { chownFailed: boolean }> {
   const r = await execOnce(container, ['/bin/sh', '-c', PROBE, 'probe', user], { user: '0', timeoutMs: 60_000 });
   const kv = new Map(
     r.stdout
@@ -117,7 +126,11 @@ export async function probeContainer(container: Dockerode.Container, user: strin
   );
   const uid = kv.get('uid') ?? '';
   const python = kv.get('python') ?? '';
-  return { user: uid !== '' ? user : undefined, python: python !== '' ? python : undefined, chownFailed: kv.has('chown') };
+  return {
+    user: uid !== '' ? user : undefined,
+    python: python !== '' ? python : undefined,
+    chownFailed: kv.has('chown'),
+  };
 }
 
 let runnerSource: Buffer | undefined;

@@ -2,9 +2,25 @@ import Dockerode from 'dockerode';
 import { z } from 'zod';
 import { createLogger, type Logger } from '@research/config';
 import { DaytonaAction, type ActionResult, type StepOutcome } from '@research/contracts';
-import { containerName, createSpec, ensureImage, ensureVolume, findContainer, installRunner, probeContainer, RUNNER_PATH } from './container.js';
+import {
+  containerName,
+  createSpec,
+  ensureImage,
+  ensureVolume,
+  findContainer,
+  installRunner,
+  probeContainer,
+  RUNNER_PATH,
+} from './container.js';
 import { dockerStatus, toSandboxError } from './docker-errors.js';
-import { PathOutsideWorkspaceError, SandboxAbortedError, SandboxError, SandboxNotFoundError, SandboxRunnerError, SandboxTimeoutError } from './errors.js';
+import {
+  PathOutsideWorkspaceError,
+  SandboxAbortedError,
+  SandboxError,
+  SandboxNotFoundError,
+  SandboxRunnerError,
+  SandboxTimeoutError,
+} from './errors.js';
 import { ExecTransport } from './exec-transport.js';
 import { resolveOptions, type DockerSandboxOptions, type ResolvedOptions } from './options.js';
 import { assertTaskId, resolveTaskPath } from './paths.js';
@@ -38,11 +54,16 @@ export class DockerSandbox implements Sandbox {
 
   constructor(options: DockerSandboxOptions) {
     if (!WORKER_ID.test(options.workerId)) {
-      throw new TypeError(`workerId ${JSON.stringify(options.workerId)} cannot name a container: letters, digits, "_", "." or "-" (at most 64)`);
+      throw new TypeError(
+        `workerId ${JSON.stringify(options.workerId)} cannot name a container: letters, digits, "_", "." or "-" (at most 64)`,
+      );
     }
     this.o = resolveOptions(options);
     this.docker = options.docker ?? new Dockerode();
-    this.log = (options.logger ?? createLogger({ level: 'silent', pretty: false })).child({ component: 'sandbox', workerId: options.workerId });
+    this.log = (options.logger ?? createLogger({ level: 'silent', pretty: false })).child({
+      component: 'sandbox',
+      workerId: options.workerId,
+    });
   }
 
   get restarts(): number {
@@ -64,16 +85,22 @@ export class DockerSandbox implements Sandbox {
   async run(taskId: string, action: DaytonaAction, options: RunOptions = {}): Promise<StepOutcome> {
     assertTaskId(taskId);
     const parsed = DaytonaAction.safeParse(action);
-    if (!parsed.success) return { ok: false, error: { code: 'invalid_action', message: z.prettifyError(parsed.error) } };
+    if (!parsed.success)
+      return { ok: false, error: { code: 'invalid_action', message: z.prettifyError(parsed.error) } };
     let req: RunnerRequest;
     try {
       req = this.toRequest(taskId, parsed.data, options);
     } catch (err) {
-      if (err instanceof PathOutsideWorkspaceError) return { ok: false, error: { code: err.code, message: err.message } };
+      if (err instanceof PathOutsideWorkspaceError)
+        return { ok: false, error: { code: err.code, message: err.message } };
       throw err;
     }
     const replyTimeoutMs = req.op === 'execute-command' ? req.timeoutMs + REPLY_SLACK_MS : FILE_OP_REPLY_MS;
-    const reply = await this.request<ActionResult>(req, { signal: options.signal, replyTimeoutMs, idempotent: req.op !== 'execute-command' });
+    const reply = await this.request<ActionResult>(req, {
+      signal: options.signal,
+      replyTimeoutMs,
+      idempotent: req.op !== 'execute-command',
+    });
     return reply.ok ? { ok: true, result: reply.result } : { ok: false, error: reply.error };
   }
 
@@ -87,16 +114,26 @@ export class DockerSandbox implements Sandbox {
 
   async exportFiles(taskId: string, options: { maxBytes: number }): Promise<ExportResult> {
     assertTaskId(taskId);
-    const reply = await this.request<ExportReply>({ op: 'export', task: taskId, maxBytes: Math.max(0, Math.floor(options.maxBytes)) }, { replyTimeoutMs: FILE_OP_REPLY_MS, idempotent: true });
+    const reply = await this.request<ExportReply>(
+      { op: 'export', task: taskId, maxBytes: Math.max(0, Math.floor(options.maxBytes)) },
+      { replyTimeoutMs: FILE_OP_REPLY_MS, idempotent: true },
+    );
     if (!reply.ok) throw new SandboxRunnerError(`export failed: ${reply.error.message}`);
     return {
-      files: reply.result.files.map((f) => (f.content === undefined ? { path: f.path, size: f.size } : { path: f.path, size: f.size, content: Buffer.from(f.content, 'base64') })),
+      files: reply.result.files.map((f) =>
+        f.content === undefined
+          ? { path: f.path, size: f.size }
+          : { path: f.path, size: f.size, content: Buffer.from(f.content, 'base64') },
+      ),
       truncated: reply.result.truncated,
     };
   }
 
   async cleanupExpired(maxAgeMs: number): Promise<number> {
-    const reply = await this.request<{ removed: number }>({ op: 'cleanup', maxAgeMs: Math.max(0, maxAgeMs) }, { replyTimeoutMs: 10 * FILE_OP_REPLY_MS, idempotent: true });
+    const reply = await this.request<{ removed: number }>(
+      { op: 'cleanup', maxAgeMs: Math.max(0, maxAgeMs) },
+      { replyTimeoutMs: 10 * FILE_OP_REPLY_MS, idempotent: true },
+    );
     if (!reply.ok) throw new SandboxRunnerError(`cleanup failed: ${reply.error.message}`);
     return reply.result.removed;
   }
@@ -133,7 +170,14 @@ export class DockerSandbox implements Sandbox {
         return { op: 'list-files', task: taskId, path: resolveTaskPath(taskId, a.path ?? '.') };
       case 'execute-command': {
         const timeoutMs = Math.min(a.timeoutMs ?? Infinity, options.timeoutMs ?? Infinity, this.o.commandTimeoutMs);
-        return { op: 'execute-command', task: taskId, command: a.command, cwd: resolveTaskPath(taskId, a.cwd ?? '.'), timeoutMs: Math.max(1, timeoutMs), maxOutputBytes: this.o.maxOutputBytes };
+        return {
+          op: 'execute-command',
+          task: taskId,
+          command: a.command,
+          cwd: resolveTaskPath(taskId, a.cwd ?? '.'),
+          timeoutMs: Math.max(1, timeoutMs),
+          maxOutputBytes: this.o.maxOutputBytes,
+        };
       }
     }
   }
@@ -144,17 +188,28 @@ export class DockerSandbox implements Sandbox {
    * container or runner died; a command in flight is not (it may have had effects) — that call
    * throws a retryable error and the next one finds a fresh sandbox.
    */
-  private async request<T>(req: RunnerRequest, opts: { signal?: AbortSignal | undefined; replyTimeoutMs: number; idempotent: boolean }): Promise<RunnerReply<T>> {
+  private async request<T>(
+    req: RunnerRequest,
+    opts: { signal?: AbortSignal | undefined; replyTimeoutMs: number; idempotent: boolean },
+  ): Promise<RunnerReply<T>> {
     for (let attempt = 0; ; attempt++) {
       const live = await this.current();
       try {
         const reply = await live.transport.call<T>(req, { signal: opts.signal, replyTimeoutMs: opts.replyTimeoutMs });
-        if (live.transport.kind === 'exec' && req.op === 'execute-command' && reply.ok) await this.assertStillRunning(live, reply.result as ActionResult);
+        if (live.transport.kind === 'exec' && req.op === 'execute-command' && reply.ok)
+          await this.assertStillRunning(live, reply.result as ActionResult);
         return reply;
       } catch (err) {
         if (err instanceof SandboxAbortedError || err instanceof SandboxTimeoutError) throw err;
         const failure = await this.diagnose(live, err);
-        const undelivered = failure instanceof SandboxNotFoundError && live.transport.kind === 'exec' && !(err instanceof SandboxNotFoundError && req.op === 'execute-command' && err.message.startsWith('the sandbox container stopped'));
+        const undelivered =
+          failure instanceof SandboxNotFoundError &&
+          live.transport.kind === 'exec' &&
+          !(
+            err instanceof SandboxNotFoundError &&
+            req.op === 'execute-command' &&
+            err.message.startsWith('the sandbox container stopped')
+          );
         if (attempt === 0 && (opts.idempotent || undelivered)) {
           this.log.warn({ err: failure.message, op: req.op }, 'sandbox failed; re-ensuring and retrying once');
           continue;
@@ -187,13 +242,20 @@ export class DockerSandbox implements Sandbox {
       if (!running) break;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    if (!running) return new SandboxNotFoundError(`the sandbox container ${live.info.name} vanished (removed, stopped or killed); the next call re-creates it`, { cause: err });
-    return err instanceof SandboxError ? err : new SandboxRunnerError(`the sandbox runner failed: ${String(err)}`, { cause: err });
+    if (!running)
+      return new SandboxNotFoundError(
+        `the sandbox container ${live.info.name} vanished (removed, stopped or killed); the next call re-creates it`,
+        { cause: err },
+      );
+    return err instanceof SandboxError
+      ? err
+      : new SandboxRunnerError(`the sandbox runner failed: ${String(err)}`, { cause: err });
   }
 
   /** The exec fallback cannot tell a killed container from a killed command by the exit code alone. */
   private async assertStillRunning(live: Live, result: ActionResult): Promise<void> {
-    if (result.action !== 'execute-command' || (result.exitCode !== 137 && result.exitCode !== -1) || result.timedOut) return;
+    if (result.action !== 'execute-command' || (result.exitCode !== 137 && result.exitCode !== -1) || result.timedOut)
+      return;
     const state = await live.container.inspect().catch(() => undefined);
     if (!state?.State.Running) throw new SandboxNotFoundError('the sandbox container stopped during the command');
   }
@@ -229,18 +291,40 @@ export class DockerSandbox implements Sandbox {
         inspect = undefined;
       }
     }
-    if (!container || !inspect?.State.Running) throw new SandboxNotFoundError(`could not get a running sandbox container for worker ${this.o.workerId}`);
+    if (!container || !inspect?.State.Running)
+      throw new SandboxNotFoundError(`could not get a running sandbox container for worker ${this.o.workerId}`);
     if ((created || started) && this.ensuredOnce) this.restartCount++;
     this.ensuredOnce = true;
-    const info: SandboxInfo = { containerId: inspect.Id, name: inspect.Name.replace(/^\//, ''), image: inspect.Config.Image, created, started };
-    if (this.live && this.live.info.containerId === info.containerId && this.live.transport.alive && !created && !started) {
+    const info: SandboxInfo = {
+      containerId: inspect.Id,
+      name: inspect.Name.replace(/^\//, ''),
+      image: inspect.Config.Image,
+      created,
+      started,
+    };
+    if (
+      this.live &&
+      this.live.info.containerId === info.containerId &&
+      this.live.transport.alive &&
+      !created &&
+      !started
+    ) {
       return info;
     }
     if (this.live?.transport.alive) await this.live.transport.close();
     this.live = undefined;
     const transport = await this.connect(container);
     this.live = { container, info, transport };
-    this.log.info({ containerId: info.containerId.slice(0, 12), created, started, mode: transport.kind, restarts: this.restartCount }, 'sandbox ready');
+    this.log.info(
+      {
+        containerId: info.containerId.slice(0, 12),
+        created,
+        started,
+        mode: transport.kind,
+        restarts: this.restartCount,
+      },
+      'sandbox ready',
+    );
     return info;
   }
 
@@ -256,16 +340,26 @@ export class DockerSandbox implements Sandbox {
       // Name taken: another process of this worker created it first, or a stale container holds it.
       const found = await findContainer(this.docker, this.o.workerId);
       if (found) return this.docker.getContainer(found.Id);
-      throw toSandboxError(err, `create container (the name ${containerName(this.o.workerId)} is taken by a container without this worker's labels)`);
+      throw toSandboxError(
+        err,
+        `create container (the name ${containerName(this.o.workerId)} is taken by a container without this worker's labels)`,
+      );
     }
   }
 
   private async connect(container: Dockerode.Container): Promise<Transport> {
     const probe = await probeContainer(container, this.o.user);
-    if (this.o.user && !probe.user) this.log.warn({ user: this.o.user }, 'the image has no such user; actions run as its default user');
+    if (this.o.user && !probe.user)
+      this.log.warn({ user: this.o.user }, 'the image has no such user; actions run as its default user');
     if (probe.chownFailed) this.log.warn('could not hand /workspace to the action user (CHOWN capability dropped?)');
     const fallback = () =>
-      new ExecTransport({ container, user: probe.user, maxReadBytes: this.o.maxReadBytes, listMaxEntries: this.o.listMaxEntries, listMaxDepth: this.o.listMaxDepth });
+      new ExecTransport({
+        container,
+        user: probe.user,
+        maxReadBytes: this.o.maxReadBytes,
+        listMaxEntries: this.o.listMaxEntries,
+        listMaxDepth: this.o.listMaxDepth,
+      });
     if (!this.o.useRunner) return fallback();
     if (!probe.python) {
       this.log.warn('the image has no python3; every action is a per-call exec (slow)');
@@ -278,7 +372,12 @@ export class DockerSandbox implements Sandbox {
         python: probe.python,
         scriptPath: RUNNER_PATH,
         user: probe.user,
-        config: { maxOutputBytes: this.o.maxOutputBytes, maxReadBytes: this.o.maxReadBytes, listMaxEntries: this.o.listMaxEntries, listMaxDepth: this.o.listMaxDepth },
+        config: {
+          maxOutputBytes: this.o.maxOutputBytes,
+          maxReadBytes: this.o.maxReadBytes,
+          listMaxEntries: this.o.listMaxEntries,
+          listMaxDepth: this.o.listMaxDepth,
+        },
         startTimeoutMs: this.o.dockerTimeoutMs,
         logger: this.log,
       });

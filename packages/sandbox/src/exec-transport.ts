@@ -111,14 +111,19 @@ export class ExecTransport implements Transport {
   constructor(private readonly o: ExecTransportOptions) {}
 
   async call<T>(req: RunnerRequest, options: CallOptions): Promise<RunnerReply<T>> {
-    if (options.signal?.aborted) throw new SandboxAbortedError('aborted before start', { cause: options.signal.reason });
+    if (options.signal?.aborted)
+      throw new SandboxAbortedError('aborted before start', { cause: options.signal.reason });
     const reply = await this.dispatch(req, options);
     return reply as RunnerReply<T>;
   }
 
   async close(): Promise<void> {}
 
-  private sh(script: string, args: string[], options: { stdin?: string; maxOutputBytes?: number; timeoutMs?: number } = {}) {
+  private sh(
+    script: string,
+    args: string[],
+    options: { stdin?: string; maxOutputBytes?: number; timeoutMs?: number } = {},
+  ) {
     return execOnce(this.o.container, ['/bin/sh', '-c', script, 'sandbox-fallback', ...args], {
       ...(this.o.user ? { user: this.o.user } : {}),
       ...options,
@@ -130,14 +135,26 @@ export class ExecTransport implements Transport {
       case 'ping':
         return { ok: true, result: { pong: true } };
       case 'create-file': {
-        const r = await this.sh(SCRIPTS['create-file'], [req.task, req.filePath, rel(req.filePath, req.task)], { stdin: req.content, timeoutMs: options.replyTimeoutMs });
+        const r = await this.sh(SCRIPTS['create-file'], [req.task, req.filePath, rel(req.filePath, req.task)], {
+          stdin: req.content,
+          timeoutMs: options.replyTimeoutMs,
+        });
         if (r.exitCode !== 0) return refused(r.exitCode, r.stderr);
-        const result: ActionResult = { action: 'create-file', path: rel(req.filePath, req.task), bytes: Buffer.byteLength(req.content), overwritten: r.stdout.toString().startsWith('overwritten') };
+        const result: ActionResult = {
+          action: 'create-file',
+          path: rel(req.filePath, req.task),
+          bytes: Buffer.byteLength(req.content),
+          overwritten: r.stdout.toString().startsWith('overwritten'),
+        };
         return { ok: true, result };
       }
       case 'read-file': {
         const max = this.o.maxReadBytes;
-        const r = await this.sh(SCRIPTS['read-file'], [req.task, req.filePath, rel(req.filePath, req.task), String(max + 1)], { timeoutMs: options.replyTimeoutMs });
+        const r = await this.sh(
+          SCRIPTS['read-file'],
+          [req.task, req.filePath, rel(req.filePath, req.task), String(max + 1)],
+          { timeoutMs: options.replyTimeoutMs },
+        );
         if (r.exitCode !== 0) return refused(r.exitCode, r.stderr);
         const nl = r.stdout.indexOf(10);
         const size = Number(r.stdout.subarray(0, nl).toString());
@@ -145,11 +162,22 @@ export class ExecTransport implements Transport {
         const truncated = data.length > max;
         data = data.subarray(0, max);
         const text = decodeText(data, truncated);
-        const result: ActionResult = { action: 'read-file', path: rel(req.filePath, req.task), size, content: text ?? '', binary: text === undefined, truncated };
+        const result: ActionResult = {
+          action: 'read-file',
+          path: rel(req.filePath, req.task),
+          size,
+          content: text ?? '',
+          binary: text === undefined,
+          truncated,
+        };
         return { ok: true, result };
       }
       case 'list-files': {
-        const r = await this.sh(SCRIPTS['list-files'], [req.task, req.path, rel(req.path, req.task), String(this.o.listMaxDepth), String(this.o.listMaxEntries + 1)], { timeoutMs: options.replyTimeoutMs });
+        const r = await this.sh(
+          SCRIPTS['list-files'],
+          [req.task, req.path, rel(req.path, req.task), String(this.o.listMaxDepth), String(this.o.listMaxEntries + 1)],
+          { timeoutMs: options.replyTimeoutMs },
+        );
         if (r.exitCode !== 0) return refused(r.exitCode, r.stderr);
         const root = rel(req.path, req.task);
         const types: Record<string, FileEntry['type']> = { f: 'file', d: 'dir', l: 'symlink' };
@@ -165,7 +193,12 @@ export class ExecTransport implements Transport {
             return { path: p, size: type === 'dir' ? 0 : Number(size), type };
           });
         const truncated = files.length > this.o.listMaxEntries;
-        const result: ActionResult = { action: 'list-files', path: root, files: files.slice(0, this.o.listMaxEntries), truncated };
+        const result: ActionResult = {
+          action: 'list-files',
+          path: root,
+          files: files.slice(0, this.o.listMaxEntries),
+          truncated,
+        };
         return { ok: true, result };
       }
       case 'execute-command':
@@ -182,7 +215,10 @@ export class ExecTransport implements Transport {
     }
   }
 
-  private async execute(req: Extract<RunnerRequest, { op: 'execute-command' }>, options: CallOptions): Promise<RunnerReply<unknown>> {
+  private async execute(
+    req: Extract<RunnerRequest, { op: 'execute-command' }>,
+    options: CallOptions,
+  ): Promise<RunnerReply<unknown>> {
     const started = performance.now();
     const seconds = (req.timeoutMs / 1000).toFixed(3);
     const run = this.sh(SCRIPTS['execute-command'], [req.task, req.cwd, rel(req.cwd, req.task), seconds, req.command], {
@@ -194,7 +230,9 @@ export class ExecTransport implements Transport {
     const aborted = new Promise<never>((_, reject) => {
       onAbort = () => {
         void this.sh(SCRIPTS['cancel-task'], [req.task]).catch(() => undefined);
-        reject(new SandboxAbortedError('execute-command aborted; its process group was killed', { cause: signal?.reason }));
+        reject(
+          new SandboxAbortedError('execute-command aborted; its process group was killed', { cause: signal?.reason }),
+        );
       };
       signal?.addEventListener('abort', onAbort, { once: true });
     });
@@ -248,7 +286,9 @@ export class ExecTransport implements Transport {
           if (keep) chunks.push(c as Buffer);
         });
         stream.on('end', () => {
-          files.push(keep ? { path: name, size, content: Buffer.concat(chunks).toString('base64') } : { path: name, size });
+          files.push(
+            keep ? { path: name, size, content: Buffer.concat(chunks).toString('base64') } : { path: name, size },
+          );
           next();
         });
       });

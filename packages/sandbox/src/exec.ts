@@ -47,7 +47,11 @@ class Capped {
  * code). ~45 ms each; used for setup, for the fallback when the runner cannot start, and as the
  * benchmark's baseline.
  */
-export async function execOnce(container: Dockerode.Container, cmd: string[], options: ExecOnceOptions = {}): Promise<ExecOnceResult> {
+export async function execOnce(
+  container: Dockerode.Container,
+  cmd: string[],
+  options: ExecOnceOptions = {},
+): Promise<ExecOnceResult> {
   const withStdin = options.stdin !== undefined;
   let exec: Dockerode.Exec;
   try {

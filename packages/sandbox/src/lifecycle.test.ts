@@ -2,7 +2,18 @@ import Dockerode from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DockerSandbox } from './docker-sandbox.js';
 import { SandboxError, SandboxImageMissingError, SandboxNotFoundError, SandboxUnavailableError } from './errors.js';
-import { cmd, containerOf, docker, processesMatching, removeWorker, requireDocker, rootExec, testSandbox, uniqueId, waitFor } from './test-helpers.js';
+import {
+  cmd,
+  containerOf,
+  docker,
+  processesMatching,
+  removeWorker,
+  requireDocker,
+  rootExec,
+  testSandbox,
+  uniqueId,
+  waitFor,
+} from './test-helpers.js';
 
 describe('container lifecycle', () => {
   const env = testSandbox();
@@ -15,7 +26,12 @@ describe('container lifecycle', () => {
   it('creates the container once, even when ensure() is called concurrently', async () => {
     const infos = await Promise.all(Array.from({ length: 5 }, () => sb.ensure()));
     expect(new Set(infos.map((i) => i.containerId)).size).toBe(1);
-    expect(infos[0]).toMatchObject({ name: `research-sandbox-${env.workerId}`, image: 'research-sandbox:latest', created: true, started: true });
+    expect(infos[0]).toMatchObject({
+      name: `research-sandbox-${env.workerId}`,
+      image: 'research-sandbox:latest',
+      created: true,
+      started: true,
+    });
     const list = await docker.listContainers({ all: true, filters: { label: [`research.worker=${env.workerId}`] } });
     expect(list).toHaveLength(1);
     const again = await sb.ensure();
@@ -95,7 +111,10 @@ describe('configuration failures', () => {
   beforeAll(requireDocker);
 
   it('reports an unreachable engine as SandboxUnavailableError (retryable)', async () => {
-    const sb = new DockerSandbox({ workerId: uniqueId(), docker: new Dockerode({ socketPath: '/nonexistent/docker.sock' }) });
+    const sb = new DockerSandbox({
+      workerId: uniqueId(),
+      docker: new Dockerode({ socketPath: '/nonexistent/docker.sock' }),
+    });
     const err = await sb.ensure().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SandboxUnavailableError);
     expect((err as SandboxError).retryable).toBe(true);

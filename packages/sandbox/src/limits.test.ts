@@ -13,7 +13,11 @@ describe('resource limits', () => {
   afterAll(() => env.cleanup());
 
   it('contains a fork bomb with the pids limit; the container stays usable', async () => {
-    const outcome = await sb.run(task, { action: 'execute-command', command: 'bomb() { bomb | bomb & }; bomb; sleep 3', timeoutMs: 4_000 });
+    const outcome = await sb.run(task, {
+      action: 'execute-command',
+      command: 'bomb() { bomb | bomb & }; bomb; sleep 3',
+      timeoutMs: 4_000,
+    });
     // The bomb hits the limit instead of the host: forks fail, the command ends or times out.
     if (outcome.ok) expect(outcome.result.action).toBe('execute-command');
     else expect(outcome.error.code).toBe('resource_exhausted');
@@ -27,7 +31,11 @@ describe('resource limits', () => {
     }
     expect(cmd(r).stdout).toBe('alive\n');
     // Read once the bomb is gone: while it holds every pid, not even an exec can start.
-    expect((await rootExec(env.workerId, 'cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max')).trim()).toBe('48');
+    expect(
+      (
+        await rootExec(env.workerId, 'cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max')
+      ).trim(),
+    ).toBe('48');
     const count = Number((await rootExec(env.workerId, 'ps -e --no-headers | wc -l')).trim());
     expect(count).toBeLessThan(10);
   });
@@ -44,7 +52,13 @@ describe('resource limits', () => {
 
   it('cancelTask also kills what left its process group (setsid), a fork bomb included', async () => {
     const escaper = 'escaper';
-    cmd(await sb.run(escaper, { action: 'execute-command', command: "setsid bash -c 'sleep 1000' >/dev/null 2>&1 </dev/null & setsid bash -c ':(){ :|:& };:' >/dev/null 2>&1 </dev/null & echo gone" }));
+    cmd(
+      await sb.run(escaper, {
+        action: 'execute-command',
+        command:
+          "setsid bash -c 'sleep 1000' >/dev/null 2>&1 </dev/null & setsid bash -c ':(){ :|:& };:' >/dev/null 2>&1 </dev/null & echo gone",
+      }),
+    );
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     await sb.cancelTask(escaper);
     // Another task's command runs, and nothing of the escaped processes is left.
@@ -53,11 +67,21 @@ describe('resource limits', () => {
   });
 
   it('applies the memory limit without extra swap; a memory hog is killed, not the sandbox', async () => {
-    const limit = await rootExec(env.workerId, 'cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes');
+    const limit = await rootExec(
+      env.workerId,
+      'cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes',
+    );
     expect(limit.trim()).toBe(String(256 * 1024 * 1024));
-    const hog = cmd(await sb.run(task, { action: 'execute-command', command: 'python3 -c "x = bytearray(600 * 1024 * 1024); print(len(x))"' }));
+    const hog = cmd(
+      await sb.run(task, {
+        action: 'execute-command',
+        command: 'python3 -c "x = bytearray(600 * 1024 * 1024); print(len(x))"',
+      }),
+    );
     expect(hog.exitCode).not.toBe(0);
     expect(hog.stdout).toBe('');
-    expect(cmd(await sb.run(task, { action: 'execute-command', command: 'echo still here' })).stdout).toBe('still here\n');
+    expect(cmd(await sb.run(task, { action: 'execute-command', command: 'echo still here' })).stdout).toBe(
+      'still here\n',
+    );
   });
 });

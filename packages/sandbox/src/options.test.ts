@@ -41,7 +41,15 @@ describe('sandboxOptionsFromEnv', () => {
 
 describe('createSpec', () => {
   it('hardens the container and labels it', () => {
-    const spec = createSpec(resolveOptions({ workerId: 'w-2', memoryMb: 256, cpus: 1.5, pids: 32, labels: { team: 'x', 'research.worker': 'spoofed' } }));
+    const spec = createSpec(
+      resolveOptions({
+        workerId: 'w-2',
+        memoryMb: 256,
+        cpus: 1.5,
+        pids: 32,
+        labels: { team: 'x', 'research.worker': 'spoofed' },
+      }),
+    );
     expect(spec.name).toBe('research-sandbox-w-2');
     expect(spec.Labels).toEqual({ team: 'x', 'research.sandbox': 'true', 'research.worker': 'w-2' });
     expect(spec.HostConfig).toMatchObject({

@@ -78,8 +78,16 @@ export const DEFAULTS = {
 
 export function resolveOptions(options: DockerSandboxOptions): ResolvedOptions {
   const { docker: _docker, logger: _logger, ...rest } = options;
-  const defined = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) as Partial<ResolvedOptions>;
-  const merged: ResolvedOptions = { ...DEFAULTS, capAdd: [...DEFAULTS.capAdd], labels: {}, workerId: options.workerId, ...defined };
+  const defined = Object.fromEntries(
+    Object.entries(rest).filter(([, v]) => v !== undefined),
+  ) as Partial<ResolvedOptions>;
+  const merged: ResolvedOptions = {
+    ...DEFAULTS,
+    capAdd: [...DEFAULTS.capAdd],
+    labels: {},
+    workerId: options.workerId,
+    ...defined,
+  };
   return { ...merged, capAdd: [...merged.capAdd], labels: { ...merged.labels } };
 }
 

@@ -79,7 +79,8 @@ export class RunnerTransport implements Transport {
   call<T>(req: RunnerRequest, options: CallOptions): Promise<RunnerReply<T>> {
     if (this.deathCause) return Promise.reject(this.deathCause);
     const { signal } = options;
-    if (signal?.aborted) return Promise.reject(new SandboxAbortedError('aborted before start', { cause: signal.reason }));
+    if (signal?.aborted)
+      return Promise.reject(new SandboxAbortedError('aborted before start', { cause: signal.reason }));
     const id = this.nextId++;
     return new Promise<RunnerReply<T>>((resolve, reject) => {
       const onAbort = () => {
@@ -149,7 +150,13 @@ export class RunnerTransport implements Transport {
   }
 
   private onLine(line: Buffer): void {
-    let msg: { id?: number; ready?: boolean; ok?: boolean; result?: unknown; error?: { code: string; message: string } };
+    let msg: {
+      id?: number;
+      ready?: boolean;
+      ok?: boolean;
+      result?: unknown;
+      error?: { code: string; message: string };
+    };
     try {
       msg = JSON.parse(line.toString('utf8')) as typeof msg;
     } catch {
@@ -165,7 +172,11 @@ export class RunnerTransport implements Transport {
     const entry = msg.id === undefined ? undefined : this.pending.get(msg.id);
     if (!entry) return; // a reply to a cancel, or to a call that timed out or was aborted
     entry.done();
-    entry.resolve((msg.ok ? { ok: true, result: msg.result } : { ok: false, error: msg.error ?? { code: 'runner_error', message: 'no error given' } }) as RunnerReply<never>);
+    entry.resolve(
+      (msg.ok
+        ? { ok: true, result: msg.result }
+        : { ok: false, error: msg.error ?? { code: 'runner_error', message: 'no error given' } }) as RunnerReply<never>,
+    );
   }
 
   private onStderr(line: string): void {

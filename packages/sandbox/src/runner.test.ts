@@ -15,25 +15,39 @@ describe('runner specifics', () => {
   afterAll(() => env.cleanup());
 
   it('answers when the command exits even if a background job keeps its stdout open', async () => {
-    const r = cmd(await sb.run(task, { action: 'execute-command', command: 'sleep 1010 & echo done', timeoutMs: 30_000 }));
+    const r = cmd(
+      await sb.run(task, { action: 'execute-command', command: 'sleep 1010 & echo done', timeoutMs: 30_000 }),
+    );
     expect(r).toMatchObject({ exitCode: 0, stdout: 'done\n', timedOut: false });
     await sb.cancelTask(task);
   });
 
   it('times out a command that closed its stdout early and keeps running', async () => {
-    const r = cmd(await sb.run(task, { action: 'execute-command', command: 'echo hi; exec >&- 2>&-; sleep 1011', timeoutMs: 1_000 }));
+    const r = cmd(
+      await sb.run(task, {
+        action: 'execute-command',
+        command: 'echo hi; exec >&- 2>&-; sleep 1011',
+        timeoutMs: 1_000,
+      }),
+    );
     expect(r).toMatchObject({ timedOut: true, stdout: 'hi\n' });
   });
 
   it('gives every command a fresh shell: no state leaks between commands', async () => {
     cmd(await sb.run(task, { action: 'execute-command', command: 'export LEAK=1; cd /tmp; leakfn() { :; }' }));
-    const command = 'echo "[$LEAK][$OLDPWD]"; pwd; declare -F leakfn; set | grep -c "__resea""rch" || true; printf "%s|" "$BASH_EXECUTION_STRING"';
+    const command =
+      'echo "[$LEAK][$OLDPWD]"; pwd; declare -F leakfn; set | grep -c "__resea""rch" || true; printf "%s|" "$BASH_EXECUTION_STRING"';
     const r = cmd(await sb.run(task, { action: 'execute-command', command }));
     expect(r.stdout).toBe(`[][]\n/workspace/${task}\n0\n${command}|`);
   });
 
   it('runs bash, with its features', async () => {
-    const r = cmd(await sb.run(task, { action: 'execute-command', command: 'set -o pipefail; [[ abc == a* ]] && echo {1..3}; false | true; echo "rc=$?"' }));
+    const r = cmd(
+      await sb.run(task, {
+        action: 'execute-command',
+        command: 'set -o pipefail; [[ abc == a* ]] && echo {1..3}; false | true; echo "rc=$?"',
+      }),
+    );
     expect(r.stdout).toBe('1 2 3\nrc=1\n');
   });
 
@@ -60,7 +74,9 @@ describe('image without python3', () => {
     ctx.entry({ name: 'Dockerfile' }, 'FROM research-sandbox:latest\nUSER root\nRUN rm -f /usr/bin/python3*\n');
     ctx.finalize();
     const stream = await docker.buildImage(ctx as unknown as NodeJS.ReadableStream, { t: tag });
-    await new Promise<void>((resolve, reject) => docker.modem.followProgress(stream, (err) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      docker.modem.followProgress(stream, (err) => (err ? reject(err) : resolve())),
+    );
   });
   afterAll(async () => {
     await env.cleanup();
@@ -78,7 +94,12 @@ describe('image without python3', () => {
     const read = await env.sandbox.run(t, { action: 'read-file', filePath: 'a/b.txt' });
     expect(read.ok && read.result).toMatchObject({ content: 'hi' });
     const list = await env.sandbox.run(t, { action: 'list-files' });
-    expect(list.ok && list.result.action === 'list-files' && list.result.files.map((f) => f.path)).toEqual(['a', 'a/b.txt']);
-    expect(cmd(await env.sandbox.run(t, { action: 'execute-command', command: 'command -v python3 || echo none' })).stdout).toBe('none\n');
+    expect(list.ok && list.result.action === 'list-files' && list.result.files.map((f) => f.path)).toEqual([
+      'a',
+      'a/b.txt',
+    ]);
+    expect(
+      cmd(await env.sandbox.run(t, { action: 'execute-command', command: 'command -v python3 || echo none' })).stdout,
+    ).toBe('none\n');
   });
 });

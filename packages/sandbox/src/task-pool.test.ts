@@ -23,7 +23,10 @@ function out(o: StepOutcome): ExecuteCommandResult {
 }
 
 async function leftovers(): Promise<{ containers: number; volumes: number }> {
-  const containers = await docker.listContainers({ all: true, filters: { label: [`${LABEL_POOL_OWNER}=${workerId}`] } });
+  const containers = await docker.listContainers({
+    all: true,
+    filters: { label: [`${LABEL_POOL_OWNER}=${workerId}`] },
+  });
   const { Volumes } = await docker.listVolumes({ filters: { label: [`${LABEL_POOL_OWNER}=${workerId}`] } });
   return { containers: containers.length, volumes: (Volumes ?? []).length };
 }
@@ -34,10 +37,21 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const p of pools) await p.dispose('remove').catch(() => undefined);
-  const containers = await docker.listContainers({ all: true, filters: { label: [`${LABEL_POOL_OWNER}=${workerId}`] } });
-  for (const c of containers) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+  const containers = await docker.listContainers({
+    all: true,
+    filters: { label: [`${LABEL_POOL_OWNER}=${workerId}`] },
+  });
+  for (const c of containers)
+    await docker
+      .getContainer(c.Id)
+      .remove({ force: true })
+      .catch(() => undefined);
   const { Volumes } = await docker.listVolumes({ filters: { label: [`${LABEL_POOL_OWNER}=${workerId}`] } });
-  for (const v of Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => undefined);
+  for (const v of Volumes ?? [])
+    await docker
+      .getVolume(v.Name)
+      .remove()
+      .catch(() => undefined);
 });
 
 describe('TaskSandboxPool (SANDBOX_ISOLATION=task)', () => {
@@ -47,8 +61,15 @@ describe('TaskSandboxPool (SANDBOX_ISOLATION=task)', () => {
     expect((await leftovers()).containers).toBe(2);
     await p.run('task-a', { action: 'create-file', filePath: 'secret.txt', content: 'only for a' });
     await p.run('task-b', { action: 'create-file', filePath: 'mine.txt', content: 'b' });
-    const a = out(await p.run('task-a', { action: 'execute-command', command: 'ls /workspace; hostname; sleep 30 & echo started' }));
-    const b = out(await p.run('task-b', { action: 'execute-command', command: 'ls /workspace; hostname; ps -eo args | grep -c "^sleep 30" || true' }));
+    const a = out(
+      await p.run('task-a', { action: 'execute-command', command: 'ls /workspace; hostname; sleep 30 & echo started' }),
+    );
+    const b = out(
+      await p.run('task-b', {
+        action: 'execute-command',
+        command: 'ls /workspace; hostname; ps -eo args | grep -c "^sleep 30" || true',
+      }),
+    );
     expect(a.stdout.split('\n')[0]).toBe('task-a');
     expect(b.stdout.split('\n')[0]).toBe('task-b');
     // Different containers (hostnames), and task a's background sleep is invisible to task b.

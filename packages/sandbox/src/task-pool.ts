@@ -54,7 +54,10 @@ export class TaskSandboxPool implements Sandbox {
 
   constructor(private readonly o: TaskSandboxPoolOptions) {
     this.docker = o.docker ?? o.base.docker ?? new Dockerode();
-    this.log = (o.logger ?? o.base.logger ?? createLogger({ level: 'silent', pretty: false })).child({ component: 'sandbox-pool', workerId: o.base.workerId });
+    this.log = (o.logger ?? o.base.logger ?? createLogger({ level: 'silent', pretty: false })).child({
+      component: 'sandbox-pool',
+      workerId: o.base.workerId,
+    });
     this.warmTarget = o.warm ?? 2;
   }
 
@@ -114,7 +117,10 @@ export class TaskSandboxPool implements Sandbox {
     for (const c of containers) {
       const slot = c.Labels[LABEL_SLOT];
       if (!slot || mine.has(slot) || c.Created * 1000 > cutoff) continue;
-      await this.docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined);
+      await this.docker
+        .getContainer(c.Id)
+        .remove({ force: true, v: true })
+        .catch(() => undefined);
       removed++;
     }
     const { Volumes } = await this.docker.listVolumes({ filters: { label: [LABEL_POOL_OWNER], dangling: ['true'] } });
@@ -122,7 +128,10 @@ export class TaskSandboxPool implements Sandbox {
       const slot = v.Labels?.[LABEL_SLOT];
       const created = Date.parse((v as { CreatedAt?: string }).CreatedAt ?? '');
       if (!slot || mine.has(slot) || !(created < cutoff)) continue;
-      await this.docker.getVolume(v.Name).remove().catch(() => undefined);
+      await this.docker
+        .getVolume(v.Name)
+        .remove()
+        .catch(() => undefined);
       removed++;
     }
     return removed;
@@ -135,7 +144,11 @@ export class TaskSandboxPool implements Sandbox {
     await Promise.all(this.idle.splice(0).map((s) => this.destroy(s)));
     const busy = await Promise.all([...this.byTask.values()].map((p) => p.catch(() => undefined)));
     this.byTask.clear();
-    await Promise.all(busy.filter((s): s is Slot => s !== undefined).map((s) => (mode === 'remove' ? this.destroy(s) : s.sandbox.dispose(mode))));
+    await Promise.all(
+      busy
+        .filter((s): s is Slot => s !== undefined)
+        .map((s) => (mode === 'remove' ? this.destroy(s) : s.sandbox.dispose(mode))),
+    );
   }
 
   private slotFor(taskId: string): Promise<Slot> {
@@ -177,7 +190,10 @@ export class TaskSandboxPool implements Sandbox {
   private async makeSlot(): Promise<Slot> {
     const slot = this.slot(`${this.o.base.workerId.slice(0, 40)}-t${randomUUID().slice(0, 12)}`);
     // The slot's own volume, labelled so clean-up can find it.
-    await this.docker.createVolume({ Name: slot.volume, Labels: { [LABEL_SANDBOX]: 'true', [LABEL_POOL_OWNER]: this.o.base.workerId, [LABEL_SLOT]: slot.id } });
+    await this.docker.createVolume({
+      Name: slot.volume,
+      Labels: { [LABEL_SANDBOX]: 'true', [LABEL_POOL_OWNER]: this.o.base.workerId, [LABEL_SLOT]: slot.id },
+    });
     await slot.sandbox.ensure();
     return slot;
   }
@@ -199,7 +215,9 @@ export class TaskSandboxPool implements Sandbox {
 
   private async destroy(slot: Slot): Promise<void> {
     this.retired += slot.sandbox.restarts;
-    await slot.sandbox.dispose('remove').catch((err: unknown) => this.log.warn({ err, slot: slot.id }, 'could not remove a slot container'));
+    await slot.sandbox
+      .dispose('remove')
+      .catch((err: unknown) => this.log.warn({ err, slot: slot.id }, 'could not remove a slot container'));
     await this.docker
       .getVolume(slot.volume)
       .remove()

@@ -38,8 +38,18 @@ export function testSandbox(overrides: Partial<DockerSandboxOptions> = {}) {
 
 export async function removeWorker(workerId: string, volume: string): Promise<void> {
   const list = await docker.listContainers({ all: true, filters: { label: [`research.worker=${workerId}`] } });
-  await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
-  await docker.getVolume(volume).remove().catch(() => undefined);
+  await Promise.all(
+    list.map((c) =>
+      docker
+        .getContainer(c.Id)
+        .remove({ force: true })
+        .catch(() => undefined),
+    ),
+  );
+  await docker
+    .getVolume(volume)
+    .remove()
+    .catch(() => undefined);
 }
 
 /** The container of a worker, found the way an operator would (by label). */

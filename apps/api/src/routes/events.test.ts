@@ -26,8 +26,17 @@ const now = () => new Date().toISOString();
 /** Plays the worker: running, a progress event, a step, then completed. */
 async function runToCompletion(id: string): Promise<void> {
   await api.store.markRunning(id, 'worker-a', now());
-  await api.store.appendEvent(id, { type: 'progress', at: now(), progress: { step: 1, maxSteps: 40, phase: 'running-step' } });
-  await api.store.appendEvent(id, { type: 'tool_call', at: now(), step: 0, call: { id: 'call_0', tool: 'daytona-execute', args: { action: 'list-files' } } });
+  await api.store.appendEvent(id, {
+    type: 'progress',
+    at: now(),
+    progress: { step: 1, maxSteps: 40, phase: 'running-step' },
+  });
+  await api.store.appendEvent(id, {
+    type: 'tool_call',
+    at: now(),
+    step: 0,
+    call: { id: 'call_0', tool: 'daytona-execute', args: { action: 'list-files' } },
+  });
   await api.store.appendEvent(id, { type: 'finished', at: now(), summary: 'done', reason: 'answer' });
   await api.store.setStatus(id, 'completed', { result: { summary: 'done', files: [] } });
 }
@@ -45,7 +54,14 @@ describe('GET /v1/jobs/:id/events', () => {
     expect(client.status).toBe(200);
     expect(client.headers['content-type']).toMatch(/^text\/event-stream/);
     await client.ended;
-    expect(client.messages.map((m) => label(m.data))).toEqual(['status:queued', 'status:running', 'progress', 'tool_call', 'finished', 'status:completed']);
+    expect(client.messages.map((m) => label(m.data))).toEqual([
+      'status:queued',
+      'status:running',
+      'progress',
+      'tool_call',
+      'finished',
+      'status:completed',
+    ]);
     const stored = await api.store.readEvents(id);
     expect(client.messages.map((m) => m.id)).toEqual(stored.map((e) => e.id));
     expect(client.messages.map((m) => m.event)).toEqual(stored.map((e) => e.event.type));
@@ -62,7 +78,12 @@ describe('GET /v1/jobs/:id/events', () => {
     await api.store.appendEvent(id, { type: 'assistant_message', at: now(), text: 'thinking' });
     await api.store.setStatus(id, 'failed', { error: { code: 'llm_error', message: 'down' } });
     await client.ended;
-    expect(client.messages.map((m) => label(m.data))).toEqual(['status:queued', 'status:running', 'assistant_message', 'status:failed']);
+    expect(client.messages.map((m) => label(m.data))).toEqual([
+      'status:queued',
+      'status:running',
+      'assistant_message',
+      'status:failed',
+    ]);
   });
 
   it('resumes after Last-Event-ID (header or query) without gaps or repeats', async () => {
@@ -118,7 +139,9 @@ describe('GET /v1/jobs/:id/events', () => {
   it('answers 404 for unknown tasks, 400 for a malformed Last-Event-ID, 401 without a key', async () => {
     expect((await call(api.url, 'GET', '/v1/jobs/unknown-task/events', { headers: AUTH })).status).toBe(404);
     const id = await submit();
-    const bad = await call(api.url, 'GET', `/v1/jobs/${id}/events`, { headers: { ...AUTH, 'last-event-id': 'garbage' } });
+    const bad = await call(api.url, 'GET', `/v1/jobs/${id}/events`, {
+      headers: { ...AUTH, 'last-event-id': 'garbage' },
+    });
     expect(bad.status).toBe(400);
     expect(bad.json.error.code).toBe('invalid_request');
     expect((await call(api.url, 'GET', `/v1/jobs/${id}/events`)).status).toBe(401);

@@ -29,7 +29,8 @@ export function eventsRouter(deps: ApiDeps, streams: SseStreams): Router {
     .get(async (req, res) => {
       const id = taskIdParam(req);
       const lastEventId = lastEventIdOf(req);
-      if (streams.size >= MAX_STREAMS) throw new TooManyRequestsError('too_many_streams', 'too many open event streams; retry shortly');
+      if (streams.size >= MAX_STREAMS)
+        throw new TooManyRequestsError('too_many_streams', 'too many open event streams; retry shortly');
       // Read before the first replay page: if the task was already final then, the replay holds
       // everything there is and the stream can close without going live.
       const statusAtStart = await guard(redis, () => store.status(id));
@@ -114,6 +115,7 @@ function lastEventIdOf(req: Request): string | undefined {
   const query = typeof req.query.lastEventId === 'string' ? req.query.lastEventId : undefined;
   const value = header !== undefined && header.trim() !== '' ? header.trim() : query;
   if (value === undefined || value === '') return undefined;
-  if (!STREAM_ID.test(value)) throw new InvalidRequestError('Last-Event-ID must be an event id from this stream (like 1700000000000-0)');
+  if (!STREAM_ID.test(value))
+    throw new InvalidRequestError('Last-Event-ID must be an event id from this stream (like 1700000000000-0)');
   return value;
 }

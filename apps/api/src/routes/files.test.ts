@@ -12,7 +12,8 @@ const SECRET = 'other task secret';
 beforeAll(async () => {
   await requireRedis();
   api = await startApi({ prefix });
-  const submit = async () => ((await call(api.url, 'POST', '/v1/jobs', { headers: AUTH, body: { prompt: 'files' } })).json as TaskAccepted).id;
+  const submit = async () =>
+    ((await call(api.url, 'POST', '/v1/jobs', { headers: AUTH, body: { prompt: 'files' } })).json as TaskAccepted).id;
   id = await submit();
   otherId = await submit();
   await api.store.saveFiles(otherId, [{ path: 'secret.txt', size: SECRET.length, content: Buffer.from(SECRET) }]);
@@ -117,7 +118,14 @@ describe('GET /v1/jobs/:id/files/<path>', () => {
   });
 
   it('refuses the plain traversal forms with path_outside_workspace specifically', async () => {
-    for (const tail of ['../secret.txt', '%2e%2e/secret.txt', '%252e%252e/secret.txt', '%2fetc%2fpasswd', '..%5csecret.txt', 'x%00']) {
+    for (const tail of [
+      '../secret.txt',
+      '%2e%2e/secret.txt',
+      '%252e%252e/secret.txt',
+      '%2fetc%2fpasswd',
+      '..%5csecret.txt',
+      'x%00',
+    ]) {
       const res = await raw(api.port, 'GET', `/v1/jobs/${id}/files/${tail}`, AUTH);
       expect(ApiErrorBody.parse(res.json()).error.code).toBe('path_outside_workspace');
     }

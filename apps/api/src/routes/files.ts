@@ -39,7 +39,10 @@ export function filesRouter(deps: ApiDeps): Router {
       if (bytes === undefined) {
         const entry = listed?.find((f) => f.path === path);
         if (entry && !entry.stored) {
-          throw new NotFoundError(`${path} (${entry.size} bytes) is listed but was too big to be kept after the task`, 'file_not_kept');
+          throw new NotFoundError(
+            `${path} (${entry.size} bytes) is listed but was too big to be kept after the task`,
+            'file_not_kept',
+          );
         }
         throw new NotFoundError(`job ${id} has no file ${path}`);
       }

@@ -2,7 +2,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiErrorBody, TaskAccepted, TaskView } from '@research/contracts';
 import { Worker } from 'bullmq';
 import { AGENT_QUEUE, createRedis } from '@research/queue';
-import { AUTH, KEY, OTHER_KEY, REDIS_URL, call, cleanPrefix, raw, requireRedis, startApi, testPrefix, type TestApi } from '../testing/harness.js';
+import {
+  AUTH,
+  KEY,
+  OTHER_KEY,
+  REDIS_URL,
+  call,
+  cleanPrefix,
+  raw,
+  requireRedis,
+  startApi,
+  testPrefix,
+  type TestApi,
+} from '../testing/harness.js';
 
 const prefix = testPrefix();
 let api: TestApi;
@@ -17,7 +29,8 @@ afterAll(async () => {
   await cleanPrefix(prefix);
 });
 
-const post = (body: unknown, headers: Record<string, string> = AUTH) => call(api.url, 'POST', '/v1/jobs', { headers, body });
+const post = (body: unknown, headers: Record<string, string> = AUTH) =>
+  call(api.url, 'POST', '/v1/jobs', { headers, body });
 
 function expectError(res: { status: number; json: unknown }, status: number, code: string) {
   expect(res.status).toBe(status);
@@ -29,7 +42,13 @@ function expectError(res: { status: number; json: unknown }, status: number, cod
 
 describe('auth', () => {
   it('refuses /v1 without a key, with a wrong key, or with another scheme', async () => {
-    for (const headers of [{} as Record<string, string>, { authorization: 'Bearer nope' }, { authorization: `Basic ${KEY}` }, { authorization: 'Bearer' }, { authorization: `Bearer ${KEY}x` }]) {
+    for (const headers of [
+      {} as Record<string, string>,
+      { authorization: 'Bearer nope' },
+      { authorization: `Basic ${KEY}` },
+      { authorization: 'Bearer' },
+      { authorization: `Bearer ${KEY}x` },
+    ]) {
       const res = await call(api.url, 'GET', '/v1/jobs/abc', { headers });
       expectError(res, 401, 'unauthorized');
       expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
@@ -59,13 +78,23 @@ describe('POST /v1/jobs', () => {
     expect(res.headers.get('location')).toBe(accepted.links.self);
 
     const job = await api.queue.getJob(accepted.id);
-    expect(job?.data).toMatchObject({ taskId: accepted.id, request: { prompt: 'Research current market conditions', maxSteps: 7 }, createdAt: accepted.createdAt });
+    expect(job?.data).toMatchObject({
+      taskId: accepted.id,
+      request: { prompt: 'Research current market conditions', maxSteps: 7 },
+      createdAt: accepted.createdAt,
+    });
     expect(job?.opts.attempts).toBeGreaterThanOrEqual(3);
     expect(await job?.getState()).toBe('waiting');
 
     const view = await call(api.url, 'GET', accepted.links.self, { headers: AUTH });
     expect(view.status).toBe(200);
-    expect(TaskView.parse(view.json)).toMatchObject({ id: accepted.id, status: 'queued', progress: { step: 0, maxSteps: 7, phase: 'queued' }, steps: [], metadata: { team: 'a' } });
+    expect(TaskView.parse(view.json)).toMatchObject({
+      id: accepted.id,
+      status: 'queued',
+      progress: { step: 0, maxSteps: 7, phase: 'queued' },
+      steps: [],
+      metadata: { team: 'a' },
+    });
   });
 
   it('defaults maxSteps to TASK_MAX_STEPS', async () => {
@@ -96,8 +125,15 @@ describe('POST /v1/jobs', () => {
   });
 
   it('refuses __proto__ in metadata instead of silently dropping it, and pollutes nothing', async () => {
-    for (const text of ['{"prompt":"p","metadata":{"__proto__":"x"}}', '{"prompt":"p","metadata":{"__proto__":{"polluted":true}}}', '{"prompt":"p","__proto__":{"polluted":true}}']) {
-      const res = await call(api.url, 'POST', '/v1/jobs', { headers: { ...AUTH, 'content-type': 'application/json' }, body: text });
+    for (const text of [
+      '{"prompt":"p","metadata":{"__proto__":"x"}}',
+      '{"prompt":"p","metadata":{"__proto__":{"polluted":true}}}',
+      '{"prompt":"p","__proto__":{"polluted":true}}',
+    ]) {
+      const res = await call(api.url, 'POST', '/v1/jobs', {
+        headers: { ...AUTH, 'content-type': 'application/json' },
+        body: text,
+      });
       expectError(res, 400, 'invalid_request');
     }
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
@@ -105,7 +141,10 @@ describe('POST /v1/jobs', () => {
 
   it('answers 400 invalid_json for malformed JSON', async () => {
     for (const text of ['{"prompt":', 'nope', '{"prompt":"p"}}', '"just a string"', 'null']) {
-      const res = await call(api.url, 'POST', '/v1/jobs', { headers: { ...AUTH, 'content-type': 'application/json' }, body: text });
+      const res = await call(api.url, 'POST', '/v1/jobs', {
+        headers: { ...AUTH, 'content-type': 'application/json' },
+        body: text,
+      });
       expectError(res, 400, 'invalid_json');
     }
   });
@@ -125,9 +164,15 @@ describe('POST /v1/jobs', () => {
 
   it('survives deep and wide JSON with a 4xx', async () => {
     const deep = `{"prompt":${'['.repeat(7_000)}${']'.repeat(7_000)}}`;
-    const wide = JSON.stringify({ prompt: 'p', metadata: Object.fromEntries(Array.from({ length: 1_000 }, (_, i) => [`k${i}`, i])) });
+    const wide = JSON.stringify({
+      prompt: 'p',
+      metadata: Object.fromEntries(Array.from({ length: 1_000 }, (_, i) => [`k${i}`, i])),
+    });
     for (const body of [deep, wide]) {
-      const res = await call(api.url, 'POST', '/v1/jobs', { headers: { ...AUTH, 'content-type': 'application/json' }, body });
+      const res = await call(api.url, 'POST', '/v1/jobs', {
+        headers: { ...AUTH, 'content-type': 'application/json' },
+        body,
+      });
       expect(res.status).toBe(400);
       ApiErrorBody.parse(res.json);
     }
@@ -165,16 +210,32 @@ describe('Idempotency-Key', () => {
     expect(a.json.id).not.toBe(b.json.id);
   });
 
-  it.each(['', 'has space', 'x'.repeat(129), 'semi;colon', 'ümlaut', 'a/b'])('refuses the key %j with 400', async (key) => {
-    const res = await raw(api.port, 'POST', '/v1/jobs', { ...AUTH, 'content-type': 'application/json', 'idempotency-key': key }, '{"prompt":"p"}');
-    expect(res.status).toBe(400);
-    expect(ApiErrorBody.parse(res.json()).error.code).toBe('invalid_request');
-  });
+  it.each(['', 'has space', 'x'.repeat(129), 'semi;colon', 'ümlaut', 'a/b'])(
+    'refuses the key %j with 400',
+    async (key) => {
+      const res = await raw(
+        api.port,
+        'POST',
+        '/v1/jobs',
+        { ...AUTH, 'content-type': 'application/json', 'idempotency-key': key },
+        '{"prompt":"p"}',
+      );
+      expect(res.status).toBe(400);
+      expect(ApiErrorBody.parse(res.json()).error.code).toBe('invalid_request');
+    },
+  );
 });
 
 describe('GET /v1/jobs/:id', () => {
   it('answers 404 for unknown and malformed ids', async () => {
-    for (const id of ['00000000-0000-0000-0000-000000000000', 'x'.repeat(129), 'a%20b', 'a.b', '%00', '..%2f..%2fetc']) {
+    for (const id of [
+      '00000000-0000-0000-0000-000000000000',
+      'x'.repeat(129),
+      'a%20b',
+      'a.b',
+      '%00',
+      '..%2f..%2fetc',
+    ]) {
       const res = await raw(api.port, 'GET', `/v1/jobs/${id}`, AUTH);
       expect(res.status).toBe(404);
       expect(ApiErrorBody.parse(res.json()).error.code).toBe('not_found');
@@ -188,9 +249,16 @@ describe('GET /v1/jobs/:id', () => {
     await api.store.setStep(id, { index: 0, action: 'create-file', status: 'completed', attempts: 1, durationMs: 12 });
     await api.store.setProgress(id, { step: 1, maxSteps: 40, phase: 'thinking' });
     let view = TaskView.parse((await call(api.url, 'GET', `/v1/jobs/${id}`, { headers: AUTH })).json);
-    expect(view).toMatchObject({ status: 'running', workerId: 'worker-a', progress: { step: 1, phase: 'thinking' }, steps: [{ index: 0, action: 'create-file', status: 'completed' }] });
+    expect(view).toMatchObject({
+      status: 'running',
+      workerId: 'worker-a',
+      progress: { step: 1, phase: 'thinking' },
+      steps: [{ index: 0, action: 'create-file', status: 'completed' }],
+    });
     expect(view.startedAt).toBeDefined();
-    await api.store.setStatus(id, 'completed', { result: { summary: 'done', files: [{ path: 'report.md', size: 2 }] } });
+    await api.store.setStatus(id, 'completed', {
+      result: { summary: 'done', files: [{ path: 'report.md', size: 2 }] },
+    });
     view = TaskView.parse((await call(api.url, 'GET', `/v1/jobs/${id}`, { headers: AUTH })).json);
     expect(view.status).toBe('completed');
     expect(view.result?.files).toEqual([{ path: 'report.md', size: 2 }]);
@@ -224,7 +292,9 @@ describe('POST /v1/jobs/:id/cancel', () => {
       const job = await worker.getNextJob('test-token');
       expect(job?.id).toBe(id);
       await api2.store.markRunning(id, 'worker-a', new Date().toISOString());
-      const published = new Promise<string>((resolve) => subscriber.on('message', (_channel: string, message: string) => resolve(message)));
+      const published = new Promise<string>((resolve) =>
+        subscriber.on('message', (_channel: string, message: string) => resolve(message)),
+      );
       await subscriber.subscribe(api2.store.keys.cancelChannel());
 
       const res = await call(api2.url, 'POST', `/v1/jobs/${id}/cancel`, { headers: AUTH });

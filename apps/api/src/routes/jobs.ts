@@ -48,7 +48,11 @@ export function jobsRouter(deps: ApiDeps): Router {
       const created = await guard(redis, () => store.create(id, request, createdAt, maxSteps, idempotencyHash));
       if (!created.created) {
         if (!created.sameRequest) {
-          throw new ConflictError('idempotency_key_reused', 'this Idempotency-Key was already used for a different request in the last 24 hours; use a new key', { id: created.id });
+          throw new ConflictError(
+            'idempotency_key_reused',
+            'this Idempotency-Key was already used for a different request in the last 24 hours; use a new key',
+            { id: created.id },
+          );
         }
         const existing = await guard(redis, () => store.view(created.id));
         res.status(202).json(accepted(created.id, existing?.status ?? 'queued', existing?.createdAt ?? createdAt));
@@ -61,13 +65,18 @@ export function jobsRouter(deps: ApiDeps): Router {
         // The record exists but no worker will ever see it: say so in the record, and free the
         // idempotency key so the client's retry creates a task that runs.
         await Promise.allSettled([
-          guard(redis, () => store.setStatus(id, 'failed', { error: { code: 'internal', message: 'the task could not be queued' } })),
+          guard(redis, () =>
+            store.setStatus(id, 'failed', { error: { code: 'internal', message: 'the task could not be queued' } }),
+          ),
           idempotencyHash ? guard(redis, () => store.dropIdempotency(idempotencyHash)) : Promise.resolve(),
         ]);
         throw err;
       }
       logger.debug({ taskId: id, maxSteps }, 'task queued');
-      res.status(202).location(taskLinks(id).self).json(accepted(id, 'queued', createdAt));
+      res
+        .status(202)
+        .location(taskLinks(id).self)
+        .json(accepted(id, 'queued', createdAt));
     })
     .all(methodNotAllowed(['POST']));
 
@@ -87,7 +96,8 @@ export function jobsRouter(deps: ApiDeps): Router {
       const id = taskIdParam(req);
       const status = await guard(redis, () => store.status(id));
       if (!status) throw new NotFoundError(`no job ${id}`);
-      if (FINAL_STATUSES.includes(status)) throw new ConflictError('already_finished', `job ${id} already finished (${status})`, { status });
+      if (FINAL_STATUSES.includes(status))
+        throw new ConflictError('already_finished', `job ${id} already finished (${status})`, { status });
 
       const state = await guard(redis, () => queue.getJobState(id));
       let removed = false;
@@ -96,7 +106,9 @@ export function jobsRouter(deps: ApiDeps): Router {
         removed = state === 'unknown' || (await guard(redis, () => queue.remove(id))) === 1;
       }
       if (removed) {
-        await guard(redis, () => store.setStatus(id, 'cancelled', { error: { code: 'cancelled', message: 'cancelled before it started' } }));
+        await guard(redis, () =>
+          store.setStatus(id, 'cancelled', { error: { code: 'cancelled', message: 'cancelled before it started' } }),
+        );
       } else {
         await guard(redis, () => store.requestCancel(id));
       }
@@ -117,7 +129,9 @@ function accepted(id: string, status: TaskAccepted['status'], createdAt: string)
 function idempotencyHashOf(header: string | undefined, apiKey: string): string | undefined {
   if (header === undefined) return undefined;
   if (!IDEMPOTENCY_KEY.test(header)) {
-    throw new InvalidRequestError('Idempotency-Key must be 1-128 characters of A-Z a-z 0-9 _ . : -', { header: 'Idempotency-Key' });
+    throw new InvalidRequestError('Idempotency-Key must be 1-128 characters of A-Z a-z 0-9 _ . : -', {
+      header: 'Idempotency-Key',
+    });
   }
   return createHash('sha256').update(apiKey).update('\u0000').update(header).digest('hex');
 }
@@ -129,7 +143,13 @@ function parseTaskRequest(body: unknown): TaskRequest {
     const bad = FORBIDDEN_KEYS.find((k) => Object.hasOwn(body.metadata as object, k));
     if (bad !== undefined) {
       throw new InvalidRequestError(`invalid request body: metadata: key ${bad} is not allowed`, {
-        issues: [{ path: 'metadata', message: 'metadata keys __proto__, constructor and prototype are not allowed', code: 'custom' }],
+        issues: [
+          {
+            path: 'metadata',
+            message: 'metadata keys __proto__, constructor and prototype are not allowed',
+            code: 'custom',
+          },
+        ],
       });
     }
   }

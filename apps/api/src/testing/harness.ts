@@ -40,7 +40,12 @@ export async function requireRedis(url = REDIS_URL): Promise<void> {
 }
 
 /** The app from `createServer`, listening on an ephemeral loopback port, over real Redis. */
-export async function startApi(options: { prefix: string; redisUrl?: string; env?: Record<string, string>; waitReady?: boolean }): Promise<TestApi> {
+export async function startApi(options: {
+  prefix: string;
+  redisUrl?: string;
+  env?: Record<string, string>;
+  waitReady?: boolean;
+}): Promise<TestApi> {
   const redisUrl = options.redisUrl ?? REDIS_URL;
   const env = loadConfig([], {
     REDIS_URL: redisUrl,
@@ -106,14 +111,25 @@ export interface RawResponse {
  * A request with the path sent exactly as given (fetch would normalise `..` and `%2e%2e`),
  * and with full control of headers and body bytes.
  */
-export function raw(port: number, method: string, path: string, headers: Record<string, string> = {}, body?: string | Buffer): Promise<RawResponse> {
+export function raw(
+  port: number,
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+  body?: string | Buffer,
+): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, method, path, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text, json: () => JSON.parse(text) as unknown });
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body: text,
+          json: () => JSON.parse(text) as unknown,
+        });
       });
       res.on('error', reject);
     });
@@ -144,75 +160,88 @@ export interface SseClient {
 /** A minimal SSE reader for asserting what a client sees, message by message. */
 export function sse(port: number, path: string, headers: Record<string, string> = {}): Promise<SseClient> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path, headers: { accept: 'text/event-stream', ...headers }, agent: false }, (res) => {
-      res.setEncoding('utf8');
-      let buffer = '';
-      let all = '';
-      const messages: SseMessage[] = [];
-      const waiters: (() => void)[] = [];
-      let endResolve!: () => void;
-      const ended = new Promise<void>((r) => (endResolve = r));
-      res.on('data', (chunk: string) => {
-        all += chunk;
-        buffer += chunk;
-        let idx: number;
-        while ((idx = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, idx);
-          buffer = buffer.slice(idx + 2);
-          const msg: SseMessage = {};
-          for (const line of block.split('\n')) {
-            if (line.startsWith(':')) continue;
-            const colon = line.indexOf(':');
-            const field = colon < 0 ? line : line.slice(0, colon);
-            const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-            if (field === 'id') msg.id = value;
-            else if (field === 'event') msg.event = value;
-            else if (field === 'data') msg.data = msg.data === undefined ? value : `${msg.data}\n${value}`;
+    const req = http.get(
+      { host: '127.0.0.1', port, path, headers: { accept: 'text/event-stream', ...headers }, agent: false },
+      (res) => {
+        res.setEncoding('utf8');
+        let buffer = '';
+        let all = '';
+        const messages: SseMessage[] = [];
+        const waiters: (() => void)[] = [];
+        let endResolve!: () => void;
+        const ended = new Promise<void>((r) => (endResolve = r));
+        res.on('data', (chunk: string) => {
+          all += chunk;
+          buffer += chunk;
+          let idx: number;
+          while ((idx = buffer.indexOf('\n\n')) >= 0) {
+            const block = buffer.slice(0, idx);
+            buffer = buffer.slice(idx + 2);
+            const msg: SseMessage = {};
+            for (const line of block.split('\n')) {
+              if (line.startsWith(':')) continue;
+              const colon = line.indexOf(':');
+              const field = colon < 0 ? line : line.slice(0, colon);
+              const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+              if (field === 'id') msg.id = value;
+              else if (field === 'event') msg.event = value;
+              else if (field === 'data') msg.data = msg.data === undefined ? value : `${msg.data}\n${value}`;
+            }
+            if (msg.data !== undefined) messages.push(msg);
           }
-          if (msg.data !== undefined) messages.push(msg);
-        }
-        for (const w of waiters.splice(0)) w();
-      });
-      res.on('end', () => {
-        endResolve();
-        for (const w of waiters.splice(0)) w();
-      });
-      res.on('close', () => {
-        endResolve();
-        for (const w of waiters.splice(0)) w();
-      });
-      resolve({
-        status: res.statusCode ?? 0,
-        headers: res.headers,
-        messages,
-        text: () => all,
-        ended,
-        async waitFor(n, timeoutMs = 5_000) {
-          const deadline = Date.now() + timeoutMs;
-          while (messages.length < n) {
-            if (res.readableEnded || Date.now() > deadline) break;
-            await new Promise<void>((r) => {
-              waiters.push(r);
-              setTimeout(r, 100);
-            });
-          }
-          return messages;
-        },
-        close() {
-          req.destroy();
-        },
-      });
-    });
+          for (const w of waiters.splice(0)) w();
+        });
+        res.on('end', () => {
+          endResolve();
+          for (const w of waiters.splice(0)) w();
+        });
+        res.on('close', () => {
+          endResolve();
+          for (const w of waiters.splice(0)) w();
+        });
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          messages,
+          text: () => all,
+          ended,
+          async waitFor(n, timeoutMs = 5_000) {
+            const deadline = Date.now() + timeoutMs;
+            while (messages.length < n) {
+              if (res.readableEnded || Date.now() > deadline) break;
+              await new Promise<void>((r) => {
+                waiters.push(r);
+                setTimeout(r, 100);
+              });
+            }
+            return messages;
+          },
+          close() {
+            req.destroy();
+          },
+        });
+      },
+    );
     req.on('error', reject);
   });
 }
 
 /** JSON helper over fetch for ordinary requests. */
-export async function call(base: string, method: string, path: string, options: { headers?: Record<string, string>; body?: unknown } = {}) {
+export async function call(
+  base: string,
+  method: string,
+  path: string,
+  options: { headers?: Record<string, string>; body?: unknown } = {},
+) {
   const res = await fetch(`${base}${path}`, {
     method,
     headers: { ...(options.body === undefined ? {} : { 'content-type': 'application/json' }), ...options.headers },
-    body: options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body),
+    body:
+      options.body === undefined
+        ? undefined
+        : typeof options.body === 'string'
+          ? options.body
+          : JSON.stringify(options.body),
   });
   const text = await res.text();
   let json: unknown;

@@ -27,7 +27,13 @@ export interface RunningApi {
 
 /** The real API (`createApi`) over real Redis, listening on loopback; port 0 picks a free one. */
 export async function startApi(prefix: string, port = 0): Promise<RunningApi> {
-  const env = loadConfig([], { REDIS_URL, QUEUE_PREFIX: prefix, API_KEYS: KEY, LOG_LEVEL: 'silent', LOG_PRETTY: 'false' });
+  const env = loadConfig([], {
+    REDIS_URL,
+    QUEUE_PREFIX: prefix,
+    API_KEYS: KEY,
+    LOG_LEVEL: 'silent',
+    LOG_PRETTY: 'false',
+  });
   const api = createApi(env);
   await waitForRedis(api.deps.redis, REDIS_URL, 3_000);
   const server = http.createServer(api.app);
@@ -69,18 +75,47 @@ export async function cleanPrefix(prefix: string): Promise<void> {
 const now = () => new Date().toISOString();
 
 /** Plays the worker for one step: progress, the call, its record, its result. */
-export async function playStep(store: TaskStore, id: string, index: number, command: string, maxSteps = 3): Promise<void> {
+export async function playStep(
+  store: TaskStore,
+  id: string,
+  index: number,
+  command: string,
+  maxSteps = 3,
+): Promise<void> {
   await store.setProgress(id, { step: index + 1, maxSteps, phase: 'running-step' });
   await store.appendEvent(id, { type: 'turn', at: now(), turn: index + 1 });
-  await store.appendEvent(id, { type: 'tool_call', at: now(), step: index, call: { id: `call_${index}`, tool: 'daytona-execute', args: { action: 'execute-command', command } } });
-  await store.setStep(id, { index, action: 'execute-command', status: 'completed', attempts: 1, exitCode: 0, durationMs: 5 });
+  await store.appendEvent(id, {
+    type: 'tool_call',
+    at: now(),
+    step: index,
+    call: { id: `call_${index}`, tool: 'daytona-execute', args: { action: 'execute-command', command } },
+  });
+  await store.setStep(id, {
+    index,
+    action: 'execute-command',
+    status: 'completed',
+    attempts: 1,
+    exitCode: 0,
+    durationMs: 5,
+  });
   const result: TaskEvent = {
     type: 'tool_result',
     at: now(),
     step: index,
     action: 'execute-command',
     durationMs: 5,
-    outcome: { ok: true, result: { action: 'execute-command', exitCode: 0, stdout: 'ok\n', stderr: '', timedOut: false, truncated: false, durationMs: 5 } },
+    outcome: {
+      ok: true,
+      result: {
+        action: 'execute-command',
+        exitCode: 0,
+        stdout: 'ok\n',
+        stderr: '',
+        timedOut: false,
+        truncated: false,
+        durationMs: 5,
+      },
+    },
   };
   await store.appendEvent(id, result);
 }
@@ -93,7 +128,13 @@ export async function playFinish(store: TaskStore, id: string, summary: string):
     { path: 'todo.md', size: todo.length, content: todo },
     { path: 'report.md', size: report.length, content: report },
   ]);
-  const result: TaskResult = { summary, files: [{ path: 'todo.md', size: todo.length }, { path: 'report.md', size: report.length }] };
+  const result: TaskResult = {
+    summary,
+    files: [
+      { path: 'todo.md', size: todo.length },
+      { path: 'report.md', size: report.length },
+    ],
+  };
   await store.appendEvent(id, { type: 'finished', at: now(), summary, reason: 'answer' });
   await store.setStatus(id, 'completed', { result });
   return result;
@@ -155,7 +196,11 @@ export function cli(args: string[], env: Record<string, string | undefined>): Cl
  * id = task id), runs as many steps as the prompt has `<daytona-execute>` blocks, and completes —
  * unless `decide` says to fail the task or leave it hanging.
  */
-export function fakeWorker(api: () => RunningApi, prefix: string, decide: (metadata: Record<string, unknown> | undefined) => 'complete' | 'fail' | 'hang' = () => 'complete') {
+export function fakeWorker(
+  api: () => RunningApi,
+  prefix: string,
+  decide: (metadata: Record<string, unknown> | undefined) => 'complete' | 'fail' | 'hang' = () => 'complete',
+) {
   const redis = createRedis(REDIS_URL, 'worker');
   const seen = new Set<string>();
   let stopped = false;
@@ -168,10 +213,23 @@ export function fakeWorker(api: () => RunningApi, prefix: string, decide: (metad
     await store.markRunning(id, 'fake-worker', new Date().toISOString());
     const steps = (request.prompt.match(/<daytona-execute>/g) ?? []).length;
     for (let i = 0; i < steps; i++) {
-      await store.setStep(id, { index: i, action: 'execute-command', status: 'completed', attempts: 1, exitCode: 0, durationMs: 10 });
-      await store.appendEvent(id, { type: 'tool_call', at: now(), step: i, call: { id: `call_${i}`, tool: 'daytona-execute', args: { action: 'execute-command', command: `echo ${i}` } } });
+      await store.setStep(id, {
+        index: i,
+        action: 'execute-command',
+        status: 'completed',
+        attempts: 1,
+        exitCode: 0,
+        durationMs: 10,
+      });
+      await store.appendEvent(id, {
+        type: 'tool_call',
+        at: now(),
+        step: i,
+        call: { id: `call_${i}`, tool: 'daytona-execute', args: { action: 'execute-command', command: `echo ${i}` } },
+      });
     }
-    if (what === 'fail') await store.setStatus(id, 'failed', { error: { code: 'sandbox_error', message: 'the fake worker failed it' } });
+    if (what === 'fail')
+      await store.setStatus(id, 'failed', { error: { code: 'sandbox_error', message: 'the fake worker failed it' } });
     else await store.setStatus(id, 'completed', { result: { summary: `ran ${steps} steps`, files: [] } });
   };
   const loop = (async () => {
@@ -199,7 +257,10 @@ const LOADTEST_MAIN = fileURLToPath(new URL('../../dist/loadtest-main.js', impor
 
 /** `node dist/loadtest-main.js …`. */
 export function loadtestCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [LOADTEST_MAIN, ...args], { env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [LOADTEST_MAIN, ...args], {
+    env: { PATH: process.env.PATH },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));

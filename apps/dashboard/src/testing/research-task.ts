@@ -1,5 +1,14 @@
 import { Job, Queue, QueueEvents, Worker } from 'bullmq';
-import { AGENT_QUEUE, JOBS, jobOptions, stepJobId, stepQueueName, type Redis, type StepJobData, type TaskJobData } from '@research/queue';
+import {
+  AGENT_QUEUE,
+  JOBS,
+  jobOptions,
+  stepJobId,
+  stepQueueName,
+  type Redis,
+  type StepJobData,
+  type TaskJobData,
+} from '@research/queue';
 // Type-only: the shapes the real worker produces, so the board is tested against them.
 import type { DaytonaAction, StepOutcome } from '@research/contracts';
 
@@ -19,34 +28,82 @@ const ANALYSIS_STDOUT = [
   'energy            0.0560      0.2650    0.14',
   'utilities         0.0410      0.1020    0.30',
   // A long output, as real analyses print; the board shows it truncated.
-  ...Array.from({ length: 200 }, (_, i) => `day ${String(i + 1).padStart(3, '0')}  index=${(4_800 + Math.sin(i / 7) * 120).toFixed(2)}`),
+  ...Array.from(
+    { length: 200 },
+    (_, i) => `day ${String(i + 1).padStart(3, '0')}  index=${(4_800 + Math.sin(i / 7) * 120).toFixed(2)}`,
+  ),
 ].join('\n');
 
 /** The plan the offline model runs, one tool call per step. */
 const PLAN: DaytonaAction[] = [
-  { action: 'create-file', filePath: 'todo.md', content: '# Market research\n- [ ] Generate market data\n- [ ] Analyse sectors\n- [ ] Write report\n' },
-  { action: 'create-file', filePath: 'analysis.py', content: 'import random, statistics\n# generates sector returns and prints a table\n' },
+  {
+    action: 'create-file',
+    filePath: 'todo.md',
+    content: '# Market research\n- [ ] Generate market data\n- [ ] Analyse sectors\n- [ ] Write report\n',
+  },
+  {
+    action: 'create-file',
+    filePath: 'analysis.py',
+    content: 'import random, statistics\n# generates sector returns and prints a table\n',
+  },
   { action: 'execute-command', command: 'python3 analysis.py' },
   { action: 'read-file', filePath: 'results.csv' },
-  { action: 'create-file', filePath: 'report.md', content: '# Current market conditions\n\nTechnology leads on risk-adjusted returns…\n' },
+  {
+    action: 'create-file',
+    filePath: 'report.md',
+    content: '# Current market conditions\n\nTechnology leads on risk-adjusted returns…\n',
+  },
   { action: 'list-files', path: '.' },
 ];
 
 function outcomeOf(action: DaytonaAction, durationMs: number): StepOutcome {
   switch (action.action) {
     case 'create-file':
-      return { ok: true, result: { action: 'create-file', path: action.filePath, bytes: Buffer.byteLength(action.content), overwritten: false } };
+      return {
+        ok: true,
+        result: {
+          action: 'create-file',
+          path: action.filePath,
+          bytes: Buffer.byteLength(action.content),
+          overwritten: false,
+        },
+      };
     case 'execute-command':
-      return { ok: true, result: { action: 'execute-command', exitCode: 0, stdout: ANALYSIS_STDOUT, stderr: '', timedOut: false, truncated: false, durationMs } };
+      return {
+        ok: true,
+        result: {
+          action: 'execute-command',
+          exitCode: 0,
+          stdout: ANALYSIS_STDOUT,
+          stderr: '',
+          timedOut: false,
+          truncated: false,
+          durationMs,
+        },
+      };
     case 'read-file':
-      return { ok: true, result: { action: 'read-file', path: action.filePath, size: 96, content: 'sector,mean_return\ntechnology,0.124\nhealthcare,0.081\n', binary: false, truncated: false } };
+      return {
+        ok: true,
+        result: {
+          action: 'read-file',
+          path: action.filePath,
+          size: 96,
+          content: 'sector,mean_return\ntechnology,0.124\nhealthcare,0.081\n',
+          binary: false,
+          truncated: false,
+        },
+      };
     case 'list-files':
       return {
         ok: true,
         result: {
           action: 'list-files',
           path: action.path ?? '.',
-          files: ['analysis.py', 'report.md', 'results.csv', 'todo.md'].map((p) => ({ path: p, size: 120, type: 'file' as const })),
+          files: ['analysis.py', 'report.md', 'results.csv', 'todo.md'].map((p) => ({
+            path: p,
+            size: 120,
+            type: 'file' as const,
+          })),
           truncated: false,
         },
       };
@@ -66,7 +123,11 @@ function logLine(index: number, outcome: StepOutcome, durationMs: number, action
  * BullMQ workers; the task logs a line per step and reports `{step, maxSteps, phase}`.
  * Step 4's first attempt fails like a lost container does, so the board shows a retried step.
  */
-export async function runResearchTask(connection: Redis, prefix: string, options: { taskId: string; workerId: string; maxSteps?: number }): Promise<ResearchTaskFixture> {
+export async function runResearchTask(
+  connection: Redis,
+  prefix: string,
+  options: { taskId: string; workerId: string; maxSteps?: number },
+): Promise<ResearchTaskFixture> {
   const { taskId, workerId } = options;
   const maxSteps = options.maxSteps ?? 12;
   const agent = new Queue(AGENT_QUEUE, { connection, prefix });
@@ -87,7 +148,8 @@ export async function runResearchTask(connection: Redis, prefix: string, options
     stepQueueName(workerId),
     async (job) => {
       const started = Date.now();
-      if (job.data.stepIndex === 3 && job.attemptsMade === 0) throw new Error('sandbox container research-sandbox-w1 is gone (restarting it)');
+      if (job.data.stepIndex === 3 && job.attemptsMade === 0)
+        throw new Error('sandbox container research-sandbox-w1 is gone (restarting it)');
       await new Promise((r) => setTimeout(r, 20 + job.data.stepIndex * 5));
       return outcomeOf(job.data.action, Date.now() - started);
     },
@@ -124,7 +186,13 @@ export async function runResearchTask(connection: Redis, prefix: string, options
       }
       await progress(PLAN.length, 'finishing');
       await progress(PLAN.length, 'done');
-      return { summary: 'Technology leads on risk-adjusted returns; see report.md.', files: [{ path: 'report.md', size: 64 }, { path: 'todo.md', size: 80 }] };
+      return {
+        summary: 'Technology leads on risk-adjusted returns; see report.md.',
+        files: [
+          { path: 'report.md', size: 64 },
+          { path: 'todo.md', size: 80 },
+        ],
+      };
     },
     { connection: own(), prefix, name: workerId },
   );

@@ -67,7 +67,10 @@ export class Harness {
 
   /** A worker as its own OS process (for kill -9). Resolves once it has registered. */
   async spawnWorker(workerId: string, extra: Record<string, string> = {}): Promise<ChildProcess> {
-    const child = spawn(process.execPath, [WORKER_MAIN], { env: { ...process.env, ...this.envFor(workerId, extra) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [WORKER_MAIN], {
+      env: { ...process.env, ...this.envFor(workerId, extra) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
@@ -111,9 +114,16 @@ export class Harness {
     const docker = new Docker();
     for (const id of this.workerIds) {
       const list = await docker.listContainers({ all: true, filters: { label: [`research.worker=${id}`] } });
-      for (const c of list) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+      for (const c of list)
+        await docker
+          .getContainer(c.Id)
+          .remove({ force: true })
+          .catch(() => undefined);
     }
-    await docker.getVolume(this.volume).remove().catch(() => undefined);
+    await docker
+      .getVolume(this.volume)
+      .remove()
+      .catch(() => undefined);
     const keys = await this.redis.keys(`${this.prefix}*`);
     for (let i = 0; i < keys.length; i += 500) await this.redis.del(...keys.slice(i, i + 500));
     await this.redis.quit();
@@ -126,5 +136,10 @@ export function sleep(ms: number): Promise<void> {
 
 /** A prompt the offline model replays: one `<daytona-execute>` block per command. */
 export function replayPrompt(commands: string[]): string {
-  return commands.map((c) => `<daytona-execute>\naction="execute-command"\ncommand="${c.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"\n</daytona-execute>`).join('\n');
+  return commands
+    .map(
+      (c) =>
+        `<daytona-execute>\naction="execute-command"\ncommand="${c.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"\n</daytona-execute>`,
+    )
+    .join('\n');
 }

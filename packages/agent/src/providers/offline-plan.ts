@@ -91,12 +91,13 @@ function report(prompt: string, r: AnalysisResults | undefined): string {
       '',
       `Task: ${task}`,
       '',
-      'The analysis output could not be read back (see the task\'s step results), so this report quotes no figures.',
+      "The analysis output could not be read back (see the task's step results), so this report quotes no figures.",
       '',
     ].join('\n');
   }
   const rows = Object.entries(r.tickers).map(
-    ([t, f]) => `| ${t} | ${py(f.startPrice)} | ${py(f.endPrice)} | ${py(f.totalReturnPct)} | ${py(f.annualVolatilityPct)} | ${py(f.maxDrawdownPct)} | ${py(f.sharpe)} |`,
+    ([t, f]) =>
+      `| ${t} | ${py(f.startPrice)} | ${py(f.endPrice)} | ${py(f.totalReturnPct)} | ${py(f.annualVolatilityPct)} | ${py(f.maxDrawdownPct)} | ${py(f.sharpe)} |`,
   );
   return [
     '# Market research report',
@@ -150,7 +151,11 @@ export function planMove(prompt: string, messages: readonly AgentMessage[]): Pla
   const turn = messages.filter((m) => m.role === 'assistant').length;
   switch (turn) {
     case 0:
-      return { kind: 'call', say: 'First I write the plan to todo.md.', args: { action: 'create-file', filePath: 'todo.md', content: todo([]) } };
+      return {
+        kind: 'call',
+        say: 'First I write the plan to todo.md.',
+        args: { action: 'create-file', filePath: 'todo.md', content: todo([]) },
+      };
     case 1:
       return {
         kind: 'call',
@@ -158,14 +163,24 @@ export function planMove(prompt: string, messages: readonly AgentMessage[]): Pla
         args: { action: 'create-file', filePath: 'analysis.py', content: ANALYSIS_SCRIPT },
       };
     case 2:
-      return { kind: 'call', say: 'Running the analysis in the sandbox.', args: { action: 'execute-command', command: 'python3 analysis.py', timeoutMs: 120_000 } };
+      return {
+        kind: 'call',
+        say: 'Running the analysis in the sandbox.',
+        args: { action: 'execute-command', command: 'python3 analysis.py', timeoutMs: 120_000 },
+      };
     case 3:
-      return { kind: 'call', say: 'Reading the computed figures back.', args: { action: 'read-file', filePath: 'results.json' } };
+      return {
+        kind: 'call',
+        say: 'Reading the computed figures back.',
+        args: { action: 'read-file', filePath: 'results.json' },
+      };
     case 4: {
       const results = extractResults(resultsOfTurn(messages, 3)) ?? extractResults(resultsOfTurn(messages, 2));
       return {
         kind: 'call',
-        say: results ? 'Writing report.md with the figures from results.json.' : 'The figures could not be read; the report says so.',
+        say: results
+          ? 'Writing report.md with the figures from results.json.'
+          : 'The figures could not be read; the report says so.',
         args: { action: 'create-file', filePath: 'report.md', content: report(prompt, results) },
       };
     }

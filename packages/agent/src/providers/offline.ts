@@ -39,7 +39,11 @@ export class OfflineModel implements ModelProvider {
       if (request.format === 'xml') return { text: `${say}\n\n${raw}`, usage: NO_TOKENS };
       // A block that does not even scan is passed on as written so the loop reports it to the "model".
       const args = block.error ? raw : JSON.stringify(block.params);
-      return { text: say, toolCalls: [{ id: `offline_${turn}`, name: DAYTONA_EXECUTE, arguments: args }], usage: NO_TOKENS };
+      return {
+        text: say,
+        toolCalls: [{ id: `offline_${turn}`, name: DAYTONA_EXECUTE, arguments: args }],
+        usage: NO_TOKENS,
+      };
     }
     const move = planMove(prompt, request.messages);
     if (move.kind === 'answer') return { text: move.text, usage: NO_TOKENS };
@@ -48,7 +52,11 @@ export class OfflineModel implements ModelProvider {
 
   #call(request: ModelRequest, turn: number, say: string, args: DaytonaAction): ModelTurn {
     if (request.format === 'xml') return { text: `${say}\n\n${renderToolCall(args)}`, usage: NO_TOKENS };
-    return { text: say, toolCalls: [{ id: `offline_${turn}`, name: DAYTONA_EXECUTE, arguments: JSON.stringify(args) }], usage: NO_TOKENS };
+    return {
+      text: say,
+      toolCalls: [{ id: `offline_${turn}`, name: DAYTONA_EXECUTE, arguments: JSON.stringify(args) }],
+      usage: NO_TOKENS,
+    };
   }
 }
 

@@ -14,8 +14,23 @@ import { OfflineModel } from './offline.js';
 import { OpenAIProvider } from './openai.js';
 
 /** `hang`: never answers; `stallBody`: sends the headers and half the body, then nothing; `cutBody`: the same, then closes the connection. */
-type Reply = { status?: number; headers?: Record<string, string>; body?: unknown; hang?: boolean; stallBody?: boolean; cutBody?: boolean };
-type Seen = { path: string; headers: http.IncomingHttpHeaders; body: { model: string; messages: Record<string, unknown>[]; tools?: { type: string; function: { name: string; parameters: Record<string, unknown> } }[] } };
+type Reply = {
+  status?: number;
+  headers?: Record<string, string>;
+  body?: unknown;
+  hang?: boolean;
+  stallBody?: boolean;
+  cutBody?: boolean;
+};
+type Seen = {
+  path: string;
+  headers: http.IncomingHttpHeaders;
+  body: {
+    model: string;
+    messages: Record<string, unknown>[];
+    tools?: { type: string; function: { name: string; parameters: Record<string, unknown> } }[];
+  };
+};
 
 /** A chat-completions endpoint that answers from a script and records every request. */
 class FakeEndpoint {
@@ -81,7 +96,13 @@ afterEach(async () => {
 });
 
 function provider(over: { maxRetries?: number; timeoutMs?: number } = {}): OpenAIProvider {
-  return new OpenAIProvider({ baseURL, apiKey: 'sk-test', model: 'test-model', maxRetries: over.maxRetries ?? 2, timeoutMs: over.timeoutMs ?? 5_000 });
+  return new OpenAIProvider({
+    baseURL,
+    apiKey: 'sk-test',
+    model: 'test-model',
+    maxRetries: over.maxRetries ?? 2,
+    timeoutMs: over.timeoutMs ?? 5_000,
+  });
 }
 
 function run(format: ToolCallFormat, p = provider(), signal = new AbortController().signal) {
@@ -100,7 +121,10 @@ function run(format: ToolCallFormat, p = provider(), signal = new AbortControlle
 describe('OpenAIProvider against a chat-completions server on loopback', () => {
   it('xml format: text with a <daytona-execute> block runs, and the result goes back as a user message', async () => {
     endpoint.replies.push(
-      completion({ content: 'Writing it.\n<daytona-execute>\naction="create-file"\nfilePath="note.md"\ncontent="# Note\nhello"\n</daytona-execute>' }),
+      completion({
+        content:
+          'Writing it.\n<daytona-execute>\naction="create-file"\nfilePath="note.md"\ncontent="# Note\nhello"\n</daytona-execute>',
+      }),
       completion({ content: 'The note is in note.md.' }, { prompt_tokens: 150, completion_tokens: 8 }),
     );
     const out = await run('xml');
@@ -117,15 +141,29 @@ describe('OpenAIProvider against a chat-completions server on loopback', () => {
     expect(first?.body.tools).toBeUndefined();
     expect(first?.body.messages.map((m) => m.role)).toEqual(['system', 'user']);
     expect(String(first?.body.messages[0]?.content)).toContain('<daytona-execute>');
-    expect(second?.body.messages.at(-1)).toEqual({ role: 'user', content: '<daytona-result step="0" action="create-file">\ncreated note.md (12 bytes)\n</daytona-result>' });
+    expect(second?.body.messages.at(-1)).toEqual({
+      role: 'user',
+      content: '<daytona-result step="0" action="create-file">\ncreated note.md (12 bytes)\n</daytona-result>',
+    });
   });
 
   it('native format: sends the tool schema, runs tool_calls, answers with tool messages', async () => {
     endpoint.replies.push(
       completion({
         tool_calls: [
-          { id: 'call_abc', type: 'function', function: { name: 'daytona-execute', arguments: JSON.stringify({ action: 'create-file', filePath: 'n.md', content: 'x' }) } },
-          { id: 'call_def', type: 'function', function: { name: 'daytona-execute', arguments: JSON.stringify({ action: 'list-files', path: null }) } },
+          {
+            id: 'call_abc',
+            type: 'function',
+            function: {
+              name: 'daytona-execute',
+              arguments: JSON.stringify({ action: 'create-file', filePath: 'n.md', content: 'x' }),
+            },
+          },
+          {
+            id: 'call_def',
+            type: 'function',
+            function: { name: 'daytona-execute', arguments: JSON.stringify({ action: 'list-files', path: null }) },
+          },
         ],
       }),
       completion({ content: 'Done, see n.md.' }),
@@ -144,7 +182,11 @@ describe('OpenAIProvider against a chat-completions server on loopback', () => {
     const tail = second?.body.messages.slice(-3);
     expect(tail?.[0]).toMatchObject({ role: 'assistant', tool_calls: [{ id: 'call_abc' }, { id: 'call_def' }] });
     expect(tail?.[1]).toMatchObject({ role: 'tool', tool_call_id: 'call_abc' });
-    expect(tail?.[2]).toMatchObject({ role: 'tool', tool_call_id: 'call_def', content: expect.stringContaining('n.md') });
+    expect(tail?.[2]).toMatchObject({
+      role: 'tool',
+      tool_call_id: 'call_def',
+      content: expect.stringContaining('n.md'),
+    });
     expect(out.usage).toEqual({ promptTokens: 200, completionTokens: 40 });
   });
 
@@ -164,7 +206,9 @@ describe('OpenAIProvider against a chat-completions server on loopback', () => {
     expect(llm.status).toBe(500);
     expect(llm.retryable).toBe(true);
     expect(llm.attempts).toBe(3);
-    expect(llm.message).toMatch(/the model endpoint failed with HTTP 500 after 3 attempts \(model task-model\): .*upstream exploded/);
+    expect(llm.message).toMatch(
+      /the model endpoint failed with HTTP 500 after 3 attempts \(model task-model\): .*upstream exploded/,
+    );
     expect(endpoint.seen).toHaveLength(3);
   });
 
@@ -197,7 +241,9 @@ describe('OpenAIProvider against a chat-completions server on loopback', () => {
     endpoint.replies.push({ ...completion({ content: 'this answer is cut' }), cutBody: true });
     const err = (await run('xml', provider({ maxRetries: 1 })).catch((e: unknown) => e)) as LlmError;
     expect(err).toBeInstanceOf(LlmError);
-    expect(err.message).toMatch(/^the connection to the model endpoint failed \(model task-model, 2 attempts\): terminated: other side closed/);
+    expect(err.message).toMatch(
+      /^the connection to the model endpoint failed \(model task-model, 2 attempts\): terminated: other side closed/,
+    );
     expect(err.retryable).toBe(true);
     expect(endpoint.seen).toHaveLength(2);
   });
@@ -207,9 +253,13 @@ describe('OpenAIProvider against a chat-completions server on loopback', () => {
     const url = await closed.start();
     await closed.stop();
     const p = new OpenAIProvider({ baseURL: url, model: 'm', maxRetries: 0, timeoutMs: 1_000 });
-    const err = (await p.complete({ messages: [{ role: 'user', content: 'hi' }], format: 'xml', tools: [] }, new AbortController().signal).catch((e: unknown) => e)) as LlmError;
+    const err = (await p
+      .complete({ messages: [{ role: 'user', content: 'hi' }], format: 'xml', tools: [] }, new AbortController().signal)
+      .catch((e: unknown) => e)) as LlmError;
     expect(err).toBeInstanceOf(LlmError);
-    expect(err.message).toMatch(/^the connection to the model endpoint failed \(model m, 1 attempt\): fetch failed: connect ECONNREFUSED 127\.0\.0\.1:\d+/);
+    expect(err.message).toMatch(
+      /^the connection to the model endpoint failed \(model m, 1 attempt\): fetch failed: connect ECONNREFUSED 127\.0\.0\.1:\d+/,
+    );
   });
 
   it('a body that stalls then the caller aborts is a cancellation, not an LlmError', async () => {
@@ -242,13 +292,22 @@ describe('OpenAIProvider against a chat-completions server on loopback', () => {
 });
 
 describe('createProvider', () => {
-  const env = { LLM_MODEL: 'm', LLM_TIMEOUT_MS: 1_000, LLM_MAX_RETRIES: 0, LLM_BASE_URL: undefined, LLM_API_KEY: undefined };
+  const env = {
+    LLM_MODEL: 'm',
+    LLM_TIMEOUT_MS: 1_000,
+    LLM_MAX_RETRIES: 0,
+    LLM_BASE_URL: undefined,
+    LLM_API_KEY: undefined,
+  };
   it('selects the offline model or the openai provider', async () => {
     expect(createProvider({ ...env, LLM_PROVIDER: 'offline' })).toBeInstanceOf(OfflineModel);
     const p = createProvider({ ...env, LLM_PROVIDER: 'openai', LLM_BASE_URL: baseURL });
     expect(p).toBeInstanceOf(OpenAIProvider);
     endpoint.replies.push(completion({ content: 'hello' }));
-    const turn = await p.complete({ messages: [{ role: 'user', content: 'hi' }], format: 'xml', tools: [] }, new AbortController().signal);
+    const turn = await p.complete(
+      { messages: [{ role: 'user', content: 'hi' }], format: 'xml', tools: [] },
+      new AbortController().signal,
+    );
     expect(turn).toEqual({ text: 'hello', usage: { promptTokens: 100, completionTokens: 20 } });
     expect(endpoint.seen[0]?.body.model).toBe('m');
   });

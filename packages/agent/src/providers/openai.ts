@@ -1,5 +1,8 @@
 import OpenAI, { type ClientOptions } from 'openai';
-import type { ChatCompletionMessageParam, ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions';
+import type {
+  ChatCompletionMessageParam,
+  ChatCompletionCreateParamsNonStreaming,
+} from 'openai/resources/chat/completions';
 import { AgentAbortError, LlmError } from '../errors.js';
 import { silentLogger, type AgentLogger } from '../logger.js';
 import type { ModelProvider, ModelRequest, ModelTurn } from '../provider.js';
@@ -32,7 +35,11 @@ function toChatMessage(m: AgentMessage, format: ModelRequest['format']): ChatCom
         return {
           role: 'assistant',
           content: m.content === '' ? null : m.content,
-          tool_calls: m.toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })),
+          tool_calls: m.toolCalls.map((c) => ({
+            id: c.id,
+            type: 'function',
+            function: { name: c.name, arguments: c.arguments },
+          })),
         };
       }
       return { role: 'assistant', content: m.content };
@@ -115,7 +122,11 @@ export class OpenAIProvider implements ModelProvider {
       throw this.#toError(err, model, signal);
     }
     const choice = completion.choices[0];
-    if (!choice) throw new LlmError(`the model endpoint answered without any choice (model ${model})`, { retryable: true, attempts: 1 });
+    if (!choice)
+      throw new LlmError(`the model endpoint answered without any choice (model ${model})`, {
+        retryable: true,
+        attempts: 1,
+      });
     const toolCalls: NativeToolCall[] = (choice.message.tool_calls ?? []).flatMap((c) =>
       c.type === 'function' ? [{ id: c.id, name: c.function.name, arguments: c.function.arguments }] : [],
     );
@@ -123,7 +134,12 @@ export class OpenAIProvider implements ModelProvider {
       text: choice.message.content ?? '',
       ...(toolCalls.length > 0 ? { toolCalls } : {}),
       ...(completion.usage
-        ? { usage: { promptTokens: completion.usage.prompt_tokens, completionTokens: completion.usage.completion_tokens } }
+        ? {
+            usage: {
+              promptTokens: completion.usage.prompt_tokens,
+              completionTokens: completion.usage.completion_tokens,
+            },
+          }
         : {}),
     };
   }
@@ -132,12 +148,18 @@ export class OpenAIProvider implements ModelProvider {
     if (err instanceof OpenAI.APIUserAbortError || signal.aborted) return new AgentAbortError('cancelled');
     const attempts = this.#maxRetries + 1;
     if (err instanceof OpenAI.APIConnectionTimeoutError) {
-      return new LlmError(`the model endpoint did not answer in time (model ${model}, ${attempts} attempt${attempts === 1 ? '' : 's'} of at most ${this.#timeoutMs} ms each)`, { retryable: true, attempts, cause: err });
+      return new LlmError(
+        `the model endpoint did not answer in time (model ${model}, ${attempts} attempt${attempts === 1 ? '' : 's'} of at most ${this.#timeoutMs} ms each)`,
+        { retryable: true, attempts, cause: err },
+      );
     }
     if (err instanceof OpenAI.APIConnectionError) {
       // Refused, reset, or closed half-way through the answer: the SDK only says "Connection error."
       const reason = causes(err.cause);
-      return new LlmError(`the connection to the model endpoint failed (model ${model}, ${attempts} attempt${attempts === 1 ? '' : 's'})${reason}`, { retryable: true, attempts, cause: err });
+      return new LlmError(
+        `the connection to the model endpoint failed (model ${model}, ${attempts} attempt${attempts === 1 ? '' : 's'})${reason}`,
+        { retryable: true, attempts, cause: err },
+      );
     }
     if (err instanceof OpenAI.APIError) {
       const status = err.status;
@@ -148,6 +170,9 @@ export class OpenAIProvider implements ModelProvider {
         { ...(status !== undefined ? { status } : {}), retryable, attempts: tries, cause: err },
       );
     }
-    return new LlmError(`the model request failed (model ${model}): ${err instanceof Error ? err.message : String(err)}`, { retryable: false, attempts: 1, cause: err });
+    return new LlmError(
+      `the model request failed (model ${model}): ${err instanceof Error ? err.message : String(err)}`,
+      { retryable: false, attempts: 1, cause: err },
+    );
   }
 }

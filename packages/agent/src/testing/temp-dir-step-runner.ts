@@ -12,7 +12,10 @@ import type { ExecuteCommandAction, ExecuteCommandResult, FileEntry, StepOutcome
 import type { StepRunner } from '../loop.js';
 import type { ModelProvider, ModelRequest, ModelTurn } from '../provider.js';
 
-export type CannedExecute = (action: ExecuteCommandAction, root: string) => Promise<Omit<ExecuteCommandResult, 'action'>> | Omit<ExecuteCommandResult, 'action'>;
+export type CannedExecute = (
+  action: ExecuteCommandAction,
+  root: string,
+) => Promise<Omit<ExecuteCommandResult, 'action'>> | Omit<ExecuteCommandResult, 'action'>;
 
 export class TempDirStepRunner implements StepRunner {
   /** Every call received, in order (step index, call). */
@@ -27,7 +30,15 @@ export class TempDirStepRunner implements StepRunner {
     const root = await mkdtemp(path.join(os.tmpdir(), 'agent-test-'));
     return new TempDirStepRunner(
       root,
-      options.onExecute ?? (() => ({ exitCode: 127, stdout: '', stderr: 'TEST DATA: execute-command is not available in the temp-dir test runner', timedOut: false, truncated: false, durationMs: 0 })),
+      options.onExecute ??
+        (() => ({
+          exitCode: 127,
+          stdout: '',
+          stderr: 'TEST DATA: execute-command is not available in the temp-dir test runner',
+          timedOut: false,
+          truncated: false,
+          durationMs: 0,
+        })),
     );
   }
 
@@ -52,22 +63,46 @@ export class TempDirStepRunner implements StepRunner {
     signal.throwIfAborted();
     this.calls.push({ step, call });
     const a = call.args;
-    const refuse = (p: string): StepOutcome => ({ ok: false, error: { code: 'path_outside_workspace', message: `${p} is outside the task directory` } });
+    const refuse = (p: string): StepOutcome => ({
+      ok: false,
+      error: { code: 'path_outside_workspace', message: `${p} is outside the task directory` },
+    });
     switch (a.action) {
       case 'create-file': {
         const full = this.#resolve(a.filePath);
         if (!full) return refuse(a.filePath);
-        const existed = await stat(full).then(() => true, () => false);
+        const existed = await stat(full).then(
+          () => true,
+          () => false,
+        );
         await mkdir(path.dirname(full), { recursive: true });
         await writeFile(full, a.content);
-        return { ok: true, result: { action: 'create-file', path: a.filePath, bytes: Buffer.byteLength(a.content), overwritten: existed } };
+        return {
+          ok: true,
+          result: {
+            action: 'create-file',
+            path: a.filePath,
+            bytes: Buffer.byteLength(a.content),
+            overwritten: existed,
+          },
+        };
       }
       case 'read-file': {
         const full = this.#resolve(a.filePath);
         if (!full) return refuse(a.filePath);
         try {
           const content = await readFile(full, 'utf8');
-          return { ok: true, result: { action: 'read-file', path: a.filePath, size: Buffer.byteLength(content), content, binary: false, truncated: false } };
+          return {
+            ok: true,
+            result: {
+              action: 'read-file',
+              path: a.filePath,
+              size: Buffer.byteLength(content),
+              content,
+              binary: false,
+              truncated: false,
+            },
+          };
         } catch {
           return { ok: false, error: { code: 'not_found', message: `${a.filePath} does not exist` } };
         }

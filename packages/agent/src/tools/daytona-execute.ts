@@ -1,5 +1,13 @@
 import { z } from 'zod';
-import { ACTIONS, CreateFileAction, ExecuteCommandAction, ListFilesAction, ReadFileAction, type ActionName, type DaytonaAction } from '@research/contracts';
+import {
+  ACTIONS,
+  CreateFileAction,
+  ExecuteCommandAction,
+  ListFilesAction,
+  ReadFileAction,
+  type ActionName,
+  type DaytonaAction,
+} from '@research/contracts';
 import type { ToolArgsResult, ToolDefinition } from './types.js';
 
 export const DAYTONA_EXECUTE = 'daytona-execute';
@@ -43,13 +51,15 @@ function flatParameters(): Record<string, unknown> {
 /** Turns zod's issues into one sentence a model can act on. */
 function describeIssues(action: string, error: z.ZodError, params: Record<string, unknown>): string {
   const parts = error.issues.map((issue) => {
-    if (issue.code === 'unrecognized_keys') return `unknown parameter${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    if (issue.code === 'unrecognized_keys')
+      return `unknown parameter${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
     const key = issue.path.join('.');
     // zod 4 leaves the input out of its issues, so whether the parameter was given is read from
     // the parameters: `timeoutMs="soon"` is a wrong value, not a missing one.
     const given = issue.path.length === 1 ? params[String(issue.path[0])] : undefined;
     if (issue.code === 'invalid_type' && given === undefined) return `missing parameter "${key}"`;
-    if (issue.code === 'invalid_type' && key === 'timeoutMs') return `timeoutMs must be a whole number of milliseconds (got ${JSON.stringify(given)})`;
+    if (issue.code === 'invalid_type' && key === 'timeoutMs')
+      return `timeoutMs must be a whole number of milliseconds (got ${JSON.stringify(given)})`;
     return `parameter "${key}": ${issue.message}`;
   });
   return `${action}: ${parts.join('; ')}`;
@@ -71,7 +81,7 @@ export function toDaytonaAction(params: Record<string, unknown>): ToolArgsResult
 export const daytonaExecuteTool: ToolDefinition = {
   name: DAYTONA_EXECUTE,
   description:
-    'Runs one operation in the secure sandbox container, inside this task\'s directory under /workspace: ' +
+    "Runs one operation in the secure sandbox container, inside this task's directory under /workspace: " +
     'create-file (filePath, content), execute-command (command, optional timeoutMs, cwd), ' +
     'read-file (filePath), list-files (optional path). Every file and every command goes through this tool.',
   parameters: flatParameters(),

@@ -25,7 +25,11 @@ export const fileCreationTool: ToolDefinition = {
     required: ['filePath', 'content'],
   },
   toAction: (params) =>
-    toDaytonaAction({ action: 'create-file', filePath: pick(params, 'filePath', 'path', 'file_path', 'filename'), content: pick(params, 'content') }),
+    toDaytonaAction({
+      action: 'create-file',
+      filePath: pick(params, 'filePath', 'path', 'file_path', 'filename'),
+      content: pick(params, 'content'),
+    }),
 };
 
 /** The seed's host-side CommandExecutionTool, now an alias of a sandboxed execute-command. */

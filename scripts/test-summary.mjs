@@ -3,6 +3,7 @@
 // "summary: N passed, N failed" (", N skipped" when some were).
 import { readFileSync } from 'node:fs';
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI colour codes are what this strips
 const text = readFileSync(process.argv[2] ?? '/dev/stdin', 'utf8').replace(/\x1b\[[0-9;]*m/g, '');
 let passed = 0;
 let failed = 0;

@@ -140,7 +140,7 @@ async function shutdown(code = 0) {
   if (stopping) return;
   stopping = true;
   if (children.length > 0)
-    console.log('\n▸ stopping: workers, dashboard, API' + (children.some((c) => c.name === 'redis') ? ', redis' : ''));
+    console.log(`\n▸ stopping: workers, dashboard, API${children.some((c) => c.name === 'redis') ? ', redis' : ''}`);
   // Workers first (they finish or hand back their tasks), Redis last.
   const order = [...children].sort((a, b) => rank(a) - rank(b));
   for (const group of [

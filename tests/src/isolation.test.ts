@@ -26,10 +26,8 @@ afterAll(async () => {
 async function stdoutOf(id: string, step: number): Promise<string> {
   const events = await sys.events(id);
   const result = events.find((e) => e.type === 'tool_result' && (e.data as { step: number }).step === step);
-  return (
-    (result?.data as { outcome: { ok: boolean; result?: { stdout: string; exitCode: number } } }).outcome.result
-      ?.stdout ?? ''
-  );
+  const data = result?.data as { outcome: { ok: boolean; result?: { stdout: string; exitCode: number } } } | undefined;
+  return data?.outcome.result?.stdout ?? '';
 }
 
 describe('SANDBOX_ISOLATION=task', () => {

@@ -50,7 +50,7 @@ describe('workspacePath', () => {
     expect(refusal('%')).toMatchObject({ status: 400 });
     expect(refusal('%c0%ae%c0%ae')).toMatchObject({ status: 400 });
     let deep = 'x';
-    for (let i = 0; i < 10; i++) deep = encodeURIComponent(deep + '%');
+    for (let i = 0; i < 10; i++) deep = encodeURIComponent(`${deep}%`);
     expect(refusal(deep)).toMatchObject({ status: 400 });
   });
 });

@@ -75,9 +75,10 @@ describe('ResearchClient', () => {
     let calls = 0;
     const client = new ResearchClient({
       apiKey: 'k',
-      fetch: fakeFetch(
-        () => (calls++, Response.json({ error: { code: 'not_found', message: 'no job x' } }, { status: 404 })),
-      ),
+      fetch: fakeFetch(() => {
+        calls++;
+        return Response.json({ error: { code: 'not_found', message: 'no job x' } }, { status: 404 });
+      }),
     });
     const iterate = async () => {
       for await (const _ of client.events('x')) {

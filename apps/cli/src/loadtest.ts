@@ -386,11 +386,11 @@ export function formatResult(r: LoadtestResult): string {
 
 // Loops rather than Math.min(...xs): a spread of 100k+ values overflows the call stack.
 function min(xs: readonly number[]): number {
-  return xs.reduce((m, v) => (v < m ? v : m), Infinity);
+  return xs.reduce((m, v) => Math.min(v, m), Infinity);
 }
 
 function max(xs: readonly number[]): number {
-  return xs.reduce((m, v) => (v > m ? v : m), -Infinity);
+  return xs.reduce((m, v) => Math.max(v, m), -Infinity);
 }
 
 /**

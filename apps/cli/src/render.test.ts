@@ -186,7 +186,10 @@ describe('progress from a sequence of events', () => {
   it('bar renderer draws step N/maxSteps and the action on a terminal', () => {
     let out = '';
     const tty = {
-      write: (s: string) => ((out += s), true),
+      write: (s: string) => {
+        out += s;
+        return true;
+      },
       isTTY: true,
       columns: 160,
       on: () => tty,
@@ -200,7 +203,7 @@ describe('progress from a sequence of events', () => {
       r.update(s, e);
     }
     r.stop();
-    // eslint-disable-next-line no-control-regex
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI escapes are what this strips
     const text = out.replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1b[78]/g, '');
     expect(text).toContain('2/8 steps | running-step · execute-command python3 analysis.py');
     expect(text).toMatch(/█+░+ 2\/8 steps/);

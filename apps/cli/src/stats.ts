@@ -96,7 +96,7 @@ export interface RatePoint {
  */
 export function rateSeries(timestampsMs: readonly number[], startMs: number, binMs: number): RatePoint[] {
   if (timestampsMs.length === 0 || binMs <= 0) return [];
-  const last = timestampsMs.reduce((m, v) => (v > m ? v : m), -Infinity);
+  const last = timestampsMs.reduce((m, v) => Math.max(v, m), -Infinity);
   const n = Math.max(1, Math.floor((last - startMs) / binMs) + 1);
   const counts = new Array<number>(n).fill(0);
   for (const t of timestampsMs) {

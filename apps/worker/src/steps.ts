@@ -3,7 +3,7 @@ import { Job, Queue } from 'bullmq';
 import { StepOutcome, type ToolCall } from '@research/contracts';
 import {
   JOBS,
-  StepJobData,
+  type StepJobData,
   jobOptions,
   queueOptions,
   stepJobId,

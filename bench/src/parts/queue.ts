@@ -62,7 +62,9 @@ export async function benchQueue({
       const before = await cpu();
       const batch = await system.runBatch(replayTasks(tasks, 'true', 1), 600_000);
       const after = await cpu();
-      after.forEach((v, i) => (taskCpu[i] = (taskCpu[i] ?? 0) + v - (before[i] ?? 0)));
+      after.forEach((v, i) => {
+        taskCpu[i] = (taskCpu[i] ?? 0) + v - (before[i] ?? 0);
+      });
       taskRates.push(perSecond(batch.completed, batch.elapsedMs));
       completed += batch.completed;
       failed += batch.failed;

@@ -1,5 +1,5 @@
 import { readdir, readFile } from 'node:fs/promises';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import type { Redis } from '@research/queue';
 
 /** Linux's USER_HZ: /proc reports CPU time in 1/100 s on every mainstream kernel. */

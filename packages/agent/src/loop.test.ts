@@ -201,7 +201,7 @@ describe('runAgent', () => {
   });
 
   it('truncates long outputs for the context and says so', async () => {
-    const big = 'x'.repeat(5_000) + 'TAIL';
+    const big = `${'x'.repeat(5_000)}TAIL`;
     const steps = await tempRunner({
       onExecute: () => ({ exitCode: 0, stdout: big, stderr: '', timedOut: false, truncated: false, durationMs: 1 }),
     });

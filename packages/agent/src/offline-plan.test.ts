@@ -10,7 +10,7 @@ import type { TaskEvent } from '@research/contracts';
 import { runAgent } from './loop.js';
 import { OfflineModel } from './providers/offline.js';
 import { ANALYSIS_SCRIPT } from './providers/analysis-script.js';
-import { AgentState, initialState, type ToolCallFormat } from './state.js';
+import { type AgentState, initialState, type ToolCallFormat } from './state.js';
 import { TempDirStepRunner, type CannedExecute } from './testing/temp-dir-step-runner.js';
 
 // TEST DATA: shaped like analysis.py's output, with figures no code computes, so finding them in

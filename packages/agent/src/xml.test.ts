@@ -381,7 +381,7 @@ describe('parseToolCalls: properties', () => {
     const prose = fc.string({ maxLength: 30 }).map((s) => s.replace(/</g, '('));
     fc.assert(
       fc.property(fc.array(fc.tuple(prose, action), { minLength: 1, maxLength: 4 }), prose, (items, tail) => {
-        const text = items.map(([p, a]) => `${p}\n${renderToolCall(a)}`).join('\n') + `\n${tail}`;
+        const text = `${items.map(([p, a]) => `${p}\n${renderToolCall(a)}`).join('\n')}\n${tail}`;
         expect(parseToolCalls(text).calls.map((c) => c.args)).toEqual(items.map(([, a]) => a));
       }),
       { numRuns: 200 },

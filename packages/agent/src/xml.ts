@@ -153,8 +153,7 @@ export function scanToolBlocks(text: string, toolNames: readonly string[]): RawT
   const o = openers(toolNames);
   const opener = o.anywhere;
   const blocks: RawToolBlock[] = [];
-  let m: RegExpExecArray | null;
-  while ((m = opener.exec(text)) !== null) {
+  for (let m = opener.exec(text); m !== null; m = opener.exec(text)) {
     const block = scanBlock(text, m.index, m[1] as string, o);
     if (!block) continue;
     blocks.push(block);
@@ -294,7 +293,8 @@ let defaultRegistry: ToolRegistry | undefined;
  * for the model; this function never throws.
  */
 export function parseToolCalls(text: string, options: { registry?: ToolRegistry } = {}): ParseResult {
-  const registry = options.registry ?? (defaultRegistry ??= createDefaultRegistry());
+  defaultRegistry ??= createDefaultRegistry();
+  const registry = options.registry ?? defaultRegistry;
   const calls: ParsedToolCall[] = [];
   const errors: string[] = [];
   const blocks = scanToolBlocks(text, registry.names());

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import { ENV, type Env, type EnvName } from './env.js';
 
 /** Bad configuration: names every offending variable and what was expected. */

@@ -1,4 +1,4 @@
-import { Cluster, Redis as Standalone } from 'ioredis';
+import { type Cluster, Redis as Standalone } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { API_COMMAND_TIMEOUT_MS, createRedis, duplicateRedis, isCluster } from './connection.js';
 

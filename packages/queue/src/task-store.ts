@@ -1,7 +1,7 @@
 import {
   FINAL_STATUSES,
-  TaskEvent,
-  TaskProgress,
+  type TaskEvent,
+  type TaskProgress,
   TaskRequest,
   TaskResult,
   TaskView,
@@ -401,7 +401,10 @@ export class TaskStore {
     const h = await this.redis.hgetall(this.keys.stats());
     let cumulative = 0;
     return {
-      buckets: STEP_BUCKETS_S.map((le) => ({ le, count: (cumulative += Number(h[`step_b_${le}`] ?? 0)) })),
+      buckets: STEP_BUCKETS_S.map((le) => {
+        cumulative += Number(h[`step_b_${le}`] ?? 0);
+        return { le, count: cumulative };
+      }),
       count: Number(h.step_count ?? 0),
       sumSeconds: Number(h.step_sum_s ?? 0),
     };

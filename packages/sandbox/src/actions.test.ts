@@ -219,9 +219,9 @@ describe.each([
           sb.run(`many-${i % 3}`, { action: 'execute-command', command: `echo id-${i}; echo err-${i} >&2; exit ${i}` }),
         ),
       );
-      outcomes.forEach((o, i) =>
-        expect(cmd(o)).toMatchObject({ stdout: `id-${i}\n`, stderr: `err-${i}\n`, exitCode: i }),
-      );
+      for (const [i, o] of outcomes.entries()) {
+        expect(cmd(o)).toMatchObject({ stdout: `id-${i}\n`, stderr: `err-${i}\n`, exitCode: i });
+      }
     });
 
     it('aborts through the signal and kills the process group', async () => {

@@ -1,7 +1,12 @@
 import Dockerode from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DockerSandbox } from './docker-sandbox.js';
-import { SandboxError, SandboxImageMissingError, SandboxNotFoundError, SandboxUnavailableError } from './errors.js';
+import {
+  type SandboxError,
+  SandboxImageMissingError,
+  SandboxNotFoundError,
+  SandboxUnavailableError,
+} from './errors.js';
 import {
   cmd,
   containerOf,

@@ -169,12 +169,13 @@ export function sse(port: number, path: string, headers: Record<string, string> 
         const messages: SseMessage[] = [];
         const waiters: (() => void)[] = [];
         let endResolve!: () => void;
-        const ended = new Promise<void>((r) => (endResolve = r));
+        const ended = new Promise<void>((r) => {
+          endResolve = r;
+        });
         res.on('data', (chunk: string) => {
           all += chunk;
           buffer += chunk;
-          let idx: number;
-          while ((idx = buffer.indexOf('\n\n')) >= 0) {
+          for (let idx = buffer.indexOf('\n\n'); idx >= 0; idx = buffer.indexOf('\n\n')) {
             const block = buffer.slice(0, idx);
             buffer = buffer.slice(idx + 2);
             const msg: SseMessage = {};
@@ -250,5 +251,6 @@ export async function call(
   } catch {
     json = undefined;
   }
+  // biome-ignore lint/suspicious/noExplicitAny: tests read whatever JSON the route answered
   return { status: res.status, headers: res.headers, text, json: json as any };
 }

@@ -18,10 +18,10 @@ export interface StepBenchOptions {
 export async function benchStep({ tasks = 40, steps = 5 }: StepBenchOptions = {}) {
   const system = await BenchSystem.open('step');
   try {
-    const worker = await system.spawnWorker({ concurrency: 1 });
+    const worker = await system.startWorker(system.newWorkerId(), { WORKER_CONCURRENCY: '1' });
     await system.runBatch(replayTasks(5, 'true', steps), 60_000);
     const batch = await system.runBatch(replayTasks(tasks, 'true', steps), 300_000);
-    const stepQueue = system.queue(stepQueueName(worker.label));
+    const stepQueue = system.queue(stepQueueName(worker.name));
 
     const roundTrip: number[] = [];
     const command: number[] = [];

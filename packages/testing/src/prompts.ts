@@ -1,12 +1,17 @@
-/** One `<daytona-execute>` block in the seed's format; values are escaped the way the parser reads them. */
+import { renderToolCall } from '@research/agent';
+import type { DaytonaAction } from '@research/contracts';
+
+/**
+ * One `<daytona-execute>` block, written by the agent's own `renderToolCall`, so a test prompt
+ * is always what the parser reads. `params` may also be what the parser must refuse (an unknown
+ * action, a missing or unknown parameter): the writer puts down any `key="value"` lines, so they
+ * are not checked here.
+ */
 export function block(params: Record<string, string | number>): string {
-  const lines = Object.entries(params).map(
-    ([k, v]) => `${k}="${String(v).replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`,
-  );
-  return `<daytona-execute>\n${lines.join('\n')}\n</daytona-execute>`;
+  return renderToolCall(params as unknown as DaytonaAction);
 }
 
 /** A prompt the offline model replays: one `<daytona-execute>` block per command, in order. */
 export function replayPrompt(commands: string[]): string {
-  return commands.map((command) => block({ action: 'execute-command', command })).join('\n');
+  return commands.map((command) => renderToolCall({ action: 'execute-command', command })).join('\n');
 }

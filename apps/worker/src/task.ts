@@ -1,15 +1,8 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import { createProvider, initialState, runAgent, type AgentState, type ModelProvider } from '@research/agent';
 import type { Env, Logger } from '@research/config';
-import {
-  actionOf,
-  exitCodeOf,
-  type StepOutcome,
-  type TaskEvent,
-  type TaskProgress,
-  type TaskResult,
-} from '@research/contracts';
-import { TaskJobData, type TaskStore } from '@research/queue';
+import { actionOf, type TaskEvent, type TaskProgress, type TaskResult } from '@research/contracts';
+import { TaskJobData, stepLogLine, type TaskStore } from '@research/queue';
 import type { Sandbox } from '@research/sandbox';
 import { LeaseLostError, taskFence, type StepDispatcher } from './steps.js';
 
@@ -250,15 +243,6 @@ function untilLost<T>(lease: AbortSignal, work: Promise<T>): Promise<T> {
     lease.addEventListener('abort', onLost, { once: true });
     work.then(resolve, reject).finally(() => lease.removeEventListener('abort', onLost));
   });
-}
-
-/** One line per step in the task job's log; steps count from 1 for people, ids from 0. */
-function stepLogLine(index: number, action: string, outcome: StepOutcome, durationMs: number): string {
-  if (!outcome.ok) return `step ${index + 1} · ${action} · refused: ${outcome.error.code} · ${durationMs} ms`;
-  const code = exitCodeOf(outcome.result);
-  const timedOut = 'timedOut' in outcome.result && outcome.result.timedOut;
-  const exit = code === undefined ? '' : ` · exit ${code}${timedOut ? ' (timed out)' : ''}`;
-  return `step ${index + 1} · ${action}${exit} · ${durationMs} ms`;
 }
 
 /** Copies the task's files into Redis (size-capped), so they outlive the worker and its container. */

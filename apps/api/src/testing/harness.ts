@@ -7,8 +7,9 @@ import { AGENT_QUEUE, TaskStore, createRedis, waitForRedis, type Redis, type Tas
 import { createServer, shutdownServer } from '../server.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-export const KEY = 'test-key-one';
-export const OTHER_KEY = 'test-key-two';
+export const KEY = 'test-key-one-0123456789';
+/** A key of another tenant (`other`). */
+export const OTHER_KEY = 'test-key-two-0123456789';
 export const AUTH = { authorization: `Bearer ${KEY}` };
 
 export interface TestApi {
@@ -50,7 +51,7 @@ export async function startApi(options: {
   const env = loadConfig([], {
     REDIS_URL: redisUrl,
     QUEUE_PREFIX: options.prefix,
-    API_KEYS: `${KEY},${OTHER_KEY}`,
+    API_KEYS: `${KEY},other:${OTHER_KEY}`,
     LOG_LEVEL: 'silent',
     MAX_BODY_BYTES: String(16 * 1024),
     ...options.env,

@@ -10,7 +10,7 @@ import { createRedis, waitForRedis, type TaskStore } from '@research/queue';
 import { createApi } from '@research/api/dist/index.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-export const KEY = 'cli-test-key';
+export const KEY = 'cli-test-key-0123456789';
 
 /** A unique hash-tagged prefix per test file. */
 export function testPrefix(): string {

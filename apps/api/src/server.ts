@@ -44,6 +44,7 @@ export function createServer(deps: ApiDeps): Express {
         directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"], formAction: ["'none'"] },
       },
       strictTransportSecurity: false,
+      xFrameOptions: { action: 'deny' },
     }),
   );
 

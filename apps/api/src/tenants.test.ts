@@ -163,4 +163,15 @@ describe('tenants', () => {
     expect(a2.json.id).toBe(a.json.id);
     expect(b.json.id).not.toBe(a.json.id);
   });
+
+  it('the OpenAPI document shows the tenant, the 404 for other tenants and the 429s', () => {
+    const doc = openApiDocument() as {
+      paths: Record<string, Record<string, { responses: Record<string, { description: string }> }>>;
+      components: { schemas: Record<string, { properties?: Record<string, unknown> }> };
+    };
+    expect(doc.components.schemas.TaskView?.properties).toHaveProperty('tenant');
+    expect(doc.paths['/v1/jobs/{id}']?.get?.responses['404']?.description).toMatch(/another tenant/);
+    expect(doc.paths['/v1/jobs']?.post?.responses['429']?.description).toMatch(/quota_exceeded/);
+    expect(doc.paths['/v1/jobs/{id}/events']?.get?.responses).toHaveProperty('204');
+  });
 });

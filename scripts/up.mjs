@@ -303,7 +303,11 @@ async function main() {
     if (!(await portFree(port)))
       fail(`port ${port} is in use`, [`stop what listens there, or set ${name} to another port`]);
   }
-  const apiKey = process.env.API_KEYS?.split(',')[0]?.trim() || `rk_${randomBytes(18).toString('base64url')}`;
+  // An entry is `tenant:key`; the client sends only the key.
+  const apiKey =
+    process.env.API_KEYS?.split(',')[0]
+      ?.trim()
+      .replace(/^[^:]*:/, '') || `rk_${randomBytes(18).toString('base64url')}`;
   const dashboardUser = process.env.DASHBOARD_USER || 'admin';
   const dashboardPassword = process.env.DASHBOARD_PASSWORD || randomBytes(12).toString('base64url');
   const common = { REDIS_URL: redisUrl, LOG_PRETTY: 'false' };

@@ -225,4 +225,17 @@ describe('security headers', () => {
       expect(res.headers.get('x-frame-options')).toBe('DENY');
     }
   });
+
+  it("a task's file is served sandboxed, unframeable and unsniffable", async () => {
+    const { json } = await call(api.url, 'POST', '/v1/jobs', { headers: AUTH, body: { prompt: 'a page' } });
+    const id = (json as TaskAccepted).id;
+    const page = Buffer.from('<script>alert(1)</script>');
+    await api.store.saveFiles(id, [{ path: 'page.html', size: page.length, content: page }]);
+    const res = await call(api.url, 'GET', `/v1/jobs/${id}/files/page.html`, { headers: AUTH });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    const csp = res.headers.get('content-security-policy') ?? '';
+    for (const part of ["default-src 'none'", 'sandbox', "frame-ancestors 'none'"]) expect(csp).toContain(part);
+  });
 });

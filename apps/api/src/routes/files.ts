@@ -40,7 +40,7 @@ export function filesRouter(deps: ApiDeps): Router {
         .set({
           'Content-Type': contentTypeOf(path, bytes),
           'X-Content-Type-Options': 'nosniff',
-          'Content-Security-Policy': "default-src 'none'; sandbox",
+          'Content-Security-Policy': "default-src 'none'; sandbox; frame-ancestors 'none'",
           'Cache-Control': 'no-store',
         })
         .send(bytes);

@@ -1,6 +1,8 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Request } from 'express';
 import { ApiErrorBody } from '@research/contracts';
+import { clientAddress } from './limits.js';
 import { KEY, OTHER_KEY, cleanPrefix, requireRedis, startApi, testPrefix, type TestApi } from './testing/harness.js';
 
 const prefix = testPrefix();
@@ -107,5 +109,19 @@ describe('API_RATE_LIMIT_PER_MIN, per key', () => {
     const other = await getFrom('127.0.0.5', UNKNOWN, KEY);
     expect(other.status).toBe(404);
     expect(Number(other.headers['ratelimit-remaining'])).toBeGreaterThan(0);
+  });
+});
+
+describe('clientAddress', () => {
+  it.each([
+    ['127.0.0.2', '127.0.0.2'],
+    ['::ffff:10.1.2.3', '10.1.2.3'],
+    ['2001:db8:1:2:3:4:5:6', '2001:db8:1:2::/64'],
+    ['2001:db8:1:2::9', '2001:db8:1:2::/64'],
+    ['2001:0DB8:0001:0002:ffff::1', '2001:db8:1:2::/64'],
+    ['::1', '0:0:0:0::/64'],
+    ['fe80::1%eth0', 'fe80:0:0:0::/64'],
+  ])('%s counts as %s (one host holds a whole IPv6 /64)', (ip, expected) => {
+    expect(clientAddress({ ip, socket: {} } as unknown as Request)).toBe(expected);
   });
 });

@@ -206,10 +206,10 @@ async function main() {
   let redisUrl = process.env.REDIS_URL;
   if (redisUrl) {
     if (!(await redisPing(redisUrl)))
-      fail(`REDIS_URL=${redisUrl} does not answer PING`, [
+      fail(`REDIS_URL=${shownUrl(redisUrl)} does not answer PING`, [
         'start that Redis, or unset REDIS_URL to let `npm run up` start one',
       ]);
-    step(`using Redis at ${redisUrl}`);
+    step(`using Redis at ${shownUrl(redisUrl)}`);
   } else if (await redisPing('redis://127.0.0.1:6379')) {
     redisUrl = 'redis://127.0.0.1:6379';
     step(`using the Redis already running at ${redisUrl}`);
@@ -361,3 +361,8 @@ main().catch((err) => {
     void shutdown(1);
   }
 });
+
+/** The URL as printed: its credentials stripped, as the services' logs do (packages/config redactUrl). */
+function shownUrl(url) {
+  return url.replace(/\b([a-z][a-z0-9+.-]{0,30}:\/\/)([^\s/?#@"'\\]+)@/gi, '$1[redacted]@');
+}

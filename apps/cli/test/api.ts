@@ -6,7 +6,7 @@ import { REDIS_URL, startInProcessApi } from '@research/testing';
 // apps/api has no `exports` map (yet); its built entry is the stable way in.
 import { createApi } from '@research/api/dist/index.js';
 
-export const KEY = 'cli-test-key';
+export const KEY = 'cli-test-key-0123456789';
 
 export interface RunningApi {
   url: string;

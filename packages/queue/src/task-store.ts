@@ -80,6 +80,8 @@ export class TaskStore {
     createdAt: string,
     maxSteps: number,
     idempotencyHash?: string,
+    /** The tenant of the API key that submitted it (`tenant(id)` reads it back). */
+    tenant?: string,
   ): Promise<{ id: string; created: boolean; sameRequest: boolean }> {
     if (idempotencyHash) {
       // The key remembers the request it was first used with, so a reuse for another request is told apart.
@@ -108,6 +110,7 @@ export class TaskStore {
         status: 'queued',
         createdAt,
         progress: JSON.stringify(progress),
+        ...(tenant === undefined ? {} : { tenant }),
       })
       .expire(this.keys.task(id), UNFINISHED_TTL_S)
       .xadd(this.keys.taskEvents(id), 'MAXLEN', '~', EVENTS_MAX_LEN, '*', 'e', JSON.stringify(event))
@@ -128,6 +131,11 @@ export class TaskStore {
 
   async status(id: string): Promise<TaskStatus | undefined> {
     return ((await this.redis.hget(this.keys.task(id), 'status')) as TaskStatus | null) ?? undefined;
+  }
+
+  /** The tenant recorded by `create`; undefined for no task and for a record made without one. */
+  async tenant(id: string): Promise<string | undefined> {
+    return (await this.redis.hget(this.keys.task(id), 'tenant')) ?? undefined;
   }
 
   async request(id: string): Promise<TaskRequest | undefined> {

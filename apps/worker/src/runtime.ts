@@ -63,8 +63,8 @@ export async function startWorker({
           base: sandboxOptionsFromEnv(env, log),
           // Recorded with the task, so a worker that resumes it finds its container and files.
           assignments: {
-            get: (taskId) => store.sandboxSlot(taskId),
-            set: (taskId, slot) => store.setSandboxSlot(taskId, slot),
+            get: (taskId) => store.slots.get(taskId),
+            set: (taskId, slot) => store.slots.set(taskId, slot),
           },
           warm: env.SANDBOX_POOL_SIZE,
           logger: log,
@@ -101,7 +101,7 @@ export async function startWorker({
     // The job's return value holds the outcome now; the record was only for a run that could not complete its job.
     const data = job.data as Partial<StepJobData>;
     if (typeof data.taskId === 'string' && typeof data.stepIndex === 'number')
-      void store.forgetStepOutcome(data.taskId, data.stepIndex).catch(() => undefined);
+      void store.steps.forgetOutcome(data.taskId, data.stepIndex).catch(() => undefined);
   });
   stepWorker.on('failed', (job, err) => dispatcher.onFailed(job, err));
   stepWorker.on('error', (err) => log.error({ err }, 'step worker error'));
@@ -121,7 +121,7 @@ export async function startWorker({
     const run = (async () => {
       // A first delivery cannot have run before; only a retry or a stalled re-delivery can.
       if (job.attemptsMade === 0 && (job.stalledCounter ?? 0) === 0) return executeStep(job, parsed.data);
-      const recorded = StepOutcome.safeParse(await store.stepOutcome(parsed.data.taskId, parsed.data.stepIndex));
+      const recorded = StepOutcome.safeParse(await store.steps.outcome(parsed.data.taskId, parsed.data.stepIndex));
       if (recorded.success) {
         log.warn(
           { taskId: parsed.data.taskId, step: parsed.data.stepIndex },
@@ -141,8 +141,8 @@ export async function startWorker({
 
   async function executeStep(job: Job, { taskId, stepIndex, action }: StepJobData): Promise<StepOutcome> {
     const attempts = job.attemptsMade + 1;
-    void store
-      .setStep(taskId, {
+    void store.steps
+      .set(taskId, {
         index: stepIndex,
         action: action.action,
         status: 'running',
@@ -161,7 +161,7 @@ export async function startWorker({
         { taskId, step: stepIndex, action: action.action, attempt: attempts, err: e },
         'step failed; it will retry if attempts remain',
       );
-      await store.setStep(taskId, {
+      await store.steps.set(taskId, {
         index: stepIndex,
         action: action.action,
         status: 'failed',
@@ -179,7 +179,7 @@ export async function startWorker({
       'step finished',
     );
     // One round trip: the step's record, its outcome and the duration histogram.
-    await store.completeStep(
+    await store.steps.complete(
       taskId,
       {
         index: stepIndex,
@@ -198,7 +198,7 @@ export async function startWorker({
   function noteRestarts(): void {
     const now = sandbox.restarts;
     if (now > restartsSeen) {
-      void store.incrementCounter('containerRestarts', now - restartsSeen).catch(() => undefined);
+      void store.stats.increment('containerRestarts', now - restartsSeen).catch(() => undefined);
       restartsSeen = now;
     }
   }
@@ -253,15 +253,15 @@ export async function startWorker({
     const taskId = (job.data as { taskId?: string }).taskId;
     if (!taskId) return;
     void (async () => {
-      const status = await store.status(taskId);
+      const status = await store.lifecycle.status(taskId);
       if (status === 'queued' || status === 'running') {
-        await store.setStatus(taskId, 'failed', { error: { code: 'internal', message: err.message } });
+        await store.lifecycle.setStatus(taskId, 'failed', { error: { code: 'internal', message: err.message } });
         if (sandbox.releaseTask) {
           // Keep what the task wrote before its per-task sandbox goes.
           const { files } = await sandbox
             .exportFiles(taskId, { maxBytes: env.RESULT_MAX_BYTES })
             .catch(() => ({ files: [] }));
-          if (files.length > 0) await store.saveFiles(taskId, files);
+          if (files.length > 0) await store.files.save(taskId, files);
           await sandbox.releaseTask(taskId);
         }
       }
@@ -269,8 +269,7 @@ export async function startWorker({
   });
 
   // Cancel: the API flags the task and publishes its id; whoever runs it aborts it.
-  await subscriber.subscribe(store.keys.cancelChannel());
-  subscriber.on('message', (_channel, taskId: string) => {
+  await store.cancels.subscribe(subscriber, (taskId) => {
     const controller = running.get(taskId);
     if (!controller) return;
     log.info({ taskId }, 'cancel requested');

@@ -133,7 +133,7 @@ export class StepDispatcher {
       }
       return waiting;
     }
-    const previous = await this.store.getStep(taskId, index);
+    const previous = await this.store.steps.get(taskId, index);
     if (previous?.queue && previous.queue !== this.stepQueue.name) {
       const done = await this.takeOver(previous.queue, id, signal);
       if (done) return done;
@@ -169,7 +169,7 @@ export class StepDispatcher {
     if (job) return undefined;
     // Finished before, its job since gone (taken over from a dead worker, or failed after the
     // run when it could not be completed): the recorded outcome stands; nothing runs again.
-    const recorded = StepOutcome.safeParse(await this.store.stepOutcome(taskId, index));
+    const recorded = StepOutcome.safeParse(await this.store.steps.outcome(taskId, index));
     if (recorded.success) return recorded.data;
     await this.add(taskJob, taskId, call, index);
     return undefined;
@@ -190,7 +190,7 @@ export class StepDispatcher {
       attempts: 0,
       queue: this.stepQueue.name,
     };
-    if (!(await this.store.setStepFenced(taskId, record, taskFence(taskJob)))) {
+    if (!(await this.store.steps.setFenced(taskId, record, taskFence(taskJob)))) {
       throw new LeaseLostError(
         `task ${taskId}: the lock is no longer this run's; step ${index + 1} was not dispatched`,
       );
@@ -258,7 +258,7 @@ export class StepDispatcher {
       return;
     }
     if (state !== 'unknown') return;
-    const recorded = StepOutcome.safeParse(await this.store.stepOutcome(taskId, index));
+    const recorded = StepOutcome.safeParse(await this.store.steps.outcome(taskId, index));
     if (recorded.success) this.settle(id, (w) => w.resolve(recorded.data));
     else this.settle(id, (w) => w.reject(new StepFailedError(index, `step ${id} left the queue without finishing`)));
   }

@@ -33,21 +33,21 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
 
   // One round trip: these go out together on the store's connection.
   const [current, cancelRequested, checkpoint] = await Promise.all([
-    store.status(taskId),
-    store.isCancelRequested(taskId),
-    store.loadCheckpoint<AgentState>(taskId),
+    store.lifecycle.status(taskId),
+    store.cancels.isRequested(taskId),
+    store.records.checkpoint<AgentState>(taskId),
   ]);
   if (current === 'cancelled' || current === 'completed' || current === 'failed') {
     return { status: current, summary: 'already finished' };
   }
   if (cancelRequested) {
-    await store.setStatus(taskId, 'cancelled', {
+    await store.lifecycle.setStatus(taskId, 'cancelled', {
       error: { code: 'cancelled', message: 'cancelled before it started' },
     });
     return { status: 'cancelled', summary: 'cancelled before it started' };
   }
 
-  const { startedAt } = await store.markRunning(taskId, workerId, new Date().toISOString());
+  const { startedAt } = await store.lifecycle.markRunning(taskId, workerId, new Date().toISOString());
   const maxSteps = request.maxSteps ?? env.TASK_MAX_STEPS;
   const deadline = Date.parse(startedAt) + (request.timeoutSeconds ?? env.TASK_TIMEOUT_SECONDS) * 1_000;
   const state = checkpoint ?? initialState(request, { format: env.TOOL_CALL_FORMAT });
@@ -92,9 +92,9 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
    * (a server for a later step, or a fork bomb holding the container's pids limit): once the
    * task is over they may neither starve the other tasks sharing the container nor pile up.
    */
-  const settle = async (...args: Parameters<TaskStore['setStatus']>): Promise<void> => {
+  const settle = async (...args: Parameters<TaskStore['lifecycle']['setStatus']>): Promise<void> => {
     await flush();
-    await store.setStatus(...args);
+    await store.lifecycle.setStatus(...args);
     if (ranCommand)
       await sandbox
         .cancelTask(taskId)
@@ -109,7 +109,7 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
   const setProgress = (p: Partial<TaskProgress>) => {
     progress = { ...progress, ...p };
     background(job.updateProgress(progress));
-    background(store.setProgress(taskId, progress));
+    background(store.records.setProgress(taskId, progress));
   };
   // The first snapshot waits SNAPSHOT_EVERY_MS: a short task is only copied once, at its end.
   let lastSnapshot = Date.now();
@@ -173,11 +173,11 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
         },
       },
       onEvent: (event: TaskEvent) => {
-        if (owned()) background(store.appendEvent(taskId, event));
+        if (owned()) background(store.events.append(taskId, event));
       },
       onCheckpoint: async (s: AgentState) => {
         if (!owned()) return;
-        if (!(await store.saveCheckpointFenced(taskId, s, fence))) {
+        if (!(await store.records.saveCheckpoint(taskId, s, fence))) {
           const err = new LeaseLostError(
             `task ${taskId}: the lock is no longer this run's; its checkpoint was not saved`,
           );
@@ -190,7 +190,7 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
 
     setProgress({ phase: 'finishing' });
     await snapshot(true);
-    const files = touched ? ((await store.listFiles(taskId)) ?? []) : [];
+    const files = touched ? ((await store.files.list(taskId)) ?? []) : [];
     const result: TaskResult = { summary: outcome.summary, files: files.map(({ path, size }) => ({ path, size })) };
     setProgress({ phase: 'done' });
     switch (outcome.reason) {
@@ -257,5 +257,5 @@ function stepLogLine(index: number, action: string, outcome: StepOutcome, durati
 /** Copies the task's files into Redis (size-capped), so they outlive the worker and its container. */
 async function saveFiles(ctx: TaskContext, taskId: string): Promise<void> {
   const { files } = await ctx.sandbox.exportFiles(taskId, { maxBytes: ctx.env.RESULT_MAX_BYTES });
-  await ctx.store.saveFiles(taskId, files);
+  await ctx.store.files.save(taskId, files);
 }

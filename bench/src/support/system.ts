@@ -6,6 +6,7 @@ import {
   AGENT_QUEUE,
   JOBS,
   TaskStore,
+  WorkerRegistry,
   createRedis,
   jobOptions,
   waitForRedis,
@@ -101,7 +102,7 @@ export class BenchSystem {
       `worker ${workerId} to register`,
       async () => {
         worker.assertAlive();
-        return (await this.redis.zscore(this.store.keys.workers(), workerId)) !== null;
+        return (await new WorkerRegistry(this.redis, this.prefix).lastBeat(workerId)) !== undefined;
       },
       90_000,
       100,
@@ -146,7 +147,14 @@ export class BenchSystem {
     for (let i = 0; i < jobs.length; i += 250) {
       const chunk = jobs.slice(i, i + 250);
       await Promise.all(
-        chunk.map(({ data }) => this.store.create(data.taskId, data.request, createdAt, data.request.maxSteps ?? 40)),
+        chunk.map(({ data }) =>
+          this.store.lifecycle.create({
+            id: data.taskId,
+            request: data.request,
+            createdAt,
+            maxSteps: data.request.maxSteps ?? 40,
+          }),
+        ),
       );
       await this.agentQueue.addBulk(chunk);
     }
@@ -155,13 +163,8 @@ export class BenchSystem {
 
   /** Final statuses so far (the task store's own counters, private to this prefix). */
   async finished(): Promise<FinishCounts> {
-    const [completed, failed, cancelled] = await this.redis.hmget(
-      this.store.keys.stats(),
-      'completed',
-      'failed',
-      'cancelled',
-    );
-    return { completed: Number(completed ?? 0), failed: Number(failed ?? 0), cancelled: Number(cancelled ?? 0) };
+    const { completed = 0, failed = 0, cancelled = 0 } = await this.store.stats.counters();
+    return { completed, failed, cancelled };
   }
 
   /**

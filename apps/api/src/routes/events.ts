@@ -33,9 +33,9 @@ export function eventsRouter(deps: ApiDeps, streams: SseStreams): Router {
         throw new TooManyRequestsError('too_many_streams', 'too many open event streams; retry shortly');
       // Read before the first replay page: if the task was already final then, the replay holds
       // everything there is and the stream can close without going live.
-      const statusAtStart = await guard(redis, () => store.status(id));
+      const statusAtStart = await guard(redis, () => store.lifecycle.status(id));
       if (!statusAtStart) throw new NotFoundError(`no job ${id}`);
-      const firstPage = await guard(redis, () => store.readEvents(id, lastEventId ?? '-', PAGE));
+      const firstPage = await guard(redis, () => store.events.read(id, lastEventId ?? '-', PAGE));
 
       res.status(200).set({
         'Content-Type': 'text/event-stream; charset=utf-8',
@@ -75,7 +75,7 @@ export function eventsRouter(deps: ApiDeps, streams: SseStreams): Router {
         let finished = await send(firstPage);
         let page = firstPage;
         while (!finished && !closed && page.length === PAGE) {
-          page = await guard(redis, () => store.readEvents(id, after, PAGE));
+          page = await guard(redis, () => store.events.read(id, after, PAGE));
           finished = await send(page);
         }
         if (finished || closed || FINAL_STATUSES.includes(statusAtStart)) return;
@@ -85,11 +85,11 @@ export function eventsRouter(deps: ApiDeps, streams: SseStreams): Router {
         blocking.on('error', () => {});
         await waitForRedis(blocking, env.REDIS_URL, 2_000);
         while (!finished && !closed) {
-          const events = await store.waitEvents(blocking, id, after, BLOCK_MS);
+          const events = await store.events.wait(blocking, id, after, BLOCK_MS);
           if (events.length > 0) {
             finished = await send(events);
           } else {
-            const status = await guard(redis, () => store.status(id));
+            const status = await guard(redis, () => store.lifecycle.status(id));
             if (!status || FINAL_STATUSES.includes(status)) finished = true;
           }
         }

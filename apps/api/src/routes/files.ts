@@ -13,7 +13,7 @@ export function filesRouter(deps: ApiDeps): Router {
   const router = Router();
 
   const requireTask = async (id: string) => {
-    if (!(await guard(redis, () => store.exists(id)))) throw new NotFoundError(`no job ${id}`);
+    if (!(await guard(redis, () => store.records.exists(id)))) throw new NotFoundError(`no job ${id}`);
   };
 
   router
@@ -21,7 +21,7 @@ export function filesRouter(deps: ApiDeps): Router {
     .get(async (req, res) => {
       const id = taskIdParam(req);
       await requireTask(id);
-      const listed = (await guard(redis, () => store.listFiles(id))) ?? [];
+      const listed = (await guard(redis, () => store.files.list(id))) ?? [];
       const files: ResultFile[] = listed.map(({ path, size }) => ({ path, size }));
       res.json({ files });
     })
@@ -35,7 +35,7 @@ export function filesRouter(deps: ApiDeps): Router {
       // hide one layer of encoding from the check.
       const path = workspacePath(rawFileTail(req));
       await requireTask(id);
-      const [listed, bytes] = await guard(redis, () => Promise.all([store.listFiles(id), store.readFile(id, path)]));
+      const [listed, bytes] = await guard(redis, () => Promise.all([store.files.list(id), store.files.read(id, path)]));
       if (bytes === undefined) {
         const entry = listed?.find((f) => f.path === path);
         if (entry && !entry.stored) {

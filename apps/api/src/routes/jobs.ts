@@ -45,7 +45,9 @@ export function jobsRouter(deps: ApiDeps): Router {
       const createdAt = new Date().toISOString();
       const maxSteps = request.maxSteps ?? env.TASK_MAX_STEPS;
 
-      const created = await guard(redis, () => store.create(id, request, createdAt, maxSteps, idempotencyHash));
+      const created = await guard(redis, () =>
+        store.lifecycle.create({ id, request, createdAt, maxSteps, idempotencyHash }),
+      );
       if (!created.created) {
         if (!created.sameRequest) {
           throw new ConflictError(
@@ -54,7 +56,7 @@ export function jobsRouter(deps: ApiDeps): Router {
             { id: created.id },
           );
         }
-        const existing = await guard(redis, () => store.view(created.id));
+        const existing = await guard(redis, () => store.records.view(created.id));
         res.status(202).json(accepted(created.id, existing?.status ?? 'queued', existing?.createdAt ?? createdAt));
         return;
       }
@@ -66,9 +68,11 @@ export function jobsRouter(deps: ApiDeps): Router {
         // idempotency key so the client's retry creates a task that runs.
         await Promise.allSettled([
           guard(redis, () =>
-            store.setStatus(id, 'failed', { error: { code: 'internal', message: 'the task could not be queued' } }),
+            store.lifecycle.setStatus(id, 'failed', {
+              error: { code: 'internal', message: 'the task could not be queued' },
+            }),
           ),
-          idempotencyHash ? guard(redis, () => store.dropIdempotency(idempotencyHash)) : Promise.resolve(),
+          idempotencyHash ? guard(redis, () => store.idempotency.drop(idempotencyHash)) : Promise.resolve(),
         ]);
         throw err;
       }
@@ -84,7 +88,7 @@ export function jobsRouter(deps: ApiDeps): Router {
     .route('/jobs/:id')
     .get(async (req, res) => {
       const id = taskIdParam(req);
-      const view = await guard(redis, () => store.view(id));
+      const view = await guard(redis, () => store.records.view(id));
       if (!view) throw new NotFoundError(`no job ${id}`);
       res.json(view satisfies TaskView);
     })
@@ -94,7 +98,7 @@ export function jobsRouter(deps: ApiDeps): Router {
     .route('/jobs/:id/cancel')
     .post(async (req, res) => {
       const id = taskIdParam(req);
-      const status = await guard(redis, () => store.status(id));
+      const status = await guard(redis, () => store.lifecycle.status(id));
       if (!status) throw new NotFoundError(`no job ${id}`);
       if (FINAL_STATUSES.includes(status))
         throw new ConflictError('already_finished', `job ${id} already finished (${status})`, { status });
@@ -107,13 +111,15 @@ export function jobsRouter(deps: ApiDeps): Router {
       }
       if (removed) {
         await guard(redis, () =>
-          store.setStatus(id, 'cancelled', { error: { code: 'cancelled', message: 'cancelled before it started' } }),
+          store.lifecycle.setStatus(id, 'cancelled', {
+            error: { code: 'cancelled', message: 'cancelled before it started' },
+          }),
         );
       } else {
-        await guard(redis, () => store.requestCancel(id));
+        await guard(redis, () => store.cancels.request(id));
       }
       logger.info({ taskId: id, queueState: state, removed }, 'cancel requested');
-      const view = await guard(redis, () => store.view(id));
+      const view = await guard(redis, () => store.records.view(id));
       res.status(202).json(view);
     })
     .all(methodNotAllowed(['POST']));

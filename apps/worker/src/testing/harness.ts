@@ -5,7 +5,16 @@ import Docker from 'dockerode';
 import { Queue } from 'bullmq';
 import { createLogger, loadEnv, type Env } from '@research/config';
 import { FINAL_STATUSES, type TaskRequest, type TaskView } from '@research/contracts';
-import { AGENT_QUEUE, JOBS, TaskStore, createRedis, jobOptions, waitForRedis, type Redis } from '@research/queue';
+import {
+  AGENT_QUEUE,
+  JOBS,
+  TaskStore,
+  WorkerRegistry,
+  createRedis,
+  jobOptions,
+  waitForRedis,
+  type Redis,
+} from '@research/queue';
 import { startWorker, type WorkerRuntime } from '../runtime.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -78,7 +87,7 @@ export class Harness {
     const until = Date.now() + 60_000;
     while (Date.now() < until) {
       if (child.exitCode !== null) throw new Error(`worker ${workerId} exited: ${output}`);
-      if ((await this.redis.zscore(this.store.keys.workers(), workerId)) !== null) return child;
+      if ((await new WorkerRegistry(this.redis, this.prefix).lastBeat(workerId)) !== undefined) return child;
       await sleep(100);
     }
     throw new Error(`worker ${workerId} did not register: ${output}`);
@@ -86,7 +95,7 @@ export class Harness {
 
   async submit(request: TaskRequest, id = `task-${randomUUID()}`): Promise<string> {
     const createdAt = new Date().toISOString();
-    await this.store.create(id, request, createdAt, request.maxSteps ?? 40);
+    await this.store.lifecycle.create({ id, request, createdAt, maxSteps: request.maxSteps ?? 40 });
     const data = { taskId: id, request, createdAt };
     await this.queue.add(JOBS.task.name(data), data, jobOptions('task', { jobId: id }));
     return id;
@@ -96,7 +105,7 @@ export class Harness {
     const until = Date.now() + timeoutMs;
     let last: TaskView | undefined;
     while (Date.now() < until) {
-      last = await this.store.view(id);
+      last = await this.store.records.view(id);
       if (last && predicate(last)) return last;
       await sleep(100);
     }

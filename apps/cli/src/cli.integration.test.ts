@@ -43,7 +43,7 @@ describe('research against the real API', () => {
     const run = cli(['submit', 'Research current market conditions', '--follow', '--max-steps', '3'], env);
     const [, id] = await run.waitFor(/submitted task (\S+)/);
     await run.waitFor(/following \S+ \(up to 3 steps\)/);
-    await api.store.lifecycle.markRunning(id!, 'worker-test', new Date().toISOString());
+    await api.store.lifecycle.start(id!, { workerId: 'worker-test' });
     await playStep(api.store, id!, 0, 'python3 analysis.py');
     await run.waitFor(/step 1\/3 execute-command python3 analysis\.py/);
     await playStep(api.store, id!, 1, 'cat results.txt');
@@ -86,7 +86,7 @@ describe('research against the real API', () => {
 
   it('files lists the files, prints one, and writes one with -o', async () => {
     const id = await submitted('files test');
-    await api.store.lifecycle.markRunning(id, 'worker-test', new Date().toISOString());
+    await api.store.lifecycle.start(id, { workerId: 'worker-test' });
     await playFinish(api.store, id, 'done');
 
     const list = await cli(['files', id], env).done;
@@ -117,8 +117,8 @@ describe('research against the real API', () => {
 
   it('follow of a task that ends failed exits 1 and shows the error', async () => {
     const id = await submitted('fail me');
-    await api.store.lifecycle.markRunning(id, 'worker-test', new Date().toISOString());
-    await api.store.lifecycle.setStatus(id, 'failed', {
+    await api.store.lifecycle.start(id, { workerId: 'worker-test' });
+    await api.store.lifecycle.transition(id, 'failed', {
       error: { code: 'timeout', message: 'task exceeded its 60 s budget' },
       result: { summary: 'Stopped.', files: [] },
     });

@@ -31,7 +31,7 @@ describe('SSE reconnect', () => {
     };
     const client = new ResearchClient({ baseUrl: api.url, apiKey: KEY, fetch: recordingFetch });
     const id = (await client.submit({ prompt: 'reconnect me' })).id;
-    await api.store.lifecycle.markRunning(id, 'worker-a', new Date().toISOString());
+    await api.store.lifecycle.start(id, { workerId: 'worker-a' });
     await playStep(api.store, id, 0, 'echo one');
 
     const got: StreamedEvent[] = [];
@@ -62,7 +62,7 @@ describe('SSE reconnect', () => {
   it('`research follow` survives an abrupt API restart and prints each event once', async () => {
     const client = new ResearchClient({ baseUrl: api.url, apiKey: KEY });
     const id = (await client.submit({ prompt: 'follow across a restart', maxSteps: 3 })).id;
-    await api.store.lifecycle.markRunning(id, 'worker-a', new Date().toISOString());
+    await api.store.lifecycle.start(id, { workerId: 'worker-a' });
     await playStep(api.store, id, 0, 'echo one');
 
     const run = cli(['follow', id], { RESEARCH_API_URL: api.url, RESEARCH_API_KEY: KEY });

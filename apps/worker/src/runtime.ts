@@ -253,9 +253,11 @@ export async function startWorker({
     const taskId = (job.data as { taskId?: string }).taskId;
     if (!taskId) return;
     void (async () => {
-      const status = await store.lifecycle.status(taskId);
-      if (status === 'queued' || status === 'running') {
-        await store.lifecycle.setStatus(taskId, 'failed', { error: { code: 'internal', message: err.message } });
+      // Refused when the run already gave the task its final status (it threw after settling).
+      const failed = await store.lifecycle.transition(taskId, 'failed', {
+        error: { code: 'internal', message: err.message },
+      });
+      if (failed.ok) {
         if (sandbox.releaseTask) {
           // Keep what the task wrote before its per-task sandbox goes.
           const { files } = await sandbox

@@ -1,7 +1,7 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import { createProvider, initialState, runAgent, type AgentState, type ModelProvider } from '@research/agent';
 import type { Env, Logger } from '@research/config';
-import type { StepOutcome, TaskEvent, TaskProgress, TaskResult } from '@research/contracts';
+import type { StepOutcome, TaskEvent, TaskProgress, TaskResult, TaskStatus } from '@research/contracts';
 import { TaskJobData, type TaskStore } from '@research/queue';
 import type { Sandbox } from '@research/sandbox';
 import { LeaseLostError, taskFence, type StepDispatcher } from './steps.js';
@@ -41,13 +41,21 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
     return { status: current, summary: 'already finished' };
   }
   if (cancelRequested) {
-    await store.lifecycle.setStatus(taskId, 'cancelled', {
+    const cancelled = await store.lifecycle.transition(taskId, 'cancelled', {
       error: { code: 'cancelled', message: 'cancelled before it started' },
     });
-    return { status: 'cancelled', summary: 'cancelled before it started' };
+    return { status: cancelled.status ?? 'cancelled', summary: 'cancelled before it started' };
   }
 
-  const { startedAt } = await store.lifecycle.markRunning(taskId, workerId, new Date().toISOString());
+  const started = await store.lifecycle.start(taskId, { workerId });
+  // Refused: the task ended meanwhile (cancelled while its job was on its way here), or its
+  // record is gone. Either way there is nothing to run.
+  if (!started.ok) {
+    if (started.status === undefined) throw new UnrecoverableError(`task ${taskId} has no record`);
+    log.info({ status: started.status }, 'the task ended before this run started; not running it');
+    return { status: started.status, summary: 'already finished' };
+  }
+  const startedAt = started.startedAt ?? new Date().toISOString();
   const maxSteps = request.maxSteps ?? env.TASK_MAX_STEPS;
   const deadline = Date.parse(startedAt) + (request.timeoutSeconds ?? env.TASK_TIMEOUT_SECONDS) * 1_000;
   const state = checkpoint ?? initialState(request, { format: env.TOOL_CALL_FORMAT });
@@ -92,9 +100,12 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
    * (a server for a later step, or a fork bomb holding the container's pids limit): once the
    * task is over they may neither starve the other tasks sharing the container nor pile up.
    */
-  const settle = async (...args: Parameters<TaskStore['lifecycle']['setStatus']>): Promise<void> => {
+  const settle = async (...args: Parameters<TaskStore['lifecycle']['transition']>): Promise<TaskStatus> => {
     await flush();
-    await store.lifecycle.setStatus(...args);
+    const settled = await store.lifecycle.transition(...args);
+    // Refused: someone ended the task first (a cancel of its re-queued job, say); that status stands.
+    if (!settled.ok)
+      log.info({ status: settled.status, wanted: args[1] }, 'the task had ended meanwhile; its status stands');
     if (ranCommand)
       await sandbox
         .cancelTask(taskId)
@@ -103,6 +114,7 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
     await sandbox
       .releaseTask?.(taskId)
       .catch((err: unknown) => log.warn({ err }, "could not release the task's sandbox"));
+    return settled.status ?? args[1];
   };
   const provider = ctx.provider ?? createProvider(env, log);
   let progress: TaskProgress = { step: state.nextStep - state.pending.length, maxSteps, phase: 'starting' };
@@ -195,8 +207,7 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
     setProgress({ phase: 'done' });
     switch (outcome.reason) {
       case 'answer':
-        await settle(taskId, 'completed', { result });
-        return { status: 'completed', summary: outcome.summary };
+        return { status: await settle(taskId, 'completed', { result }), summary: outcome.summary };
       case 'cancelled':
         await settle(taskId, 'cancelled', { result, error: { code: 'cancelled', message: 'cancelled by request' } });
         throw new UnrecoverableError('cancelled by request');

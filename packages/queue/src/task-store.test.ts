@@ -70,10 +70,13 @@ describe('TaskStore', () => {
       createdAt: now,
       maxSteps: 5,
     });
-    const { startedAt } = await store.lifecycle.markRunning('t3', 'w1', now);
-    expect(startedAt).toBe(now);
-    const again = await store.lifecycle.markRunning('t3', 'w2', new Date(Date.now() + 1000).toISOString());
-    expect(again.startedAt).toBe(now);
+    expect(await store.lifecycle.start('t3', { workerId: 'w1', at: now })).toEqual({
+      ok: true,
+      status: 'running',
+      startedAt: now,
+    });
+    const again = await store.lifecycle.start('t3', { workerId: 'w2', at: new Date(Date.now() + 1000).toISOString() });
+    expect(again).toMatchObject({ ok: true, startedAt: now });
     await store.steps.set('t3', {
       index: 1,
       action: 'read-file',
@@ -90,7 +93,7 @@ describe('TaskStore', () => {
       exitCode: 0,
       durationMs: 5,
     });
-    await store.lifecycle.setStatus('t3', 'completed', {
+    await store.lifecycle.transition('t3', 'completed', {
       result: { summary: 'done', files: [{ path: 'report.md', size: 3 }] },
     });
     const view = await store.records.view('t3');
@@ -156,7 +159,8 @@ describe('TaskStore', () => {
       attempts: 1,
       exitCode: 0,
     });
-    await store.lifecycle.setStatus('t7', 'completed', { result: { summary: 's', files: [] } });
+    await store.lifecycle.start('t7', { workerId: 'w1' });
+    await store.lifecycle.transition('t7', 'completed', { result: { summary: 's', files: [] } });
     const ttl = await redis.ttl(`${prefix}:task:t7:outcomes`);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(60);

@@ -25,7 +25,7 @@ const now = () => new Date().toISOString();
 
 /** Plays the worker: running, a progress event, a step, then completed. */
 async function runToCompletion(id: string): Promise<void> {
-  await api.store.lifecycle.markRunning(id, 'worker-a', now());
+  await api.store.lifecycle.start(id, { workerId: 'worker-a', at: now() });
   await api.store.events.append(id, {
     type: 'progress',
     at: now(),
@@ -38,7 +38,7 @@ async function runToCompletion(id: string): Promise<void> {
     call: { id: 'call_0', tool: 'daytona-execute', args: { action: 'list-files' } },
   });
   await api.store.events.append(id, { type: 'finished', at: now(), summary: 'done', reason: 'answer' });
-  await api.store.lifecycle.setStatus(id, 'completed', { result: { summary: 'done', files: [] } });
+  await api.store.lifecycle.transition(id, 'completed', { result: { summary: 'done', files: [] } });
 }
 
 const label = (data: string | undefined) => {
@@ -72,11 +72,11 @@ describe('GET /v1/jobs/:id/events', () => {
     const client = await sse(api.port, `/v1/jobs/${id}/events`, AUTH);
     await client.waitFor(1);
     expect(label(client.messages[0]?.data)).toBe('status:queued');
-    await api.store.lifecycle.markRunning(id, 'worker-a', now());
+    await api.store.lifecycle.start(id, { workerId: 'worker-a', at: now() });
     await client.waitFor(2);
     expect(label(client.messages[1]?.data)).toBe('status:running');
     await api.store.events.append(id, { type: 'assistant_message', at: now(), text: 'thinking' });
-    await api.store.lifecycle.setStatus(id, 'failed', { error: { code: 'llm_error', message: 'down' } });
+    await api.store.lifecycle.transition(id, 'failed', { error: { code: 'llm_error', message: 'down' } });
     await client.ended;
     expect(client.messages.map((m) => label(m.data))).toEqual([
       'status:queued',
@@ -102,7 +102,7 @@ describe('GET /v1/jobs/:id/events', () => {
   it('a client that reconnects mid-task misses nothing', async () => {
     const id = await submit();
     const first = await sse(api.port, `/v1/jobs/${id}/events`, AUTH);
-    await api.store.lifecycle.markRunning(id, 'worker-a', now());
+    await api.store.lifecycle.start(id, { workerId: 'worker-a', at: now() });
     await first.waitFor(2);
     first.close();
     const lastSeen = first.messages.at(-1)?.id ?? '';
@@ -110,7 +110,7 @@ describe('GET /v1/jobs/:id/events', () => {
     await api.store.events.append(id, { type: 'turn', at: now(), turn: 1 });
     const second = await sse(api.port, `/v1/jobs/${id}/events`, { ...AUTH, 'last-event-id': lastSeen });
     await second.waitFor(1);
-    await api.store.lifecycle.setStatus(id, 'completed', { result: { summary: 's', files: [] } });
+    await api.store.lifecycle.transition(id, 'completed', { result: { summary: 's', files: [] } });
     await second.ended;
     const seen = [...first.messages, ...second.messages].map((m) => m.id);
     expect(seen).toEqual((await api.store.events.read(id)).map((e) => e.id));

@@ -245,7 +245,7 @@ describe('GET /v1/jobs/:id', () => {
   it('shows what the worker wrote: running, steps, result', async () => {
     const { json } = await post({ prompt: 'view me' });
     const id = (json as TaskAccepted).id;
-    await api.store.lifecycle.markRunning(id, 'worker-a', new Date().toISOString());
+    await api.store.lifecycle.start(id, { workerId: 'worker-a' });
     await api.store.steps.set(id, {
       index: 0,
       action: 'create-file',
@@ -262,7 +262,7 @@ describe('GET /v1/jobs/:id', () => {
       steps: [{ index: 0, action: 'create-file', status: 'completed' }],
     });
     expect(view.startedAt).toBeDefined();
-    await api.store.lifecycle.setStatus(id, 'completed', {
+    await api.store.lifecycle.transition(id, 'completed', {
       result: { summary: 'done', files: [{ path: 'report.md', size: 2 }] },
     });
     view = TaskView.parse((await call(api.url, 'GET', `/v1/jobs/${id}`, { headers: AUTH })).json);
@@ -297,7 +297,7 @@ describe('POST /v1/jobs/:id/cancel', () => {
       const id = (json as TaskAccepted).id;
       const job = await worker.getNextJob('test-token');
       expect(job?.id).toBe(id);
-      await api2.store.lifecycle.markRunning(id, 'worker-a', new Date().toISOString());
+      await api2.store.lifecycle.start(id, { workerId: 'worker-a' });
       let announce: (taskId: string) => void = () => undefined;
       const published = new Promise<string>((resolve) => {
         announce = resolve;
@@ -322,7 +322,8 @@ describe('POST /v1/jobs/:id/cancel', () => {
   it('answers 409 already_finished for a finished task, 404 for an unknown one', async () => {
     const { json } = await post({ prompt: 'finished' });
     const id = (json as TaskAccepted).id;
-    await api.store.lifecycle.setStatus(id, 'completed', { result: { summary: 's', files: [] } });
+    await api.store.lifecycle.start(id, { workerId: 'worker-a' });
+    await api.store.lifecycle.transition(id, 'completed', { result: { summary: 's', files: [] } });
     expectError(await call(api.url, 'POST', `/v1/jobs/${id}/cancel`, { headers: AUTH }), 409, 'already_finished');
     expectError(await call(api.url, 'POST', '/v1/jobs/nope/cancel', { headers: AUTH }), 404, 'not_found');
   });

@@ -68,7 +68,7 @@ export function jobsRouter(deps: ApiDeps): Router {
         // idempotency key so the client's retry creates a task that runs.
         await Promise.allSettled([
           guard(redis, () =>
-            store.lifecycle.setStatus(id, 'failed', {
+            store.lifecycle.transition(id, 'failed', {
               error: { code: 'internal', message: 'the task could not be queued' },
             }),
           ),
@@ -110,11 +110,17 @@ export function jobsRouter(deps: ApiDeps): Router {
         removed = state === 'unknown' || (await guard(redis, () => queue.remove(id))) === 1;
       }
       if (removed) {
-        await guard(redis, () =>
-          store.lifecycle.setStatus(id, 'cancelled', {
+        // No worker holds the job now, so the API ends the task itself. The transition is refused
+        // when a worker finished it meanwhile: that status stands.
+        const cancelled = await guard(redis, () =>
+          store.lifecycle.transition(id, 'cancelled', {
             error: { code: 'cancelled', message: 'cancelled before it started' },
           }),
         );
+        if (!cancelled.ok && cancelled.status !== undefined && FINAL_STATUSES.includes(cancelled.status))
+          throw new ConflictError('already_finished', `job ${id} already finished (${cancelled.status})`, {
+            status: cancelled.status,
+          });
       } else {
         await guard(redis, () => store.cancels.request(id));
       }

@@ -136,7 +136,7 @@ export async function playFinish(store: TaskStore, id: string, summary: string):
     ],
   };
   await store.events.append(id, { type: 'finished', at: now(), summary, reason: 'answer' });
-  await store.lifecycle.setStatus(id, 'completed', { result });
+  await store.lifecycle.transition(id, 'completed', { result });
   return result;
 }
 
@@ -210,7 +210,7 @@ export function fakeWorker(
     if (!request) return;
     const what = decide(request.metadata);
     if (what === 'hang') return;
-    await store.lifecycle.markRunning(id, 'fake-worker', new Date().toISOString());
+    await store.lifecycle.start(id, { workerId: 'fake-worker' });
     const steps = (request.prompt.match(/<daytona-execute>/g) ?? []).length;
     for (let i = 0; i < steps; i++) {
       await store.steps.set(id, {
@@ -229,10 +229,10 @@ export function fakeWorker(
       });
     }
     if (what === 'fail')
-      await store.lifecycle.setStatus(id, 'failed', {
+      await store.lifecycle.transition(id, 'failed', {
         error: { code: 'sandbox_error', message: 'the fake worker failed it' },
       });
-    else await store.lifecycle.setStatus(id, 'completed', { result: { summary: `ran ${steps} steps`, files: [] } });
+    else await store.lifecycle.transition(id, 'completed', { result: { summary: `ran ${steps} steps`, files: [] } });
   };
   const loop = (async () => {
     await waitForRedis(redis, REDIS_URL);

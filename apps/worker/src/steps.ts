@@ -8,9 +8,9 @@ import {
   queueOptions,
   stepJobId,
   stepQueueOwner,
+  taskFence,
   type DeathWatch,
   type Redis,
-  type TaskFence,
   type TaskStore,
 } from '@research/queue';
 import type { Logger } from '@research/config';
@@ -23,13 +23,6 @@ interface Waiter {
 /** This run no longer holds the task's lock; the task resumes from its checkpoint, here or elsewhere. */
 export class LeaseLostError extends Error {
   override readonly name = 'LeaseLostError';
-}
-
-/** The fence of a task job being processed: its lock key and this run's token. */
-export function taskFence(job: Job): TaskFence {
-  if (!job.token || !job.id)
-    throw new Error(`task job ${job.id ?? '?'} has no lock token: it is not being processed by a Worker`);
-  return { lockKey: `${job.queueQualifiedName}:${job.id}:lock`, token: job.token };
 }
 
 /** A step job failed for good (every attempt): the task retries from its checkpoint. */

@@ -2,9 +2,9 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import { createProvider, initialState, runAgent, type AgentState, type ModelProvider } from '@research/agent';
 import type { Env, Logger } from '@research/config';
 import type { StepOutcome, TaskEvent, TaskProgress, TaskResult, TaskStatus } from '@research/contracts';
-import { TaskJobData, type TaskStore } from '@research/queue';
+import { TaskJobData, type TaskStore, taskFence } from '@research/queue';
 import type { Sandbox } from '@research/sandbox';
-import { LeaseLostError, taskFence, type StepDispatcher } from './steps.js';
+import { LeaseLostError, type StepDispatcher } from './steps.js';
 
 export interface TaskContext {
   env: Env;

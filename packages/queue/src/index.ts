@@ -17,5 +17,6 @@ export type { Idempotency, IdempotencyClaim } from './store/idempotency.js';
 export type { SandboxSlots } from './store/slots.js';
 export type { CancelRequests } from './store/cancel.js';
 export type { TaskFence } from './store/fence.js';
+export { jobLockKey, taskFence } from './bullmq-internals.js';
 export { DeathWatch, WorkerRegistry } from './workers.js';
 export type { WorkerInfo } from './workers.js';

@@ -2,12 +2,14 @@ import os from 'node:os';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { ModelProvider } from '@research/agent';
 import type { Env, Logger } from '@research/config';
-import { StepOutcome } from '@research/contracts';
+import type { StepOutcome } from '@research/contracts';
 import {
   AGENT_QUEUE,
   DeathWatch,
   StepJobData,
+  type StepJobResult,
   TaskStore,
+  stepJobResult,
   queueOptions,
   WorkerRegistry,
   createRedis,
@@ -86,23 +88,32 @@ export async function startWorker({
   const taskRuns = new Map<string, Promise<unknown>>();
   let restartsSeen = sandbox.restarts;
 
-  const stepWorker = new Worker(stepQueueNameForMe, async (job: Job) => runStep(job), {
-    connection: blockingSteps,
-    prefix,
-    concurrency: Math.max(2, env.WORKER_CONCURRENCY * 2),
-    lockDuration: env.WORKER_LOCK_MS,
-    stalledInterval: env.WORKER_STALLED_INTERVAL_MS,
-    // A Redis outage longer than the lock makes every running step "stalled"; re-delivery is
-    // harmless (runStep answers it without running the command again), failing it is not.
-    maxStalledCount: 3,
-  });
-  stepWorker.on('completed', (job, rv) => {
-    dispatcher.onCompleted(job, rv);
-    // The job's return value holds the outcome now; the record was only for a run that could not complete its job.
-    const data = job.data as Partial<StepJobData>;
-    if (typeof data.taskId === 'string' && typeof data.stepIndex === 'number')
-      void store.steps.forgetOutcome(data.taskId, data.stepIndex).catch(() => undefined);
-  });
+  /**
+   * The outcome of each step job this process ran, for its `completed` event: the job returns
+   * only a summary, and the dispatcher waiting in this process gets the outcome from here
+   * instead of reading back the record just written. Keyed by the job object BullMQ passes to
+   * both, so an entry goes with it.
+   */
+  const finished = new WeakMap<Job, StepOutcome>();
+  const stepWorker = new Worker(
+    stepQueueNameForMe,
+    async (job: Job): Promise<StepJobResult> => {
+      const outcome = await runStep(job);
+      finished.set(job, outcome);
+      return stepJobResult(outcome);
+    },
+    {
+      connection: blockingSteps,
+      prefix,
+      concurrency: Math.max(2, env.WORKER_CONCURRENCY * 2),
+      lockDuration: env.WORKER_LOCK_MS,
+      stalledInterval: env.WORKER_STALLED_INTERVAL_MS,
+      // A Redis outage longer than the lock makes every running step "stalled"; re-delivery is
+      // harmless (runStep answers it without running the command again), failing it is not.
+      maxStalledCount: 3,
+    },
+  );
+  stepWorker.on('completed', (job) => dispatcher.onCompleted(job, finished.get(job)));
   stepWorker.on('failed', (job, err) => dispatcher.onFailed(job, err));
   stepWorker.on('error', (err) => log.error({ err }, 'step worker error'));
 
@@ -121,13 +132,13 @@ export async function startWorker({
     const run = (async () => {
       // A first delivery cannot have run before; only a retry or a stalled re-delivery can.
       if (job.attemptsMade === 0 && (job.stalledCounter ?? 0) === 0) return executeStep(job, parsed.data);
-      const recorded = StepOutcome.safeParse(await store.steps.outcome(parsed.data.taskId, parsed.data.stepIndex));
-      if (recorded.success) {
+      const recorded = await store.steps.outcome(parsed.data.taskId, parsed.data.stepIndex);
+      if (recorded) {
         log.warn(
           { taskId: parsed.data.taskId, step: parsed.data.stepIndex },
           'step delivered again after it finished; answering from its record',
         );
-        return recorded.data;
+        return recorded;
       }
       return executeStep(job, parsed.data);
     })();

@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { Job, Queue } from 'bullmq';
-import { StepOutcome, type ToolCall } from '@research/contracts';
+import type { StepOutcome, ToolCall } from '@research/contracts';
 import {
   JOBS,
   type StepJobData,
@@ -78,14 +78,29 @@ export class StepDispatcher {
     private readonly logger: Logger,
   ) {}
 
-  /** Wired to the step Worker's `completed` event. */
-  onCompleted(job: Job, returnvalue: unknown): void {
-    const waiter = job.id ? this.waiters.get(job.id) : undefined;
-    if (!waiter) return;
-    this.waiters.delete(job.id!);
-    const parsed = StepOutcome.safeParse(returnvalue);
-    if (parsed.success) waiter.resolve(parsed.data);
-    else waiter.reject(new StepFailedError(job.data?.stepIndex ?? -1, `step ${job.id} returned an invalid result`));
+  /**
+   * Wired to the step Worker's `completed` event, with the outcome when this process ran the
+   * step (else it is read from the step's record, where every finished step keeps it).
+   */
+  onCompleted(job: Job, outcome: StepOutcome | undefined): void {
+    const id = job.id;
+    if (!id || !this.waiters.has(id)) return;
+    if (outcome) {
+      this.settle(id, (w) => w.resolve(outcome));
+      return;
+    }
+    const { taskId, stepIndex } = job.data as Partial<StepJobData>;
+    void this.recorded(id, taskId, stepIndex)
+      .then((o) => this.settle(id, (w) => w.resolve(o)))
+      .catch((err: Error) => this.settle(id, (w) => w.reject(err)));
+  }
+
+  /** The outcome recorded with a step whose job completed; a completed step always has one. */
+  private async recorded(id: string, taskId: string | undefined, index: number | undefined): Promise<StepOutcome> {
+    const outcome =
+      taskId !== undefined && index !== undefined ? await this.store.steps.outcome(taskId, index) : undefined;
+    if (!outcome) throw new StepFailedError(index ?? -1, `step ${id} completed but its outcome is not recorded`);
+    return outcome;
   }
 
   /** Wired to the step Worker's `failed` event; only the last attempt fails the wait. */
@@ -128,7 +143,7 @@ export class StepDispatcher {
     }
     const previous = await this.store.steps.get(taskId, index);
     if (previous?.queue && previous.queue !== this.stepQueue.name) {
-      const done = await this.takeOver(previous.queue, id, signal);
+      const done = await this.takeOver(previous.queue, id, taskId, index, signal);
       if (done) return done;
     }
 
@@ -153,7 +168,7 @@ export class StepDispatcher {
     let job = await Job.fromId<StepJobData>(this.stepQueue, id);
     if (job) {
       const state = await job.getState();
-      if (state === 'completed') return StepOutcome.parse(job.returnvalue);
+      if (state === 'completed') return this.recorded(id, taskId, index);
       if (state === 'failed' || state === 'unknown') {
         await job.remove();
         job = undefined;
@@ -162,8 +177,8 @@ export class StepDispatcher {
     if (job) return undefined;
     // Finished before, its job since gone (taken over from a dead worker, or failed after the
     // run when it could not be completed): the recorded outcome stands; nothing runs again.
-    const recorded = StepOutcome.safeParse(await this.store.steps.outcome(taskId, index));
-    if (recorded.success) return recorded.data;
+    const recorded = await this.store.steps.outcome(taskId, index);
+    if (recorded) return recorded;
     await this.add(taskJob, taskId, call, index);
     return undefined;
   }
@@ -245,15 +260,11 @@ export class StepDispatcher {
     if (!this.waiters.has(id)) return;
     const job = await Job.fromId(this.stepQueue, id);
     const state = job ? await job.getState() : 'unknown';
-    if (state === 'completed') {
-      const parsed = StepOutcome.safeParse(job?.returnvalue);
-      if (parsed.success) this.settle(id, (w) => w.resolve(parsed.data));
-      return;
-    }
-    if (state !== 'unknown') return;
-    const recorded = StepOutcome.safeParse(await this.store.steps.outcome(taskId, index));
-    if (recorded.success) this.settle(id, (w) => w.resolve(recorded.data));
-    else this.settle(id, (w) => w.reject(new StepFailedError(index, `step ${id} left the queue without finishing`)));
+    if (state !== 'completed' && state !== 'unknown') return;
+    const recorded = await this.store.steps.outcome(taskId, index);
+    if (recorded) this.settle(id, (w) => w.resolve(recorded));
+    else if (state === 'unknown')
+      this.settle(id, (w) => w.reject(new StepFailedError(index, `step ${id} left the queue without finishing`)));
   }
 
   private settle(id: string, how: (waiter: Waiter) => void): void {
@@ -271,7 +282,13 @@ export class StepDispatcher {
    * worker's step is removed — which also drops it from the task's dependencies — once its lock
    * has expired, and runs here.
    */
-  private async takeOver(queueName: string, id: string, signal: AbortSignal): Promise<StepOutcome | undefined> {
+  private async takeOver(
+    queueName: string,
+    id: string,
+    taskId: string,
+    index: number,
+    signal: AbortSignal,
+  ): Promise<StepOutcome | undefined> {
     const owner = stepQueueOwner(queueName);
     const other = new Queue(queueName, queueOptions(this.connection, this.prefix));
     try {
@@ -283,8 +300,8 @@ export class StepDispatcher {
         if (!job) return undefined;
         const state = await job.getState();
         if (state === 'completed') {
-          const parsed = StepOutcome.safeParse(job.returnvalue);
-          if (parsed.success) return parsed.data;
+          const recorded = await this.store.steps.outcome(taskId, index);
+          if (recorded) return recorded;
         }
         if (state === 'unknown') return undefined;
         if (state === 'completed' || state === 'failed' || (await this.deathWatch.isDead(owner))) {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DaytonaAction, TaskId, TaskRequest } from '@research/contracts';
+import { ActionName, DaytonaAction, type StepOutcome, TaskId, TaskRequest } from '@research/contracts';
 import type { BackoffOptions, JobsOptions, QueueOptions } from 'bullmq';
 import type { Redis } from './connection.js';
 
@@ -19,6 +19,28 @@ export const StepJobData = z.object({
   action: DaytonaAction,
 });
 export type StepJobData = z.infer<typeof StepJobData>;
+
+/**
+ * What a step job returns: a summary for the dashboard. The outcome itself (a file's content, a
+ * command's output) is kept once, with the task's step records, and read from there.
+ */
+export const StepJobResult = z.object({
+  ok: z.boolean(),
+  action: ActionName.optional(),
+  exitCode: z.number().int().optional(),
+  /** A refused action's error code (`path_outside_workspace`, …). */
+  refused: z.string().optional(),
+});
+export type StepJobResult = z.infer<typeof StepJobResult>;
+
+/** The summary a step job returns for `outcome`. */
+export function stepJobResult(outcome: StepOutcome): StepJobResult {
+  if (!outcome.ok) return { ok: false, refused: outcome.error.code };
+  const { action } = outcome.result;
+  return outcome.result.action === 'execute-command'
+    ? { ok: true, action, exitCode: outcome.result.exitCode }
+    : { ok: true, action };
+}
 
 interface CatalogEntry<S extends z.ZodType> {
   schema: S;

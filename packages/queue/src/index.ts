@@ -1,7 +1,16 @@
 export { createRedis, duplicateRedis, isCluster, waitForRedis, API_COMMAND_TIMEOUT_MS } from './connection.js';
 export type { ConnectionRole, CreateRedisOptions, Redis } from './connection.js';
 export { AGENT_QUEUE, stepQueueName, stepQueueOwner, isStepQueue, stepJobId } from './names.js';
-export { TaskJobData, StepJobData, JOBS, jobOptions, queueOptions, QUEUE_EVENTS_MAX_LEN } from './catalog.js';
+export {
+  TaskJobData,
+  StepJobData,
+  StepJobResult,
+  stepJobResult,
+  JOBS,
+  jobOptions,
+  queueOptions,
+  QUEUE_EVENTS_MAX_LEN,
+} from './catalog.js';
 export type { JobKind } from './catalog.js';
 export { TaskStore } from './task-store.js';
 export type { TaskStoreOptions } from './task-store.js';

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import type { StepOutcome } from '@research/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue, Worker } from 'bullmq';
 import { createRedis, waitForRedis, type Redis } from './connection.js';
 import { TaskStore } from './task-store.js';
 import { WorkerRegistry } from './workers.js';
 import { AGENT_QUEUE, stepJobId, stepQueueName } from './names.js';
-import { JOBS, QUEUE_EVENTS_MAX_LEN, TaskJobData, jobOptions, queueOptions } from './catalog.js';
+import { JOBS, QUEUE_EVENTS_MAX_LEN, TaskJobData, jobOptions, queueOptions, stepJobResult } from './catalog.js';
 
 const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = `{test-${randomUUID().slice(0, 8)}}`;
@@ -125,7 +126,7 @@ describe('TaskStore', () => {
       maxSteps: 5,
     });
     expect(await store.steps.outcome('t7', 0)).toBeUndefined();
-    const outcome = {
+    const outcome: StepOutcome = {
       ok: true,
       result: {
         action: 'execute-command',
@@ -148,8 +149,7 @@ describe('TaskStore', () => {
       { index: 1, action: 'execute-command', status: 'completed', attempts: 1, exitCode: 0 },
       outcome,
     );
-    await store.steps.forgetOutcome('t7', 1);
-    expect(await store.steps.outcome('t7', 1)).toBeUndefined();
+    expect(await store.steps.outcome('t7', 1)).toEqual(outcome);
     expect(await store.steps.get('t7', 0)).toMatchObject({ status: 'completed', queue: 'steps.w1' });
     // The view shows the step, not its outcome.
     expect((await store.records.view('t7'))?.steps[0]).toEqual({
@@ -231,6 +231,26 @@ describe('job catalog', () => {
       }),
     ).toBe('step 3 · execute-command · python3 analysis.py');
     expect(jobOptions('step')).toMatchObject({ attempts: 3, backoff: { type: 'exponential' } });
+  });
+
+  it("sums a step's outcome up for its job's return value, without the outcome's content", () => {
+    const run = stepJobResult({
+      ok: true,
+      result: {
+        action: 'execute-command',
+        exitCode: 2,
+        stdout: 'x'.repeat(10_000),
+        stderr: '',
+        timedOut: false,
+        truncated: false,
+        durationMs: 1,
+      },
+    });
+    expect(run).toEqual({ ok: true, action: 'execute-command', exitCode: 2 });
+    expect(stepJobResult({ ok: false, error: { code: 'path_outside_workspace', message: 'no' } })).toEqual({
+      ok: false,
+      refused: 'path_outside_workspace',
+    });
   });
 });
 

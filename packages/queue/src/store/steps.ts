@@ -1,4 +1,4 @@
-import type { StepView } from '@research/contracts';
+import { StepOutcome, type StepView } from '@research/contracts';
 import type { Redis } from '../connection.js';
 import { fencedHset, type TaskFence } from './fence.js';
 import { addStepDuration } from './stats.js';
@@ -56,11 +56,13 @@ export class StepRecords {
   }
 
   /**
-   * Records a finished step together with its outcome, in one transaction. Whatever delivers the
-   * step again later — a step job re-queued after its lock expired (Redis was away), a task
-   * resumed on another worker — is answered from this record instead of running it twice.
+   * Records a finished step together with its outcome, in one transaction, before its job
+   * completes. This is the one copy of the outcome (the step job's return value is only a
+   * summary): whatever delivers the step again later — a step job re-queued after its lock
+   * expired (Redis was away), a task resumed on another worker, a dead worker's step taken over —
+   * is answered from it instead of running the step twice. It lives as long as the task.
    */
-  async complete(id: string, step: StoredStep, outcome: unknown): Promise<void> {
+  async complete(id: string, step: StoredStep, outcome: StepOutcome): Promise<void> {
     const m = this.redis
       .multi()
       .hset(this.keys.steps(id), String(step.index), JSON.stringify(step))
@@ -72,17 +74,11 @@ export class StepRecords {
     await m.exec();
   }
 
-  /**
-   * Drops a step's recorded outcome once its job completed (the job's return value holds it from
-   * then on): outcomes can be large (a read-file up to 1 MiB), so they are not kept twice.
-   */
-  async forgetOutcome(id: string, index: number): Promise<void> {
-    await this.redis.hdel(this.keys.outcomes(id), String(index));
-  }
-
-  /** The recorded outcome of a finished step (see `complete`), unparsed. */
-  async outcome(id: string, index: number): Promise<unknown> {
+  /** The recorded outcome of a finished step (see `complete`); undefined when it has none. */
+  async outcome(id: string, index: number): Promise<StepOutcome | undefined> {
     const raw = await this.redis.hget(this.keys.outcomes(id), String(index));
-    return raw === null ? undefined : (JSON.parse(raw) as unknown);
+    if (raw === null) return undefined;
+    const parsed = StepOutcome.safeParse(JSON.parse(raw));
+    return parsed.success ? parsed.data : undefined;
   }
 }

@@ -1,12 +1,23 @@
-import { UnrecoverableError, type Job } from 'bullmq';
-import { createProvider, initialState, runAgent, type AgentState, type ModelProvider } from '@research/agent';
+import { type Job, UnrecoverableError } from 'bullmq';
+import { type AgentState, createProvider, initialState, type ModelProvider, runAgent } from '@research/agent';
 import type { Env, Logger } from '@research/config';
 import type { StepOutcome, TaskEvent, TaskProgress, TaskResult, TaskStatus } from '@research/contracts';
-import { TaskJobData, type TaskStore, taskFence } from '@research/queue';
+import { type StatusDetails, type TaskJobData, type TaskStore, taskFence } from '@research/queue';
 import type { Sandbox } from '@research/sandbox';
-import { LeaseLostError, type StepDispatcher } from './steps.js';
+import { LeaseLostError } from './errors.js';
+import type { StepDispatcher } from './step-dispatcher.js';
+import type { Ending } from './task-runner.js';
 
-export interface TaskContext {
+/** A run's controls, held by the task runner for the cancel channel and the lock-loss event. */
+export interface RunControl {
+  /** Aborted when a cancel of the task is requested. */
+  cancel: AbortController;
+  /** Aborted when this worker lost the task's lock: another worker may be resuming it. */
+  lease: AbortController;
+}
+
+/** What one run of a task gets from the task runner. */
+export interface TaskRunContext {
   env: Env;
   workerId: string;
   store: TaskStore;
@@ -14,21 +25,22 @@ export interface TaskContext {
   dispatcher: StepDispatcher;
   logger: Logger;
   provider?: ModelProvider;
-  /** Abort controllers of the tasks running here, for cancel. */
-  running: Map<string, AbortController>;
-  /** Aborted when this worker lost a running task's lock: another worker may be resuming it. */
-  leases: Map<string, AbortController>;
+  control: RunControl;
+  /** Ends the task (the runner's `end`); returns the status it has then. */
+  end: (to: TaskStatus, details: StatusDetails, ending: Ending) => Promise<TaskStatus>;
+}
+
+export interface TaskRunResult {
+  status: TaskStatus;
+  summary: string;
 }
 
 /** Minimum gap between two snapshots of a running task's files (the API serves them). */
 const SNAPSHOT_EVERY_MS = 2_000;
 
-/** Processes one task job: resumes from its checkpoint, runs the loop, keeps the files, sets the final status. */
-export async function processTask(ctx: TaskContext, job: Job): Promise<{ status: string; summary: string }> {
-  const parsed = TaskJobData.safeParse(job.data);
-  if (!parsed.success) throw new UnrecoverableError(`invalid task payload: ${parsed.error.message}`);
-  const { taskId, request } = parsed.data;
-  const { env, store, sandbox, workerId } = ctx;
+/** Runs one task job: resumes from its checkpoint, runs the loop, keeps the files, ends the task. */
+export async function runTask(ctx: TaskRunContext, job: Job, { taskId, request }: TaskJobData): Promise<TaskRunResult> {
+  const { env, store, sandbox, workerId, control } = ctx;
   const log = ctx.logger.child({ taskId, workerId });
 
   // One round trip: these go out together on the store's connection.
@@ -40,11 +52,16 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
   if (current === 'cancelled' || current === 'completed' || current === 'failed') {
     return { status: current, summary: 'already finished' };
   }
+  // Whether the workspace may hold files or processes of this task (a resumed task may: an earlier run touched it).
+  let touched = checkpoint !== undefined;
+  let ranCommand = checkpoint !== undefined;
   if (cancelRequested) {
-    const cancelled = await store.lifecycle.transition(taskId, 'cancelled', {
-      error: { code: 'cancelled', message: 'cancelled before it started' },
-    });
-    return { status: cancelled.status ?? 'cancelled', summary: 'cancelled before it started' };
+    const status = await ctx.end(
+      'cancelled',
+      { error: { code: 'cancelled', message: 'cancelled before it started' } },
+      { ranHere: true, ranCommand, keepFiles: false },
+    );
+    return { status, summary: 'cancelled before it started' };
   }
 
   const started = await store.lifecycle.start(taskId, { workerId });
@@ -63,9 +80,6 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
     log.info({ nextStep: checkpoint.nextStep, pending: checkpoint.pending.length }, 'resuming from checkpoint');
   // Steps from here on were never dispatched: checkpoints are written before their steps go out.
   const firstFreshStep = state.nextStep;
-  // Whether the workspace may hold files or processes of this task (a resumed task may: an earlier run touched it).
-  let touched = checkpoint !== undefined;
-  let ranCommand = checkpoint !== undefined;
 
   // Events, progress and log lines go out in the background, in order per connection; the loop
   // does not wait for them. They are flushed before the final status, so nothing is lost or late.
@@ -83,38 +97,19 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
   // Checkpoints and dispatched steps are written only while this run holds the task's lock.
   const fence = taskFence(job);
 
-  const controller = new AbortController();
-  ctx.running.set(taskId, controller);
   // Once the lease is lost, this run writes nothing more the task's next owner would read (no
   // events, no checkpoint, no status): it only winds down, letting a step in flight finish.
-  const lease = new AbortController();
-  ctx.leases.set(taskId, lease);
+  const lease = control.lease;
   const owned = () => !lease.signal.aborted;
   const loseLease = (err: Error) => {
     if (owned())
       log.warn({ err }, "the task lock is no longer this run's; stopping it here so it resumes from its checkpoint");
     lease.abort(err);
   };
-  /**
-   * Sets the final status, then kills what the task's commands left running in the background
-   * (a server for a later step, or a fork bomb holding the container's pids limit): once the
-   * task is over they may neither starve the other tasks sharing the container nor pile up.
-   */
-  const settle = async (...args: Parameters<TaskStore['lifecycle']['transition']>): Promise<TaskStatus> => {
+  /** Ends the task once the background writes are out, so its stream ends with the final status. */
+  const settle = async (to: TaskStatus, details: StatusDetails): Promise<TaskStatus> => {
     await flush();
-    const settled = await store.lifecycle.transition(...args);
-    // Refused: someone ended the task first (a cancel of its re-queued job, say); that status stands.
-    if (!settled.ok)
-      log.info({ status: settled.status, wanted: args[1] }, 'the task had ended meanwhile; its status stands');
-    if (ranCommand)
-      await sandbox
-        .cancelTask(taskId)
-        .catch((err: unknown) => log.warn({ err }, "could not stop the finished task's leftover processes"));
-    // Per-task sandboxes: the files are kept in Redis by now, the container and volume can go.
-    await sandbox
-      .releaseTask?.(taskId)
-      .catch((err: unknown) => log.warn({ err }, "could not release the task's sandbox"));
-    return settled.status ?? args[1];
+    return ctx.end(to, details, { ranHere: true, ranCommand, keepFiles: false });
   };
   const provider = ctx.provider ?? createProvider(env, log);
   let progress: TaskProgress = { step: state.nextStep - state.pending.length, maxSteps, phase: 'starting' };
@@ -155,7 +150,7 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
       format: env.TOOL_CALL_FORMAT,
       maxSteps,
       deadline,
-      signal: AbortSignal.any([controller.signal, lease.signal]),
+      signal: AbortSignal.any([control.cancel.signal, lease.signal]),
       logger: log,
       ...(request.model ? { model: request.model } : {}),
       steps: {
@@ -207,18 +202,18 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
     setProgress({ phase: 'done' });
     switch (outcome.reason) {
       case 'answer':
-        return { status: await settle(taskId, 'completed', { result }), summary: outcome.summary };
+        return { status: await settle('completed', { result }), summary: outcome.summary };
       case 'cancelled':
-        await settle(taskId, 'cancelled', { result, error: { code: 'cancelled', message: 'cancelled by request' } });
+        await settle('cancelled', { result, error: { code: 'cancelled', message: 'cancelled by request' } });
         throw new UnrecoverableError('cancelled by request');
       case 'max_steps':
-        await settle(taskId, 'failed', {
+        await settle('failed', {
           result,
           error: { code: 'max_steps', message: `stopped after ${maxSteps} steps without a final answer` },
         });
         throw new UnrecoverableError(`stopped after ${maxSteps} steps`);
       case 'timeout':
-        await settle(taskId, 'failed', {
+        await settle('failed', {
           result,
           error: {
             code: 'timeout',
@@ -233,15 +228,13 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
     if (e.name === 'LlmError' || e.name === 'ConfigError') {
       // The provider already retried; another attempt would hit the same wall.
       await snapshot(true).catch(() => undefined);
-      await settle(taskId, 'failed', { error: { code: 'llm_error', message: e.message } });
+      await settle('failed', { error: { code: 'llm_error', message: e.message } });
       throw new UnrecoverableError(e.message);
     }
     log.warn({ err: e, attempt: job.attemptsMade + 1 }, 'task attempt failed; it will resume from its checkpoint');
     throw err;
   } finally {
     clearTimeout(overrun);
-    ctx.running.delete(taskId);
-    ctx.leases.delete(taskId);
   }
 }
 
@@ -266,7 +259,7 @@ function stepLogLine(index: number, action: string, outcome: StepOutcome, durati
 }
 
 /** Copies the task's files into Redis (size-capped), so they outlive the worker and its container. */
-async function saveFiles(ctx: TaskContext, taskId: string): Promise<void> {
+async function saveFiles(ctx: TaskRunContext, taskId: string): Promise<void> {
   const { files } = await ctx.sandbox.exportFiles(taskId, { maxBytes: ctx.env.RESULT_MAX_BYTES });
   await ctx.store.files.save(taskId, files);
 }

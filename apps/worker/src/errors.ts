@@ -1,5 +1,3 @@
-import type { Job } from 'bullmq';
-
 /** This run no longer holds the task's lock; the task resumes from its checkpoint, here or elsewhere. */
 export class LeaseLostError extends Error {
   override readonly name = 'LeaseLostError';
@@ -14,16 +12,4 @@ export class StepFailedError extends Error {
   ) {
     super(message);
   }
-}
-
-/**
- * Whether BullMQ will not run the job again: its attempts are used up, it threw
- * UnrecoverableError, or the stalled checker failed it ("stalled more than allowable limit").
- */
-export function isFinalFailure(job: Job, err: Error): boolean {
-  return (
-    job.attemptsMade >= (job.opts.attempts ?? 1) ||
-    err.name === 'UnrecoverableError' ||
-    /stalled more than/.test(err.message)
-  );
 }

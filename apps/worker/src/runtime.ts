@@ -11,6 +11,7 @@ import {
   queueOptions,
   stepQueueName,
   waitForRedis,
+  workerOptions,
 } from '@research/queue';
 import { DockerSandbox, type Sandbox, TaskSandboxPool, sandboxOptionsFromEnv } from '@research/sandbox';
 import { Liveness } from './liveness.js';
@@ -85,29 +86,26 @@ export async function startWorker({
     signalOf: (taskId) => tasks.signalOf(taskId),
   });
 
-  const stepWorker = new Worker(stepQueueNameForMe, async (job: Job) => steps.process(job), {
-    connection: blockingSteps,
-    prefix,
-    concurrency: Math.max(2, env.WORKER_CONCURRENCY * 2),
-    lockDuration: env.WORKER_LOCK_MS,
-    stalledInterval: env.WORKER_STALLED_INTERVAL_MS,
-    // A Redis outage longer than the lock makes every running step "stalled"; re-delivery is
-    // harmless (the executor answers it without running the command again), failing it is not.
-    maxStalledCount: 3,
-  });
+  const lock = { lockDuration: env.WORKER_LOCK_MS, stalledInterval: env.WORKER_STALLED_INTERVAL_MS };
+  const stepWorker = new Worker(
+    stepQueueNameForMe,
+    async (job: Job) => steps.process(job),
+    workerOptions('step', {
+      connection: blockingSteps,
+      prefix,
+      concurrency: Math.max(2, env.WORKER_CONCURRENCY * 2),
+      ...lock,
+    }),
+  );
   stepWorker.on('completed', (job) => dispatcher.onCompleted(job, steps.outcomeOf(job)));
   stepWorker.on('failed', (job, err) => dispatcher.onFailed(job, err));
   stepWorker.on('error', (err) => log.error({ err }, 'step worker error'));
 
-  const taskWorker = new Worker(AGENT_QUEUE, async (job: Job) => tasks.process(job), {
-    connection: blockingAgent,
-    prefix,
-    concurrency: env.WORKER_CONCURRENCY,
-    lockDuration: env.WORKER_LOCK_MS,
-    stalledInterval: env.WORKER_STALLED_INTERVAL_MS,
-    // A task whose worker died resumes elsewhere; only a task that keeps killing workers fails.
-    maxStalledCount: 3,
-  });
+  const taskWorker = new Worker(
+    AGENT_QUEUE,
+    async (job: Job) => tasks.process(job),
+    workerOptions('task', { connection: blockingAgent, prefix, concurrency: env.WORKER_CONCURRENCY, ...lock }),
+  );
   taskWorker.on('error', (err) => log.error({ err }, 'task worker error'));
   taskWorker.on('lockRenewalFailed', (jobIds: string[]) => tasks.loseLocks(jobIds));
   taskWorker.on('failed', (job, err) => tasks.onFailed(job, err));

@@ -10,11 +10,12 @@ import {
   stepQueueOwner,
   taskFence,
   type DeathWatch,
+  isFinalFailure,
   type Redis,
   type TaskStore,
 } from '@research/queue';
 import type { Logger } from '@research/config';
-import { LeaseLostError, StepFailedError, isFinalFailure } from './errors.js';
+import { LeaseLostError, StepFailedError } from './errors.js';
 
 interface Waiter {
   resolve: (outcome: StepOutcome) => void;
@@ -79,7 +80,7 @@ export class StepDispatcher {
   /** Wired to the step Worker's `failed` event; only the last attempt fails the wait. */
   onFailed(job: Job | undefined, err: Error): void {
     if (!job?.id) return;
-    if (!isFinalFailure(job, err)) return;
+    if (!isFinalFailure(job)) return;
     const waiter = this.waiters.get(job.id);
     if (!waiter) return;
     this.waiters.delete(job.id);
@@ -179,12 +180,7 @@ export class StepDispatcher {
     await this.stepQueue.add(
       JOBS.step.name(data),
       data,
-      jobOptions('step', {
-        jobId: id,
-        parent: { id: taskJob.id!, queue: taskJob.queueQualifiedName },
-        // A step that fails for good leaves the task's dependencies, so the task can still finish.
-        removeDependencyOnFailure: true,
-      }),
+      jobOptions('step', { jobId: id, parent: { id: taskJob.id!, queue: taskJob.queueQualifiedName } }),
     );
   }
 

@@ -1,7 +1,7 @@
 import { type Job, UnrecoverableError } from 'bullmq';
 import type { Logger } from '@research/config';
 import type { StepOutcome } from '@research/contracts';
-import { StepJobData, type StepJobResult, type TaskStore, stepJobId, stepJobResult } from '@research/queue';
+import { asJobError, StepJobData, type StepJobResult, type TaskStore, stepJobId, stepJobResult } from '@research/queue';
 import type { Sandbox } from '@research/sandbox';
 
 export interface StepExecutorOptions {
@@ -90,15 +90,15 @@ export class StepExecutor {
     try {
       outcome = await sandbox.run(taskId, action, signal ? { signal } : {});
     } catch (err) {
-      const e = err as Error & { retryable?: boolean };
+      const e = err as Error;
       const where = { taskId, step: stepIndex, action: action.action, attempt: attempts };
       // A cancel aborts the step on purpose: not a failure anyone needs to look into.
       if (signal?.aborted) this.log.info({ ...where, err: e.message }, 'step stopped: its task was cancelled');
       else this.log.warn({ ...where, err: e }, 'step failed; it will retry if attempts remain');
       await store.steps.set(taskId, { ...record, status: 'failed' });
       this.noteRestarts();
-      if (e.retryable === false) throw new UnrecoverableError(e.message);
-      throw err;
+      // A failure another attempt cannot fix (a refused path, a missing image) spends no attempt.
+      throw asJobError(err);
     }
     const durationMs = Math.round((performance.now() - started) * 100) / 100;
     this.noteRestarts();

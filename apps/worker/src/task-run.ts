@@ -1,8 +1,15 @@
 import { type Job, UnrecoverableError } from 'bullmq';
-import { type AgentState, createProvider, initialState, type ModelProvider, runAgent } from '@research/agent';
-import type { Env, Logger } from '@research/config';
+import { type AgentState, createProvider, initialState, LlmError, type ModelProvider, runAgent } from '@research/agent';
+import { ConfigError, type Env, type Logger } from '@research/config';
 import type { StepOutcome, TaskEvent, TaskProgress, TaskResult, TaskStatus } from '@research/contracts';
-import { type StatusDetails, type TaskJobData, type TaskStore, taskFence } from '@research/queue';
+import {
+  asJobError,
+  isRetryable,
+  type StatusDetails,
+  type TaskJobData,
+  type TaskStore,
+  taskFence,
+} from '@research/queue';
 import type { Sandbox } from '@research/sandbox';
 import { LeaseLostError } from './errors.js';
 import type { StepDispatcher } from './step-dispatcher.js';
@@ -223,15 +230,17 @@ export async function runTask(ctx: TaskRunContext, job: Job, { taskId, request }
         throw new UnrecoverableError('task timed out');
     }
   } catch (err) {
-    if (err instanceof UnrecoverableError || !owned()) throw err;
-    const e = err as Error;
-    if (e.name === 'LlmError' || e.name === 'ConfigError') {
-      // The provider already retried; another attempt would hit the same wall.
+    if (!owned()) throw err;
+    if (err instanceof LlmError || err instanceof ConfigError) {
+      // The task's retry policy leaves model failures alone: the provider already retried the
+      // request, and another attempt of the task would hit the same wall.
       await snapshot(true).catch(() => undefined);
-      await settle('failed', { error: { code: 'llm_error', message: e.message } });
-      throw new UnrecoverableError(e.message);
+      await settle('failed', { error: { code: 'llm_error', message: err.message } });
+      throw new UnrecoverableError(err.message);
     }
-    log.warn({ err: e, attempt: job.attemptsMade + 1 }, 'task attempt failed; it will resume from its checkpoint');
+    // Not retryable: the job fails for good now, and the task with it (the runner's onFailed).
+    if (!isRetryable(err)) throw asJobError(err);
+    log.warn({ err, attempt: job.attemptsMade + 1 }, 'task attempt failed; it will resume from its checkpoint');
     throw err;
   } finally {
     clearTimeout(overrun);

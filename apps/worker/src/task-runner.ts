@@ -2,9 +2,8 @@ import { type Job, UnrecoverableError } from 'bullmq';
 import type { ModelProvider } from '@research/agent';
 import type { Env, Logger } from '@research/config';
 import type { TaskStatus } from '@research/contracts';
-import { type StatusDetails, TaskJobData, type TaskStore } from '@research/queue';
+import { isFinalFailure, type StatusDetails, TaskJobData, type TaskStore } from '@research/queue';
 import type { Sandbox } from '@research/sandbox';
-import { isFinalFailure } from './errors.js';
 import type { StepDispatcher } from './step-dispatcher.js';
 import { type RunControl, type TaskRunResult, runTask } from './task-run.js';
 
@@ -142,7 +141,7 @@ export class TaskRunner {
    * task a final status (it threw after ending it).
    */
   onFailed(job: Job | undefined, err: Error): void {
-    if (!job || !isFinalFailure(job, err)) return;
+    if (!job || !isFinalFailure(job)) return;
     const taskId = (job.data as { taskId?: unknown }).taskId;
     if (typeof taskId !== 'string') return;
     void this.end(

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { ActionName, DaytonaAction, type StepOutcome, TaskId, TaskRequest } from '@research/contracts';
-import type { BackoffOptions, JobsOptions, QueueOptions } from 'bullmq';
+import type { JobsOptions, QueueOptions, WorkerOptions } from 'bullmq';
 import type { Redis } from './connection.js';
+import type { RetryPolicy } from './retry.js';
 
 /** Payload of a task job in the `agent` queue. Parsed again when a worker dequeues it. */
 export const TaskJobData = z.object({
@@ -46,8 +47,9 @@ interface CatalogEntry<S extends z.ZodType> {
   schema: S;
   /** Readable job name for the dashboard. */
   name: (data: z.infer<S>) => string;
-  attempts: number;
-  backoff: BackoffOptions;
+  retry: RetryPolicy;
+  /** Other job options of the kind (what a failure does to the job's parent, …). */
+  options?: JobsOptions;
   removeOnComplete: JobsOptions['removeOnComplete'];
   removeOnFail: JobsOptions['removeOnFail'];
 }
@@ -79,18 +81,30 @@ export const JOBS = {
   task: {
     schema: TaskJobData,
     name: (d: TaskJobData) => `research: ${firstWords(d.request.prompt)}`,
-    // A task retries from its checkpoint (finished steps are not re-run).
-    attempts: 3,
-    backoff: { type: 'exponential', delay: 1_000, jitter: 0.5 },
+    retry: {
+      // A task retries from its checkpoint (finished steps are not re-run). A model failure
+      // ends it at once: the provider has already spent its retries on the request.
+      attempts: 3,
+      backoff: { type: 'exponential', delay: 1_000, jitter: 0.5 },
+      // A task whose worker died resumes elsewhere; only a task that keeps killing workers fails.
+      maxStalledCount: 3,
+    },
     removeOnComplete: { age: 7 * DAY_S, count: 10_000 },
     removeOnFail: { age: 14 * DAY_S, count: 10_000 },
   } satisfies CatalogEntry<typeof TaskJobData>,
   step: {
     schema: StepJobData,
     name: (d: StepJobData) => `step ${d.stepIndex + 1} · ${d.action.action} · ${describeAction(d.action)}`,
-    // Infrastructure failures (container gone, Docker API error) retry; a command's own failure is a result.
-    attempts: 3,
-    backoff: { type: 'exponential', delay: 250, jitter: 0.5 },
+    retry: {
+      // Infrastructure failures (container gone, Docker API error) retry; a command's own failure is a result.
+      attempts: 3,
+      backoff: { type: 'exponential', delay: 250, jitter: 0.5 },
+      // A Redis outage longer than the lock makes every running step "stalled"; re-delivery is
+      // harmless (the step is answered from its record, not run again), failing it is not.
+      maxStalledCount: 3,
+    },
+    // A step that fails for good leaves the task's dependencies, so the task can still finish.
+    options: { removeDependencyOnFailure: true },
     removeOnComplete: { age: 1 * DAY_S, count: 50_000 },
     removeOnFail: { age: 7 * DAY_S, count: 10_000 },
   } satisfies CatalogEntry<typeof StepJobData>,
@@ -100,14 +114,26 @@ export type JobKind = keyof typeof JOBS;
 
 /** Job options from the catalog, for `queue.add(name, data, jobOptions('task', {...}))`. */
 export function jobOptions(kind: JobKind, extra: JobsOptions = {}): JobsOptions {
-  const entry = JOBS[kind];
+  const entry: Pick<CatalogEntry<z.ZodType>, 'retry' | 'options' | 'removeOnComplete' | 'removeOnFail'> = JOBS[kind];
   return {
-    attempts: entry.attempts,
-    backoff: entry.backoff,
+    attempts: entry.retry.attempts,
+    backoff: entry.retry.backoff,
     removeOnComplete: entry.removeOnComplete,
     removeOnFail: entry.removeOnFail,
+    ...entry.options,
     ...extra,
   };
+}
+
+/**
+ * Options of the Worker that runs jobs of `kind`: the catalog's stall handling, with what the
+ * process decides (connection, concurrency, lock timing).
+ */
+export function workerOptions(
+  kind: JobKind,
+  options: Pick<WorkerOptions, 'connection' | 'prefix' | 'concurrency' | 'lockDuration' | 'stalledInterval'>,
+): WorkerOptions {
+  return { ...options, maxStalledCount: JOBS[kind].retry.maxStalledCount };
 }
 
 /** BullMQ stream of queue events is capped so Redis does not grow without bound. */

@@ -8,10 +8,13 @@ export {
   stepJobResult,
   JOBS,
   jobOptions,
+  workerOptions,
   queueOptions,
   QUEUE_EVENTS_MAX_LEN,
 } from './catalog.js';
 export type { JobKind } from './catalog.js';
+export { isRetryable, asJobError, isFinalFailure } from './retry.js';
+export type { RetryPolicy } from './retry.js';
 export { TaskStore } from './task-store.js';
 export type { TaskStoreOptions } from './task-store.js';
 export { STEP_BUCKETS_S } from './store/stats.js';

@@ -1,6 +1,6 @@
 import { type Job, UnrecoverableError } from 'bullmq';
 import type { Logger } from '@research/config';
-import type { StepOutcome } from '@research/contracts';
+import { exitCodeOf, type StepOutcome } from '@research/contracts';
 import { asJobError, StepJobData, type StepJobResult, type TaskStore, stepJobId, stepJobResult } from '@research/queue';
 import type { Sandbox } from '@research/sandbox';
 
@@ -102,6 +102,7 @@ export class StepExecutor {
     }
     const durationMs = Math.round((performance.now() - started) * 100) / 100;
     this.noteRestarts();
+    const exitCode = outcome.ok ? exitCodeOf(outcome.result) : undefined;
     this.log.debug(
       { taskId, step: stepIndex, action: action.action, ok: outcome.ok, durationMs, attempt: attempts },
       'step finished',
@@ -113,7 +114,7 @@ export class StepExecutor {
         ...record,
         status: 'completed',
         durationMs,
-        ...(outcome.ok && outcome.result.action === 'execute-command' ? { exitCode: outcome.result.exitCode } : {}),
+        ...(exitCode !== undefined ? { exitCode } : {}),
       },
       outcome,
     );

@@ -1,7 +1,15 @@
 import { type Job, UnrecoverableError } from 'bullmq';
 import { type AgentState, createProvider, initialState, LlmError, type ModelProvider, runAgent } from '@research/agent';
 import { ConfigError, type Env, type Logger } from '@research/config';
-import type { StepOutcome, TaskEvent, TaskProgress, TaskResult, TaskStatus } from '@research/contracts';
+import {
+  actionOf,
+  exitCodeOf,
+  type StepOutcome,
+  type TaskEvent,
+  type TaskProgress,
+  type TaskResult,
+  type TaskStatus,
+} from '@research/contracts';
 import {
   asJobError,
   isRetryable,
@@ -166,8 +174,9 @@ export async function runTask(ctx: TaskRunContext, job: Job, { taskId, request }
           // beside the same step dispatched by the task's next owner.
           if (!owned()) throw new LeaseLostError(`lost the lock of task ${taskId}; it resumes from its checkpoint`);
           setProgress({ step: index + 1, phase: 'running-step' });
-          if (call.args.action === 'create-file' || call.args.action === 'execute-command') touched = true;
-          if (call.args.action === 'execute-command') ranCommand = true;
+          const { effects } = actionOf(call.args.action);
+          if (effects.writesWorkspace || effects.runsCode) touched = true;
+          if (effects.runsCode) ranCommand = true;
           const started = performance.now();
           // With the lease lost, the step in flight runs on and records its outcome for whoever
           // resumes the task; this run stops waiting for it.
@@ -182,7 +191,7 @@ export async function runTask(ctx: TaskRunContext, job: Job, { taskId, request }
           const durationMs = Math.round(performance.now() - started);
           background(job.log(stepLogLine(index, call.args.action, result, durationMs)));
           setProgress({ phase: 'thinking' });
-          if (call.args.action === 'create-file' || call.args.action === 'execute-command') void snapshot(false);
+          if (effects.writesWorkspace) void snapshot(false);
           return result;
         },
       },
@@ -260,10 +269,9 @@ function untilLost<T>(lease: AbortSignal, work: Promise<T>): Promise<T> {
 /** One line per step in the task job's log; steps count from 1 for people, ids from 0. */
 function stepLogLine(index: number, action: string, outcome: StepOutcome, durationMs: number): string {
   if (!outcome.ok) return `step ${index + 1} · ${action} · refused: ${outcome.error.code} · ${durationMs} ms`;
-  const exit =
-    outcome.result.action === 'execute-command'
-      ? ` · exit ${outcome.result.exitCode}${outcome.result.timedOut ? ' (timed out)' : ''}`
-      : '';
+  const code = exitCodeOf(outcome.result);
+  const timedOut = 'timedOut' in outcome.result && outcome.result.timedOut;
+  const exit = code === undefined ? '' : ` · exit ${code}${timedOut ? ' (timed out)' : ''}`;
   return `step ${index + 1} · ${action}${exit} · ${durationMs} ms`;
 }
 

@@ -1,5 +1,13 @@
 import { z } from 'zod';
-import { ActionName, DaytonaAction, type StepOutcome, TaskId, TaskRequest } from '@research/contracts';
+import {
+  ActionName,
+  DaytonaAction,
+  exitCodeOf,
+  type StepOutcome,
+  summarizeAction,
+  TaskId,
+  TaskRequest,
+} from '@research/contracts';
 import type { JobsOptions, QueueOptions, WorkerOptions } from 'bullmq';
 import type { Redis } from './connection.js';
 import type { RetryPolicy } from './retry.js';
@@ -37,10 +45,10 @@ export type StepJobResult = z.infer<typeof StepJobResult>;
 /** The summary a step job returns for `outcome`. */
 export function stepJobResult(outcome: StepOutcome): StepJobResult {
   if (!outcome.ok) return { ok: false, refused: outcome.error.code };
-  const { action } = outcome.result;
-  return outcome.result.action === 'execute-command'
-    ? { ok: true, action, exitCode: outcome.result.exitCode }
-    : { ok: true, action };
+  const exitCode = exitCodeOf(outcome.result);
+  return exitCode === undefined
+    ? { ok: true, action: outcome.result.action }
+    : { ok: true, action: outcome.result.action, exitCode };
 }
 
 interface CatalogEntry<S extends z.ZodType> {
@@ -59,18 +67,6 @@ const DAY_S = 86_400;
 function firstWords(text: string, max = 48): string {
   const flat = text.replace(/\s+/g, ' ').trim();
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
-}
-
-function describeAction(a: DaytonaAction): string {
-  switch (a.action) {
-    case 'execute-command':
-      return firstWords(a.command, 40);
-    case 'create-file':
-    case 'read-file':
-      return firstWords(a.filePath, 40);
-    case 'list-files':
-      return a.path ?? '.';
-  }
 }
 
 /**
@@ -94,7 +90,8 @@ export const JOBS = {
   } satisfies CatalogEntry<typeof TaskJobData>,
   step: {
     schema: StepJobData,
-    name: (d: StepJobData) => `step ${d.stepIndex + 1} · ${d.action.action} · ${describeAction(d.action)}`,
+    name: (d: StepJobData) =>
+      `step ${d.stepIndex + 1} · ${d.action.action} · ${firstWords(summarizeAction(d.action), 40)}`,
     retry: {
       // Infrastructure failures (container gone, Docker API error) retry; a command's own failure is a result.
       attempts: 3,

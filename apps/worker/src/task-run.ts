@@ -4,6 +4,7 @@ import { ConfigError, type Env, type Logger } from '@research/config';
 import {
   actionOf,
   exitCodeOf,
+  FINAL_STATUSES,
   type StepOutcome,
   type TaskEvent,
   type TaskProgress,
@@ -64,9 +65,7 @@ export async function runTask(ctx: TaskRunContext, job: Job, { taskId, request }
     store.cancels.isRequested(taskId),
     store.records.checkpoint<AgentState>(taskId),
   ]);
-  if (current === 'cancelled' || current === 'completed' || current === 'failed') {
-    return { status: current, summary: 'already finished' };
-  }
+  if (current && FINAL_STATUSES.includes(current)) return { status: current, summary: 'already finished' };
   // Whether the workspace may hold files or processes of this task (a resumed task may: an earlier run touched it).
   let touched = checkpoint !== undefined;
   let ranCommand = checkpoint !== undefined;

@@ -117,10 +117,13 @@ export function jobsRouter(deps: ApiDeps): Router {
             error: { code: 'cancelled', message: 'cancelled before it started' },
           }),
         );
-        if (!cancelled.ok && cancelled.status !== undefined && FINAL_STATUSES.includes(cancelled.status))
-          throw new ConflictError('already_finished', `job ${id} already finished (${cancelled.status})`, {
-            status: cancelled.status,
-          });
+        if (!cancelled.ok) {
+          if (cancelled.status === undefined) throw new NotFoundError(`no job ${id}`);
+          if (FINAL_STATUSES.includes(cancelled.status))
+            throw new ConflictError('already_finished', `job ${id} already finished (${cancelled.status})`, {
+              status: cancelled.status,
+            });
+        }
       } else {
         await guard(redis, () => store.cancels.request(id));
       }

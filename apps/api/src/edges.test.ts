@@ -48,8 +48,8 @@ const now = () => new Date().toISOString();
 async function finishedTask(): Promise<string> {
   const res = await call(api.url, 'POST', '/v1/jobs', { headers: AUTH, body: { prompt: 'edges' } });
   const id = (res.json as TaskAccepted).id;
-  await api.store.markRunning(id, 'worker-a', now());
-  await api.store.setStatus(id, 'completed', { result: { summary: 'done', files: [] } });
+  await api.store.lifecycle.start(id, { workerId: 'worker-a', at: now() });
+  await api.store.lifecycle.transition(id, 'completed', { result: { summary: 'done', files: [] } });
   return id;
 }
 
@@ -98,7 +98,7 @@ describe('event ids', () => {
 describe('a reconnect after the final event', () => {
   it('gets 204 and no body', async () => {
     const id = await finishedTask();
-    const last = (await api.store.readEvents(id)).at(-1)!.id;
+    const last = (await api.store.events.read(id)).at(-1)!.id;
     for (const [headers, query] of [
       [{ 'last-event-id': last }, ''],
       [{}, `?lastEventId=${last}`],
@@ -221,7 +221,7 @@ describe('security headers', () => {
     const { json } = await call(api.url, 'POST', '/v1/jobs', { headers: AUTH, body: { prompt: 'a page' } });
     const id = (json as TaskAccepted).id;
     const page = Buffer.from('<script>alert(1)</script>');
-    await api.store.saveFiles(id, [{ path: 'page.html', size: page.length, content: page }]);
+    await api.store.files.save(id, [{ path: 'page.html', size: page.length, content: page }]);
     const res = await call(api.url, 'GET', `/v1/jobs/${id}/files/page.html`, { headers: AUTH });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain/);

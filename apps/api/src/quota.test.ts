@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiErrorBody, type TaskAccepted } from '@research/contracts';
-import { QueuedQuota } from './quota.js';
+import { QueuedQuota } from '@research/queue';
 import { call, cleanPrefix, requireRedis, testPrefix } from '@research/testing';
 import { startApi, type TestApi } from '../test/api.js';
 
@@ -22,7 +22,7 @@ beforeAll(async () => {
     },
   });
   // The same accounting the API uses, to read the count.
-  quota = new QueuedQuota(api.redis, api.store, LIMIT);
+  quota = new QueuedQuota(api.redis, api.prefix, LIMIT);
 });
 
 afterAll(async () => {
@@ -88,12 +88,12 @@ describe('TENANT_MAX_QUEUED', () => {
     expect((await submit(key)).status).toBe(429);
 
     // Started by a worker (the record says running): freed without the worker knowing of quotas.
-    await api.store.markRunning(ids[1]!, 'worker-a', new Date().toISOString());
+    await api.store.lifecycle.start(ids[1]!, { workerId: 'worker-a' });
     ids[1] = await submitUntilAccepted(key);
     expect((await submit(key)).status).toBe(429);
 
     // Expired long ago: the record is gone.
-    await api.redis.del(api.store.keys.task(ids[2]!));
+    await api.redis.del(`${prefix}:task:${ids[2]!}`);
     await api.redis.zadd(`${prefix}:tenant:e:queued`, Date.now() - 3_600_000, ids[2]!);
     await submitUntilAccepted(key);
     expect((await submit(key)).status).toBe(429);
@@ -107,13 +107,13 @@ describe('TENANT_MAX_QUEUED', () => {
     });
     try {
       // Every add now fails inside BullMQ's script (WRONGTYPE on the wait list).
-      await failing.redis.set(`${failing.store.keys.prefix}:agent:wait`, 'not a list');
+      await failing.redis.set(`${failing.prefix}:agent:wait`, 'not a list');
       const res = await call(failing.url, 'POST', '/v1/jobs', { headers: as(KEYS.a), body: { prompt: 'x' } });
       expect(res.status).toBeGreaterThanOrEqual(500);
-      expect(await new QueuedQuota(failing.redis, failing.store, LIMIT).counted('f')).toBe(0);
+      expect(await new QueuedQuota(failing.redis, failing.prefix, LIMIT).counted('f')).toBe(0);
     } finally {
       await failing.close();
-      await cleanPrefix(failing.store.keys.prefix);
+      await cleanPrefix(failing.prefix);
     }
   });
 });

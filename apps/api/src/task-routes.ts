@@ -33,7 +33,9 @@ export async function loadOwnedTask(deps: ApiDeps, req: Request, res: Response):
   if (typeof id !== 'string' || !TASK_ID_PATTERN.test(id)) throw new NotFoundError('no such job');
   const { redis, store } = deps;
   // Two commands back to back on one connection: one round trip.
-  const [tenant, status] = await guard(redis, () => Promise.all([store.tenant(id), store.status(id)]));
+  const [tenant, status] = await guard(redis, () =>
+    Promise.all([store.records.tenant(id), store.lifecycle.status(id)]),
+  );
   if (status === undefined) throw noSuchTask(id);
   const owner = tenant ?? DEFAULT_TENANT;
   if (!caller.admin && owner !== caller.tenant) throw noSuchTask(id);

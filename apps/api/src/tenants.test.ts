@@ -43,8 +43,8 @@ beforeAll(async () => {
   };
   acmeTask = await submit(ACME, 'acme confidential research');
   betaTask = await submit(BETA, 'beta research');
-  await api.store.appendEvent(acmeTask, { type: 'turn', at: new Date().toISOString(), turn: 1 });
-  await api.store.saveFiles(acmeTask, [{ path: 'report.md', size: 6, content: Buffer.from('secret') }]);
+  await api.store.events.append(acmeTask, { type: 'turn', at: new Date().toISOString(), turn: 1 });
+  await api.store.files.save(acmeTask, [{ path: 'report.md', size: 6, content: Buffer.from('secret') }]);
 });
 
 afterAll(async () => {
@@ -110,7 +110,7 @@ describe('tenants', () => {
     // The cancel above changed nothing.
     const view = TaskView.parse((await call(api.url, 'GET', `/v1/jobs/${acmeTask}`, { headers: as(ACME) })).json);
     expect(view.status).toBe('queued');
-    expect(await api.store.isCancelRequested(acmeTask)).toBe(false);
+    expect(await api.store.cancels.isRequested(acmeTask)).toBe(false);
   });
 
   it('the owner sees its task with its tenant; every key of the tenant does', async () => {
@@ -148,7 +148,12 @@ describe('tenants', () => {
 
   it('a task recorded before tenants belongs to the default tenant', async () => {
     const id = `legacy-${Date.now()}`;
-    await api.store.create(id, { prompt: 'old' }, new Date().toISOString(), 3);
+    await api.store.lifecycle.create({
+      id,
+      request: { prompt: 'old' },
+      createdAt: new Date().toISOString(),
+      maxSteps: 3,
+    });
     expect((await call(api.url, 'GET', `/v1/jobs/${id}`, { headers: as(ACME) })).status).toBe(404);
     const view = await call(api.url, 'GET', `/v1/jobs/${id}`, { headers: as(LEGACY) });
     expect(view.status).toBe(200);

@@ -92,7 +92,13 @@ describe('tenants', () => {
     const workerId = `w-${randomUUID().slice(0, 6)}`;
     try {
       const createdAt = new Date().toISOString();
-      await store.create(id, { prompt: 'Research tenants' }, createdAt, 5, undefined, 'acme');
+      await store.lifecycle.create({
+        id,
+        request: { prompt: 'Research tenants' },
+        createdAt,
+        maxSteps: 5,
+        tenant: 'acme',
+      });
       await agent.add(
         'research: Research tenants',
         { taskId: id, request: { prompt: 'Research tenants' }, createdAt },

@@ -53,6 +53,6 @@ export class TaskQueueAdapter extends BullMQAdapter {
 export async function tenantsOf(store: TaskStore, ids: readonly string[]): Promise<Map<string, string>> {
   const unique = [...new Set(ids.filter((id) => id !== ''))];
   // Sent back to back on one connection: one round trip for the page.
-  const found = await Promise.all(unique.map((id) => store.tenant(id)));
+  const found = await Promise.all(unique.map((id) => store.records.tenant(id)));
   return new Map(unique.flatMap((id, i) => (found[i] === undefined ? [] : [[id, found[i]!] as const])));
 }

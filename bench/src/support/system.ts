@@ -81,13 +81,8 @@ export class BenchSystem extends System {
 
   /** Final statuses so far (the task store's own counters, private to this prefix). */
   async finished(): Promise<FinishCounts> {
-    const [completed, failed, cancelled] = await this.redis.hmget(
-      this.store.keys.stats(),
-      'completed',
-      'failed',
-      'cancelled',
-    );
-    return { completed: Number(completed ?? 0), failed: Number(failed ?? 0), cancelled: Number(cancelled ?? 0) };
+    const { completed = 0, failed = 0, cancelled = 0 } = await this.store.stats.counters();
+    return { completed, failed, cancelled };
   }
 
   /**

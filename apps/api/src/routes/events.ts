@@ -35,7 +35,7 @@ export function eventsRouter(deps: ApiDeps, streams: SseStreams): Router {
       // then, the replay holds everything there is and the stream can close without going live.
       const statusAtStart = task.status;
       const firstPage =
-        lastEventId === MAX_STREAM_ID ? [] : await guard(redis, () => store.readEvents(id, lastEventId ?? '-', PAGE));
+        lastEventId === MAX_STREAM_ID ? [] : await guard(redis, () => store.events.read(id, lastEventId ?? '-', PAGE));
       if (lastEventId !== undefined && firstPage.length === 0 && FINAL_STATUSES.includes(statusAtStart)) {
         // A reconnect after the final event: nothing will ever follow. 204 is what makes a
         // standard EventSource stop; a 200 with an empty body made it reconnect every 2 s for ever.
@@ -81,7 +81,7 @@ export function eventsRouter(deps: ApiDeps, streams: SseStreams): Router {
         let finished = await send(firstPage);
         let page = firstPage;
         while (!finished && !closed && page.length === PAGE) {
-          page = await guard(redis, () => store.readEvents(id, after, PAGE));
+          page = await guard(redis, () => store.events.read(id, after, PAGE));
           finished = await send(page);
         }
         if (finished || closed || FINAL_STATUSES.includes(statusAtStart)) return;
@@ -91,11 +91,11 @@ export function eventsRouter(deps: ApiDeps, streams: SseStreams): Router {
         blocking.on('error', () => {});
         await waitForRedis(blocking, env.REDIS_URL, 2_000);
         while (!finished && !closed) {
-          const events = await store.waitEvents(blocking, id, after, BLOCK_MS);
+          const events = await store.events.wait(blocking, id, after, BLOCK_MS);
           if (events.length > 0) {
             finished = await send(events);
           } else {
-            const status = await guard(redis, () => store.status(id));
+            const status = await guard(redis, () => store.lifecycle.status(id));
             if (!status || FINAL_STATUSES.includes(status)) finished = true;
           }
         }

@@ -13,7 +13,7 @@ export function filesRouter(deps: ApiDeps): Router {
 
   taskRoute(router, deps, '/jobs/:id/files', {
     get: async (_req, res, { id }) => {
-      const listed = (await guard(redis, () => store.listFiles(id))) ?? [];
+      const listed = (await guard(redis, () => store.files.list(id))) ?? [];
       const files: ResultFile[] = listed.map(({ path, size }) => ({ path, size }));
       res.json({ files });
     },
@@ -24,7 +24,7 @@ export function filesRouter(deps: ApiDeps): Router {
       // Judged on the raw URL: Express has already decoded `req.params.path` once, which would
       // hide one layer of encoding from the check.
       const path = workspacePath(rawFileTail(req));
-      const [listed, bytes] = await guard(redis, () => Promise.all([store.listFiles(id), store.readFile(id, path)]));
+      const [listed, bytes] = await guard(redis, () => Promise.all([store.files.list(id), store.files.read(id, path)]));
       if (bytes === undefined) {
         const entry = listed?.find((f) => f.path === path);
         if (entry && !entry.stored) {

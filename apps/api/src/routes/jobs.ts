@@ -1,12 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Router } from 'express';
 import { FINAL_STATUSES, TaskRequest, type TaskAccepted, type TaskView } from '@research/contracts';
-import { JOBS, jobOptions, type TaskJobData } from '@research/queue';
+import { JOBS, QueuedQuota, jobOptions, type TaskJobData } from '@research/queue';
 import { callerOf } from '../auth.js';
 import { jsonBody } from '../body.js';
 import type { ApiDeps } from '../deps.js';
 import { ConflictError, InvalidRequestError, NotFoundError, TooManyRequestsError } from '../errors.js';
-import { QueuedQuota } from '../quota.js';
 import { guard } from '../redis-guard.js';
 import { type OwnedTask, taskRoute } from '../task-routes.js';
 import { methodNotAllowed } from './method.js';
@@ -26,7 +25,7 @@ export function taskLinks(id: string): TaskAccepted['links'] {
 export function jobsRouter(deps: ApiDeps): Router {
   const { env, redis, store, queue, logger } = deps;
   const router = Router();
-  const quota = new QueuedQuota(redis, store, env.TENANT_MAX_QUEUED);
+  const quota = new QueuedQuota(redis, env.QUEUE_PREFIX, env.TENANT_MAX_QUEUED);
 
   router
     .route('/jobs')
@@ -38,9 +37,7 @@ export function jobsRouter(deps: ApiDeps): Router {
       const createdAt = new Date().toISOString();
       const maxSteps = request.maxSteps ?? env.TASK_MAX_STEPS;
 
-      const admission = await guard(redis, () =>
-        quota.admit(tenant, id, idempotencyHash === undefined ? undefined : store.keys.idempotency(idempotencyHash)),
-      );
+      const admission = await guard(redis, () => quota.admit(tenant, id, idempotencyHash));
       if (admission === 'full') {
         throw new TooManyRequestsError(
           'quota_exceeded',
@@ -50,7 +47,7 @@ export function jobsRouter(deps: ApiDeps): Router {
         );
       }
       const created = await guard(redis, () =>
-        store.create(id, request, createdAt, maxSteps, idempotencyHash, tenant),
+        store.lifecycle.create({ id, request, createdAt, maxSteps, idempotencyHash, tenant }),
       ).catch(async (err: unknown) => {
         if (admission === 'admitted') await quota.release(tenant, id).catch(() => undefined);
         throw err;
@@ -65,7 +62,7 @@ export function jobsRouter(deps: ApiDeps): Router {
             { id: created.id },
           );
         }
-        const existing = await guard(redis, () => store.view(created.id));
+        const existing = await guard(redis, () => store.records.view(created.id));
         res.status(202).json(accepted(created.id, existing?.status ?? 'queued', existing?.createdAt ?? createdAt));
         return;
       }
@@ -78,9 +75,11 @@ export function jobsRouter(deps: ApiDeps): Router {
         // idempotency key so the client's retry creates a task that runs.
         await Promise.allSettled([
           guard(redis, () =>
-            store.setStatus(id, 'failed', { error: { code: 'internal', message: 'the task could not be queued' } }),
+            store.lifecycle.transition(id, 'failed', {
+              error: { code: 'internal', message: 'the task could not be queued' },
+            }),
           ),
-          idempotencyHash ? guard(redis, () => store.dropIdempotency(idempotencyHash)) : Promise.resolve(),
+          idempotencyHash ? guard(redis, () => store.idempotency.drop(idempotencyHash)) : Promise.resolve(),
           guard(redis, () => quota.release(tenant, id)),
         ]);
         throw err;
@@ -95,7 +94,7 @@ export function jobsRouter(deps: ApiDeps): Router {
 
   taskRoute(router, deps, '/jobs/:id', {
     get: async (_req, res, task) => {
-      const view = await guard(redis, () => store.view(task.id));
+      const view = await guard(redis, () => store.records.view(task.id));
       if (!view) throw new NotFoundError(`no job ${task.id}`);
       res.json(withTenant(view, task));
     },
@@ -114,15 +113,26 @@ export function jobsRouter(deps: ApiDeps): Router {
         removed = state === 'unknown' || (await guard(redis, () => queue.remove(id))) === 1;
       }
       if (removed) {
-        await guard(redis, () =>
-          store.setStatus(id, 'cancelled', { error: { code: 'cancelled', message: 'cancelled before it started' } }),
+        // No worker holds the job now, so the API ends the task itself. The transition is refused
+        // when a worker finished it meanwhile: that status stands.
+        const cancelled = await guard(redis, () =>
+          store.lifecycle.transition(id, 'cancelled', {
+            error: { code: 'cancelled', message: 'cancelled before it started' },
+          }),
         );
+        if (!cancelled.ok) {
+          if (cancelled.status === undefined) throw new NotFoundError(`no job ${id}`);
+          if (FINAL_STATUSES.includes(cancelled.status))
+            throw new ConflictError('already_finished', `job ${id} already finished (${cancelled.status})`, {
+              status: cancelled.status,
+            });
+        }
         await guard(redis, () => quota.release(task.tenant, id));
       } else {
-        await guard(redis, () => store.requestCancel(id));
+        await guard(redis, () => store.cancels.request(id));
       }
       logger.info({ taskId: id, queueState: state, removed }, 'cancel requested');
-      const view = await guard(redis, () => store.view(id));
+      const view = await guard(redis, () => store.records.view(id));
       res.status(202).json(view ? withTenant(view, task) : view);
     },
   });

@@ -1,4 +1,6 @@
-import type { Redis, TaskStore } from '@research/queue';
+import type { Redis } from '../connection.js';
+import { idempotencyKey } from './idempotency.js';
+import { TaskKeys } from './task-keys.js';
 
 /**
  * KEYS: the tenant's queued set, its reconcile marker, [the idempotency key].
@@ -50,36 +52,41 @@ export type Admission = 'admitted' | 'full' | 'repeat';
  */
 export class QueuedQuota {
   private readonly redis: Redis & AdmitCommand;
+  private readonly keys: TaskKeys;
 
   constructor(
     redis: Redis,
-    private readonly store: TaskStore,
+    /** The queue prefix the tasks' records live under. */
+    prefix: string,
     /** 0 = no limit. */
     readonly limit: number,
   ) {
+    this.keys = new TaskKeys(prefix);
     if (!('researchAdmitQueued' in redis)) redis.defineCommand('researchAdmitQueued', { lua: ADMIT });
     this.redis = redis as Redis & AdmitCommand;
   }
 
   private setKey(tenant: string): string {
-    return `${this.store.keys.prefix}:tenant:${tenant}:queued`;
+    return `${this.keys.prefix}:tenant:${tenant}:queued`;
   }
 
   /**
    * Counts task `id` against its tenant's limit, unless the tenant is at it or the submit
-   * repeats one whose idempotency key (`idempotencyKey`: the Redis key) already names a task.
+   * repeats one whose idempotency key (`idempotencyHash`, hashed as the store keeps it) already
+   * names a task.
    */
-  async admit(tenant: string, id: string, idempotencyKey?: string): Promise<Admission> {
+  async admit(tenant: string, id: string, idempotencyHash?: string): Promise<Admission> {
     if (this.limit === 0) return 'admitted';
     const set = this.setKey(tenant);
-    const keys = [set, `${set}:checked`, ...(idempotencyKey === undefined ? [] : [idempotencyKey])];
+    const idem = idempotencyHash === undefined ? [] : [idempotencyKey(this.keys.prefix, idempotencyHash)];
+    const keys = [set, `${set}:checked`, ...idem];
     const outcome = await this.redis.researchAdmitQueued(
       keys.length,
       ...keys,
       id,
       Date.now(),
       this.limit,
-      this.store.keys.task(''),
+      this.keys.record(''),
       RECORD_GRACE_MS,
       SET_TTL_S,
     );

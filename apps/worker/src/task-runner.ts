@@ -153,25 +153,26 @@ export class TaskRunner {
   }
 
   /**
-   * The one way a task ends on this worker: the guarded transition to its final status, then
-   * what the ended task leaves behind is cleared — processes its commands left running (once the
-   * task is over they may neither starve the other tasks sharing the container nor pile up) and a
-   * per-task sandbox (its files kept in Redis first). Returns the status the task has: `to`, or
-   * the one another writer gave it first.
+   * The one way a task ends on this worker: processes its commands left running are stopped (once
+   * the task is over they may neither starve the other tasks sharing the container nor pile up),
+   * then the guarded transition to its final status, then a per-task sandbox is released (its
+   * files kept in Redis first). The processes go first so that a client that sees the final status
+   * never sees them still running (a fork bomb's children, say, still holding the pids limit).
+   * Returns the status the task has: `to`, or the one another writer gave it first.
    */
   async end(taskId: string, to: TaskStatus, details: StatusDetails, ending: Ending): Promise<TaskStatus> {
     const { store, sandbox, env } = this.options;
     const l = log(this.log, taskId);
+    if (ending.ranCommand)
+      await sandbox
+        .cancelTask(taskId)
+        .catch((err: unknown) => l.warn({ err }, "could not stop the finished task's leftover processes"));
     const ended = await store.lifecycle.transition(taskId, to, details);
     // Refused: someone ended the task first (a cancel of its re-queued job, say); that status stands.
     if (!ended.ok) {
       l.info({ status: ended.status, wanted: to }, 'the task had ended meanwhile; its status stands');
       if (!ending.ranHere) return ended.status ?? to;
     }
-    if (ending.ranCommand)
-      await sandbox
-        .cancelTask(taskId)
-        .catch((err: unknown) => l.warn({ err }, "could not stop the finished task's leftover processes"));
     if (sandbox.releaseTask) {
       if (ending.keepFiles) {
         const { files } = await sandbox

@@ -10,7 +10,7 @@ import {
   type TaskJobData,
 } from '@research/queue';
 // Type-only: the shapes the real worker produces, so the board is tested against them.
-import type { DaytonaAction, StepOutcome } from '@research/contracts';
+import type { DaytonaAction, SandboxAction, StepOutcome } from '@research/contracts';
 
 export interface ResearchTaskFixture {
   taskId: string;
@@ -35,7 +35,7 @@ const ANALYSIS_STDOUT = [
 ].join('\n');
 
 /** The plan the offline model runs, one tool call per step. */
-const PLAN: DaytonaAction[] = [
+const PLAN: SandboxAction[] = [
   {
     action: 'create-file',
     filePath: 'todo.md',
@@ -107,6 +107,8 @@ function outcomeOf(action: DaytonaAction, durationMs: number): StepOutcome {
           truncated: false,
         },
       };
+    default:
+      return { ok: false, error: { code: 'invalid_action', message: `${action.action} is not in this plan` } };
   }
 }
 

@@ -4,6 +4,7 @@ import type { AgentMessage } from '../state.js';
 import { toolParameters } from '../tools/catalog-tool.js';
 import { renderToolCall, scanToolBlocks } from '../xml.js';
 import { planMove } from './offline-plan.js';
+import { webPlanMove } from './offline-web-plan.js';
 
 /** Nothing is sent anywhere, so nothing is counted. */
 const NO_TOKENS = { promptTokens: 0, completionTokens: 0 } as const;
@@ -21,8 +22,8 @@ function taskPrompt(messages: readonly AgentMessage[]): string {
  * The deterministic model used when no LLM endpoint is configured (LLM_PROVIDER=offline).
  * If the prompt holds tool blocks (`<daytona-execute>`, `<web-search>`, `<web-fetch>`) it issues
  * exactly those, one per turn, in order, then sums up; otherwise it runs the built-in research
- * plan. Its next move is derived from the message history alone, so a task resumed from a
- * checkpoint continues correctly.
+ * plan — the web one when the web tools are offered to it. Its next move is derived from the
+ * request alone (history and tools), so a task resumed from a checkpoint continues correctly.
  */
 export class OfflineModel implements ModelProvider {
   readonly name = 'offline';
@@ -46,7 +47,9 @@ export class OfflineModel implements ModelProvider {
         usage: NO_TOKENS,
       };
     }
-    const move = planMove(prompt, request.messages);
+    // Like a real model, it knows the web tools only when they are offered to it.
+    const web = request.tools.some((t) => t.function.name === 'web-search');
+    const move = web ? webPlanMove(prompt, request.messages) : planMove(prompt, request.messages);
     if (move.kind === 'answer') return { text: move.text, usage: NO_TOKENS };
     return this.#call(request, turn, move.say, move.args);
   }

@@ -182,9 +182,10 @@ export const ENV = {
     schema: num()
       .int()
       .min(1024)
-      .max(256 * 1024 * 1024)
+      // A saved page is written with create-file, whose content stops at 10 MiB.
+      .max(10 * 1024 * 1024)
       .default(2 * 1024 * 1024),
-    doc: 'bytes of one fetched page read at most; the rest is cut and the result marked truncated',
+    doc: 'bytes of one fetched page read at most (up to 10 MiB); the rest is cut and the result marked truncated',
   },
   WEB_FETCH_TIMEOUT_MS: {
     schema: num().int().min(100).default(30_000),

@@ -20,6 +20,11 @@ export interface EgressRequestOptions {
   /** Redirects followed, each vetted again; one more is an error. 0 returns the 3xx as it is. Default: 5. */
   maxRedirects?: number;
   signal?: AbortSignal;
+  /**
+   * Sees the final response's status and headers before its body is read; throwing refuses the
+   * body unread (a fetch refuses a video without downloading it).
+   */
+  onResponse?: (response: { url: string; status: number; headers: Record<string, string> }) => void;
 }
 
 export interface EgressResponse {
@@ -158,13 +163,14 @@ function lowerCase(headers: Record<string, string> | undefined): Record<string, 
 
 /**
  * Sends one request through the egress policy: every hop is vetted before its connection is
- * opened, and connected to the address the policy resolved. Any status is returned as it is
+ * opened, and connected to the address the policy resolved (for the first hop, `input` may be
+ * a Destination the caller got from `policy.vet`). Any status is returned as it is
  * (after following redirects); errors are WebErrors (`egress_denied`, `fetch_timeout`,
  * `too_many_redirects`, `fetch_failed`, `dns_failed`).
  */
 export async function egressRequest(
   policy: EgressPolicy,
-  input: string | URL,
+  input: string | URL | Destination,
   options: EgressRequestOptions = {},
 ): Promise<EgressResponse> {
   const timeoutMs = options.timeoutMs ?? 30_000;
@@ -175,7 +181,9 @@ export async function egressRequest(
   let body = options.body;
   let headers = lowerCase(options.headers);
   const redirects: string[] = [];
-  let current = String(input);
+  // A destination the caller vetted just now is used as it is: its host is not resolved twice.
+  let vetted = typeof input === 'object' && 'address' in input ? input : undefined;
+  let current = vetted ? vetted.url.href : String(input);
   const fail = (err: unknown, url: string): never => {
     if (err instanceof WebError) throw err;
     if (timer.aborted) throw new WebTimeoutError(url, timeoutMs);
@@ -189,7 +197,8 @@ export async function egressRequest(
   };
   for (;;) {
     if (signal.aborted) fail(signal.reason, current);
-    const destination = await policy.vet(current);
+    const destination = vetted ?? (await policy.vet(current));
+    vetted = undefined;
     let res: IncomingMessage;
     try {
       policy.connecting(destination);
@@ -202,7 +211,7 @@ export async function egressRequest(
     if (REDIRECTS.has(status) && location && maxRedirects > 0) {
       res.destroy();
       if (redirects.length >= maxRedirects)
-        throw new WebError(`${String(input)} redirected more than ${maxRedirects} times`, {
+        throw new WebError(`${redirects[0] ?? destination.url.href} redirected more than ${maxRedirects} times`, {
           code: 'too_many_redirects',
           retryable: false,
         });
@@ -219,6 +228,7 @@ export async function egressRequest(
       continue;
     }
     try {
+      options.onResponse?.({ url: destination.url.href, status, headers: flatHeaders(res) });
       const { body: content, truncated } =
         method === 'HEAD'
           ? { body: Buffer.alloc(0), truncated: false }

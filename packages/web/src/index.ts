@@ -5,6 +5,12 @@ export type { EgressRequestOptions, EgressResponse } from './http.js';
 export { parseHostRule, parseHostRules, HostRuleError } from './rules.js';
 export type { HostRule } from './rules.js';
 export { addressRange } from './address.js';
+export { MemoryCounter, TaskWebBudget } from './budget.js';
+export type { BudgetCounter, TaskWebBudgetLimits } from './budget.js';
+export { fetchPage, slugify } from './fetch.js';
+export type { FetchPageOptions, FetchedPage, SourceMeta } from './fetch.js';
+export { htmlToMarkdown, pdfToText, contentKind } from './convert.js';
+export type { Conversion, ContentKind } from './convert.js';
 export {
   WebError,
   EgressDeniedError,

@@ -11,6 +11,12 @@ export { fetchPage, slugify } from './fetch.js';
 export type { FetchPageOptions, FetchedPage, SourceMeta } from './fetch.js';
 export { htmlToMarkdown, pdfToText, contentKind } from './convert.js';
 export type { Conversion, ContentKind } from './convert.js';
+export { createSearchProvider, requireWebSearch } from './search/create.js';
+export type { SearchEnv } from './search/create.js';
+export type { SearchProvider, SearchOptions, ProviderOptions } from './search/provider.js';
+export { SearxngProvider } from './search/searxng.js';
+export { TavilyProvider, TAVILY_URL } from './search/tavily.js';
+export { BraveProvider, BRAVE_URL } from './search/brave.js';
 export {
   WebError,
   EgressDeniedError,

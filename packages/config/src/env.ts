@@ -226,6 +226,48 @@ export const ENV = {
     schema: z.enum(['xml', 'native']).default('xml'),
     doc: '`xml`: `<daytona-execute>` blocks in text; `native`: JSON-schema function calling',
   },
+  // --- Web access (packages/web: the egress policy, search providers, page fetch)
+  WEB_SEARCH_PROVIDER: {
+    schema: z.enum(['none', 'searxng', 'tavily', 'brave']).default('none'),
+    doc: '`none` (the model gets no web tools), or the search API behind web-search: `searxng`, `tavily` or `brave`',
+  },
+  WEB_SEARCH_URL: {
+    schema: z.url({ protocol: /^https?$/ }).optional(),
+    doc: 'base URL of the search API (required for searxng; tavily and brave default to their public API)',
+  },
+  WEB_SEARCH_API_KEY: { schema: z.string().min(1).optional(), doc: 'API key of tavily or brave' },
+  WEB_FETCH_MAX_BYTES: {
+    schema: num()
+      .int()
+      .min(1024)
+      // A saved page is written with create-file, whose content stops at 10 MiB.
+      .max(10 * 1024 * 1024)
+      .default(2 * 1024 * 1024),
+    doc: 'bytes of one fetched page read at most (up to 10 MiB); the rest is cut and the result marked truncated',
+  },
+  WEB_FETCH_TIMEOUT_MS: {
+    schema: num().int().min(100).default(30_000),
+    doc: 'time limit of one fetch or search, redirects included',
+  },
+  WEB_MAX_FETCHES_PER_TASK: {
+    schema: num().int().min(0).default(20),
+    doc: 'pages one task may fetch; further fetches are refused with egress_denied',
+  },
+  WEB_MAX_BYTES_PER_TASK: {
+    schema: num()
+      .int()
+      .min(0)
+      .default(20 * 1024 * 1024),
+    doc: 'bytes one task may fetch in all; a fetch past it is cut or refused with egress_denied',
+  },
+  EGRESS_ALLOW_HOSTS: {
+    schema: csv.default([]),
+    doc: 'destinations allowed despite the default refusals: host names (`*.example.com`), `host:port`, IPs or CIDRs, comma-separated',
+  },
+  EGRESS_DENY_HOSTS: {
+    schema: csv.default([]),
+    doc: 'destinations always refused (same forms); deny wins over allow',
+  },
   // --- Logging
   LOG_LEVEL: {
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

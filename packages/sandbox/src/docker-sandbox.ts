@@ -1,7 +1,13 @@
 import Dockerode from 'dockerode';
 import { z } from 'zod';
 import { createLogger, type Logger } from '@research/config';
-import { DaytonaAction, type ActionResult, type StepOutcome } from '@research/contracts';
+import {
+  DaytonaAction,
+  isSandboxAction,
+  type ActionResult,
+  type SandboxAction,
+  type StepOutcome,
+} from '@research/contracts';
 import {
   containerName,
   createSpec,
@@ -87,6 +93,12 @@ export class DockerSandbox implements Sandbox {
     const parsed = DaytonaAction.safeParse(action);
     if (!parsed.success)
       return { ok: false, error: { code: 'invalid_action', message: z.prettifyError(parsed.error) } };
+    // The web actions run in the worker, under the egress policy; the sandbox has no network.
+    if (!isSandboxAction(parsed.data))
+      return {
+        ok: false,
+        error: { code: 'invalid_action', message: `${parsed.data.action} does not run in the sandbox` },
+      };
     let req: RunnerRequest;
     try {
       req = this.toRequest(taskId, parsed.data, options);
@@ -160,7 +172,7 @@ export class DockerSandbox implements Sandbox {
     }
   }
 
-  private toRequest(taskId: string, a: DaytonaAction, options: RunOptions): RunnerRequest {
+  private toRequest(taskId: string, a: SandboxAction, options: RunOptions): RunnerRequest {
     switch (a.action) {
       case 'create-file':
         return { op: 'create-file', task: taskId, filePath: resolveTaskPath(taskId, a.filePath), content: a.content };

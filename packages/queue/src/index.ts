@@ -7,3 +7,5 @@ export { TaskStore, STEP_BUCKETS_S } from './task-store.js';
 export type { TaskStoreOptions, TaskFence, StoredStep, StoredFile } from './task-store.js';
 export { DeathWatch, WorkerRegistry } from './workers.js';
 export type { WorkerInfo } from './workers.js';
+export { WorkerIdClaim, WorkerIdTakenError } from './worker-id.js';
+export type { ClaimRenewal, WorkerIdClaimOptions, WorkerIdHolder } from './worker-id.js';

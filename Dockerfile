@@ -18,6 +18,10 @@ RUN if [ -d /tmp/npm-cache/_cacache ]; then \
  && npx turbo run build --filter='./apps/*' \
  && npm prune --omit=dev \
  && rm -rf /tmp/npm-cache
+# The classic builder keeps this stage as an untagged image; the label lets
+# deploy/build-app-image.sh remove exactly its own. Last, so the layers above stay cacheable.
+ARG BUILD_ID=none
+LABEL research.app-image.build-stage=${BUILD_ID}
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production

@@ -38,9 +38,14 @@ fi
 docker image inspect node:20-bookworm-slim >/dev/null 2>&1 || [[ $OFFLINE == 0 ]] ||
   die "node:20-bookworm-slim is missing and --offline pulls nothing: run npm run deploy:base-images first"
 
+BUILD_ID="$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+# The classic builder (no BuildKit) leaves the Dockerfile's build stage behind as an untagged image.
+drop_build_stage() { docker image prune -f --filter "label=research.app-image.build-stage=$BUILD_ID" >/dev/null 2>&1 || true; }
+
 if [[ $OFFLINE == 0 ]]; then
   say "building $TAG from $ROOT"
-  docker build -q ${NETWORK:+--network "$NETWORK"} -t "$TAG" "$ROOT" >/dev/null
+  trap drop_build_stage EXIT
+  docker build -q ${NETWORK:+--network "$NETWORK"} --build-arg "BUILD_ID=$BUILD_ID" -t "$TAG" "$ROOT" >/dev/null
   say "built $TAG"
   exit 0
 fi
@@ -48,7 +53,8 @@ fi
 CACHE="$(npm config get cache 2>/dev/null || echo "$HOME/.npm")"
 [[ -d "$CACHE/_cacache" ]] || die "no npm cache at $CACHE/_cacache: run npm ci once on this machine (it fills the cache)"
 CONTEXT="$(mktemp -d /tmp/research-app-image.XXXXXX)"
-trap 'rm -rf "$CONTEXT"' EXIT
+LOG="$(mktemp /tmp/research-app-image-log.XXXXXX)"
+trap 'rm -rf "$CONTEXT" "$LOG"; drop_build_stage' EXIT
 # The working tree as git sees it (tracked and untracked-but-not-ignored files), so node_modules,
 # dist and local state never enter the context.
 git -C "$ROOT" ls-files -z --cached --others --exclude-standard |
@@ -57,8 +63,8 @@ git -C "$ROOT" ls-files -z --cached --others --exclude-standard |
 mkdir -p "$CONTEXT/deploy/npm-cache"
 cp -a "$CACHE/_cacache" "$CONTEXT/deploy/npm-cache/_cacache"
 say "building $TAG offline (npm cache $CACHE, network none)"
-if ! docker build -q --network none -t "$TAG" "$CONTEXT" >"$CONTEXT/.build.log" 2>&1; then
-  tail -n 30 "$CONTEXT/.build.log" >&2
+if ! docker build -q --network none --build-arg "BUILD_ID=$BUILD_ID" -t "$TAG" "$CONTEXT" >"$LOG" 2>&1; then
+  tail -n 30 "$LOG" >&2
   die "the offline build failed (a package missing from the npm cache? run npm ci once with the registry)"
 fi
 say "built $TAG"

@@ -75,8 +75,13 @@ export async function holdWorkerId({ env, logger, onLost }: HoldWorkerIdOptions)
     async release() {
       clearInterval(timer);
       connection.off('ready', renewNow);
-      await claim.release().catch((err: unknown) => logger.warn({ err }, 'could not release the WORKER_ID claim'));
-      await connection.quit().catch(() => connection.disconnect());
+      // With Redis away the release would queue for ever; the claim lapses by its TTL instead.
+      const gaveUp = new Promise<void>((r) => setTimeout(r, 2_000).unref());
+      await Promise.race([
+        claim.release().catch((err: unknown) => logger.warn({ err }, 'could not release the WORKER_ID claim')),
+        gaveUp,
+      ]);
+      connection.disconnect();
     },
   };
 }

@@ -114,7 +114,8 @@ export class WorkerIdClaim {
       const beat = await registry.lastBeat(workerId);
       const recent = beat !== undefined && Date.now() - beat < liveMs;
       if (claimed && !recent) return new WorkerIdClaim(redis, key, workerId, value, options.ttlMs);
-      // Beating without a claim: a worker whose claim lapsed while it kept running. Not ours to take.
+      // A recent beat without a claim: a worker whose claim lapsed while it kept running, or a dead
+      // one whose last beat is not stale yet. Neither is ours to take before the watch tells which.
       if (claimed) await redis.eval(RELEASE, 1, key, value);
       if (look === 0) firstBeat = beat;
       const beatAgain = beat !== undefined && beat !== firstBeat;

@@ -51,11 +51,24 @@ const projectContainers = () =>
 const sandboxes = () =>
   docker.listContainers({ all: true, filters: { label: ['research.sandbox=true'], volume: [VOLUME] } });
 
+// Every request has a deadline: one probe sent while a published port was not served yet once
+// never settled (no socket, no timer left), and the wait around it could not time out.
+const REQUEST_MS = 15_000;
+
 async function api(path: string, init: RequestInit = {}): Promise<Response> {
   const headers = new Headers(init.headers);
   headers.set('authorization', `Bearer ${API_KEY}`);
   if (init.body !== undefined) headers.set('content-type', 'application/json');
-  return fetch(`http://127.0.0.1:${apiPort}${path}`, { ...init, headers });
+  return fetch(`http://127.0.0.1:${apiPort}${path}`, { ...init, headers, signal: AbortSignal.timeout(REQUEST_MS) });
+}
+
+/** `p`, or a rejection after `ms`: a probe that never settles must not stall the wait around it. */
+function within<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
@@ -63,7 +76,7 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
   let last: unknown;
   while (Date.now() < end) {
     try {
-      const v = await probe();
+      const v = await within(probe(), REQUEST_MS + 5_000);
       if (v !== undefined) return v;
     } catch (err) {
       last = err;
@@ -79,6 +92,7 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
 async function dashboardWorkers(): Promise<{ id: string; containerName?: string }[]> {
   const res = await fetch(`http://127.0.0.1:${dashboardPort}/workers.json`, {
     headers: { authorization: `Basic ${Buffer.from(`admin:${DASHBOARD_PASSWORD}`).toString('base64')}` },
+    signal: AbortSignal.timeout(REQUEST_MS),
   });
   if (!res.ok) throw new Error(`/workers.json answered ${res.status}`);
   return ((await res.json()) as { workers: { id: string; containerName?: string }[] }).workers;

@@ -1,13 +1,19 @@
 import { z } from 'zod';
 import {
   ApiErrorBody,
+  BatchItem,
+  BatchResult,
+  MAX_BATCH_TASKS,
   ResultFile,
   TASK_ID_PATTERN,
   TaskAccepted,
   TaskEvent,
+  TaskList,
   TaskRequest,
   TaskView,
+  UsageReport,
 } from '@research/contracts';
+import { opsPaths } from './openapi-ops.js';
 
 const FilesList = z.object({ files: z.array(ResultFile) });
 
@@ -49,6 +55,7 @@ const common = {
 
 /** OpenAPI 3.1 document of the v1 API, generated from the contract schemas. */
 export function openApiDocument(): Record<string, unknown> {
+  const ops = opsPaths({ ref, json, errorResponse, tooMany, idParam, common });
   return {
     openapi: '3.1.0',
     info: {
@@ -69,6 +76,17 @@ export function openApiDocument(): Record<string, unknown> {
         TaskEvent: schema(TaskEvent),
         FilesList: schema(FilesList),
         ApiErrorBody: schema(ApiErrorBody),
+        TaskList: schema(TaskList),
+        BatchRequest: {
+          type: 'object',
+          required: ['tasks'],
+          additionalProperties: false,
+          properties: {
+            tasks: { type: 'array', minItems: 1, maxItems: MAX_BATCH_TASKS, items: schema(BatchItem, 'input') },
+          },
+        },
+        BatchResult: schema(BatchResult),
+        UsageReport: schema(UsageReport),
       },
     },
     paths: {
@@ -103,14 +121,19 @@ export function openApiDocument(): Record<string, unknown> {
             '503': common['503'],
           },
         },
+        get: ops.listJobs,
       },
+      '/v1/jobs/batch': { post: ops.submitBatch },
       '/v1/jobs/{id}': {
         get: {
           summary: 'A task with its progress, steps and result',
           parameters: [idParam],
           responses: { '200': json('TaskView', 'The task'), ...common },
         },
+        delete: ops.deleteJob,
       },
+      '/v1/jobs/{id}/archive': { get: ops.getJobArchive },
+      '/v1/usage': { get: ops.getUsage },
       '/v1/jobs/{id}/events': {
         get: {
           summary: 'Server-Sent Events: past events, then live ones; closes after the final status',

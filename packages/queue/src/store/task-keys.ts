@@ -29,9 +29,13 @@ export class TaskKeys {
   files(id: string): string {
     return `${this.prefix}:task:${id}:files`;
   }
-  /** Everything a task keeps, for the retention of a finished one. */
+  /** Indexes of the steps already counted in the task's usage (so a step is counted once). */
+  counted(id: string): string {
+    return `${this.prefix}:task:${id}:counted`;
+  }
+  /** Everything a task keeps, for the retention of a finished one; the record first. */
   all(id: string): string[] {
-    return [this.record(id), this.steps(id), this.outcomes(id), this.events(id), this.files(id)];
+    return [this.record(id), this.steps(id), this.outcomes(id), this.events(id), this.files(id), this.counted(id)];
   }
 }
 

@@ -29,7 +29,7 @@ export type { TaskLifecycle, NewTask, CreatedTask, StatusDetails, Transition } f
 export type { TaskRecords } from './store/records.js';
 export { isIndexPosition } from './store/task-index.js';
 export type { TaskIndex, IndexQuery, IndexPage, IndexedTask } from './store/task-index.js';
-export { USAGE_DAY_TTL_S, emptyUsage } from './store/usage.js';
+export { USAGE_DAY_TTL_S, emptyUsage, stepUsageOf } from './store/usage.js';
 export type { UsageRecords, StepUsage, UsageSums } from './store/usage.js';
 export type { TaskDeletion, Deletion } from './store/deletion.js';
 export type { WorkspaceCleanups } from './store/workspace-cleanup.js';

@@ -1,5 +1,5 @@
 import { DEFAULT_TENANT } from '@research/config';
-import { type TaskUsage, USAGE_FIELDS } from '@research/contracts';
+import { type StepOutcome, type TaskUsage, USAGE_FIELDS } from '@research/contracts';
 import type { Redis } from '../connection.js';
 import { tenantStatsKey } from './stats.js';
 import type { TaskKeys } from './task-keys.js';
@@ -65,6 +65,16 @@ export interface StepUsage {
 export interface UsageSums {
   usage: TaskUsage;
   days: { date: string; usage: TaskUsage }[];
+}
+
+/** What a finished step's outcome adds to its task's usage: a command's run time, a fetch's bytes. */
+export function stepUsageOf(outcome: StepOutcome): StepUsage {
+  if (!outcome.ok) return { commandMs: 0, fetchedBytes: 0 };
+  const r = outcome.result;
+  return {
+    commandMs: r.action === 'execute-command' ? r.durationMs : 0,
+    fetchedBytes: r.action === 'web-fetch' ? r.bytes : 0,
+  };
 }
 
 export function emptyUsage(): TaskUsage {

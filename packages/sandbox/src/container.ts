@@ -1,5 +1,5 @@
 import type Dockerode from 'dockerode';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { pack } from 'tar-stream';
 import { dockerStatus, toSandboxError } from './docker-errors.js';
 import { SandboxImageMissingError } from './errors.js';
@@ -10,7 +10,8 @@ import { WORKSPACE_ROOT } from './paths.js';
 export const LABEL_SANDBOX = 'research.sandbox';
 export const LABEL_WORKER = 'research.worker';
 export const RUNNER_DIR = '/opt/research';
-export const RUNNER_PATH = `${RUNNER_DIR}/runner.py`;
+/** The runner, a package directory python3 runs as a program (its __main__.py). */
+export const RUNNER_PATH = `${RUNNER_DIR}/runner`;
 
 export function containerName(workerId: string): string {
   return `research-sandbox-${workerId}`;
@@ -133,24 +134,40 @@ export async function probeContainer(
   };
 }
 
-let runnerSource: Buffer | undefined;
+let runnerArchive: Buffer | undefined;
 
-/** The runner script shipped with this package (runner/runner.py, beside src/ and dist/). */
-function runnerScript(): Buffer {
-  runnerSource ??= readFileSync(new URL('../runner/runner.py', import.meta.url));
-  return runnerSource;
+/** The runner directory shipped with this package (runner/, beside src/ and dist/), as a tar. */
+async function runnerTar(): Promise<Buffer> {
+  if (runnerArchive) return runnerArchive;
+  const root = new URL('../runner/', import.meta.url);
+  const tar = pack();
+  tar.entry({ name: 'runner', type: 'directory', mode: 0o755, uid: 0, gid: 0 });
+  const walk = (rel: string) => {
+    for (const name of readdirSync(new URL(rel, root)).sort()) {
+      if (name === '__pycache__') continue;
+      const path = `${rel}${name}`;
+      if (statSync(new URL(path, root)).isDirectory()) {
+        tar.entry({ name: `runner/${path}`, type: 'directory', mode: 0o755, uid: 0, gid: 0 });
+        walk(`${path}/`);
+      } else if (name.endsWith('.py')) {
+        const body = readFileSync(new URL(path, root));
+        tar.entry({ name: `runner/${path}`, mode: 0o644, size: body.length, uid: 0, gid: 0 }, body);
+      }
+    }
+  };
+  walk('');
+  tar.finalize();
+  const chunks: Buffer[] = [];
+  for await (const c of tar) chunks.push(c as Buffer);
+  runnerArchive = Buffer.concat(chunks);
+  return runnerArchive;
 }
 
 /** Copies the runner into the container with putArchive, so any image with python3 works. */
 export async function installRunner(container: Dockerode.Container): Promise<void> {
-  const tar = pack();
-  const body = runnerScript();
-  tar.entry({ name: 'runner.py', mode: 0o644, size: body.length, uid: 0, gid: 0 }, body);
-  tar.finalize();
-  const chunks: Buffer[] = [];
-  for await (const c of tar) chunks.push(c as Buffer);
+  const body = await runnerTar();
   try {
-    await container.putArchive(Buffer.concat(chunks), { path: RUNNER_DIR });
+    await container.putArchive(body, { path: RUNNER_DIR });
   } catch (err) {
     throw toSandboxError(err, 'install runner');
   }

@@ -18,6 +18,7 @@ import {
   SandboxAbortedError,
   SandboxError,
   SandboxNotFoundError,
+  SandboxProtocolError,
   SandboxRunnerError,
   SandboxTimeoutError,
 } from './errors.js';
@@ -382,7 +383,7 @@ export class DockerSandbox implements Sandbox {
         logger: this.log,
       });
     } catch (err) {
-      if (err instanceof SandboxNotFoundError) throw err;
+      if (err instanceof SandboxNotFoundError || err instanceof SandboxProtocolError) throw err;
       this.log.warn({ err: String(err) }, 'the sandbox runner did not start; falling back to per-call exec');
       return fallback();
     }

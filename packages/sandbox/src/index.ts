@@ -9,6 +9,7 @@ export {
   SandboxUnavailableError,
   SandboxRunnerError,
   SandboxImageMissingError,
+  SandboxProtocolError,
   SandboxAbortedError,
   InvalidTaskIdError,
   PathOutsideWorkspaceError,

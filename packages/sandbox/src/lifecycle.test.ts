@@ -87,7 +87,7 @@ describe('container lifecycle', () => {
 
   it('restarts the runner when it dies, without restarting the container', async () => {
     const before = (await sb.ensure()).containerId;
-    await rootExec(env.workerId, 'pkill -KILL -f /opt/research/runner.py; true');
+    await rootExec(env.workerId, 'pkill -KILL -f /opt/research/runner; true');
     // The runner's death may be noticed by this call or the next; neither fails for the caller:
     // file actions are retried once transparently.
     const r = await sb.run(task, { action: 'read-file', filePath: 'kept.txt' });

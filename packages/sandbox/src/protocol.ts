@@ -1,7 +1,13 @@
 import type { ActionResult } from '@research/contracts';
 
 /**
- * The runner's line protocol (see runner/runner.py). Both transports — the long-lived runner
+ * Version of the runner's line protocol (runner/sandbox_runner/proto.py has the same number).
+ * The runner says its version in its ready line; the host refuses any other.
+ */
+export const RUNNER_PROTOCOL = 1;
+
+/**
+ * The runner's line protocol (see runner/sandbox_runner/proto.py). Both transports — the long-lived runner
  * and the per-call exec fallback — take these requests, so DockerSandbox has one code path.
  * Paths in requests are absolute container paths already checked lexically by resolveTaskPath.
  */

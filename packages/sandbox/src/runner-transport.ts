@@ -3,14 +3,14 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '@research/config';
 import { DockerDemuxer, LineSplitter } from './demux.js';
 import { toSandboxError } from './docker-errors.js';
-import { SandboxAbortedError, SandboxRunnerError, SandboxTimeoutError } from './errors.js';
-import type { CallOptions, RunnerReply, RunnerRequest, Transport } from './protocol.js';
+import { SandboxAbortedError, SandboxProtocolError, SandboxRunnerError, SandboxTimeoutError } from './errors.js';
+import { type CallOptions, RUNNER_PROTOCOL, type RunnerReply, type RunnerRequest, type Transport } from './protocol.js';
 
 export interface RunnerStartOptions {
   container: Dockerode.Container;
   /** Absolute path of python3 in the container. */
   python: string;
-  /** Where the runner script was put. */
+  /** Where the runner (a directory with __main__.py, or a script) was put. */
   scriptPath: string;
   /** Exec user; undefined = the image's default user. */
   user: string | undefined;
@@ -56,7 +56,9 @@ export class RunnerTransport implements Transport {
     let stream: Duplex;
     try {
       const exec = await o.container.exec({
-        Cmd: [o.python, '-u', o.scriptPath, JSON.stringify(o.config)],
+        // -B: no __pycache__ in the runner's directory; -E -s: nothing from the image's
+        // PYTHON* variables or user site.
+        Cmd: [o.python, '-u', '-B', '-E', '-s', o.scriptPath, JSON.stringify(o.config)],
         AttachStdin: true,
         AttachStdout: true,
         AttachStderr: true,
@@ -153,6 +155,7 @@ export class RunnerTransport implements Transport {
     let msg: {
       id?: number;
       ready?: boolean;
+      protocol?: unknown;
       ok?: boolean;
       result?: unknown;
       error?: { code: string; message: string };
@@ -163,10 +166,18 @@ export class RunnerTransport implements Transport {
       this.logger.warn({ line: line.toString('utf8').slice(0, 200) }, 'sandbox runner wrote a line that is not JSON');
       return;
     }
-    if (msg.id === 0 && msg.ready) {
-      this.logger.debug({ runner: msg }, 'sandbox runner ready');
-      this.readyWaiter?.resolve();
+    if (msg.id === 0 && this.readyWaiter) {
+      const waiter = this.readyWaiter;
       this.readyWaiter = undefined;
+      if (msg.protocol !== RUNNER_PROTOCOL) {
+        const err = new SandboxProtocolError(msg.protocol, RUNNER_PROTOCOL);
+        this.stream.destroy();
+        waiter.reject(err);
+        this.die(err);
+        return;
+      }
+      this.logger.debug({ runner: msg }, 'sandbox runner ready');
+      waiter.resolve();
       return;
     }
     const entry = msg.id === undefined ? undefined : this.pending.get(msg.id);

@@ -1,0 +1,63 @@
+"""The line protocol and the runner's configuration.
+
+Requests:  {"id": N, "op": "<op>", ...}, one per stdin line.
+Replies:   {"id": N, "ok": true, "result": {...}} | {"id": N, "ok": false, "error": {"code", "message"}}
+The first line written is {"id": 0, "ready": true, "protocol": PROTOCOL, ...}.
+stdout belongs to the protocol; diagnostics go to stderr.
+"""
+import json
+import sys
+import threading
+
+# Bump on any change of requests, replies or the ready line; the host refuses another version.
+PROTOCOL = 1
+CONFIG = {
+    "workspace": "/workspace",
+    "maxOutputBytes": 64 * 1024,
+    "maxReadBytes": 1024 * 1024,
+    "listMaxEntries": 1000,
+    "listMaxDepth": 8,
+    "warmShells": 2,
+}
+
+_out_lock = threading.Lock()
+_out = sys.stdout.buffer
+
+
+class Refused(Exception):
+    """An input the runner will not act on; becomes {ok: false, error: {code, message}}."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def send(msg):
+    # ensure_ascii keeps undecodable file names (surrogate escapes) valid JSON.
+    line = (json.dumps(msg, separators=(",", ":")) + "\n").encode("ascii")
+    with _out_lock:
+        _out.write(line)
+        _out.flush()
+
+
+def log(*parts):
+    print("runner:", *parts, file=sys.stderr, flush=True)
+
+
+
+def error_of(e):
+    if isinstance(e, Refused):
+        return {"code": e.code, "message": e.message}
+    if isinstance(e, KeyError):
+        return {"code": "invalid_action", "message": "missing field %s" % e}
+    if isinstance(e, PermissionError):
+        return {"code": "permission_denied", "message": "%s: %s" % (e.strerror, e.filename)}
+    if isinstance(e, OSError):
+        return {"code": "io_error", "message": "%s: %s" % (e.strerror, e.filename)}
+    log("request failed:", repr(e))
+    return {"code": "runner_error", "message": repr(e)}
+
+
+def send_error(rid, e):
+    send({"id": rid, "ok": False, "error": error_of(e)})

@@ -131,10 +131,6 @@ export const ENV = {
       .default(64 * 1024),
     doc: 'stdout/stderr kept per command; the rest is cut with a marker',
   },
-  SANDBOX_USER: {
-    schema: z.string().default('sandbox'),
-    doc: "user that actions run as inside the container; the image's default user when the image has no such user",
-  },
   SANDBOX_ON_SHUTDOWN: {
     schema: z.enum(['keep', 'stop', 'remove']).default('stop'),
     doc: 'what a worker does with its container when it shuts down',

@@ -349,14 +349,17 @@ export class DockerSandbox implements Sandbox {
   }
 
   private async connect(container: Dockerode.Container): Promise<Transport> {
-    const probe = await probeContainer(container, this.o.user);
-    if (this.o.user && !probe.user)
-      this.log.warn({ user: this.o.user }, 'the image has no such user; actions run as its default user');
-    if (probe.chownFailed) this.log.warn('could not hand /workspace to the action user (CHOWN capability dropped?)');
+    const probe = await probeContainer(container, this.o.runnerUid);
+    if (probe.chownFailed) this.log.warn('could not hand /workspace to the runner (CHOWN capability dropped?)');
+    const identities = {
+      runnerUid: this.o.runnerUid,
+      taskUidFirst: this.o.taskUidFirst,
+      taskUidCount: this.o.taskUidCount,
+    };
     const fallback = () =>
       new ExecTransport({
         container,
-        user: probe.user,
+        ...identities,
         maxReadBytes: this.o.maxReadBytes,
         listMaxEntries: this.o.listMaxEntries,
         listMaxDepth: this.o.listMaxDepth,
@@ -372,8 +375,8 @@ export class DockerSandbox implements Sandbox {
         container,
         python: probe.python,
         scriptPath: RUNNER_PATH,
-        user: probe.user,
         config: {
+          ...identities,
           maxOutputBytes: this.o.maxOutputBytes,
           maxReadBytes: this.o.maxReadBytes,
           listMaxEntries: this.o.listMaxEntries,

@@ -138,14 +138,3 @@ describe('configuration failures', () => {
     expect(() => new DockerSandbox({ workerId: 'bad id/x' })).toThrow(TypeError);
   });
 });
-
-describe('user fallback', () => {
-  const env = testSandbox({ user: 'no-such-user' });
-  beforeAll(requireDocker);
-  afterAll(() => env.cleanup());
-
-  it("runs as the image's default user when the configured one does not exist", async () => {
-    const r = cmd(await env.sandbox.run('u', { action: 'execute-command', command: 'id -u' }));
-    expect(r.stdout).toBe('0\n');
-  });
-});

@@ -15,7 +15,6 @@ describe('sandboxOptionsFromEnv', () => {
       SANDBOX_PIDS: '64',
       SANDBOX_COMMAND_TIMEOUT_MS: '5000',
       SANDBOX_MAX_OUTPUT_BYTES: '4096',
-      SANDBOX_USER: 'someone',
     });
     expect(sandboxOptionsFromEnv(env)).toEqual({
       workerId: 'w-1',
@@ -27,7 +26,6 @@ describe('sandboxOptionsFromEnv', () => {
       pids: 64,
       commandTimeoutMs: 5000,
       maxOutputBytes: 4096,
-      user: 'someone',
     });
   });
 
@@ -59,7 +57,7 @@ describe('createSpec', () => {
       NanoCpus: 1.5e9,
       PidsLimit: 32,
       CapDrop: ['ALL'],
-      CapAdd: ['CHOWN', 'DAC_OVERRIDE', 'FOWNER'],
+      CapAdd: ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'KILL', 'SETGID', 'SETUID', 'SETPCAP'],
       SecurityOpt: ['no-new-privileges'],
       Init: true,
       ReadonlyRootfs: false,

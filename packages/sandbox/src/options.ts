@@ -27,16 +27,19 @@ export interface DockerSandboxOptions {
   listMaxEntries?: number;
   /** list-files descends at most this deep. Default: 8. */
   listMaxDepth?: number;
+  /** Uid of the runner itself inside the container (no passwd entry needed). Default: 99_999. */
+  runnerUid?: number;
   /**
-   * User that actions run as, when the image has it; otherwise the image's default user (and a
-   * warning is logged). Empty string: always the image's default user. Default: `sandbox`.
+   * First uid of the range each task gets a uid of its own from (no passwd entries needed).
+   * Every container sharing a volume must use the same range. Default: 100_000.
    */
-  user?: string;
+  taskUidFirst?: number;
+  /** Size of that range. Under userns-remap keep first + count inside the mapping. Default: 900_000. */
+  taskUidCount?: number;
   /**
-   * Capabilities kept after `CapDrop: ALL`. Default: `['CHOWN', 'DAC_OVERRIDE', 'FOWNER']` — only
-   * root processes can use them (commands run as the unprivileged user under no-new-privileges
-   * have none), and the sandbox's own root setup step needs them to hand /workspace to that user
-   * when the volume was first populated by another image. See README.
+   * Capabilities kept after `CapDrop: ALL`. Default: CHOWN, DAC_OVERRIDE, FOWNER (the root set-up
+   * step that hands /workspace to the runner), KILL, SETGID, SETUID, SETPCAP (the runner: see
+   * README, "Capabilities"). Commands hold none of them, in any set.
    */
   capAdd?: string[];
   /** Extra container labels; the contract labels cannot be overridden. Default: none. */
@@ -69,8 +72,10 @@ export const DEFAULTS = {
   maxReadBytes: 1024 * 1024,
   listMaxEntries: 1000,
   listMaxDepth: 8,
-  user: 'sandbox',
-  capAdd: ['CHOWN', 'DAC_OVERRIDE', 'FOWNER'],
+  runnerUid: 99_999,
+  taskUidFirst: 100_000,
+  taskUidCount: 900_000,
+  capAdd: ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'KILL', 'SETGID', 'SETUID', 'SETPCAP'],
   labels: {},
   useRunner: true,
   dockerTimeoutMs: 30_000,
@@ -103,7 +108,6 @@ export function sandboxOptionsFromEnv(env: Env, logger?: Logger): DockerSandboxO
     pids: env.SANDBOX_PIDS,
     commandTimeoutMs: env.SANDBOX_COMMAND_TIMEOUT_MS,
     maxOutputBytes: env.SANDBOX_MAX_OUTPUT_BYTES,
-    user: env.SANDBOX_USER,
     ...(logger ? { logger } : {}),
   };
 }

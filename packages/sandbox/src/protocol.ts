@@ -4,12 +4,13 @@ import type { ActionResult } from '@research/contracts';
  * Version of the runner's line protocol (runner/sandbox_runner/proto.py has the same number).
  * The runner says its version in its ready line; the host refuses any other.
  */
-export const RUNNER_PROTOCOL = 1;
+export const RUNNER_PROTOCOL = 2;
 
 /**
- * The runner's line protocol (see runner/sandbox_runner/proto.py). Both transports — the long-lived runner
- * and the per-call exec fallback — take these requests, so DockerSandbox has one code path.
- * Paths in requests are absolute container paths already checked lexically by resolveTaskPath.
+ * The runner's line protocol (see runner/sandbox_runner/proto.py). Both transports — the
+ * long-lived runner and the per-call exec fallback — take these requests, so DockerSandbox has
+ * one code path. Paths in requests are absolute container paths already checked lexically by
+ * resolveTaskPath.
  */
 export type RunnerRequest =
   | { op: 'create-file'; task: string; filePath: string; content: string }

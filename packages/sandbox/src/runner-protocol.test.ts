@@ -35,7 +35,6 @@ describe('runner protocol version', () => {
       container,
       python: '/usr/bin/python3',
       scriptPath: '/tmp/fake-runner.py',
-      user: undefined,
       config: {},
       startTimeoutMs: 20_000,
       logger: createLogger({ level: 'silent', pretty: false }),

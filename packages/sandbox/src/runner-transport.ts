@@ -12,9 +12,7 @@ export interface RunnerStartOptions {
   python: string;
   /** Where the runner (a directory with __main__.py, or a script) was put. */
   scriptPath: string;
-  /** Exec user; undefined = the image's default user. */
-  user: string | undefined;
-  /** Passed to the runner as its argv[1] (limits). */
+  /** Passed to the runner as its argv[1] (limits, uids). */
   config: Record<string, unknown>;
   startTimeoutMs: number;
   logger: Logger;
@@ -57,13 +55,13 @@ export class RunnerTransport implements Transport {
     try {
       const exec = await o.container.exec({
         // -B: no __pycache__ in the runner's directory; -E -s: nothing from the image's
-        // PYTHON* variables or user site.
+        // PYTHON* variables or user site. Started as root: it drops to its own uid at once.
         Cmd: [o.python, '-u', '-B', '-E', '-s', o.scriptPath, JSON.stringify(o.config)],
         AttachStdin: true,
         AttachStdout: true,
         AttachStderr: true,
         Tty: false,
-        ...(o.user ? { User: o.user } : {}),
+        User: '0',
       });
       stream = (await exec.start({ hijack: true, stdin: true })) as Duplex;
     } catch (err) {
@@ -171,6 +169,15 @@ export class RunnerTransport implements Transport {
       this.readyWaiter = undefined;
       if (msg.protocol !== RUNNER_PROTOCOL) {
         const err = new SandboxProtocolError(msg.protocol, RUNNER_PROTOCOL);
+        this.stream.destroy();
+        waiter.reject(err);
+        this.die(err);
+        return;
+      }
+      if (!msg.ready) {
+        const err = new SandboxRunnerError(
+          `the sandbox runner could not set itself up: ${msg.error?.message ?? 'no reason given'}`,
+        );
         this.stream.destroy();
         waiter.reject(err);
         this.die(err);

@@ -1,41 +1,47 @@
-"""The file actions: create-file, read-file, list-files. Each runs on a thread of its own."""
+"""The file actions: create-file, read-file, list-files. Each runs on a thread of its own as the
+task's uid (privs.as_task), so what it creates belongs to the task and what it reads is what
+the task could read."""
 import os
 import stat
 
-from .paths import inside, rel, resolve, task_dir
+from . import identity
+from .paths import inside, rel, resolve
+from .privs import as_task
 from .proto import CONFIG, Refused
 
 
 def op_create_file(req):
-    base = task_dir(req["task"])
-    full, real = resolve(base, req["filePath"])
-    if real == base:
-        raise Refused("is_directory", "%s is the task directory" % req["filePath"])
-    parent = os.path.dirname(real)
-    try:
-        os.makedirs(parent, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise Refused("not_a_directory", "a parent of %s is a file" % req["filePath"])
-    # The parent may have been swapped for a symlink meanwhile (commands run concurrently).
-    if not inside(os.path.realpath(parent), base):
-        raise Refused("path_outside_workspace", "%s resolves outside the task directory through a symlink" % req["filePath"])
-    overwritten = False
-    try:
-        st = os.lstat(real)
-        if stat.S_ISDIR(st.st_mode):
-            raise Refused("is_directory", "%s is a directory" % req["filePath"])
-        overwritten = True
-    except FileNotFoundError:
-        pass
+    base, uid = identity.task_dir(req["task"])
+    shown = req["filePath"]
     data = req["content"].encode("utf-8", "replace")
-    try:
-        fd = os.open(real, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-    except OSError as e:
-        if e.errno == 40:  # ELOOP: a symlink appeared at the final component
-            raise Refused("path_outside_workspace", "%s is a symlink" % req["filePath"])
-        raise
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
+    with as_task(uid):
+        full, real = resolve(base, shown)
+        if real == base:
+            raise Refused("is_directory", "%s is the task directory" % shown)
+        parent = os.path.dirname(real)
+        try:
+            os.makedirs(parent, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise Refused("not_a_directory", "a parent of %s is a file" % shown)
+        # The parent may have been swapped for a symlink meanwhile (commands run concurrently).
+        if not inside(os.path.realpath(parent), base):
+            raise Refused("path_outside_workspace", "%s resolves outside the task directory through a symlink" % shown)
+        overwritten = False
+        try:
+            st = os.lstat(real)
+            if stat.S_ISDIR(st.st_mode):
+                raise Refused("is_directory", "%s is a directory" % shown)
+            overwritten = True
+        except FileNotFoundError:
+            pass
+        try:
+            fd = os.open(real, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except OSError as e:
+            if e.errno == 40:  # ELOOP: a symlink appeared at the final component
+                raise Refused("path_outside_workspace", "%s is a symlink" % shown)
+            raise
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
     return {"action": "create-file", "path": rel(base, full), "bytes": len(data), "overwritten": overwritten}
 
 
@@ -55,19 +61,21 @@ def decode_text(data, truncated):
 
 
 def op_read_file(req):
-    base = task_dir(req["task"])
-    full, real = resolve(base, req["filePath"])
-    try:
-        st = os.stat(real)
-    except FileNotFoundError:
-        raise Refused("not_found", "%s does not exist" % req["filePath"])
-    if stat.S_ISDIR(st.st_mode):
-        raise Refused("is_directory", "%s is a directory; use list-files" % req["filePath"])
-    if not stat.S_ISREG(st.st_mode):
-        raise Refused("not_a_file", "%s is not a regular file" % req["filePath"])
-    cap = CONFIG["maxReadBytes"]
-    with open(real, "rb") as f:
-        data = f.read(cap + 1)
+    base, uid = identity.task_dir(req["task"])
+    shown = req["filePath"]
+    with as_task(uid):
+        full, real = resolve(base, shown)
+        try:
+            st = os.stat(real)
+        except FileNotFoundError:
+            raise Refused("not_found", "%s does not exist" % shown)
+        if stat.S_ISDIR(st.st_mode):
+            raise Refused("is_directory", "%s is a directory; use list-files" % shown)
+        if not stat.S_ISREG(st.st_mode):
+            raise Refused("not_a_file", "%s is not a regular file" % shown)
+        cap = CONFIG["maxReadBytes"]
+        with open(real, "rb") as f:
+            data = f.read(cap + 1)
     truncated = len(data) > cap
     data = data[:cap]
     text = decode_text(data, truncated)
@@ -82,15 +90,23 @@ def op_read_file(req):
 
 
 def op_list_files(req):
-    base = task_dir(req["task"])
-    full, real = resolve(base, req.get("path") or ".")
-    try:
-        st = os.stat(real)
-    except FileNotFoundError:
-        raise Refused("not_found", "%s does not exist" % (req.get("path") or "."))
-    root_rel = rel(base, full)
-    if not stat.S_ISDIR(st.st_mode):
-        return {"action": "list-files", "path": root_rel, "files": [{"path": root_rel, "size": st.st_size, "type": "file"}], "truncated": False}
+    base, uid = identity.task_dir(req["task"])
+    shown = req.get("path") or "."
+    with as_task(uid):
+        full, real = resolve(base, shown)
+        try:
+            st = os.stat(real)
+        except FileNotFoundError:
+            raise Refused("not_found", "%s does not exist" % shown)
+        root_rel = rel(base, full)
+        if not stat.S_ISDIR(st.st_mode):
+            entry = {"path": root_rel, "size": st.st_size, "type": "file"}
+            return {"action": "list-files", "path": root_rel, "files": [entry], "truncated": False}
+        files, truncated = _walk(real, root_rel)
+    return {"action": "list-files", "path": root_rel, "files": files, "truncated": truncated}
+
+
+def _walk(real, root_rel):
     files = []
     state = {"truncated": False}
     max_entries, max_depth = CONFIG["listMaxEntries"], CONFIG["listMaxDepth"]
@@ -122,4 +138,4 @@ def op_list_files(req):
                 continue
 
     walk(real, root_rel, 0)
-    return {"action": "list-files", "path": root_rel, "files": files, "truncated": state["truncated"]}
+    return files, state["truncated"]

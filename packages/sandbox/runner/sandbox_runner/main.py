@@ -1,12 +1,14 @@
 """The runner's entry: one long-lived process per container, started by the worker through a
-single attached `docker exec`. Commands run on the main thread's event loop (commands), file
-requests on threads of their own (files, keep), cancels inline."""
-import _thread
+single attached `docker exec` as root. It drops to its own uid at once (privs), then serves
+requests: commands on the main thread's event loop (commands), file requests on threads of
+their own (files, keep), cancels inline."""
 import json
 import os
 import sys
+import _thread
 
-from .commands import Loop, op_cancel, op_cancel_task, touch_task
+from . import identity, privs
+from .commands import Loop, op_cancel, op_cancel_task
 from .files import op_create_file, op_list_files, op_read_file
 from .keep import op_cleanup, op_export
 from .proto import CONFIG, PROTOCOL, Refused, send, send_error
@@ -27,9 +29,10 @@ OPS = {
     "cleanup": op_cleanup,
     "ping": op_ping,
 }
-# Ops that only signal process groups run on the main thread (see Loop.dispatch).
+# Ops that only signal processes run on the main thread (see Loop.dispatch).
 INLINE_OPS = {"cancel", "cancel-task"}
-TOUCHES_TASK = {"create-file", "read-file", "list-files", "execute-command"}
+# Ops after which the task is active: its directory's mtime (retention) and a warm shell.
+TOUCHES_TASK = {"create-file", "read-file", "list-files"}
 
 
 def handle(req):
@@ -40,7 +43,12 @@ def handle(req):
             raise Refused("invalid_action", "unknown op %r" % req.get("op"))
         result = fn(req)
         if req.get("op") in TOUCHES_TASK:
-            touch_task(req["task"])
+            _, uid = identity.task_dir(req["task"], create=False)
+            if uid is not None:
+                from .commands import touch_task
+
+                touch_task(req["task"], uid)
+                POOL.want(req["task"], uid)
         send({"id": rid, "ok": True, "result": result})
     except Exception as e:  # noqa: BLE001 - the runner must survive any single request
         send_error(rid, e)
@@ -49,9 +57,24 @@ def handle(req):
 def main():
     if len(sys.argv) > 1:
         CONFIG.update(json.loads(sys.argv[1]))
+    try:
+        caps = privs.drop_to_runner()
+        identity.prepare()
+    except Exception as e:  # noqa: BLE001 - reported to the host, which falls back to exec
+        send({"id": 0, "ready": False, "protocol": PROTOCOL, "error": {"code": "runner_setup_failed", "message": str(e)}})
+        return 3
     if POOL.enabled():
         _thread.start_new_thread(POOL.keeper, ())
-    send({"id": 0, "ready": True, "protocol": PROTOCOL, "pid": os.getpid(), "uid": os.getuid(), "shell": SHELL})
+    send({
+        "id": 0,
+        "ready": True,
+        "protocol": PROTOCOL,
+        "pid": os.getpid(),
+        "uid": os.getuid(),
+        "shell": SHELL,
+        "capEff": "%016x" % caps["CapEff"],
+        "capBnd": "%016x" % caps["CapBnd"],
+    })
     loop = Loop(handle, INLINE_OPS)
     try:
         loop.run()

@@ -2,7 +2,8 @@
 
 Requests:  {"id": N, "op": "<op>", ...}, one per stdin line.
 Replies:   {"id": N, "ok": true, "result": {...}} | {"id": N, "ok": false, "error": {"code", "message"}}
-The first line written is {"id": 0, "ready": true, "protocol": PROTOCOL, ...}.
+The first line written is {"id": 0, "ready": true, "protocol": PROTOCOL, ...} — or, when the
+runner cannot set itself up, {"id": 0, "ready": false, "protocol": PROTOCOL, "error": {...}}.
 stdout belongs to the protocol; diagnostics go to stderr.
 """
 import json
@@ -10,14 +11,20 @@ import sys
 import threading
 
 # Bump on any change of requests, replies or the ready line; the host refuses another version.
-PROTOCOL = 1
+PROTOCOL = 2
+
 CONFIG = {
     "workspace": "/workspace",
     "maxOutputBytes": 64 * 1024,
     "maxReadBytes": 1024 * 1024,
     "listMaxEntries": 1000,
     "listMaxDepth": 8,
-    "warmShells": 2,
+    # Pre-started shells, one per recently active task (each runs as that task's uid).
+    "warmShells": 4,
+    # The runner's own identity, and the range task uids are allocated from (no passwd entries).
+    "runnerUid": 99999,
+    "taskUidFirst": 100000,
+    "taskUidCount": 900000,
 }
 
 _out_lock = threading.Lock()
@@ -43,7 +50,6 @@ def send(msg):
 
 def log(*parts):
     print("runner:", *parts, file=sys.stderr, flush=True)
-
 
 
 def error_of(e):

@@ -31,7 +31,12 @@ beforeAll(async () => {
   sys = new TrackedSystem();
   systems.push(sys);
   await sys.startApi();
-  await sys.startWorker(workerId(), { SANDBOX_COMMAND_TIMEOUT_MS: '20000', WORKER_CONCURRENCY: '4' });
+  // A quota above the 10 GiB sparse file made below: each command's RLIMIT_FSIZE is what is left of it.
+  await sys.startWorker(workerId(), {
+    SANDBOX_COMMAND_TIMEOUT_MS: '20000',
+    WORKER_CONCURRENCY: '4',
+    SANDBOX_TASK_DISK_MB: '16384',
+  });
 });
 
 afterAll(async () => {

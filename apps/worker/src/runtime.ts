@@ -188,6 +188,7 @@ export async function startWorker({
         attempts,
         durationMs,
         ...(outcome.ok && outcome.result.action === 'execute-command' ? { exitCode: outcome.result.exitCode } : {}),
+        ...(outcome.ok ? {} : { error: outcome.error }),
         queue: stepQueueNameForMe,
       },
       outcome,

@@ -131,6 +131,10 @@ export const ENV = {
       .default(64 * 1024),
     doc: 'stdout/stderr kept per command; the rest is cut with a marker',
   },
+  SANDBOX_TASK_DISK_MB: {
+    schema: num().int().min(0).default(1024),
+    doc: 'disk one task may use in /workspace/<taskId> (and its home), in MiB; past it its commands are stopped with disk_quota_exceeded (0: no quota)',
+  },
   SANDBOX_ON_SHUTDOWN: {
     schema: z.enum(['keep', 'stop', 'remove']).default('stop'),
     doc: 'what a worker does with its container when it shuts down',

@@ -355,6 +355,7 @@ export class DockerSandbox implements Sandbox {
       runnerUid: this.o.runnerUid,
       taskUidFirst: this.o.taskUidFirst,
       taskUidCount: this.o.taskUidCount,
+      taskDiskBytes: this.o.taskDiskMb * 1024 * 1024,
     };
     const fallback = () =>
       new ExecTransport({

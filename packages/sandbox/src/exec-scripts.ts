@@ -11,6 +11,9 @@ import { WORKSPACE_ROOT } from './paths.js';
 /** Exit status by which the scripts say "refused"; stderr then holds `<mark>code\nmessage`. */
 export const REFUSED = 90;
 export const REFUSED_MARK = 'sandbox-refused:';
+/** Exit status of execute-command when the command took the task past its disk quota. */
+export const OVER_QUOTA = 91;
+export const QUOTA_MARK = 'sandbox-quota:';
 export const HOMES = '/tmp/research-home';
 
 const REFUSE = `refuse() { printf '${REFUSED_MARK}%s\\n%s' "$1" "$2" >&2; exit ${REFUSED}; }`;
@@ -114,22 +117,28 @@ const PRELUDE = `
 set -u
 ${REFUSE}
 inside() { case "$1" in "$base"|"$base"/*) return 0;; *) return 1;; esac; }
-task="$1"; target="$2"; shown="$3"
+task="$1"; target="$2"; shown="$3"; quota="$4"
 base=${WORKSPACE_ROOT}/$task
 if [ -L "$base" ] || [ ! -d "$base" ]; then refuse path_outside_workspace "the task directory is not a directory"; fi
 touch -c "$base"
 real=$(realpath -m -- "$target") || refuse io_error "cannot resolve $shown"
 inside "$real" || refuse path_outside_workspace "$shown resolves outside the task directory through a symlink"
+used() { du -s -c -B1 -- "$base" ${HOMES}/"$task" 2>/dev/null | tail -n 1 | cut -f1; }
 `;
 
 export const TASK_SCRIPTS = {
-  /** args: …prelude; stdin: the content. */
+  /** args: …prelude, bytes of content; stdin: the content. */
   'create-file': `${PRELUDE}
 [ "$real" = "$base" ] && refuse is_directory "$shown is the task directory"
 [ -d "$real" ] && refuse is_directory "$shown is a directory"
 parent=$(dirname -- "$real")
 mkdir -p -- "$parent" 2>/dev/null || refuse not_a_directory "a parent of $shown is a file"
 inside "$(realpath -m -- "$parent")" || refuse path_outside_workspace "$shown resolves outside the task directory through a symlink"
+if [ "$quota" -gt 0 ]; then
+  old=0; [ -f "$real" ] && old=$(du -B1 -- "$real" | cut -f1)
+  after=$(($(used) - old + ($5 + 4095) / 4096 * 4096))
+  [ "$after" -gt "$quota" ] && refuse disk_quota_exceeded "writing $shown ($5 bytes) would take the task to $((after / 1048576)) MB, past its disk quota of $((quota / 1048576)) MB"
+fi
 if [ -e "$real" ]; then echo overwritten; else echo created; fi
 cat > "$real" || refuse io_error "cannot write $shown"
 `,
@@ -139,21 +148,34 @@ cat > "$real" || refuse io_error "cannot write $shown"
 [ -d "$real" ] && refuse is_directory "$shown is a directory; use list-files"
 [ -f "$real" ] || refuse not_a_file "$shown is not a regular file"
 stat -c %s -- "$real"
-head -c "$4" -- "$real"
+head -c "$5" -- "$real"
 `,
   /** args: …prelude, depth, entries. */
   'list-files': `${PRELUDE}
 [ -e "$real" ] || refuse not_found "$shown does not exist"
 if [ ! -d "$real" ]; then printf 'f %s \\0' "$(stat -c %s -- "$real")"; exit 0; fi
-cd "$real" && find . -mindepth 1 -maxdepth "$4" -printf '%y %s %P\\0' | sort -z -k3 | head -z -n "$5"
+cd "$real" && find . -mindepth 1 -maxdepth "$5" -printf '%y %s %P\\0' | sort -z -k3 | head -z -n "$6"
 `,
   /** args: …prelude, timeout seconds, command. */
   'execute-command': `${PRELUDE}
 [ -d "$real" ] || refuse not_found "cwd $shown is not an existing directory"
 cd "$real" || exit 126
 sh=/bin/sh; [ -x /bin/bash ] && sh=/bin/bash
+before=0
+if [ "$quota" -gt 0 ]; then
+  before=$(used); left=$((quota - before)); [ $left -lt 0 ] && left=0
+  ulimit -f $((left / 512))
+fi
 umask 077
 # timeout(1) makes its own process group and SIGKILLs all of it at the deadline.
-exec timeout -s KILL "$4" "$sh" -c "$5" </dev/null
+timeout -s KILL "$5" "$sh" -c "$6" </dev/null
+rc=$?
+if [ "$quota" -gt 0 ]; then
+  after=$(used)
+  if [ $rc = 153 ] || { [ "$after" -ge "$quota" ] && [ $((after - before)) -gt 65536 ]; }; then
+    printf '\\n${QUOTA_MARK}%s' "$after" >&2; exit ${OVER_QUOTA}
+  fi
+fi
+exit $rc
 `,
 } as const;

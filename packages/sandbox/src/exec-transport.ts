@@ -5,7 +5,7 @@ import type { ActionResult, FileEntry } from '@research/contracts';
 import { toSandboxError } from './docker-errors.js';
 import { SandboxAbortedError } from './errors.js';
 import { execOnce } from './exec.js';
-import { HOMES, REFUSED, REFUSED_MARK, ROOT_SCRIPTS, TASK_SCRIPTS } from './exec-scripts.js';
+import { HOMES, OVER_QUOTA, QUOTA_MARK, REFUSED, REFUSED_MARK, ROOT_SCRIPTS, TASK_SCRIPTS } from './exec-scripts.js';
 import { WORKSPACE_ROOT } from './paths.js';
 import type { CallOptions, ExportReply, RunnerReply, RunnerRequest, Transport } from './protocol.js';
 
@@ -14,6 +14,8 @@ export interface ExecTransportOptions {
   runnerUid: number;
   taskUidFirst: number;
   taskUidCount: number;
+  /** 0: no quota. */
+  taskDiskBytes: number;
   maxReadBytes: number;
   listMaxEntries: number;
   listMaxDepth: number;
@@ -27,8 +29,9 @@ type Refusal = Extract<RunnerReply<never>, { ok: false }>;
  * runner, ~45 ms each. Each task's actions run as the task's own uid (`User: uid:uid`, set by
  * the engine), allocated by a root exec the first time. Weaker than the runner: the commands'
  * bounding set is the container's (their effective and permitted sets are empty and
- * no-new-privileges holds, so it cannot be used); a background job that keeps the command's
- * stdout open delays the reply until the timeout.
+ * no-new-privileges holds, so it cannot be used); the disk quota is checked before and after each
+ * command (and RLIMIT_FSIZE bounds each file), not watched while it runs; a background job that
+ * keeps the command's stdout open delays the reply until the timeout.
  */
 export class ExecTransport implements Transport {
   readonly kind = 'exec' as const;
@@ -75,11 +78,20 @@ export class ExecTransport implements Transport {
     const uid = await this.identity(req.task, true);
     if (typeof uid !== 'number') return uid ?? refusal('io_error', 'the task directory could not be made');
     const home = `${HOMES}/${req.task}`;
-    return execOnce(this.o.container, ['/bin/sh', '-c', TASK_SCRIPTS[script], 'sandbox-fallback', req.task, ...args], {
-      ...options,
-      user: `${uid}:${uid}`,
-      env: [`HOME=${home}`, `TMPDIR=${home}`],
-    });
+    return execOnce(
+      this.o.container,
+      [
+        '/bin/sh',
+        '-c',
+        TASK_SCRIPTS[script],
+        'sandbox-fallback',
+        req.task,
+        ...args.slice(0, 2),
+        String(this.o.taskDiskBytes),
+        ...args.slice(2),
+      ],
+      { ...options, user: `${uid}:${uid}`, env: [`HOME=${home}`, `TMPDIR=${home}`] },
+    );
   }
 
   private async dispatch(req: RunnerRequest, options: CallOptions): Promise<RunnerReply<unknown>> {
@@ -88,7 +100,7 @@ export class ExecTransport implements Transport {
         return { ok: true, result: { pong: true } };
       case 'create-file': {
         const shown = rel(req.filePath, req.task);
-        const r = await this.asTask(req, 'create-file', [req.filePath, shown], {
+        const r = await this.asTask(req, 'create-file', [req.filePath, shown, String(Buffer.byteLength(req.content))], {
           stdin: req.content,
           timeoutMs: options.replyTimeoutMs,
         });
@@ -204,6 +216,16 @@ export class ExecTransport implements Transport {
       if ('ok' in r) return r;
       const stderr = r.stderr.toString('utf8');
       if (r.exitCode === REFUSED && stderr.startsWith(REFUSED_MARK)) return refused(r.exitCode, r.stderr);
+      const mark = stderr.lastIndexOf(`\n${QUOTA_MARK}`);
+      if (r.exitCode === OVER_QUOTA && (mark >= 0 || r.stderrTruncated)) {
+        const used = mark >= 0 ? Number(stderr.slice(mark + QUOTA_MARK.length + 1)) : Number.NaN;
+        const quotaMb = (this.o.taskDiskBytes / 1048576).toFixed(1);
+        const usedText = Number.isFinite(used) ? `${(used / 1048576).toFixed(1)} MB` : 'its limit';
+        return refusal(
+          'disk_quota_exceeded',
+          `the command was stopped: the task's files reached ${usedText}, its disk quota is ${quotaMb} MB; delete files to go on`,
+        );
+      }
       const durationMs = performance.now() - started;
       const timedOut = r.exitCode === 137 && durationMs >= req.timeoutMs * 0.95;
       const marker = `\n[… output truncated at ${req.maxOutputBytes} bytes]`;

@@ -14,6 +14,7 @@ describe('sandboxOptionsFromEnv', () => {
       SANDBOX_CPUS: '0.5',
       SANDBOX_PIDS: '64',
       SANDBOX_COMMAND_TIMEOUT_MS: '5000',
+      SANDBOX_TASK_DISK_MB: '64',
       SANDBOX_MAX_OUTPUT_BYTES: '4096',
     });
     expect(sandboxOptionsFromEnv(env)).toEqual({
@@ -25,6 +26,7 @@ describe('sandboxOptionsFromEnv', () => {
       cpus: 0.5,
       pids: 64,
       commandTimeoutMs: 5000,
+      taskDiskMb: 64,
       maxOutputBytes: 4096,
     });
   });

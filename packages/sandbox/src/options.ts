@@ -27,6 +27,12 @@ export interface DockerSandboxOptions {
   listMaxEntries?: number;
   /** list-files descends at most this deep. Default: 8. */
   listMaxDepth?: number;
+  /**
+   * Per-task disk quota over /workspace/<taskId> (and the task's home), in MiB; 0 = none. A
+   * command that takes the task past it is stopped and answered `disk_quota_exceeded`, and so
+   * is a create-file that would. Default: 1024.
+   */
+  taskDiskMb?: number;
   /** Uid of the runner itself inside the container (no passwd entry needed). Default: 99_999. */
   runnerUid?: number;
   /**
@@ -72,6 +78,7 @@ export const DEFAULTS = {
   maxReadBytes: 1024 * 1024,
   listMaxEntries: 1000,
   listMaxDepth: 8,
+  taskDiskMb: 1024,
   runnerUid: 99_999,
   taskUidFirst: 100_000,
   taskUidCount: 900_000,
@@ -108,6 +115,7 @@ export function sandboxOptionsFromEnv(env: Env, logger?: Logger): DockerSandboxO
     pids: env.SANDBOX_PIDS,
     commandTimeoutMs: env.SANDBOX_COMMAND_TIMEOUT_MS,
     maxOutputBytes: env.SANDBOX_MAX_OUTPUT_BYTES,
+    taskDiskMb: env.SANDBOX_TASK_DISK_MB,
     ...(logger ? { logger } : {}),
   };
 }

@@ -9,6 +9,7 @@ import _thread
 import json
 import os
 import selectors
+import signal
 import threading
 import time
 
@@ -16,6 +17,7 @@ from . import identity, procs
 from .paths import resolve
 from .privs import as_task
 from .proto import CONFIG, Refused, log, send, send_error
+from .quota import GROWTH_SLACK, USAGE, enabled, mb, quota
 from .shells import POOL, spawn_command
 
 MARKER = "\n[… output truncated at %d bytes]"
@@ -40,6 +42,7 @@ class Command:
         self.open = {"out": proc.stdout, "err": proc.stderr}
         self.pidfd = None
         self.timed_out = False
+        self.used_before = None
 
 
 class Loop:
@@ -122,13 +125,17 @@ class Loop:
         except UnicodeEncodeError:
             command = req["command"].encode("utf-8", "replace")
         cap = int(req.get("maxOutputBytes") or CONFIG["maxOutputBytes"])
+        used = USAGE.used(task, uid) if enabled() else None
+        budget = None if used is None else max(0, quota() - used)
         start = time.monotonic()
         try:
-            proc = spawn_command(task, uid, cwd, command)
+            proc = spawn_command(task, uid, cwd, budget, command)
         except BlockingIOError as e:
             raise Refused("resource_exhausted", "cannot start the command: %s (process limit reached?)" % e)
+        USAGE.started(task, uid, used)
         POOL.want(task, uid)
         cmd = Command(req["id"], task, uid, proc, cap, start, start + max(0.001, float(req["timeoutMs"]) / 1000.0))
+        cmd.used_before = used
         with procs_lock:
             running[cmd.rid] = (task, proc.pid)
         self.commands[cmd.rid] = cmd
@@ -212,12 +219,43 @@ class Loop:
             "truncated": cmd.truncated["out"] or cmd.truncated["err"],
             "durationMs": round((time.monotonic() - cmd.start) * 1000, 3),
         }
-        touch_task(cmd.task, cmd.uid)
-        send({"id": cmd.rid, "ok": True, "result": result})
+        if enabled():
+            # Measuring the task's files takes time proportional to their number: not on this loop.
+            try:
+                _thread.start_new_thread(settle, (cmd, rc, result))
+                return
+            except RuntimeError:
+                pass
+        settle(cmd, rc, result)
 
     def shutdown(self):
         for cmd in list(self.commands.values()):
             procs.kill_group(cmd.proc.pid)
+
+
+def settle(cmd, rc, result):
+    """The reply: the result, or `disk_quota_exceeded` when the command took the task past it."""
+    try:
+        stopped, used = USAGE.finished(cmd.task, cmd.uid, cmd.start)
+        # At the quota and grown by this command: its writes were cut (RLIMIT_FSIZE) even when
+        # the shell carried on after them.
+        over = used is not None and used >= quota() and used - (cmd.used_before or 0) > GROWTH_SLACK
+        if enabled() and (stopped or rc == -signal.SIGXFSZ or over):
+            shown = mb(used) if used is not None else "its limit"
+            send({
+                "id": cmd.rid,
+                "ok": False,
+                "error": {
+                    "code": "disk_quota_exceeded",
+                    "message": "the command was stopped: the task's files reached %s, its disk quota is %s; delete files to go on (stderr: %s)"
+                    % (shown, mb(quota()), result["stderr"][-300:].strip() or "none"),
+                },
+            })
+            return
+        touch_task(cmd.task, cmd.uid)
+        send({"id": cmd.rid, "ok": True, "result": result})
+    except Exception as e:  # noqa: BLE001 - the reply must go out
+        send_error(cmd.rid, e)
 
 
 def touch_task(task, uid):

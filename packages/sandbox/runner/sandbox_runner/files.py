@@ -8,6 +8,7 @@ from . import identity
 from .paths import inside, rel, resolve
 from .privs import as_task
 from .proto import CONFIG, Refused
+from .quota import USAGE
 
 
 def op_create_file(req):
@@ -27,13 +28,16 @@ def op_create_file(req):
         if not inside(os.path.realpath(parent), base):
             raise Refused("path_outside_workspace", "%s resolves outside the task directory through a symlink" % shown)
         overwritten = False
+        old_bytes = 0
         try:
             st = os.lstat(real)
             if stat.S_ISDIR(st.st_mode):
                 raise Refused("is_directory", "%s is a directory" % shown)
             overwritten = True
+            old_bytes = st.st_blocks * 512
         except FileNotFoundError:
             pass
+        USAGE.check_write(req["task"], uid, old_bytes, len(data), shown)
         try:
             fd = os.open(real, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
         except OSError as e:
@@ -42,6 +46,7 @@ def op_create_file(req):
             raise
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+    USAGE.wrote(req["task"], old_bytes, len(data))
     return {"action": "create-file", "path": rel(base, full), "bytes": len(data), "overwritten": overwritten}
 
 

@@ -8,6 +8,7 @@ from . import identity, procs
 from .commands import busy_tasks
 from .paths import TASK_RE, check_task_id, workspace_root
 from .privs import as_task
+from .quota import USAGE
 
 def op_export(req):
     """Regular files of the task directory (sorted, symlinks skipped), with contents up to
@@ -84,6 +85,7 @@ def op_cleanup(req):
             identity.remove_tree(identity.home_of(name), uid)
             if uid is not None and not os.path.lexists(p):
                 identity.release(name, uid)
+            USAGE.forget(name)
         if not os.path.lexists(p):
             removed += 1
     identity.sweep_claims()

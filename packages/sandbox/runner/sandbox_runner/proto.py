@@ -25,6 +25,8 @@ CONFIG = {
     "runnerUid": 99999,
     "taskUidFirst": 100000,
     "taskUidCount": 900000,
+    # Per-task disk quota over /workspace/<task> and the task's home; 0 = none.
+    "taskDiskBytes": 0,
 }
 
 _out_lock = threading.Lock()
@@ -60,6 +62,8 @@ def error_of(e):
     if isinstance(e, PermissionError):
         return {"code": "permission_denied", "message": "%s: %s" % (e.strerror, e.filename)}
     if isinstance(e, OSError):
+        if e.errno == 27:  # EFBIG
+            return {"code": "disk_quota_exceeded", "message": "%s: %s" % (e.strerror, e.filename)}
         return {"code": "io_error", "message": "%s: %s" % (e.strerror, e.filename)}
     log("request failed:", repr(e))
     return {"code": "runner_error", "message": repr(e)}

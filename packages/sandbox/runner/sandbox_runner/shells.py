@@ -4,7 +4,7 @@ Starting bash costs ~1.2 ms of exec and initialisation, most of a short command'
 pool keeps a shell already started for each recently active task — as the task's uid, in its own
 session, stdout/stderr piped — blocked on a one-byte "go" pipe. A command is written to a memfd
 the shell inherited (a regular file: bash's `read` takes it in buffered chunks, where a pipe is
-read one byte per syscall), then "go" is sent; the shell cds into the
+read one byte per syscall), then "go" is sent; the shell sets the file-size limit, cds into the
 task's directory and evals the command, which never appears in any process's argv. The one
 observable difference from a fresh `bash -c`: $LINENO inside multi-line commands. A keeper
 thread starts the shells, off the command's path; a task's first command, or one that finds no
@@ -27,13 +27,14 @@ SHELL = "/bin/bash" if os.access("/bin/bash", os.X_OK) else "/bin/sh"
 
 _BOOT = (
     "read -r -n 1 -u {go} __research_go || exit 0; exec {go}<&-; "
-    "IFS= read -r -d '' -u {m} __research_cwd; IFS= read -r -d '' -u {m} __research_cmd; exec {m}<&-; "
-    "umask 077; "
-    'cd -- "$__research_cwd" || exit 126; unset __research_go __research_cwd OLDPWD; '
+    "IFS= read -r -d '' -u {m} __research_cwd; IFS= read -r -d '' -u {m} __research_fsize; "
+    "IFS= read -r -d '' -u {m} __research_cmd; exec {m}<&-; "
+    'umask 077; ulimit -f "$__research_fsize" || exit 126; '
+    'cd -- "$__research_cwd" || exit 126; unset __research_go __research_cwd __research_fsize OLDPWD; '
     'BASH_EXECUTION_STRING=$__research_cmd; eval "unset __research_cmd; $__research_cmd"'
 )
 # Without bash: no pre-started shells, and the command is an argument (visible in ps).
-_SH_BOOT = 'umask 077; cd -- "$1" || exit 126; eval "$2"'
+_SH_BOOT = 'umask 077; ulimit -f "$2" || exit 126; cd -- "$1" || exit 126; eval "$3"'
 
 
 def _ids(uid):
@@ -55,6 +56,13 @@ def _env(task, uid):
     for k in ("USER", "LOGNAME", "MAIL", "SUDO_USER"):
         env.pop(k, None)
     return env
+
+
+def fsize_limit(budget):
+    """`ulimit -f` argument for a budget in bytes (bash counts 1024-byte blocks, sh 512)."""
+    if budget is None:
+        return "unlimited"
+    return str(budget // (1024 if SHELL == "/bin/bash" else 512))
 
 
 class ShellPool:
@@ -167,10 +175,10 @@ class ShellPool:
         proc.stdout.close()
         proc.stderr.close()
 
-    def run(self, shell, cwd, command):
+    def run(self, shell, cwd, fsize, command):
         proc, w, m = shell
         try:
-            payload = cwd.encode("utf-8", "surrogateescape") + b"\0" + command + b"\0"
+            payload = cwd.encode("utf-8", "surrogateescape") + b"\0" + fsize.encode() + b"\0" + command + b"\0"
             view = memoryview(payload)
             while view:
                 view = view[os.write(m, view) :]
@@ -199,20 +207,21 @@ class ShellPool:
 POOL = ShellPool()
 
 
-def spawn_command(task, uid, cwd, command):
-    """Starts `command` (bytes) in `cwd` as the task's uid."""
+def spawn_command(task, uid, cwd, budget, command):
+    """Starts `command` (bytes) in `cwd` as the task's uid, with at most `budget` bytes per file."""
+    fsize = fsize_limit(budget)
     if POOL.enabled():
         shell = POOL.take(uid)
         if shell is None:
             shell = POOL.start(task, uid)
-        proc = POOL.run(shell, cwd, command)
+        proc = POOL.run(shell, cwd, fsize, command)
         if proc is not None:
             return proc
-        proc = POOL.run(POOL.start(task, uid), cwd, command)
+        proc = POOL.run(POOL.start(task, uid), cwd, fsize, command)
         if proc is not None:
             return proc
     return subprocess.Popen(
-        [SHELL, "-c", _SH_BOOT, "sh", cwd, command],
+        [SHELL, "-c", _SH_BOOT, "sh", cwd, fsize, command],
         cwd="/",
         env=_env(task, uid),
         stdin=subprocess.DEVNULL,

@@ -6,8 +6,8 @@ import { System, requireServices } from './system.js';
 
 /**
  * A task's footprint is bounded: its disk use by SANDBOX_TASK_DISK_MB (a command that writes past
- * it is stopped with `disk_quota_exceeded`, which the model and the task view both get), while
- * other tasks in the same container go on.
+ * it is stopped with `disk_quota_exceeded`, which the model and the task view both get), and the
+ * file list kept after it by the export caps, while other tasks in the same container go on.
  */
 let sys: System;
 const workerId = `footprint-${randomUUID().slice(0, 8)}`;
@@ -76,5 +76,24 @@ describe('per-task disk quota', () => {
     const usedMb = Number(du.trim()) / 1024 / 1024;
     console.log(`quota ${QUOTA_MB} MB: 64 files of 8 MB written in a loop were stopped at ${usedMb.toFixed(1)} MB`);
     expect(usedMb).toBeLessThan(512);
+  });
+});
+
+describe('the file list a task keeps', () => {
+  it('stays bounded for a task of 100,000 files, and so does its view', async () => {
+    const id = await sys.submit({
+      prompt: block({
+        action: 'execute-command',
+        command: 'mkdir d && cd d && seq -w 1 100000 | xargs touch && ls | wc -l',
+        timeoutMs: 120_000,
+      }),
+    });
+    const view = await sys.waitFinal(id, 300_000);
+    expect(view.status).toBe('completed');
+    expect(view.result?.files).toHaveLength(5_000);
+    expect(view.result?.files[0]).toEqual({ path: 'd/000001', size: 0 });
+    const raw = await (await sys.request(`/v1/jobs/${id}`)).text();
+    console.log(`a 100,000-file task: GET /v1/jobs/:id is ${raw.length} bytes`);
+    expect(raw.length).toBeLessThan(256 * 1024);
   });
 });

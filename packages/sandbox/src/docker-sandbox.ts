@@ -27,7 +27,7 @@ import { resolveOptions, type DockerSandboxOptions, type ResolvedOptions } from 
 import { assertTaskId, resolveTaskPath } from './paths.js';
 import type { ExportReply, RunnerReply, RunnerRequest, Transport } from './protocol.js';
 import { RunnerTransport } from './runner-transport.js';
-import type { ExportResult, RunOptions, Sandbox, SandboxInfo } from './types.js';
+import type { ExportOptions, ExportResult, RunOptions, Sandbox, SandboxInfo } from './types.js';
 
 const WORKER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 /** Slack on top of a command's own timeout before the host gives up on the runner's reply. */
@@ -113,10 +113,16 @@ export class DockerSandbox implements Sandbox {
     await live.transport.call({ op: 'cancel-task', task: taskId }, { replyTimeoutMs: FILE_OP_REPLY_MS });
   }
 
-  async exportFiles(taskId: string, options: { maxBytes: number }): Promise<ExportResult> {
+  async exportFiles(taskId: string, options: ExportOptions): Promise<ExportResult> {
     assertTaskId(taskId);
     const reply = await this.request<ExportReply>(
-      { op: 'export', task: taskId, maxBytes: Math.max(0, Math.floor(options.maxBytes)) },
+      {
+        op: 'export',
+        task: taskId,
+        maxBytes: Math.max(0, Math.floor(options.maxBytes)),
+        maxFiles: Math.max(0, Math.floor(options.maxFiles ?? this.o.exportMaxFiles)),
+        maxNameBytes: Math.max(0, Math.floor(options.maxNameBytes ?? this.o.exportMaxNameBytes)),
+      },
       { replyTimeoutMs: FILE_OP_REPLY_MS, idempotent: true },
     );
     if (!reply.ok) throw new SandboxRunnerError(`export failed: ${reply.error.message}`);
@@ -127,6 +133,7 @@ export class DockerSandbox implements Sandbox {
           : { path: f.path, size: f.size, content: Buffer.from(f.content, 'base64') },
       ),
       truncated: reply.result.truncated,
+      ...(reply.result.omitted > 0 ? { omitted: reply.result.omitted } : {}),
     };
   }
 
@@ -382,6 +389,8 @@ export class DockerSandbox implements Sandbox {
           maxReadBytes: this.o.maxReadBytes,
           listMaxEntries: this.o.listMaxEntries,
           listMaxDepth: this.o.listMaxDepth,
+          exportMaxFiles: this.o.exportMaxFiles,
+          exportMaxNameBytes: this.o.exportMaxNameBytes,
         },
         startTimeoutMs: this.o.dockerTimeoutMs,
         logger: this.log,

@@ -249,12 +249,12 @@ export class ExecTransport implements Transport {
     try {
       tar = (await this.o.container.getArchive({ path: `${WORKSPACE_ROOT}/${req.task}` })) as unknown as Readable;
     } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 404) return { files: [], truncated: false };
+      if ((err as { statusCode?: number }).statusCode === 404) return { files: [], truncated: false, omitted: 0 };
       throw toSandboxError(err, 'export');
     }
-    const files: ExportReply['files'] = [];
-    let budget = req.maxBytes;
-    let truncated = false;
+    // The archive comes in directory order; the caps apply after sorting, like the runner's.
+    const all: { path: string; size: number; content?: Buffer }[] = [];
+    let buffered = 0;
     const ex = extract();
     await new Promise<void>((resolve, reject) => {
       ex.on('entry', (header, stream, next) => {
@@ -265,17 +265,14 @@ export class ExecTransport implements Transport {
           return;
         }
         const size = header.size ?? 0;
-        const keep = size <= budget;
-        if (keep) budget -= size;
-        else truncated = true;
+        const keep = buffered + size <= req.maxBytes;
+        if (keep) buffered += size;
         const chunks: Buffer[] = [];
         stream.on('data', (c: unknown) => {
           if (keep) chunks.push(c as Buffer);
         });
         stream.on('end', () => {
-          files.push(
-            keep ? { path: name, size, content: Buffer.concat(chunks).toString('base64') } : { path: name, size },
-          );
+          all.push(keep ? { path: name, size, content: Buffer.concat(chunks) } : { path: name, size });
           next();
         });
       });
@@ -284,8 +281,25 @@ export class ExecTransport implements Transport {
       tar.on('error', reject);
       tar.pipe(ex);
     });
-    files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    return { files, truncated };
+    all.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    const files: ExportReply['files'] = [];
+    let budget = req.maxBytes;
+    let names = 0;
+    let truncated = false;
+    for (const f of all) {
+      const nameBytes = Buffer.byteLength(f.path);
+      if (files.length >= req.maxFiles || names + nameBytes > req.maxNameBytes) break;
+      names += nameBytes;
+      if (f.content && f.size <= budget) {
+        budget -= f.size;
+        files.push({ path: f.path, size: f.size, content: f.content.toString('base64') });
+      } else {
+        truncated = true;
+        files.push({ path: f.path, size: f.size });
+      }
+    }
+    const omitted = all.length - files.length;
+    return { files, truncated: truncated || omitted > 0, omitted };
   }
 }
 

@@ -43,6 +43,13 @@ export interface DockerSandboxOptions {
   /** Size of that range. Under userns-remap keep first + count inside the mapping. Default: 900_000. */
   taskUidCount?: number;
   /**
+   * exportFiles lists at most this many files (sorted by path; the rest is counted as omitted), so
+   * the list a task keeps stays small even for 100,000 files. Default: 5_000.
+   */
+  exportMaxFiles?: number;
+  /** exportFiles lists file names up to this many bytes in total. Default: 131_072. */
+  exportMaxNameBytes?: number;
+  /**
    * Capabilities kept after `CapDrop: ALL`. Default: CHOWN, DAC_OVERRIDE, FOWNER (the root set-up
    * step that hands /workspace to the runner), KILL, SETGID, SETUID, SETPCAP (the runner: see
    * README, "Capabilities"). Commands hold none of them, in any set.
@@ -82,6 +89,8 @@ export const DEFAULTS = {
   runnerUid: 99_999,
   taskUidFirst: 100_000,
   taskUidCount: 900_000,
+  exportMaxFiles: 5_000,
+  exportMaxNameBytes: 128 * 1024,
   capAdd: ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'KILL', 'SETGID', 'SETUID', 'SETPCAP'],
   labels: {},
   useRunner: true,

@@ -18,7 +18,7 @@ export type RunnerRequest =
   | { op: 'list-files'; task: string; path: string }
   | { op: 'execute-command'; task: string; command: string; cwd: string; timeoutMs: number; maxOutputBytes: number }
   | { op: 'cancel-task'; task: string }
-  | { op: 'export'; task: string; maxBytes: number }
+  | { op: 'export'; task: string; maxBytes: number; maxFiles: number; maxNameBytes: number }
   | { op: 'cleanup'; maxAgeMs: number }
   | { op: 'ping' };
 
@@ -34,6 +34,8 @@ export type RunnerReply<T = unknown> = { ok: true; result: T } | RefusedReply;
 export interface ExportReply {
   files: { path: string; size: number; content?: string }[];
   truncated: boolean;
+  /** Regular files left out of the list (past its count or name-bytes cap). */
+  omitted: number;
 }
 
 export interface CallOptions {

@@ -12,7 +12,7 @@ export interface RunnerStartOptions {
   python: string;
   /** Where the runner (a directory with __main__.py, or a script) was put. */
   scriptPath: string;
-  /** Passed to the runner as its argv[1] (limits, uids). */
+  /** Passed to the runner as its argv[1] (limits, uids, quota, export caps). */
   config: Record<string, unknown>;
   startTimeoutMs: number;
   logger: Logger;

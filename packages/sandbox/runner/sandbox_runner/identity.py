@@ -221,7 +221,7 @@ def _adopt(task, d, st):
 #
 # HOME and TMPDIR of a task's commands: a directory of its own in the container, not in the
 # volume, so caches and temporary files neither mix with other tasks' nor show up among the
-# task's files.
+# task's files. Counted against its disk quota.
 
 
 def _homes_root():

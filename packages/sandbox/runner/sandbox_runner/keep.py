@@ -8,32 +8,44 @@ from . import identity, procs
 from .commands import busy_tasks
 from .paths import TASK_RE, check_task_id, workspace_root
 from .privs import as_task
+from .proto import CONFIG
 from .quota import USAGE
+
+# Regular files looked at in one export, at most: a task with millions of files is cut here.
+EXPORT_SCAN_MAX = 1000000
+
 
 def op_export(req):
     """Regular files of the task directory (sorted, symlinks skipped), with contents up to
-    `maxBytes` in total; `truncated` when a file is listed without its content."""
+    `maxBytes` in total. The list itself is bounded: at most `maxFiles` entries and
+    `maxNameBytes` bytes of names; what does not fit is counted in `omitted`. `truncated` is
+    true when a file is listed without its content or files are omitted."""
     check_task_id(req["task"])
     if not os.path.lexists(os.path.join(workspace_root(), req["task"])):
-        return {"files": [], "truncated": False}
+        return {"files": [], "truncated": False, "omitted": 0}
     base, uid = identity.task_dir(req["task"], create=False)
     budget = int(req["maxBytes"])
+    max_files = int(req.get("maxFiles") or CONFIG["exportMaxFiles"])
+    max_names = int(req.get("maxNameBytes") or CONFIG["exportMaxNameBytes"])
     files = []
     truncated = False
     with as_task(uid):
-        paths = []
-        for root, dirs, names in os.walk(base, followlinks=False):
-            for n in names:
-                paths.append(os.path.join(root, n))
+        paths, cut = _regular_files(base)
         paths.sort()
+        names = 0
+        kept = 0
         for p in paths:
+            name = os.path.relpath(p, base)
+            size_of_name = len(name.encode("utf-8", "surrogateescape"))
+            if kept >= max_files or names + size_of_name > max_names:
+                break
+            kept += 1
+            names += size_of_name
             try:
                 st = os.lstat(p)
             except OSError:
                 continue
-            if not stat.S_ISREG(st.st_mode):
-                continue
-            entry = {"path": os.path.relpath(p, base), "size": st.st_size}
+            entry = {"path": name, "size": st.st_size}
             if st.st_size <= budget:
                 try:
                     fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -50,7 +62,23 @@ def op_export(req):
             else:
                 truncated = True
             files.append(entry)
-    return {"files": files, "truncated": truncated}
+    omitted = len(paths) - kept
+    return {"files": files, "truncated": truncated or omitted > 0 or cut, "omitted": omitted}
+
+
+def _regular_files(base):
+    paths = []
+    for root, dirs, names in os.walk(base, followlinks=False):
+        for n in names:
+            p = os.path.join(root, n)
+            try:
+                if stat.S_ISREG(os.lstat(p).st_mode):
+                    paths.append(p)
+            except OSError:
+                continue
+            if len(paths) >= EXPORT_SCAN_MAX:
+                return paths, True
+    return paths, False
 
 
 def op_cleanup(req):

@@ -27,6 +27,9 @@ CONFIG = {
     "taskUidCount": 900000,
     # Per-task disk quota over /workspace/<task> and the task's home; 0 = none.
     "taskDiskBytes": 0,
+    # Bounds of the export reply: files listed, and the bytes of their names.
+    "exportMaxFiles": 5000,
+    "exportMaxNameBytes": 128 * 1024,
 }
 
 _out_lock = threading.Lock()

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { System, replayPrompt, requireServices, type Proc } from '../src/system.js';
-import { follow, sleep, summary, type FollowedEvent } from './support.js';
+import { System, replayPrompt, requireServices, sleep, type Spawned, type StreamedEvent } from '@research/testing';
+import { summary } from './support.js';
 
 let sys: System;
-let api: Proc;
+let api: Spawned;
 
 beforeAll(async () => {
   await requireServices();
@@ -21,8 +21,8 @@ it('a client following SSE across API restarts (SIGTERM, then SIGKILL) resumes w
   const id = await sys.submit({
     prompt: replayPrompt(Array.from({ length: STEPS }, (_, i) => `sleep 0.4 && echo step-${i}`)),
   });
-  const seen: FollowedEvent[] = [];
-  const following = follow(sys, id, { onEvent: (e) => seen.push(e) });
+  const seen: StreamedEvent[] = [];
+  const following = sys.follow(id, { onEvent: (e) => seen.push(e) });
 
   // Restart the API (same port) twice while the task runs and the client is connected.
   let faults = 0;

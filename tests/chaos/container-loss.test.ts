@@ -1,7 +1,7 @@
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { System, replayPrompt, requireServices } from '../src/system.js';
-import { sleep, summary } from './support.js';
+import { System, replayPrompt, requireServices, sleep } from '@research/testing';
+import { summary } from './support.js';
 
 let sys: System;
 let workerId: string;

@@ -1,7 +1,7 @@
 import type { TaskView } from '@research/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakeLlm, TrackedSystem, block, turnOf, type ChatReply } from '../src/fakes.js';
-import { requireServices } from '../src/system.js';
+import { block, requireServices } from '@research/testing';
+import { FakeLlm, TrackedSystem, turnOf, type ChatReply } from '../src/fakes.js';
 import { summary } from './support.js';
 
 /**

@@ -3,8 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TaskView } from '@research/contracts';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { System, replayPrompt, requireServices, type Proc } from '../src/system.js';
-import { OwnRedis, follow, sleep, summary } from './support.js';
+import { System, replayPrompt, requireServices, sleep, type Spawned } from '@research/testing';
+import { OwnRedis, summary } from './support.js';
 
 /**
  * Redis goes away for 10 s under load and comes back with its AOF. This runs on a redis-server
@@ -17,13 +17,13 @@ const fast = { WORKER_LOCK_MS: '3000', WORKER_STALLED_INTERVAL_MS: '1000', WORKE
 
 let redis: OwnRedis;
 let sys: System;
-const workers: Proc[] = [];
+const workers: Spawned[] = [];
 
 beforeAll(async () => {
   await requireServices();
   redis = new OwnRedis();
   await redis.start();
-  sys = new System(redis.url);
+  sys = new System({ redisUrl: redis.url });
   // The test's own connection waits through the outage like a worker's; its errors are expected.
   sys.redis.on('error', () => undefined);
   await sys.startApi();
@@ -49,7 +49,7 @@ it('Redis stopped for 10 s and restarted: API answers 503 meanwhile, everything 
   await sys.waitFor(ids[0]!, (v) => v.steps.filter((s) => s.status === 'completed').length >= 2);
   // A client follows one task's events through the outage.
   const followed = ids.at(-1)!;
-  const following = follow(sys, followed, { timeoutMs: 240_000 });
+  const following = sys.follow(followed, { timeoutMs: 240_000 });
 
   await redis.stop();
   const stoppedAt = Date.now();

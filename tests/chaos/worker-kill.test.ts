@@ -1,15 +1,15 @@
 import type { StepOutcome, TaskView } from '@research/contracts';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { System, replayPrompt, requireServices, type Proc } from '../src/system.js';
-import { sleep, summary } from './support.js';
+import { System, replayPrompt, requireServices, sleep, type Spawned } from '@research/testing';
+import { summary } from './support.js';
 
 const TASKS = 50;
 const STEPS = 4;
 const fast = { WORKER_LOCK_MS: '3000', WORKER_STALLED_INTERVAL_MS: '1000', WORKER_CONCURRENCY: '10' };
 
 let sys: System;
-let victim: Proc;
-let survivor: Proc;
+let victim: Spawned;
+let survivor: Spawned;
 let victimId: string;
 let survivorId: string;
 

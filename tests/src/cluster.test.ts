@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis, isCluster } from '@research/queue';
 import { RedisCluster } from './redis-cluster.js';
-import { System, freePort, replayPrompt, requireServices, sleep } from './system.js';
+import { System, replayPrompt, requireServices, sleep } from '@research/testing';
 
 /**
  * The whole system on a three-master Redis Cluster of its own (loopback child processes), with
@@ -20,7 +20,7 @@ beforeAll(async () => {
   await cluster.start(3);
   const first = cluster.urlOf(cluster.ports[0]!);
   await requireServices(first);
-  sys = new System(first, { REDIS_CLUSTER: 'true' });
+  sys = new System({ redisUrl: first, env: { REDIS_CLUSTER: 'true' } });
   const owner = await cluster.ownerOf(`${sys.prefix}:agent:meta`);
   seed = cluster.ports.map((p) => cluster!.urlOf(p)).find((u) => u !== owner)!;
   workerId = `cluster-${sys.id}`;
@@ -78,12 +78,11 @@ describe('on a Redis Cluster (REDIS_CLUSTER=true)', () => {
 
   it("the dashboard lists the agent queue and the worker's step queue", async () => {
     const s = sys!;
-    const port = await freePort();
-    await s.startDashboard(port, { REDIS_URL: seed, DASHBOARD_READONLY_LOOPBACK: 'true' });
+    await s.startDashboard({ REDIS_URL: seed, DASHBOARD_READONLY_LOOPBACK: 'true' });
     const want = ['agent', `steps.${workerId}`];
     let names: string[] = [];
     for (const until = Date.now() + 15_000; Date.now() < until; await sleep(250)) {
-      const res = await fetch(`http://127.0.0.1:${port}/api/queues`);
+      const res = await fetch(`${s.dashboardUrl}/api/queues`);
       if (res.ok) names = ((await res.json()) as { queues: { name: string }[] }).queues.map((q) => q.name);
       if (want.every((n) => names.includes(n))) break;
     }

@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildRootOnlyImage, containerWith, docker, rootExec } from './docker-exec.js';
-import { block, commandResult, stepOutcomes, type TaskEvents } from './fakes.js';
-import { System, requireServices, sleep } from './system.js';
+import { block, requireServices, sleep, System, type Spawned } from '@research/testing';
+import { commandResult, stepOutcomes, type TaskEvents } from './fakes.js';
 
 /**
  * One task's commands attack another task running at the same time, through the real API, a
@@ -93,7 +93,7 @@ async function stepsOf(id: string): Promise<TaskEvents> {
 
 describe.each(MODES)('cross-task attacks in $name', ({ env, sameContainer }) => {
   const workerId = `xtask-${randomUUID().slice(0, 8)}`;
-  let worker: Awaited<ReturnType<System['startWorker']>>;
+  let worker: Spawned;
 
   beforeAll(async () => {
     worker = await sys.startWorker(workerId, { ...env, SANDBOX_COMMAND_TIMEOUT_MS: '120000', WORKER_CONCURRENCY: '4' });

@@ -1,10 +1,9 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { System, freePort, requireServices } from './system.js';
+import { System, keepOnLoopback, launchChromium, requireServices } from '@research/testing';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const OUT = fileURLToPath(new URL('../test-output/', import.meta.url));
 const login = { username: 'admin', password: `pw-${Math.random().toString(36).slice(2)}` };
 
@@ -15,29 +14,15 @@ let taskId = '';
 
 beforeAll(async () => {
   await requireServices();
-  if (!existsSync(CHROMIUM))
-    throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
+  // Before the system starts, so a machine without Chromium fails at once with how to install it.
+  browser = await launchChromium();
   sys = new System();
   await sys.startApi();
   await sys.startWorker(`dash-${sys.id}`);
-  const port = await freePort();
-  await sys.startDashboard(port, { DASHBOARD_USER: login.username, DASHBOARD_PASSWORD: login.password });
-  dashboard = `http://127.0.0.1:${port}`;
+  await sys.startDashboard({ DASHBOARD_USER: login.username, DASHBOARD_PASSWORD: login.password });
+  dashboard = sys.dashboardUrl;
   taskId = await sys.submit({ prompt: 'Research current market conditions and investment opportunities' });
   expect((await sys.waitFinal(taskId)).status).toBe('completed');
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
 });
 
 afterAll(async () => {
@@ -54,9 +39,7 @@ describe('the dashboard over a real system', () => {
     mkdirSync(OUT, { recursive: true });
     const context = await browser!.newContext({ httpCredentials: login, viewport: { width: 1440, height: 1500 } });
     // The board links web fonts; nothing may leave the machine.
-    await context.route('**/*', (route) =>
-      /^https?:\/\/(127\.0\.0\.1|localhost)[:/]/.test(route.request().url()) ? route.continue() : route.abort(),
-    );
+    await keepOnLoopback(context);
     const page = await context.newPage();
     const view = await sys.view(taskId);
     await page.goto(`${dashboard}/queue/agent/${taskId}`);

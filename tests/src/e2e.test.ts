@@ -1,6 +1,6 @@
 import { Job, Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { System, replayPrompt, requireServices } from './system.js';
+import { System, replayPrompt, requireServices } from '@research/testing';
 
 let sys: System;
 

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type net from 'node:net';
 import type { StepOutcome } from '@research/contracts';
-import { System } from './system.js';
+import { System, raw, type StreamedEvent } from '@research/testing';
 
 /** A System that records the status of every API response it receives (to prove "never a 5xx"). */
 export class TrackedSystem extends System {
@@ -17,29 +17,10 @@ export class TrackedSystem extends System {
    * GET with the path sent exactly as written: `fetch` would resolve `..` segments before
    * sending, which is not what an attacker's client does.
    */
-  rawGet(path: string): Promise<{ status: number; body: string }> {
-    return new Promise((resolve, reject) => {
-      const req = http.request(
-        {
-          host: '127.0.0.1',
-          port: this.apiPort,
-          path,
-          method: 'GET',
-          headers: { authorization: `Bearer ${this.apiKey}` },
-        },
-        (res) => {
-          let body = '';
-          res.setEncoding('utf8');
-          res.on('data', (d: string) => (body += d));
-          res.on('end', () => {
-            this.statuses.push({ path: path.slice(0, 200), status: res.statusCode ?? 0 });
-            resolve({ status: res.statusCode ?? 0, body });
-          });
-        },
-      );
-      req.on('error', reject);
-      req.end();
-    });
+  async rawGet(path: string): Promise<{ status: number; body: string }> {
+    const res = await raw(this.apiPort, 'GET', path, { authorization: `Bearer ${this.apiKey}` });
+    this.statuses.push({ path: path.slice(0, 200), status: res.status });
+    return { status: res.status, body: res.body };
   }
 
   serverErrors(): { path: string; status: number }[] {
@@ -47,15 +28,7 @@ export class TrackedSystem extends System {
   }
 }
 
-/** One `<daytona-execute>` block in the seed's format; values are escaped the way the parser reads them. */
-export function block(params: Record<string, string | number>): string {
-  const lines = Object.entries(params).map(
-    ([k, v]) => `${k}="${String(v).replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`,
-  );
-  return `<daytona-execute>\n${lines.join('\n')}\n</daytona-execute>`;
-}
-
-export type TaskEvents = { id: string; type: string; data: unknown }[];
+export type TaskEvents = StreamedEvent[];
 
 /** The outcomes of a task's steps, in step order, from its event stream. */
 export function stepOutcomes(events: TaskEvents): StepOutcome[] {

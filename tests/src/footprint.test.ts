@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { containerWith, rootExec } from './docker-exec.js';
-import { block, commandResult, refusal, stepOutcomes } from './fakes.js';
-import { System, requireServices } from './system.js';
+import { block, requireServices, System } from '@research/testing';
+import { commandResult, refusal, stepOutcomes } from './fakes.js';
 
 /**
  * A task's footprint is bounded: its disk use by SANDBOX_TASK_DISK_MB (a command that writes past

@@ -4,7 +4,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   FakeLlm,
   TrackedSystem,
-  block,
   commandResult,
   refusal,
   stepOutcomes,
@@ -12,7 +11,7 @@ import {
   turnOf,
   type TaskEvents,
 } from './fakes.js';
-import { requireServices } from './system.js';
+import { block, requireServices } from '@research/testing';
 
 /**
  * Hostile input through the real API and a real worker with its Docker sandbox: what the model

@@ -1,10 +1,10 @@
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { System, replayPrompt, requireServices, type Proc } from './system.js';
+import { System, replayPrompt, requireServices, type Spawned } from '@research/testing';
 
 // SANDBOX_ISOLATION=task: a fresh container and volume per task, from a warm pool, removed after.
 let sys: System;
-let first: Proc;
+let first: Spawned;
 const docker = new Docker();
 const fast = {
   SANDBOX_ISOLATION: 'task',

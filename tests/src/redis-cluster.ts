@@ -2,7 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, sleep } from './system.js';
+import { freePort, sleep } from '@research/testing';
 
 /**
  * A Redis Cluster of three masters (no replicas) on loopback, as child processes, in a

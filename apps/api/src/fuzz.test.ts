@@ -1,30 +1,14 @@
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ApiErrorBody } from '@research/contracts';
-import {
-  KEY,
-  cleanPrefix,
-  raw,
-  requireRedis,
-  startApi,
-  testPrefix,
-  type RawResponse,
-  type TestApi,
-} from './testing/harness.js';
+import { raw, type RawResponse } from '@research/testing';
+import { KEY, useApi } from '../test/api.js';
 
-const prefix = testPrefix();
-let api: TestApi;
+const api = useApi();
 const seen = { requests: 0, byStatus: new Map<number, number>() };
 
-beforeAll(async () => {
-  await requireRedis();
-  api = await startApi({ prefix });
-});
-
-afterAll(async () => {
-  await api?.close();
-  await cleanPrefix(prefix);
+afterAll(() => {
   // Shown in the test output so the closing note can give counts.
   console.log(
     `fuzz: ${seen.requests} requests, statuses ${JSON.stringify(Object.fromEntries([...seen.byStatus].sort()))}`,

@@ -4,21 +4,11 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiErrorBody } from '@research/contracts';
-import { AUTH, call, cleanPrefix, requireRedis, startApi, testPrefix, type TestApi } from './testing/harness.js';
+import { call, testPrefix } from '@research/testing';
+import { AUTH, startApi, useApi, type TestApi } from '../test/api.js';
 
 const require = createRequire(import.meta.url);
-const prefix = testPrefix();
-let api: TestApi;
-
-beforeAll(async () => {
-  await requireRedis();
-  api = await startApi({ prefix });
-});
-
-afterAll(async () => {
-  await api?.close();
-  await cleanPrefix(prefix);
-});
+const api = useApi();
 
 describe('health, readiness, metrics, OpenAPI (no key needed)', () => {
   it('/healthz and /readyz answer 200', async () => {
@@ -52,7 +42,7 @@ describe('health, readiness, metrics, OpenAPI (no key needed)', () => {
 
   it('/metrics includes the step queue of each live worker', async () => {
     const { WorkerRegistry } = await import('@research/queue');
-    const registry = new WorkerRegistry(api.redis, prefix);
+    const registry = new WorkerRegistry(api.redis, api.prefix);
     await registry.beat(
       { id: 'w-metrics', host: 'h', pid: 1, startedAt: new Date().toISOString(), running: [] },
       60_000,
@@ -102,7 +92,7 @@ describe('health, readiness, metrics, OpenAPI (no key needed)', () => {
 describe('with Redis unreachable', () => {
   let down: TestApi;
   beforeAll(async () => {
-    down = await startApi({ prefix: testPrefix(), redisUrl: 'redis://127.0.0.1:1', waitReady: false });
+    down = await startApi({ prefix: testPrefix('apitest'), redisUrl: 'redis://127.0.0.1:1', waitReady: false });
   });
   afterAll(async () => {
     await down?.close();

@@ -4,19 +4,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from './args.js';
 import { ResearchClient } from './client.js';
-import {
-  KEY,
-  cleanPrefix,
-  cli,
-  freePort,
-  playFinish,
-  playStep,
-  startApi,
-  testPrefix,
-  type RunningApi,
-} from './testing/api.js';
+import { cleanPrefix, freePort, testPrefix } from '@research/testing';
+import { KEY, cli, playFinish, playStep, startApi, type RunningApi } from '../test/api.js';
 
-const prefix = testPrefix();
+const prefix = testPrefix('clitest');
 let api: RunningApi;
 let env: Record<string, string>;
 let dir: string;

@@ -3,9 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runLoadtest } from './loadtest.js';
-import { KEY, cleanPrefix, fakeWorker, loadtestCli, startApi, testPrefix, type RunningApi } from './testing/api.js';
+import { cleanPrefix, testPrefix } from '@research/testing';
+import { KEY, fakeWorker, loadtestCli, startApi, type RunningApi } from '../test/api.js';
 
-const prefix = testPrefix();
+const prefix = testPrefix('clitest');
 let api: RunningApi;
 let dir: string;
 

@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from './args.js';
 import { ResearchClient, type StreamedEvent } from './client.js';
-import { KEY, cleanPrefix, cli, playFinish, playStep, startApi, testPrefix, type RunningApi } from './testing/api.js';
+import { cleanPrefix, testPrefix } from '@research/testing';
+import { KEY, cli, playFinish, playStep, startApi, type RunningApi } from '../test/api.js';
 
-const prefix = testPrefix();
+const prefix = testPrefix('clitest');
 let api: RunningApi;
 
 beforeAll(async () => {

@@ -1,5 +1,7 @@
 import {
+  exitCodeOf,
   FINAL_STATUSES,
+  summarizeAction,
   type Phase,
   type TaskError,
   type TaskEvent,
@@ -72,21 +74,7 @@ export function applyEvent(state: FollowState, event: TaskEvent): FollowState {
 
 /** `execute-command python3 analysis.py`, `create-file report.md`, … on one line of bounded width. */
 export function describeCall(call: ToolCall): string {
-  const a = call.args;
-  let detail: string;
-  switch (a.action) {
-    case 'execute-command':
-      detail = a.command;
-      break;
-    case 'create-file':
-    case 'read-file':
-      detail = a.filePath;
-      break;
-    case 'list-files':
-      detail = a.path ?? '.';
-      break;
-  }
-  return truncate(`${a.action} ${oneLine(detail)}`, 80);
+  return truncate(`${call.args.action} ${oneLine(summarizeAction(call.args))}`, 80);
 }
 
 /**
@@ -105,8 +93,9 @@ export function eventLine(state: FollowState, event: TaskEvent): string | undefi
       const o = event.outcome;
       const took = `${Math.round(event.durationMs)} ms`;
       if (!o.ok) return `  refused: ${truncate(oneLine(o.error.message), 100)} (${took})`;
-      if (o.result.action === 'execute-command')
-        return `  exit ${o.result.exitCode}${o.result.timedOut ? ' (timed out)' : ''} (${took})`;
+      const code = exitCodeOf(o.result);
+      const timedOut = 'timedOut' in o.result && o.result.timedOut;
+      if (code !== undefined) return `  exit ${code}${timedOut ? ' (timed out)' : ''} (${took})`;
       return `  ok (${took})`;
     }
     case 'tool_error':

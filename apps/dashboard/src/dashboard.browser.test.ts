@@ -6,13 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
 import { WorkerRegistry, createRedis, stepQueueName, waitForRedis, type Redis } from '@research/queue';
 import { createDashboard, type Dashboard } from './server.js';
-import { deletePrefix, listen } from './testing/http.js';
-import { keepOnLoopback, launchChromium } from './testing/browser.js';
-import { runResearchTask, type ResearchTaskFixture } from './testing/research-task.js';
+import { REDIS_URL, deletePrefix, keepOnLoopback, launchChromium, listen, testPrefix } from '@research/testing';
+import { runResearchTask, type ResearchTaskFixture } from '../test/research-task.js';
 
 const outDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'test-output');
-const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const prefix = `{dash-browser-${randomUUID().slice(0, 8)}}`;
+const redisUrl = REDIS_URL;
+const prefix = testPrefix('dash-browser');
 const login = { user: 'ops', password: `pw-${randomUUID()}` };
 
 let redis: Redis;

@@ -1,19 +1,17 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis } from '@research/queue';
-import { deletePrefix, eventually } from './testing/http.js';
+import { REDIS_URL, deletePrefix, eventually, freePort, testPrefix } from '@research/testing';
 
 const appDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const mainJs = path.join(appDir, 'dist', 'main.js');
 
-const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const prefix = `{dash-main-${randomUUID().slice(0, 8)}}`;
+const redisUrl = REDIS_URL;
+const prefix = testPrefix('dash-main');
 
 /** The environment of this test run without any dashboard setting. */
 function baseEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
@@ -28,15 +26,6 @@ async function run(env: NodeJS.ProcessEnv): Promise<{ code: number | null; stder
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const [code] = (await once(child, 'exit')) as [number | null];
   return { code, stderr };
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const { port } = srv.address() as { port: number };
-  srv.close();
-  return port;
 }
 
 beforeAll(() => {

@@ -3,10 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
 import { AGENT_QUEUE, WorkerRegistry, createRedis, stepQueueName, waitForRedis, type Redis } from '@research/queue';
 import { createDashboard, type Dashboard } from './server.js';
-import { basicHeader, deletePrefix, eventually, listen } from './testing/http.js';
+import { REDIS_URL, basicHeader, deletePrefix, eventually, listen, testPrefix } from '@research/testing';
 
-const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const prefix = `{dash-test-${randomUUID().slice(0, 8)}}`;
+const redisUrl = REDIS_URL;
+const prefix = testPrefix('dash-test');
 const login = { user: 'ops', password: 'correct horse battery staple' };
 const good = basicHeader(login.user, login.password);
 

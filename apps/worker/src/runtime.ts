@@ -2,7 +2,7 @@ import os from 'node:os';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { ModelProvider } from '@research/agent';
 import type { Env, Logger } from '@research/config';
-import { StepOutcome } from '@research/contracts';
+import { StepOutcome, exitCodeOf } from '@research/contracts';
 import {
   AGENT_QUEUE,
   DeathWatch,
@@ -178,6 +178,7 @@ export async function startWorker({
       { taskId, step: stepIndex, action: action.action, ok: outcome.ok, durationMs, attempt: attempts },
       'step finished',
     );
+    const exitCode = outcome.ok ? exitCodeOf(outcome.result) : undefined;
     // One round trip: the step's record, its outcome and the duration histogram.
     await store.completeStep(
       taskId,
@@ -187,7 +188,7 @@ export async function startWorker({
         status: 'completed',
         attempts,
         durationMs,
-        ...(outcome.ok && outcome.result.action === 'execute-command' ? { exitCode: outcome.result.exitCode } : {}),
+        ...(exitCode !== undefined ? { exitCode } : {}),
         ...(outcome.ok ? {} : { error: outcome.error }),
         queue: stepQueueNameForMe,
       },

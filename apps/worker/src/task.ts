@@ -1,8 +1,8 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import { createProvider, initialState, runAgent, type AgentState, type ModelProvider } from '@research/agent';
 import type { Env, Logger } from '@research/config';
-import type { StepOutcome, TaskEvent, TaskProgress, TaskResult } from '@research/contracts';
-import { TaskJobData, type TaskStore } from '@research/queue';
+import { actionOf, type TaskEvent, type TaskProgress, type TaskResult } from '@research/contracts';
+import { TaskJobData, stepLogLine, type TaskStore } from '@research/queue';
 import type { Sandbox } from '@research/sandbox';
 import { LeaseLostError, taskFence, type StepDispatcher } from './steps.js';
 
@@ -152,8 +152,9 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
           // beside the same step dispatched by the task's next owner.
           if (!owned()) throw new LeaseLostError(`lost the lock of task ${taskId}; it resumes from its checkpoint`);
           setProgress({ step: index + 1, phase: 'running-step' });
-          if (call.args.action === 'create-file' || call.args.action === 'execute-command') touched = true;
-          if (call.args.action === 'execute-command') ranCommand = true;
+          const { effects } = actionOf(call.args.action);
+          if (effects.writesWorkspace || effects.runsCode) touched = true;
+          if (effects.runsCode) ranCommand = true;
           const started = performance.now();
           // With the lease lost, the step in flight runs on and records its outcome for whoever
           // resumes the task; this run stops waiting for it.
@@ -168,7 +169,7 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
           const durationMs = Math.round(performance.now() - started);
           background(job.log(stepLogLine(index, call.args.action, result, durationMs)));
           setProgress({ phase: 'thinking' });
-          if (call.args.action === 'create-file' || call.args.action === 'execute-command') void snapshot(false);
+          if (effects.writesWorkspace) void snapshot(false);
           return result;
         },
       },
@@ -242,16 +243,6 @@ function untilLost<T>(lease: AbortSignal, work: Promise<T>): Promise<T> {
     lease.addEventListener('abort', onLost, { once: true });
     work.then(resolve, reject).finally(() => lease.removeEventListener('abort', onLost));
   });
-}
-
-/** One line per step in the task job's log; steps count from 1 for people, ids from 0. */
-function stepLogLine(index: number, action: string, outcome: StepOutcome, durationMs: number): string {
-  if (!outcome.ok) return `step ${index + 1} · ${action} · refused: ${outcome.error.code} · ${durationMs} ms`;
-  const exit =
-    outcome.result.action === 'execute-command'
-      ? ` · exit ${outcome.result.exitCode}${outcome.result.timedOut ? ' (timed out)' : ''}`
-      : '';
-  return `step ${index + 1} · ${action}${exit} · ${durationMs} ms`;
 }
 
 /** Copies the task's files into Redis (size-capped), so they outlive the worker and its container. */

@@ -2,7 +2,8 @@ import Docker from 'dockerode';
 import { Job, Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stepQueueName } from '@research/queue';
-import { Harness, replayPrompt, requireServices, sleep } from './testing/harness.js';
+import { replayPrompt, requireServices, sleep } from '@research/testing';
+import { Harness } from '../test/harness.js';
 
 let h: Harness;
 const docker = new Docker();
@@ -18,7 +19,7 @@ afterAll(async () => {
 
 describe('a worker with its sandbox container', () => {
   it('completes the offline research plan: todo.md ticked, the script output read back, report.md quoting it', async () => {
-    await h.startWorker('wt-a');
+    await h.startInProcessWorker('wt-a');
     const id = await h.submit({ prompt: 'Research current market conditions and investment opportunities' });
     const view = await h.waitFinal(id);
     expect(view.status).toBe('completed');
@@ -88,7 +89,7 @@ describe('a worker with its sandbox container', () => {
   });
 
   it('gives a second worker its own container, labelled with its id', async () => {
-    const b = await h.startWorker('wt-b');
+    const b = await h.startInProcessWorker('wt-b');
     const list = await docker.listContainers({ filters: { label: ['research.sandbox=true'] } });
     const mine = list.filter((c) => ['wt-a', 'wt-b'].includes(c.Labels['research.worker'] ?? ''));
     expect(mine.map((c) => c.Labels['research.worker']).sort()).toEqual(['wt-a', 'wt-b']);
@@ -104,7 +105,7 @@ describe('crash safety', () => {
   it('finishes a task on another worker after kill -9, without re-running finished steps', async () => {
     await h.stopInProcessWorkers();
     const fast = { WORKER_LOCK_MS: '3000', WORKER_STALLED_INTERVAL_MS: '1000' };
-    const victim = await h.spawnWorker('wt-victim', { ...fast, WORKER_CONCURRENCY: '1' });
+    const victim = await h.startWorker('wt-victim', { ...fast, WORKER_CONCURRENCY: '1' });
     // Three steps; each appends its number only after its work, so a finished step shows once.
     const id = await h.submit({
       prompt: replayPrompt([
@@ -117,9 +118,8 @@ describe('crash safety', () => {
       id,
       (v) => v.workerId === 'wt-victim' && v.steps.some((s) => s.index === 1 && s.status === 'running'),
     );
-    victim.kill('SIGKILL');
-    await new Promise((r) => victim.once('exit', r));
-    const rescuer = await h.spawnWorker('wt-rescuer', fast);
+    await h.stop(victim, 'SIGKILL');
+    const rescuer = await h.startWorker('wt-rescuer', fast);
     const view = await h.waitFinal(id, 90_000);
     expect(view.status).toBe('completed');
     expect(view.workerId).toBe('wt-rescuer');
@@ -127,15 +127,14 @@ describe('crash safety', () => {
     expect(runs).toEqual(['0', '1', '2']);
     // The step the victim finished is answered from its stored result, not run again.
     expect(view.steps.find((s) => s.index === 0)?.attempts).toBe(1);
-    rescuer.kill('SIGTERM');
-    await new Promise((r) => rescuer.once('exit', r));
+    await h.stop(rescuer);
   });
 
   it('a task that moves off a live worker (its lock expired) waits for the step that worker still runs: the command runs once', async () => {
     // A heartbeat of 10 s: the frozen worker stays alive in the registry's eyes (60 s), while its
     // 3 s task lock expires and the task moves to the other worker.
     const fast = { WORKER_LOCK_MS: '3000', WORKER_STALLED_INTERVAL_MS: '1000', WORKER_HEARTBEAT_MS: '10000' };
-    const frozen = await h.spawnWorker('wt-frozen', { ...fast, WORKER_CONCURRENCY: '1' });
+    const frozen = await h.startWorker('wt-frozen', { ...fast, WORKER_CONCURRENCY: '1' });
     const id = await h.submit({
       prompt: replayPrompt(['echo 0 >> runs.txt', 'sleep 4 && echo 1 >> runs.txt', 'echo 2 >> runs.txt']),
     });
@@ -144,13 +143,13 @@ describe('crash safety', () => {
       (v) => v.workerId === 'wt-frozen' && v.steps.some((s) => s.index === 1 && s.status === 'running'),
     );
     // The worker process stops (as in a long GC pause or a host hiccup); its command runs on in the container.
-    frozen.kill('SIGSTOP');
+    frozen.child.kill('SIGSTOP');
     try {
-      const taker = await h.spawnWorker('wt-taker', fast);
+      const taker = await h.startWorker('wt-taker', fast);
       await h.waitFor(id, (v) => v.workerId === 'wt-taker', 30_000);
       // Past the command's 4 s: it has finished in the container, but nobody could record it yet.
       await sleep(3_000);
-      frozen.kill('SIGCONT');
+      frozen.child.kill('SIGCONT');
       const view = await h.waitFinal(id, 60_000);
       expect(view.status).toBe('completed');
       expect(view.workerId).toBe('wt-taker');
@@ -160,12 +159,10 @@ describe('crash safety', () => {
       const stepQueue = new Queue(stepQueueName('wt-frozen'), { connection: h.redis, prefix: h.prefix });
       expect(await (await Job.fromId(stepQueue, `${id}-1`))?.getState()).toBe('completed');
       await stepQueue.close();
-      taker.kill('SIGTERM');
-      await new Promise((r) => taker.once('exit', r));
+      await h.stop(taker);
     } finally {
-      frozen.kill('SIGCONT');
-      frozen.kill('SIGTERM');
-      if (frozen.exitCode === null) await new Promise((r) => frozen.once('exit', r));
+      frozen.child.kill('SIGCONT');
+      await h.stop(frozen);
     }
   });
 });
@@ -174,7 +171,10 @@ describe('lock fencing', () => {
   it('a run whose task lock was taken dispatches no further step and keeps off the checkpoint, before any renewal fails; the task then resumes and completes', async () => {
     // A 30 s lock is renewed only after 7.5 s of processing: the 4 s window below sees no renewal,
     // so only the fence can stop this run.
-    const worker = await h.startWorker('wt-fence', { WORKER_LOCK_MS: '30000', WORKER_STALLED_INTERVAL_MS: '1000' });
+    const worker = await h.startInProcessWorker('wt-fence', {
+      WORKER_LOCK_MS: '30000',
+      WORKER_STALLED_INTERVAL_MS: '1000',
+    });
     const id = await h.submit({
       prompt: replayPrompt(['sleep 1 && echo 0 >> runs.txt', 'echo 1 >> runs.txt', 'echo 2 >> runs.txt']),
     });

@@ -31,7 +31,8 @@ export async function benchApi({
 }: ApiBenchOptions = {}) {
   const system = await BenchSystem.open('api');
   try {
-    const { api, url, key } = await system.spawnApi({ LOG_LEVEL: logLevel });
+    const api = await system.startApi({ LOG_LEVEL: logLevel });
+    const { apiUrl: url, apiKey: key } = system;
     const raw = system.queue('raw-add');
     await rawAdd(raw, concurrency, 1_000);
     const warm = await post(url, key, concurrency, 1);

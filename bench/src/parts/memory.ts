@@ -1,4 +1,5 @@
-import { until, type Spawned } from '../support/process.js';
+import { until, type Spawned } from '@research/testing';
+import { collectGarbage, rssMb } from '../support/process.js';
 import { round, sleep } from '../support/stats.js';
 import { BenchSystem, replayPrompt } from '../support/system.js';
 
@@ -24,8 +25,9 @@ export async function benchMemory({
 }: MemoryBenchOptions = {}) {
   const system = await BenchSystem.open('memory');
   try {
-    const { api, url, key } = await system.spawnApi();
-    const worker = await system.spawnWorker({ concurrency: 4 });
+    const api = await system.startApi();
+    const worker = await system.startWorker(system.newWorkerId(), { WORKER_CONCURRENCY: '4' });
+    const { apiUrl: url, apiKey: key } = system;
     const atStart = { worker: await settledRssMb(worker), api: await settledRssMb(api) };
 
     const submit = async (n: number): Promise<{ lost: number; rejected: number }> => {
@@ -87,9 +89,9 @@ async function total(system: BenchSystem): Promise<number> {
 /** GC twice with pauses between, then read VmRSS. */
 async function settledRssMb(p: Spawned): Promise<number> {
   for (let i = 0; i < 2; i++) {
-    p.gc();
+    collectGarbage(p);
     await sleep(500);
   }
   await sleep(1_000);
-  return round(await p.rssMb(), 1);
+  return round(await rssMb(p), 1);
 }

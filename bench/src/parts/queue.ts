@@ -1,8 +1,8 @@
 import Docker from 'dockerode';
 import { Job, Worker, type Queue } from 'bullmq';
 import { createRedis, type Redis } from '@research/queue';
+import { REDIS_URL } from '@research/testing';
 import { containerCpuMs, engineCpuMs, processCpuMs, redisCpuMs } from '../support/cpu.js';
-import { REDIS_URL } from '../support/paths.js';
 import { BenchSystem, replayTasks } from '../support/system.js';
 import { percentile, perSecond, round } from '../support/stats.js';
 
@@ -32,7 +32,7 @@ export async function benchQueue({
   const system = await BenchSystem.open('queue');
   try {
     const noop = system.queue('noop');
-    const worker = await system.spawnWorker({ concurrency });
+    const worker = await system.startWorker(system.newWorkerId(), { WORKER_CONCURRENCY: String(concurrency) });
     await drainNoop(noop, system.redis, Math.min(1_000, rawJobs), concurrency);
     await system.runBatch(replayTasks(Math.min(100, tasks), 'true', 1), 120_000);
 
@@ -41,7 +41,7 @@ export async function benchQueue({
       Promise.all([
         processCpuMs(worker.pid),
         redisCpuMs(system.redis),
-        containerCpuMs(docker, worker.label),
+        containerCpuMs(docker, worker.name),
         engineCpuMs(),
       ]);
     const rawRates: number[] = [];

@@ -28,7 +28,7 @@ export async function benchScaling({
   const lost: Record<string, number> = {};
   try {
     for (const n of workers) {
-      while (system.workers.length < n) await system.spawnWorker({ concurrency: concurrencyPerWorker });
+      await system.startWorkers(n - system.workers.length, { WORKER_CONCURRENCY: String(concurrencyPerWorker) });
       // A short warm-up wakes every worker's container runner before the clock starts.
       await system.runBatch(replayTasks(concurrencyPerWorker * n, 'sleep 0.2', 1), 60_000);
       const batch = await system.runBatch(

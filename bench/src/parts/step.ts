@@ -1,5 +1,5 @@
 import { Job } from 'bullmq';
-import { stepJobId, stepQueueName } from '@research/queue';
+import { parseStepLogLine, stepJobId, stepQueueName } from '@research/queue';
 import { BenchSystem, replayTasks } from '../support/system.js';
 import { percentile, round } from '../support/stats.js';
 
@@ -8,9 +8,6 @@ export interface StepBenchOptions {
   tasks?: number;
   steps?: number;
 }
-
-/** The task's own log line per step: `step <i> · <action> … · <ms> ms`, timed around the dispatch. */
-const STEP_LOG = /^step (\d+) · .* · (\d+(?:\.\d+)?) ms$/;
 
 /**
  * A step's round trip as the task sees it (from adding the step job to its result back in the
@@ -21,10 +18,10 @@ const STEP_LOG = /^step (\d+) · .* · (\d+(?:\.\d+)?) ms$/;
 export async function benchStep({ tasks = 40, steps = 5 }: StepBenchOptions = {}) {
   const system = await BenchSystem.open('step');
   try {
-    const worker = await system.spawnWorker({ concurrency: 1 });
+    const worker = await system.startWorker(system.newWorkerId(), { WORKER_CONCURRENCY: '1' });
     await system.runBatch(replayTasks(5, 'true', steps), 60_000);
     const batch = await system.runBatch(replayTasks(tasks, 'true', steps), 300_000);
-    const stepQueue = system.queue(stepQueueName(worker.label));
+    const stepQueue = system.queue(stepQueueName(worker.name));
 
     const roundTrip: number[] = [];
     const command: number[] = [];
@@ -34,9 +31,10 @@ export async function benchStep({ tasks = 40, steps = 5 }: StepBenchOptions = {}
     for (const id of batch.ids) {
       const [view, logs] = await Promise.all([system.store.view(id), system.agentQueue.getJobLogs(id)]);
       const rt = new Map<number, number>();
+      // The task's own log line per step (`stepLogLine`), timed around the dispatch.
       for (const line of logs.logs) {
-        const m = STEP_LOG.exec(line);
-        if (m) rt.set(Number(m[1]), Number(m[2]));
+        const logged = parseStepLogLine(line);
+        if (logged) rt.set(logged.index, logged.durationMs);
       }
       for (const step of view?.steps ?? []) {
         const r = rt.get(step.index);

@@ -1,20 +1,11 @@
-import { randomBytes } from 'node:crypto';
-import Docker from 'dockerode';
 import { Queue } from 'bullmq';
 import type { TaskRequest } from '@research/contracts';
-import {
-  AGENT_QUEUE,
-  JOBS,
-  TaskStore,
-  createRedis,
-  jobOptions,
-  waitForRedis,
-  type Redis,
-  type TaskJobData,
-} from '@research/queue';
-import { API_MAIN, REDIS_URL, WORKER_MAIN } from './paths.js';
-import { Spawned, freePort, until } from './process.js';
+import { waitForRedis } from '@research/queue';
+import { System, replayPrompt } from '@research/testing';
+import { GC_HOOK } from './paths.js';
 import { sleep } from './stats.js';
+
+export { replayPrompt };
 
 const open = new Set<BenchSystem>();
 
@@ -38,36 +29,35 @@ export interface BatchResult extends FinishCounts {
   lost: number;
 }
 
-export interface WorkerSpec {
-  concurrency: number;
-  env?: Record<string, string>;
+/** How long a process may take to stop on SIGTERM (a CPU profile is written on exit) before SIGKILL. */
+const STOP_GRACE_MS = 20_000;
+
+/**
+ * Every bench process preloads the gc hook (the memory part asks it to collect garbage);
+ * BENCH_CPU_PROF_DIR=<dir> writes a V8 CPU profile of each there, on exit.
+ */
+function nodeArgs(name: string): string[] {
+  const dir = process.env.BENCH_CPU_PROF_DIR;
+  const profile = dir ? ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-name', `${name}.cpuprofile`] : [];
+  return [...profile, '--expose-gc', '--import', GC_HOOK];
 }
 
 /**
- * One part's private slice of the system: its own hash-tagged queue prefix, worker ids,
- * containers and volume on the real Redis and Docker engine. `close()` removes all of it.
+ * One part's private slice of the system (the test kit's `System`: its own queue prefix, worker
+ * ids, containers and volume on the real Redis and Docker engine), run as in production: the
+ * default heartbeat, no sandbox retention, a graceful stop. `close()` removes all of it.
  */
-export class BenchSystem {
-  readonly id = randomBytes(4).toString('hex');
-  readonly prefix = `{bench-${this.id}}`;
-  readonly volume = `research-bench-${this.id}`;
-  readonly redis: Redis = createRedis(REDIS_URL, 'worker');
-  readonly store = new TaskStore(this.redis, this.prefix, { retentionSeconds: 3_600 });
-  readonly agentQueue = new Queue(AGENT_QUEUE, { connection: this.redis, prefix: this.prefix });
-  readonly workers: Spawned[] = [];
-  readonly workerIds: string[] = [];
-  private readonly others: Spawned[] = [];
-  private readonly queues: Queue[] = [this.agentQueue];
-  private submitted = 0;
-  private closing: Promise<void> | undefined;
+export class BenchSystem extends System {
+  private readonly queues: Queue[] = [];
 
   private constructor(readonly part: string) {
+    super({ tag: 'bench', nodeArgs, env: { WORKER_HEARTBEAT_MS: undefined, SANDBOX_RETENTION_HOURS: '0' } });
     open.add(this);
   }
 
   static async open(part: string): Promise<BenchSystem> {
     const system = new BenchSystem(part);
-    await waitForRedis(system.redis, REDIS_URL, 5_000);
+    await waitForRedis(system.redis, system.redisUrl, 5_000);
     return system;
   }
 
@@ -76,81 +66,6 @@ export class BenchSystem {
     const q = new Queue(name, { connection: this.redis, prefix: this.prefix });
     this.queues.push(q);
     return q;
-  }
-
-  /** Environment shared by the processes this system starts. */
-  private baseEnv(): Record<string, string> {
-    return { REDIS_URL, QUEUE_PREFIX: this.prefix, LOG_LEVEL: 'warn', LOG_PRETTY: 'false' };
-  }
-
-  /** Starts `node apps/worker/dist/main.js` with its own container; resolves once it has registered. */
-  async spawnWorker(spec: WorkerSpec): Promise<Spawned> {
-    const workerId = `bench-${this.id}-w${this.workerIds.length + 1}`;
-    this.workerIds.push(workerId);
-    const worker = new Spawned(workerId, WORKER_MAIN, {
-      ...this.baseEnv(),
-      WORKER_ID: workerId,
-      WORKER_CONCURRENCY: String(spec.concurrency),
-      SANDBOX_VOLUME: this.volume,
-      SANDBOX_ON_SHUTDOWN: 'remove',
-      SANDBOX_RETENTION_HOURS: '0',
-      ...spec.env,
-    });
-    this.workers.push(worker);
-    await until(
-      `worker ${workerId} to register`,
-      async () => {
-        worker.assertAlive();
-        return (await this.redis.zscore(this.store.keys.workers(), workerId)) !== null;
-      },
-      90_000,
-      100,
-    );
-    return worker;
-  }
-
-  /** Starts `node apps/api/dist/main.js` on a loopback port; resolves once /healthz answers. */
-  async spawnApi(env: Record<string, string> = {}): Promise<{ api: Spawned; url: string; key: string }> {
-    const port = await freePort();
-    const key = `bench-${randomBytes(12).toString('hex')}`;
-    const api = new Spawned(`api-${this.id}`, API_MAIN, {
-      ...this.baseEnv(),
-      PORT: String(port),
-      API_KEYS: key,
-      ...env,
-    });
-    this.others.push(api);
-    const url = `http://127.0.0.1:${port}`;
-    await until(
-      'the API to answer /healthz',
-      async () => {
-        api.assertAlive();
-        return fetch(`${url}/healthz`).then(
-          (r) => r.ok,
-          () => false,
-        );
-      },
-      30_000,
-      100,
-    );
-    return { api, url, key };
-  }
-
-  /** Creates the tasks' records and adds their jobs, as the API does, in bulk. */
-  async submit(requests: TaskRequest[]): Promise<string[]> {
-    const createdAt = new Date().toISOString();
-    const jobs = requests.map((request) => {
-      const data: TaskJobData = { taskId: `t-${this.id}-${++this.submitted}`, request, createdAt };
-      return { name: JOBS.task.name(data), data, opts: jobOptions('task', { jobId: data.taskId }) };
-    });
-    for (let i = 0; i < jobs.length; i += 250) {
-      const chunk = jobs.slice(i, i + 250);
-      await Promise.all(
-        chunk.map(({ data }) => this.store.create(data.taskId, data.request, createdAt, data.request.maxSteps ?? 40)),
-      );
-      await this.agentQueue.addBulk(chunk);
-    }
-    return jobs.map((j) => j.data.taskId);
   }
 
   /** Final statuses so far (the task store's own counters, private to this prefix). */
@@ -171,7 +86,7 @@ export class BenchSystem {
   async runBatch(requests: TaskRequest[], timeoutMs: number): Promise<BatchResult> {
     const before = await this.finished();
     await this.agentQueue.pause();
-    const ids = await this.submit(requests);
+    const ids = await this.enqueue(requests);
     const started = performance.now();
     await this.agentQueue.resume();
     let now = before;
@@ -198,47 +113,12 @@ export class BenchSystem {
     };
   }
 
-  /** Stops the processes, then removes the containers, the volume and every key under the prefix. */
-  close(): Promise<void> {
-    this.closing ??= (async () => {
-      await Promise.allSettled([...this.workers, ...this.others].map((p) => p.stop()));
-      const docker = new Docker();
-      for (const id of this.workerIds) {
-        const list = await docker
-          .listContainers({ all: true, filters: { label: [`research.worker=${id}`] } })
-          .catch(() => []);
-        for (const c of list)
-          await docker
-            .getContainer(c.Id)
-            .remove({ force: true })
-            .catch(() => undefined);
-      }
-      await docker
-        .getVolume(this.volume)
-        .remove()
-        .catch(() => undefined);
-      await Promise.allSettled(this.queues.map((q) => q.close()));
-      let cursor = '0';
-      do {
-        const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${this.prefix}*`, 'COUNT', 1_000);
-        cursor = next;
-        if (keys.length > 0) await this.redis.unlink(...keys);
-      } while (cursor !== '0');
-      await this.redis.quit().catch(() => this.redis.disconnect());
-      open.delete(this);
-    })();
-    return this.closing;
+  /** Stops the processes gracefully, then removes the containers, the volume and every key under the prefix. */
+  override async close(): Promise<void> {
+    await Promise.allSettled(this.queues.splice(0).map((q) => q.close()));
+    await super.close({ graceMs: STOP_GRACE_MS });
+    open.delete(this);
   }
-}
-
-/** A prompt the offline model replays: one `<daytona-execute>` block per command, in order. */
-export function replayPrompt(commands: string[]): string {
-  return commands
-    .map(
-      (c) =>
-        `<daytona-execute>\naction="execute-command"\ncommand="${c.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"\n</daytona-execute>`,
-    )
-    .join('\n');
 }
 
 /** `count` tasks of `steps` identical commands each. */

@@ -1,24 +1,7 @@
-import type { DaytonaAction } from '@research/contracts';
+import { ACTION_LIST, actionsOfTool, type DaytonaAction } from '@research/contracts';
 import type { ToolCallFormat } from './state.js';
 import { DAYTONA_EXECUTE } from './tools/daytona-execute.js';
 import { renderToolCall } from './xml.js';
-
-const EXAMPLES: { note: string; args: DaytonaAction }[] = [
-  {
-    note: 'Create todo.md first',
-    args: {
-      action: 'create-file',
-      filePath: 'todo.md',
-      content: '# Financial Analysis Project\n- [ ] Gather market data\n- [ ] Run calculations\n- [ ] Write report.md',
-    },
-  },
-  {
-    note: 'Run Python in the container',
-    args: { action: 'execute-command', command: "python3 -c 'import pandas as pd; print(pd.__version__)'" },
-  },
-  { note: 'Read results back', args: { action: 'read-file', filePath: 'analysis_results.json' } },
-  { note: 'See what the task directory holds', args: { action: 'list-files', path: '.' } },
-];
 
 function example(format: ToolCallFormat, args: DaytonaAction): string {
   if (format === 'xml') return renderToolCall(args);
@@ -56,10 +39,7 @@ export function buildSystemPrompt(options: { format: ToolCallFormat; maxSteps?: 
     'generate or compute the data you need there (python3 with pandas and numpy is installed).',
     '',
     '## Actions',
-    '- create-file: filePath, content — writes the whole file (overwrites).',
-    '- execute-command: command, optional timeoutMs, cwd — runs a bash command; you get exit code, stdout and stderr.',
-    '- read-file: filePath — returns the file content.',
-    '- list-files: optional path — lists files below the task directory.',
+    ...actionsOfTool(DAYTONA_EXECUTE).map((a) => `- ${a.name}: ${a.prompt}`),
     'Paths are relative to the task directory.',
     '',
     '## Workflow (mandatory)',
@@ -74,6 +54,6 @@ export function buildSystemPrompt(options: { format: ToolCallFormat; maxSteps?: 
     callingRules(format),
     '',
     '## Examples',
-    ...EXAMPLES.flatMap((e) => [`${e.note}:`, example(format, e.args), '']),
+    ...ACTION_LIST.flatMap(({ example: e }) => [`${e.note}:`, example(format, e.args), '']),
   ].join('\n');
 }

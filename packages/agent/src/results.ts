@@ -1,44 +1,12 @@
-import type { ActionResult, StepOutcome, ToolCall } from '@research/contracts';
+import { describeActionResult, type StepOutcome, type ToolCall } from '@research/contracts';
 import type { AgentMessage, ToolCallFormat } from './state.js';
 
 /** Default room a single tool result gets in the conversation. */
 export const DEFAULT_MAX_TOOL_OUTPUT_CHARS = 12_000;
 
-function describeResult(result: ActionResult): string {
-  switch (result.action) {
-    case 'create-file':
-      return `${result.overwritten ? 'overwrote' : 'created'} ${result.path} (${result.bytes} bytes)`;
-    case 'execute-command': {
-      const notes = [
-        result.timedOut ? 'the command timed out and was killed' : '',
-        result.truncated ? 'output was cut by the sandbox' : '',
-      ]
-        .filter(Boolean)
-        .join('; ');
-      return [
-        `exit code: ${result.exitCode}${notes ? ` (${notes})` : ''}`,
-        `stdout:\n${result.stdout}`,
-        ...(result.stderr ? [`stderr:\n${result.stderr}`] : []),
-      ].join('\n');
-    }
-    case 'read-file':
-      if (result.binary) return `${result.path} (${result.size} bytes) is binary; its content is not shown`;
-      return `${result.path} (${result.size} bytes${result.truncated ? ', cut by the sandbox' : ''}):\n${result.content}`;
-    case 'list-files': {
-      const lines = result.files.map(
-        (f) => `${f.type === 'dir' ? `${f.path}/` : f.path}${f.type === 'file' ? `  ${f.size} bytes` : ''}`,
-      );
-      return [
-        `${result.files.length} entries under ${result.path}${result.truncated ? ' (list cut)' : ''}:`,
-        ...lines,
-      ].join('\n');
-    }
-  }
-}
-
 /** The text a model sees for a step's outcome, before truncation. */
 export function describeOutcome(outcome: StepOutcome): string {
-  return outcome.ok ? describeResult(outcome.result) : `error (${outcome.error.code}): ${outcome.error.message}`;
+  return outcome.ok ? describeActionResult(outcome.result) : `error (${outcome.error.code}): ${outcome.error.message}`;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { ActionName, StepOutcome, ToolCall } from './tools.js';
+import { ActionName } from './actions.js';
+import { StepOutcome, ToolCall } from './tools.js';
 import { TaskError, TaskProgress, TaskResult, TaskStatus } from './task.js';
 
 const base = { at: z.iso.datetime() };

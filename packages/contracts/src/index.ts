@@ -1,20 +1,29 @@
 export {
+  ACTION_LIST,
   ACTIONS,
   ActionName,
+  TOOLS,
+  ToolName,
   CreateFileAction,
   ExecuteCommandAction,
   ReadFileAction,
   ListFilesAction,
   DaytonaAction,
-  ToolCall,
   FileEntry,
   CreateFileResult,
   ExecuteCommandResult,
   ReadFileResult,
   ListFilesResult,
   ActionResult,
-  StepOutcome,
-} from './tools.js';
+  actionOf,
+  actionsOfTool,
+  isActionName,
+  summarizeAction,
+  describeActionResult,
+  exitCodeOf,
+} from './actions.js';
+export type { ActionDefinition, ActionEffects, AnyAction } from './actions.js';
+export { ToolCall, StepOutcome } from './tools.js';
 export {
   TASK_ID_PATTERN,
   TaskId,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ActionName } from './tools.js';
+import { ActionName } from './actions.js';
 
 /** What a task id may be: it names a job, a directory under /workspace and Redis keys. */
 export const TASK_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DaytonaAction, TaskId, TaskRequest } from '@research/contracts';
+import { DaytonaAction, summarizeAction, TaskId, TaskRequest } from '@research/contracts';
 import type { BackoffOptions, JobsOptions, QueueOptions } from 'bullmq';
 import type { Redis } from './connection.js';
 
@@ -37,18 +37,6 @@ function firstWords(text: string, max = 48): string {
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
 
-function describeAction(a: DaytonaAction): string {
-  switch (a.action) {
-    case 'execute-command':
-      return firstWords(a.command, 40);
-    case 'create-file':
-    case 'read-file':
-      return firstWords(a.filePath, 40);
-    case 'list-files':
-      return a.path ?? '.';
-  }
-}
-
 /**
  * The job catalog: each kind of job with its schema, retry policy and retention.
  * Retention keeps Redis bounded: finished jobs are dropped by age and count.
@@ -65,7 +53,8 @@ export const JOBS = {
   } satisfies CatalogEntry<typeof TaskJobData>,
   step: {
     schema: StepJobData,
-    name: (d: StepJobData) => `step ${d.stepIndex + 1} · ${d.action.action} · ${describeAction(d.action)}`,
+    name: (d: StepJobData) =>
+      `step ${d.stepIndex + 1} · ${d.action.action} · ${firstWords(summarizeAction(d.action), 40)}`,
     // Infrastructure failures (container gone, Docker API error) retry; a command's own failure is a result.
     attempts: 3,
     backoff: { type: 'exponential', delay: 250, jitter: 0.5 },

@@ -6,4 +6,5 @@ export type { JobKind } from './catalog.js';
 export { TaskStore, STEP_BUCKETS_S } from './task-store.js';
 export type { TaskStoreOptions, TaskFence, StoredStep, StoredFile } from './task-store.js';
 export { DeathWatch, WorkerRegistry } from './workers.js';
+export { stepLogLine, parseStepLogLine } from './step-log.js';
 export type { WorkerInfo } from './workers.js';

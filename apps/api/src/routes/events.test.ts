@@ -1,19 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TaskEvent, type TaskAccepted } from '@research/contracts';
-import { AUTH, call, cleanPrefix, requireRedis, sse, startApi, testPrefix, type TestApi } from '../testing/harness.js';
+import { call, sse } from '@research/testing';
+import { AUTH, useApi } from '../../test/api.js';
 
-const prefix = testPrefix();
-let api: TestApi;
-
-beforeAll(async () => {
-  await requireRedis();
-  api = await startApi({ prefix });
-});
-
-afterAll(async () => {
-  await api?.close();
-  await cleanPrefix(prefix);
-});
+const api = useApi();
 
 async function submit(prompt = 'stream me'): Promise<string> {
   const res = await call(api.url, 'POST', '/v1/jobs', { headers: AUTH, body: { prompt } });

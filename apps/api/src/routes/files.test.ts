@@ -1,27 +1,20 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ApiErrorBody, type TaskAccepted } from '@research/contracts';
-import { AUTH, call, cleanPrefix, raw, requireRedis, startApi, testPrefix, type TestApi } from '../testing/harness.js';
+import { call, raw } from '@research/testing';
+import { AUTH, useApi } from '../../test/api.js';
 
-const prefix = testPrefix();
-let api: TestApi;
+const api = useApi();
 let id: string;
 let otherId: string;
 
 const SECRET = 'other task secret';
 
 beforeAll(async () => {
-  await requireRedis();
-  api = await startApi({ prefix });
   const submit = async () =>
     ((await call(api.url, 'POST', '/v1/jobs', { headers: AUTH, body: { prompt: 'files' } })).json as TaskAccepted).id;
   id = await submit();
   otherId = await submit();
   await api.store.saveFiles(otherId, [{ path: 'secret.txt', size: SECRET.length, content: Buffer.from(SECRET) }]);
-});
-
-afterAll(async () => {
-  await api?.close();
-  await cleanPrefix(prefix);
 });
 
 describe('GET /v1/jobs/:id/files', () => {

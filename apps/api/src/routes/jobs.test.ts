@@ -1,33 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ApiErrorBody, TaskAccepted, TaskView } from '@research/contracts';
 import { Worker } from 'bullmq';
 import { AGENT_QUEUE, createRedis } from '@research/queue';
-import {
-  AUTH,
-  KEY,
-  OTHER_KEY,
-  REDIS_URL,
-  call,
-  cleanPrefix,
-  raw,
-  requireRedis,
-  startApi,
-  testPrefix,
-  type TestApi,
-} from '../testing/harness.js';
+import { REDIS_URL, call, cleanPrefix, raw, testPrefix } from '@research/testing';
+import { AUTH, KEY, OTHER_KEY, startApi, useApi } from '../../test/api.js';
 
-const prefix = testPrefix();
-let api: TestApi;
-
-beforeAll(async () => {
-  await requireRedis();
-  api = await startApi({ prefix });
-});
-
-afterAll(async () => {
-  await api?.close();
-  await cleanPrefix(prefix);
-});
+const api = useApi();
 
 const post = (body: unknown, headers: Record<string, string> = AUTH) =>
   call(api.url, 'POST', '/v1/jobs', { headers, body });
@@ -281,7 +259,7 @@ describe('POST /v1/jobs/:id/cancel', () => {
 
   it('flags a running task for its worker (the job stays where it is)', async () => {
     // A prefix of its own, so the worker role below takes exactly this task's job.
-    const prefix2 = testPrefix();
+    const prefix2 = testPrefix('apitest');
     const api2 = await startApi({ prefix: prefix2 });
     const workerConnection = createRedis(REDIS_URL, 'worker');
     const worker = new Worker(AGENT_QUEUE, null, { connection: workerConnection, prefix: prefix2, autorun: false });

@@ -1,33 +1,29 @@
 import { z } from 'zod';
-import {
-  ACTIONS,
-  CreateFileAction,
-  ExecuteCommandAction,
-  ListFilesAction,
-  ReadFileAction,
-  type ActionName,
-  type DaytonaAction,
-} from '@research/contracts';
+import { actionsOfTool, type AnyAction } from '@research/contracts';
 import type { ToolArgsResult, ToolDefinition } from './types.js';
 
 export const DAYTONA_EXECUTE = 'daytona-execute';
 
-const VARIANTS: Record<ActionName, z.ZodObject> = {
-  'create-file': CreateFileAction,
-  'execute-command': ExecuteCommandAction,
-  'read-file': ReadFileAction,
-  'list-files': ListFilesAction,
-};
+const ACTIONS_OF_TOOL: readonly AnyAction[] = actionsOfTool(DAYTONA_EXECUTE);
+const NAMES = ACTIONS_OF_TOOL.map((a) => a.name);
 
-const PARAM_DOCS: Record<string, string> = {
-  action: 'which operation to run in the sandbox',
-  filePath: 'create-file, read-file: path of the file, relative to the task directory',
-  content: 'create-file: the full new content of the file (an existing file is overwritten)',
-  command: 'execute-command: shell command run with bash in the task directory',
-  timeoutMs: 'execute-command: optional time limit in milliseconds',
-  cwd: 'execute-command: optional working directory, relative to the task directory',
-  path: 'list-files: optional directory to list, relative to the task directory (default ".")',
-};
+/**
+ * Each parameter's description, saying which actions take it: one flat schema carries every
+ * action's parameters, so the model needs to know which belong together.
+ */
+function paramDocs(): Record<string, string> {
+  const docs: Record<string, string> = { action: 'which operation to run in the sandbox' };
+  const takers = new Map<string, { actions: string[]; doc: string }>();
+  for (const a of ACTIONS_OF_TOOL) {
+    for (const [key, doc] of Object.entries(a.paramDocs)) {
+      const entry = takers.get(key) ?? { actions: [], doc };
+      entry.actions.push(a.name);
+      takers.set(key, entry);
+    }
+  }
+  for (const [key, { actions, doc }] of takers) docs[key] = `${actions.join(', ')}: ${doc}`;
+  return docs;
+}
 
 /**
  * One flat object schema for native function calling, derived from the zod variants: the
@@ -35,17 +31,25 @@ const PARAM_DOCS: Record<string, string> = {
  * Which parameters an action needs is in the descriptions; zod checks them on the way in.
  */
 function flatParameters(): Record<string, unknown> {
+  const docs = paramDocs();
   const properties: Record<string, Record<string, unknown>> = {
-    action: { type: 'string', enum: [...ACTIONS], description: PARAM_DOCS.action },
+    action: { type: 'string', enum: NAMES, description: docs.action },
   };
-  for (const schema of Object.values(VARIANTS)) {
-    const json = z.toJSONSchema(schema, { io: 'input' }) as { properties?: Record<string, Record<string, unknown>> };
+  for (const a of ACTIONS_OF_TOOL) {
+    const json = z.toJSONSchema(a.params, { io: 'input' }) as { properties?: Record<string, Record<string, unknown>> };
     for (const [key, prop] of Object.entries(json.properties ?? {})) {
       if (key === 'action' || properties[key]) continue;
-      properties[key] = { ...prop, description: PARAM_DOCS[key] ?? key };
+      properties[key] = { ...prop, description: docs[key] ?? key };
     }
   }
   return { type: 'object', properties, required: ['action'], additionalProperties: false };
+}
+
+/** `command, optional timeoutMs, optional cwd`: the action's parameters as the prompt names them. */
+function parameterList(a: AnyAction): string {
+  const json = z.toJSONSchema(a.params, { io: 'input' }) as { properties?: object; required?: string[] };
+  const keys = Object.keys(json.properties ?? {}).filter((k) => k !== 'action');
+  return keys.map((k) => (json.required?.includes(k) ? k : `optional ${k}`)).join(', ');
 }
 
 /** Turns zod's issues into one sentence a model can act on. */
@@ -58,8 +62,9 @@ function describeIssues(action: string, error: z.ZodError, params: Record<string
     // the parameters: `timeoutMs="soon"` is a wrong value, not a missing one.
     const given = issue.path.length === 1 ? params[String(issue.path[0])] : undefined;
     if (issue.code === 'invalid_type' && given === undefined) return `missing parameter "${key}"`;
-    if (issue.code === 'invalid_type' && key === 'timeoutMs')
-      return `timeoutMs must be a whole number of milliseconds (got ${JSON.stringify(given)})`;
+    // Durations are named by their unit (`timeoutMs`), so the unit goes into the message.
+    if (issue.code === 'invalid_type' && key.endsWith('Ms'))
+      return `${key} must be a whole number of milliseconds (got ${JSON.stringify(given)})`;
     return `parameter "${key}": ${issue.message}`;
   });
   return `${action}: ${parts.join('; ')}`;
@@ -68,22 +73,20 @@ function describeIssues(action: string, error: z.ZodError, params: Record<string
 /** Validates raw parameters into a DaytonaAction, with messages meant for the model. */
 export function toDaytonaAction(params: Record<string, unknown>): ToolArgsResult {
   const action = params.action;
-  if (action === undefined) return { ok: false, error: `missing parameter "action" (one of ${ACTIONS.join(', ')})` };
-  if (typeof action !== 'string' || !(ACTIONS as readonly string[]).includes(action)) {
-    return { ok: false, error: `unknown action ${JSON.stringify(action)}; use one of ${ACTIONS.join(', ')}` };
-  }
-  const schema = VARIANTS[action as ActionName];
-  const parsed = schema.safeParse(params);
-  if (!parsed.success) return { ok: false, error: describeIssues(action, parsed.error, params) };
-  return { ok: true, action: parsed.data as DaytonaAction };
+  if (action === undefined) return { ok: false, error: `missing parameter "action" (one of ${NAMES.join(', ')})` };
+  const entry = typeof action === 'string' ? ACTIONS_OF_TOOL.find((a) => a.name === action) : undefined;
+  if (!entry) return { ok: false, error: `unknown action ${JSON.stringify(action)}; use one of ${NAMES.join(', ')}` };
+  const parsed = entry.params.safeParse(params);
+  if (!parsed.success) return { ok: false, error: describeIssues(entry.name, parsed.error, params) };
+  return { ok: true, action: parsed.data };
 }
 
 export const daytonaExecuteTool: ToolDefinition = {
   name: DAYTONA_EXECUTE,
   description:
     "Runs one operation in the secure sandbox container, inside this task's directory under /workspace: " +
-    'create-file (filePath, content), execute-command (command, optional timeoutMs, cwd), ' +
-    'read-file (filePath), list-files (optional path). Every file and every command goes through this tool.',
+    `${ACTIONS_OF_TOOL.map((a) => `${a.name} (${parameterList(a)})`).join(', ')}. ` +
+    'Every file and every command goes through this tool.',
   parameters: flatParameters(),
   toAction: toDaytonaAction,
 };

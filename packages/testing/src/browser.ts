@@ -19,7 +19,7 @@ export async function launchChromium(): Promise<Browser> {
   if (!existsSync(CHROMIUM_PATH)) {
     throw new Error(
       `Chromium not found at ${CHROMIUM_PATH}. Install Debian's package with \`apt-get install -y chromium\` ` +
-        '(or set CHROMIUM_PATH to a Chromium binary); the dashboard browser test drives it through playwright-core.',
+        '(or set CHROMIUM_PATH to a Chromium binary); the browser tests drive it through playwright-core.',
     );
   }
   return chromium.launch({ executablePath: CHROMIUM_PATH, args: ARGS, headless: true });

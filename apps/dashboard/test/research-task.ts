@@ -4,13 +4,14 @@ import {
   JOBS,
   jobOptions,
   stepJobId,
+  stepLogLine,
   stepQueueName,
   type Redis,
   type StepJobData,
   type TaskJobData,
 } from '@research/queue';
 // Type-only: the shapes the real worker produces, so the board is tested against them.
-import type { DaytonaAction, StepOutcome } from '@research/contracts';
+import type { DaytonaAction, Phase, StepOutcome } from '@research/contracts';
 
 export interface ResearchTaskFixture {
   taskId: string;
@@ -110,13 +111,6 @@ function outcomeOf(action: DaytonaAction, durationMs: number): StepOutcome {
   }
 }
 
-/** Same shape as the worker's log line for a step. */
-function logLine(index: number, outcome: StepOutcome, durationMs: number, action: string): string {
-  if (!outcome.ok) return `step ${index} · ${action} · refused: ${outcome.error.code} · ${durationMs} ms`;
-  const exit = outcome.result.action === 'execute-command' ? ` · exit ${outcome.result.exitCode}` : '';
-  return `step ${index} · ${action}${exit} · ${durationMs} ms`;
-}
-
 /**
  * Runs one research task to completion the way the worker does: a task job in `agent`, one
  * child step job per tool call in `steps.<workerId>` (linked with `parent`), processed by real
@@ -159,7 +153,7 @@ export async function runResearchTask(
   const taskWorker = new Worker<TaskJobData>(
     AGENT_QUEUE,
     async (job) => {
-      const progress = (step: number, phase: string) => job.updateProgress({ step, maxSteps, phase });
+      const progress = (step: number, phase: Phase) => job.updateProgress({ step, maxSteps, phase });
       await progress(0, 'starting');
       for (const [i, action] of PLAN.entries()) {
         const index = i + 1;
@@ -180,7 +174,8 @@ export async function runResearchTask(
         );
         await progress(index, 'running-step');
         const outcome = (await child.waitUntilFinished(stepEvents, 30_000)) as StepOutcome;
-        const line = logLine(index, outcome, Date.now() - started, action.action);
+        // The worker's own formatter: the board is shown the line the worker writes.
+        const line = stepLogLine(i, action.action, outcome, Date.now() - started);
         await job.log(line);
         lines.push({ name, logLine: line });
       }

@@ -1,21 +1,12 @@
-import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { TaskEvent, TaskResult } from '@research/contracts';
-import { loadConfig } from '@research/config';
 import { createRedis, waitForRedis, type TaskStore } from '@research/queue';
+import { REDIS_URL, startInProcessApi } from '@research/testing';
 // apps/api has no `exports` map (yet); its built entry is the stable way in.
 import { createApi } from '@research/api/dist/index.js';
 
-export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const KEY = 'cli-test-key';
-
-/** A unique hash-tagged prefix per test file. */
-export function testPrefix(): string {
-  return `{clitest-${randomBytes(4).toString('hex')}}`;
-}
 
 export interface RunningApi {
   url: string;
@@ -27,49 +18,15 @@ export interface RunningApi {
 
 /** The real API (`createApi`) over real Redis, listening on loopback; port 0 picks a free one. */
 export async function startApi(prefix: string, port = 0): Promise<RunningApi> {
-  const env = loadConfig([], {
-    REDIS_URL,
-    QUEUE_PREFIX: prefix,
-    API_KEYS: KEY,
-    LOG_LEVEL: 'silent',
-    LOG_PRETTY: 'false',
-  });
-  const api = createApi(env);
-  await waitForRedis(api.deps.redis, REDIS_URL, 3_000);
-  const server = http.createServer(api.app);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve());
-  });
-  const actual = (server.address() as AddressInfo).port;
-  return {
-    url: `http://127.0.0.1:${actual}`,
-    port: actual,
-    store: api.deps.store,
-    async close(options = {}) {
-      if (options.abrupt) server.closeAllConnections();
-      await api.close();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+  const started = await startInProcessApi(
+    async (env) => {
+      const api = createApi(env);
+      await waitForRedis(api.deps.redis, env.REDIS_URL, 3_000);
+      return api;
     },
-  };
-}
-
-/** A port nothing listens on (bound, then released). */
-export async function freePort(): Promise<number> {
-  const s = http.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
-export async function cleanPrefix(prefix: string): Promise<void> {
-  const redis = createRedis(REDIS_URL, 'worker');
-  await waitForRedis(redis, REDIS_URL);
-  const keys = await redis.keys(`${prefix}*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
+    { prefix, apiKeys: [KEY], port },
+  );
+  return { url: started.url, port: started.port, store: started.api.deps.store, close: started.close };
 }
 
 const now = () => new Date().toISOString();
@@ -140,7 +97,7 @@ export async function playFinish(store: TaskStore, id: string, summary: string):
   return result;
 }
 
-const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
+const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
 export interface CliRun {
   /** Resolves with the exit code and all output once the process exits. */
@@ -253,7 +210,7 @@ export function fakeWorker(
   };
 }
 
-const LOADTEST_MAIN = fileURLToPath(new URL('../../dist/loadtest-main.js', import.meta.url));
+const LOADTEST_MAIN = fileURLToPath(new URL('../dist/loadtest-main.js', import.meta.url));
 
 /** `node dist/loadtest-main.js …`. */
 export function loadtestCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {

@@ -1,0 +1,316 @@
+import { z } from 'zod';
+
+/**
+ * The action catalog: every action a model can have run, with everything the layers need to know
+ * about it. The parser and tool registry, the system prompt, the job catalog, the worker's effect
+ * rules, the sandbox's request mapping, the CLI and the dashboard all read it; adding an action is
+ * one entry here plus its executor.
+ */
+
+/** What running an action may do; the worker decides from this what a step leaves behind. */
+export interface ActionEffects {
+  /** Reads files of the task's workspace. */
+  readonly readsWorkspace: boolean;
+  /** Creates or changes files of the task's workspace (the worker snapshots them after the step). */
+  readonly writesWorkspace: boolean;
+  /** Runs code the model wrote: processes that may outlive the step and must be stopped with the task. */
+  readonly runsCode: boolean;
+  /** Reaches the network (from the worker, through the egress policy; never from the sandbox). */
+  readonly network: boolean;
+}
+
+/** One catalog entry. `P` validates the call (with its `action` discriminator), `R` the result. */
+export interface ActionDefinition<N extends string, T extends string, P extends z.ZodType, R extends z.ZodType> {
+  readonly name: N;
+  /** The tool the model calls to run this action (`<daytona-execute>` blocks, a native function). */
+  readonly tool: T;
+  /** `sandbox`: in the task's sandbox container, through the runner; `worker`: in the worker process. */
+  readonly runsIn: 'sandbox' | 'worker';
+  readonly params: P;
+  readonly result: R;
+  readonly effects: ActionEffects;
+  /**
+   * Parameters that name a path relative to the task directory; the sandbox resolves and checks
+   * each (an absent optional one means the task directory itself).
+   */
+  readonly pathParams: readonly string[];
+  /** The model's description of each parameter (native function calling). */
+  readonly paramDocs: Readonly<Record<string, string>>;
+  /** The system prompt's line for the action, after its name. */
+  readonly prompt: string;
+  /** An example call for the system prompt. */
+  readonly example: { readonly note: string; readonly args: z.output<P> };
+  /** The call on one line, unbounded: the command, the path. Logs, the CLI and the dashboard show it. */
+  summary(args: z.output<P>): string;
+  /** The result as the model reads it (before the context's truncation). */
+  describe(result: z.output<R>): string;
+}
+
+function defineAction<N extends string, T extends string, P extends z.ZodType, R extends z.ZodType>(
+  definition: ActionDefinition<N, T, P, R>,
+): ActionDefinition<N, T, P, R> {
+  return definition;
+}
+
+const DAYTONA_EXECUTE = 'daytona-execute' as const;
+const NO_EFFECTS: ActionEffects = { readsWorkspace: false, writesWorkspace: false, runsCode: false, network: false };
+
+const filePath = z.string().min(1, 'filePath must not be empty').max(4096, 'filePath is longer than 4096 characters');
+const PATH_DOC = 'path of the file, relative to the task directory';
+
+export const CreateFileAction = z.strictObject({
+  action: z.literal('create-file'),
+  filePath,
+  /** Full new content; an existing file is overwritten. */
+  content: z.string().max(10 * 1024 * 1024, 'content is larger than 10 MiB'),
+});
+export type CreateFileAction = z.infer<typeof CreateFileAction>;
+
+export const CreateFileResult = z.object({
+  action: z.literal('create-file'),
+  path: z.string(),
+  bytes: z.number().int().nonnegative(),
+  overwritten: z.boolean(),
+});
+export type CreateFileResult = z.infer<typeof CreateFileResult>;
+
+export const ExecuteCommandAction = z.strictObject({
+  action: z.literal('execute-command'),
+  command: z.string().min(1, 'command must not be empty').max(100_000, 'command is longer than 100000 characters'),
+  /** Capped by SANDBOX_COMMAND_TIMEOUT_MS. */
+  timeoutMs: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 3_600_000)
+    .optional(),
+  /** Relative to the task directory. Default: the task directory. */
+  cwd: z.string().min(1).max(4096).optional(),
+});
+export type ExecuteCommandAction = z.infer<typeof ExecuteCommandAction>;
+
+export const ExecuteCommandResult = z.object({
+  action: z.literal('execute-command'),
+  exitCode: z.number().int(),
+  stdout: z.string(),
+  stderr: z.string(),
+  timedOut: z.boolean(),
+  /** True when stdout or stderr was cut at SANDBOX_MAX_OUTPUT_BYTES. */
+  truncated: z.boolean(),
+  durationMs: z.number().nonnegative(),
+});
+export type ExecuteCommandResult = z.infer<typeof ExecuteCommandResult>;
+
+export const ReadFileAction = z.strictObject({
+  action: z.literal('read-file'),
+  filePath,
+});
+export type ReadFileAction = z.infer<typeof ReadFileAction>;
+
+export const ReadFileResult = z.object({
+  action: z.literal('read-file'),
+  path: z.string(),
+  size: z.number().int().nonnegative(),
+  /** UTF-8 text; empty when `binary`. */
+  content: z.string(),
+  binary: z.boolean(),
+  truncated: z.boolean(),
+});
+export type ReadFileResult = z.infer<typeof ReadFileResult>;
+
+export const ListFilesAction = z.strictObject({
+  action: z.literal('list-files'),
+  /** Relative to the task directory. Default: `.`. */
+  path: z.string().min(1).max(4096).optional(),
+});
+export type ListFilesAction = z.infer<typeof ListFilesAction>;
+
+export const FileEntry = z.object({
+  /** Relative to the task directory, `/`-separated. */
+  path: z.string(),
+  size: z.number().int().nonnegative(),
+  type: z.enum(['file', 'dir', 'symlink', 'other']),
+});
+export type FileEntry = z.infer<typeof FileEntry>;
+
+export const ListFilesResult = z.object({
+  action: z.literal('list-files'),
+  path: z.string(),
+  files: z.array(FileEntry),
+  truncated: z.boolean(),
+});
+export type ListFilesResult = z.infer<typeof ListFilesResult>;
+
+const createFile = defineAction({
+  name: 'create-file',
+  tool: DAYTONA_EXECUTE,
+  runsIn: 'sandbox',
+  params: CreateFileAction,
+  result: CreateFileResult,
+  effects: { ...NO_EFFECTS, writesWorkspace: true },
+  pathParams: ['filePath'],
+  paramDocs: { filePath: PATH_DOC, content: 'the full new content of the file (an existing file is overwritten)' },
+  prompt: 'filePath, content — writes the whole file (overwrites).',
+  example: {
+    note: 'Create todo.md first',
+    args: {
+      action: 'create-file',
+      filePath: 'todo.md',
+      content: '# Financial Analysis Project\n- [ ] Gather market data\n- [ ] Run calculations\n- [ ] Write report.md',
+    },
+  },
+  summary: (a) => a.filePath,
+  describe: (r) => `${r.overwritten ? 'overwrote' : 'created'} ${r.path} (${r.bytes} bytes)`,
+});
+
+const executeCommand = defineAction({
+  name: 'execute-command',
+  tool: DAYTONA_EXECUTE,
+  runsIn: 'sandbox',
+  params: ExecuteCommandAction,
+  result: ExecuteCommandResult,
+  effects: { ...NO_EFFECTS, readsWorkspace: true, writesWorkspace: true, runsCode: true },
+  pathParams: ['cwd'],
+  paramDocs: {
+    command: 'shell command run with bash in the task directory',
+    timeoutMs: 'optional time limit in milliseconds',
+    cwd: 'optional working directory, relative to the task directory',
+  },
+  prompt: 'command, optional timeoutMs, cwd — runs a bash command; you get exit code, stdout and stderr.',
+  example: {
+    note: 'Run Python in the container',
+    args: { action: 'execute-command', command: "python3 -c 'import pandas as pd; print(pd.__version__)'" },
+  },
+  summary: (a) => a.command,
+  describe: (r) => {
+    const notes = [
+      r.timedOut ? 'the command timed out and was killed' : '',
+      r.truncated ? 'output was cut by the sandbox' : '',
+    ]
+      .filter(Boolean)
+      .join('; ');
+    return [
+      `exit code: ${r.exitCode}${notes ? ` (${notes})` : ''}`,
+      `stdout:\n${r.stdout}`,
+      ...(r.stderr ? [`stderr:\n${r.stderr}`] : []),
+    ].join('\n');
+  },
+});
+
+const readFile = defineAction({
+  name: 'read-file',
+  tool: DAYTONA_EXECUTE,
+  runsIn: 'sandbox',
+  params: ReadFileAction,
+  result: ReadFileResult,
+  effects: { ...NO_EFFECTS, readsWorkspace: true },
+  pathParams: ['filePath'],
+  paramDocs: { filePath: PATH_DOC },
+  prompt: 'filePath — returns the file content.',
+  example: { note: 'Read results back', args: { action: 'read-file', filePath: 'analysis_results.json' } },
+  summary: (a) => a.filePath,
+  describe: (r) =>
+    r.binary
+      ? `${r.path} (${r.size} bytes) is binary; its content is not shown`
+      : `${r.path} (${r.size} bytes${r.truncated ? ', cut by the sandbox' : ''}):\n${r.content}`,
+});
+
+const listFiles = defineAction({
+  name: 'list-files',
+  tool: DAYTONA_EXECUTE,
+  runsIn: 'sandbox',
+  params: ListFilesAction,
+  result: ListFilesResult,
+  effects: { ...NO_EFFECTS, readsWorkspace: true },
+  pathParams: ['path'],
+  paramDocs: { path: 'optional directory to list, relative to the task directory (default ".")' },
+  prompt: 'optional path — lists files below the task directory.',
+  example: { note: 'See what the task directory holds', args: { action: 'list-files', path: '.' } },
+  summary: (a) => a.path ?? '.',
+  describe: (r) => {
+    const lines = r.files.map(
+      (f) => `${f.type === 'dir' ? `${f.path}/` : f.path}${f.type === 'file' ? `  ${f.size} bytes` : ''}`,
+    );
+    return [`${r.files.length} entries under ${r.path}${r.truncated ? ' (list cut)' : ''}:`, ...lines].join('\n');
+  },
+});
+
+/** Every action, in the order the prompt lists them. A new action is added here. */
+export const ACTION_LIST = [createFile, executeCommand, readFile, listFiles] as const;
+
+type Entry = (typeof ACTION_LIST)[number];
+type ParamsOf<T extends readonly Entry[]> = { -readonly [K in keyof T]: T[K]['params'] };
+type ResultsOf<T extends readonly Entry[]> = { -readonly [K in keyof T]: T[K]['result'] };
+type NamesOf<T extends readonly Entry[]> = { -readonly [K in keyof T]: T[K]['name'] };
+
+export const ACTIONS = ACTION_LIST.map((a) => a.name) as NamesOf<typeof ACTION_LIST>;
+export const ActionName = z.enum(ACTIONS);
+export type ActionName = z.infer<typeof ActionName>;
+
+/** The tools a model calls; each runs one or more actions. */
+export const TOOLS = [...new Set(ACTION_LIST.map((a) => a.tool))] as [Entry['tool'], ...Entry['tool'][]];
+export const ToolName = z.enum(TOOLS);
+export type ToolName = z.infer<typeof ToolName>;
+
+/** One call of an action, validated. */
+export const DaytonaAction = z.discriminatedUnion(
+  'action',
+  ACTION_LIST.map((a) => a.params) as ParamsOf<typeof ACTION_LIST>,
+);
+export type DaytonaAction = z.infer<typeof DaytonaAction>;
+
+export const ActionResult = z.discriminatedUnion(
+  'action',
+  ACTION_LIST.map((a) => a.result) as ResultsOf<typeof ACTION_LIST>,
+);
+export type ActionResult = z.infer<typeof ActionResult>;
+
+/** The catalog entry of one action, seen through the type every entry shares. */
+export interface AnyAction {
+  readonly name: ActionName;
+  readonly tool: ToolName;
+  readonly runsIn: 'sandbox' | 'worker';
+  readonly params: z.ZodType<DaytonaAction>;
+  readonly result: z.ZodType<ActionResult>;
+  readonly effects: ActionEffects;
+  readonly pathParams: readonly string[];
+  readonly paramDocs: Readonly<Record<string, string>>;
+  readonly prompt: string;
+  readonly example: { readonly note: string; readonly args: DaytonaAction };
+  summary(args: DaytonaAction): string;
+  describe(result: ActionResult): string;
+}
+
+const BY_NAME = new Map<string, AnyAction>(ACTION_LIST.map((a) => [a.name, a as unknown as AnyAction]));
+
+/** The catalog entry of `name`; throws for a name that is not an action (a programming error). */
+export function actionOf(name: ActionName): AnyAction {
+  const entry = BY_NAME.get(name);
+  if (!entry) throw new TypeError(`unknown action ${JSON.stringify(name)}`);
+  return entry;
+}
+
+/** Whether `name` is an action of the catalog. */
+export function isActionName(name: unknown): name is ActionName {
+  return typeof name === 'string' && BY_NAME.has(name);
+}
+
+/** The call on one line, unbounded (see `ActionDefinition.summary`). */
+export function summarizeAction(args: DaytonaAction): string {
+  return actionOf(args.action).summary(args);
+}
+
+/** The result as the model reads it (see `ActionDefinition.describe`). */
+export function describeActionResult(result: ActionResult): string {
+  return actionOf(result.action).describe(result);
+}
+
+/** The exit code of a result that has one (a command's), else undefined. */
+export function exitCodeOf(result: ActionResult): number | undefined {
+  return 'exitCode' in result ? result.exitCode : undefined;
+}
+
+/** The actions `tool` runs, in catalog order. */
+export function actionsOfTool(tool: ToolName): AnyAction[] {
+  return [...BY_NAME.values()].filter((a) => a.tool === tool);
+}

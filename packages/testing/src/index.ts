@@ -1,0 +1,13 @@
+export { REDIS_URL, eventually, freePort, requireRedis, requireServices, sleep, until } from './services.js';
+export { cleanPrefix, deletePrefix, testPrefix } from './prefix.js';
+export { block, replayPrompt } from './prompts.js';
+export { Spawned } from './process.js';
+export { System } from './system.js';
+export type { EnvOverrides, SystemOptions } from './system.js';
+export { sse } from './sse.js';
+export type { SseClient, SseMessage, StreamedEvent } from './sse.js';
+export { basicHeader, call, listen, raw } from './http.js';
+export type { Listening, RawResponse } from './http.js';
+export { startInProcessApi } from './in-process-api.js';
+export type { AppUnderTest, InProcessApi, InProcessApiOptions } from './in-process-api.js';
+export { keepOnLoopback, launchChromium } from './browser.js';

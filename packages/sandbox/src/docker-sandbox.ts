@@ -1,7 +1,7 @@
 import Dockerode from 'dockerode';
 import { z } from 'zod';
 import { createLogger, type Logger } from '@research/config';
-import { DaytonaAction, type ActionResult, type StepOutcome } from '@research/contracts';
+import { type ActionResult, actionOf, DaytonaAction, type StepOutcome } from '@research/contracts';
 import {
   containerName,
   createSpec,
@@ -24,8 +24,9 @@ import {
 } from './errors.js';
 import { ExecTransport } from './exec-transport.js';
 import { resolveOptions, type DockerSandboxOptions, type ResolvedOptions } from './options.js';
-import { assertTaskId, resolveTaskPath } from './paths.js';
+import { assertTaskId } from './paths.js';
 import type { ExportReply, RunnerReply, RunnerRequest, Transport } from './protocol.js';
+import { actionRequest } from './requests.js';
 import { RunnerTransport } from './runner-transport.js';
 import type { ExportOptions, ExportResult, RunOptions, Sandbox, SandboxInfo } from './types.js';
 
@@ -100,7 +101,8 @@ export class DockerSandbox implements Sandbox {
     const reply = await this.request<ActionResult>(req, {
       signal: options.signal,
       replyTimeoutMs,
-      idempotent: req.op !== 'execute-command',
+      // An action that runs code may have had effects: it is not repeated behind the caller's back.
+      idempotent: !actionOf(parsed.data.action).effects.runsCode,
     });
     return reply.ok ? { ok: true, result: reply.result } : { ok: false, error: reply.error };
   }
@@ -169,25 +171,11 @@ export class DockerSandbox implements Sandbox {
   }
 
   private toRequest(taskId: string, a: DaytonaAction, options: RunOptions): RunnerRequest {
-    switch (a.action) {
-      case 'create-file':
-        return { op: 'create-file', task: taskId, filePath: resolveTaskPath(taskId, a.filePath), content: a.content };
-      case 'read-file':
-        return { op: 'read-file', task: taskId, filePath: resolveTaskPath(taskId, a.filePath) };
-      case 'list-files':
-        return { op: 'list-files', task: taskId, path: resolveTaskPath(taskId, a.path ?? '.') };
-      case 'execute-command': {
-        const timeoutMs = Math.min(a.timeoutMs ?? Infinity, options.timeoutMs ?? Infinity, this.o.commandTimeoutMs);
-        return {
-          op: 'execute-command',
-          task: taskId,
-          command: a.command,
-          cwd: resolveTaskPath(taskId, a.cwd ?? '.'),
-          timeoutMs: Math.max(1, timeoutMs),
-          maxOutputBytes: this.o.maxOutputBytes,
-        };
-      }
-    }
+    const req = actionRequest(taskId, a);
+    if (req.op !== 'execute-command') return req;
+    const asked = a.action === 'execute-command' ? a.timeoutMs : undefined;
+    const timeoutMs = Math.min(asked ?? Infinity, options.timeoutMs ?? Infinity, this.o.commandTimeoutMs);
+    return { ...req, timeoutMs: Math.max(1, timeoutMs), maxOutputBytes: this.o.maxOutputBytes };
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { ActionResult } from '@research/contracts';
+import type { ActionResult, DaytonaAction } from '@research/contracts';
 
 /**
  * Version of the runner's line protocol (runner/sandbox_runner/proto.py has the same number).
@@ -6,17 +6,28 @@ import type { ActionResult } from '@research/contracts';
  */
 export const RUNNER_PROTOCOL = 2;
 
+// Every field is set: path parameters are resolved (an absent one is the task directory), and the
+// host bounds a command's time itself.
+type Call<A> = A extends { action: infer N } ? Required<Omit<A, 'action'>> & { op: N; task: string } : never;
+
 /**
- * The runner's line protocol (see runner/sandbox_runner/proto.py). Both transports — the
- * long-lived runner and the per-call exec fallback — take these requests, so DockerSandbox has
- * one code path. Paths in requests are absolute container paths already checked lexically by
- * resolveTaskPath.
+ * An action of the catalog as the runner takes it (see requests.ts): `op` is the action's name,
+ * its parameters follow, and its path parameters are absolute container paths already checked
+ * lexically by resolveTaskPath.
+ */
+export type ActionRequest = Call<DaytonaAction>;
+
+/** execute-command, with the bounds the host sets on every command. */
+export type ExecuteRequest = Extract<ActionRequest, { op: 'execute-command' }> & { maxOutputBytes: number };
+
+/**
+ * The runner's line protocol (see runner/sandbox_runner/proto.py): the actions, and the ops
+ * the host needs around them. Both transports — the long-lived runner and the per-call exec
+ * fallback — take these requests, so DockerSandbox has one code path.
  */
 export type RunnerRequest =
-  | { op: 'create-file'; task: string; filePath: string; content: string }
-  | { op: 'read-file'; task: string; filePath: string }
-  | { op: 'list-files'; task: string; path: string }
-  | { op: 'execute-command'; task: string; command: string; cwd: string; timeoutMs: number; maxOutputBytes: number }
+  | Exclude<ActionRequest, { op: 'execute-command' }>
+  | ExecuteRequest
   | { op: 'cancel-task'; task: string }
   | { op: 'export'; task: string; maxBytes: number; maxFiles: number; maxNameBytes: number }
   | { op: 'cleanup'; maxAgeMs: number }

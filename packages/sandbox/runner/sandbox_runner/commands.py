@@ -17,7 +17,7 @@ from . import identity, procs
 from .paths import resolve
 from .privs import as_task
 from .proto import CONFIG, Refused, log, send, send_error
-from .quota import GROWTH_SLACK, USAGE, enabled, mb, quota
+from .quota import GROWTH_SLACK, USAGE, enabled, mb, quota, volume_used
 from .shells import POOL, spawn_command
 
 MARKER = "\n[… output truncated at %d bytes]"
@@ -43,6 +43,8 @@ class Command:
         self.pidfd = None
         self.timed_out = False
         self.used_before = None
+        self.budget = None
+        self.volume_before = None
 
 
 class Loop:
@@ -127,6 +129,7 @@ class Loop:
         cap = int(req.get("maxOutputBytes") or CONFIG["maxOutputBytes"])
         used = USAGE.used(task, uid) if enabled() else None
         budget = None if used is None else max(0, quota() - used)
+        volume_before = volume_used() if enabled() else None
         start = time.monotonic()
         try:
             proc = spawn_command(task, uid, cwd, budget, command)
@@ -136,6 +139,8 @@ class Loop:
         POOL.want(task, uid)
         cmd = Command(req["id"], task, uid, proc, cap, start, start + max(0.001, float(req["timeoutMs"]) / 1000.0))
         cmd.used_before = used
+        cmd.budget = budget
+        cmd.volume_before = volume_before
         with procs_lock:
             running[cmd.rid] = (task, proc.pid)
         self.commands[cmd.rid] = cmd
@@ -147,6 +152,7 @@ class Loop:
             self.sel.register(cmd.pidfd, selectors.EVENT_READ, ("exit", cmd))
         except (AttributeError, OSError):
             cmd.pidfd = None  # python < 3.9 or an old kernel: tick() polls
+        POOL.running(1)
 
     def read(self, cmd, kind):
         f = cmd.open.get(kind)
@@ -220,28 +226,33 @@ class Loop:
             "durationMs": round((time.monotonic() - cmd.start) * 1000, 3),
         }
         if enabled():
-            # Measuring the task's files takes time proportional to their number: not on this loop.
-            try:
-                _thread.start_new_thread(settle, (cmd, rc, result))
+            stopped = USAGE.finished(cmd.task, cmd.start)
+            if stopped or rc == -signal.SIGXFSZ or USAGE.could_have_passed(cmd.task, cmd.budget, cmd.volume_before):
+                # Measuring the task's files takes time proportional to their number: not on this loop.
+                try:
+                    _thread.start_new_thread(settle, (cmd, rc, result, stopped))
+                except RuntimeError:
+                    settle(cmd, rc, result, stopped)
                 return
-            except RuntimeError:
-                pass
-        settle(cmd, rc, result)
+        touch_task(cmd.task, cmd.uid)
+        send({"id": cmd.rid, "ok": True, "result": result})
+        # Only now may the keeper start shells again (see ShellPool.busy).
+        POOL.running(-1)
 
     def shutdown(self):
         for cmd in list(self.commands.values()):
             procs.kill_group(cmd.proc.pid)
 
 
-def settle(cmd, rc, result):
+def settle(cmd, rc, result, stopped):
     """The reply: the result, or `disk_quota_exceeded` when the command took the task past it."""
     try:
-        stopped, used = USAGE.finished(cmd.task, cmd.uid, cmd.start)
+        used = USAGE.measured(cmd.task, cmd.uid)
         # At the quota and grown by this command: its writes were cut (RLIMIT_FSIZE) even when
         # the shell carried on after them.
         over = used is not None and used >= quota() and used - (cmd.used_before or 0) > GROWTH_SLACK
-        if enabled() and (stopped or rc == -signal.SIGXFSZ or over):
-            shown = mb(used) if used is not None else "its limit"
+        if stopped or rc == -signal.SIGXFSZ or over:
+            shown = mb(used)
             send({
                 "id": cmd.rid,
                 "ok": False,
@@ -256,6 +267,8 @@ def settle(cmd, rc, result):
         send({"id": cmd.rid, "ok": True, "result": result})
     except Exception as e:  # noqa: BLE001 - the reply must go out
         send_error(cmd.rid, e)
+    finally:
+        POOL.running(-1)
 
 
 def touch_task(task, uid):

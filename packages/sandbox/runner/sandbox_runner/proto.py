@@ -19,8 +19,11 @@ CONFIG = {
     "maxReadBytes": 1024 * 1024,
     "listMaxEntries": 1000,
     "listMaxDepth": 8,
-    # Pre-started shells, one per recently active task (each runs as that task's uid).
-    "warmShells": 4,
+    # Pre-started shells (each runs as its task's uid): this many for each of the most recently
+    # active tasks. Two: a used one is started again once its command is over, and the task's
+    # next command may come sooner than that (a queue hop is a few milliseconds).
+    "warmShells": 2,
+    "warmTasks": 4,
     # The runner's own identity, and the range task uids are allocated from (no passwd entries).
     "runnerUid": 99999,
     "taskUidFirst": 100000,

@@ -81,6 +81,15 @@ def measure(task, uid):
     return total
 
 
+def volume_used():
+    """Bytes in use on the workspace's filesystem (one statvfs), or None."""
+    try:
+        st = os.statvfs(identity.workspace_root())
+    except OSError:
+        return None
+    return (st.f_blocks - st.f_bfree) * st.f_frsize
+
+
 def mb(n):
     return "%.1f MB" % (n / 1048576.0)
 
@@ -90,20 +99,23 @@ class Usage:
 
     def __init__(self):
         self.lock = threading.Condition()
-        self.known = {}  # task -> bytes, while no command of the task runs
+        self.known = {}  # task -> bytes at its last measurement, whoever made it
         self.watched = {}  # task -> Watched
         self.exceeded = {}  # task -> monotonic time the watcher last stopped it
         self.thread = False
 
     def used(self, task, uid):
-        # Known only while nothing of the task runs; its processes may write at any moment.
+        """The task's usage at its last measurement (measured now if it never was). It may be a
+        moment old: the watcher, not this figure, is what stops a task past its quota."""
         with self.lock:
-            if task in self.known and task not in self.watched:
+            if task in self.known:
                 return self.known[task]
+        return self.measured(task, uid)
+
+    def measured(self, task, uid):
         n = measure(task, uid)
         with self.lock:
-            if task not in self.watched:
-                self.known[task] = n
+            self.known[task] = n
         return n
 
     def remaining(self, task, uid):
@@ -148,6 +160,9 @@ class Usage:
             if w is None:
                 w = self.watched[task] = Watched(uid)
             w.running += 1
+            # Most commands are over before the first measurement: a fast writer meets its file
+            # size limit, and the end-of-command check, before it.
+            w.next_check = max(w.next_check, time.monotonic() + MIN_INTERVAL_S)
             # A task already past its quota (by an overshoot) may still delete, list and read:
             # only growing further stops it.
             w.limit = max(quota(), used or 0) + GROWTH_SLACK
@@ -161,18 +176,28 @@ class Usage:
                     self.thread = False  # no thread to be had (pids limit): RLIMIT_FSIZE still holds
             self.lock.notify_all()
 
-    def finished(self, task, uid, start):
-        """After a command: (stopped for the quota, usage now). Measures again."""
-        if not enabled():
-            return False, None
+    def finished(self, task, start):
+        """After a command: whether the watcher stopped the task for its quota meanwhile."""
         with self.lock:
             w = self.watched.get(task)
             if w is not None:
                 w.running -= 1
-        n = measure(task, uid)
-        with self.lock:
-            stopped = self.exceeded.get(task, -1.0) >= start
-        return stopped, n
+            return self.exceeded.get(task, -1.0) >= start
+
+    def could_have_passed(self, task, budget, volume_before):
+        """Whether a command of `task` given `budget` bytes may have taken it past its quota.
+        Cheap: unless the whole volume grew by about that much while it ran (other tasks' writes
+        only make this say yes more often), the task's files cannot have, and need no measuring
+        now; when the volume changed at all, the task's last measurement is dropped, so the next
+        request that needs its usage measures it."""
+        after = volume_used()
+        if budget is None or volume_before is None or after is None:
+            return True
+        grown = after - volume_before
+        if abs(grown) > GROWTH_SLACK:
+            with self.lock:
+                self.known.pop(task, None)
+        return grown >= budget - GROWTH_SLACK
 
     def _running(self, task):
         w = self.watched.get(task)
@@ -192,6 +217,8 @@ class Usage:
                     n = measure(task, w.uid)
                 except OSError:
                     n = 0
+                with self.lock:
+                    self.known[task] = n
                 # Measuring a huge tree takes a while: then measure it less often.
                 w.next_check = time.monotonic() + max(MIN_INTERVAL_S, 4 * (time.monotonic() - began))
                 if n > w.limit:

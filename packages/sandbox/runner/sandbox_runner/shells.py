@@ -18,12 +18,14 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections import OrderedDict
 
 from . import identity, procs
 from .proto import CONFIG
 
 SHELL = "/bin/bash" if os.access("/bin/bash", os.X_OK) else "/bin/sh"
+QUIET_S = 0.02
 
 _BOOT = (
     "read -r -n 1 -u {go} __research_go || exit 0; exec {go}<&-; "
@@ -68,9 +70,14 @@ def fsize_limit(budget):
 class ShellPool:
     def __init__(self):
         self.cond = threading.Condition()
-        self.ready = {}  # uid -> (proc, go_w, memfd)
+        self.ready = {}  # uid -> [(proc, go_w, memfd), ...]
         self.wanted = OrderedDict()  # uid -> task, most recently active last
-        self.spawning = set()
+        self.spawning = {}  # uid -> shells being started
+        # Commands running now, and when the last one started: starting a shell (a fork and an
+        # exec) beside a command that just started competes with it for the container's CPU and
+        # the GIL, so the keeper waits until none runs or the last has run for QUIET_S.
+        self.busy = 0
+        self.last_start = 0.0
 
     def enabled(self):
         return SHELL == "/bin/bash" and hasattr(os, "memfd_create")
@@ -100,66 +107,88 @@ class ShellPool:
         return proc, w, m
 
     def want(self, task, uid):
-        """The task is active: keep a shell of its uid ready (the least recent task loses its own)."""
+        """The task is active: keep shells of its uid ready (the least recent task loses its own)."""
         if not self.enabled() or CONFIG["warmShells"] <= 0:
             return
         with self.cond:
             self.wanted.pop(uid, None)
             self.wanted[uid] = task
-            while len(self.wanted) > CONFIG["warmShells"]:
+            while len(self.wanted) > CONFIG["warmTasks"]:
                 old, _ = self.wanted.popitem(last=False)
-                self._discard(self.ready.pop(old, None))
+                for shell in self.ready.pop(old, []):
+                    self._discard(shell)
             self.cond.notify_all()
 
     def take(self, uid):
-        """The task's ready shell, or None (the caller starts one)."""
+        """A ready shell of the task's uid, or None (the caller starts one)."""
         with self.cond:
-            if uid not in self.ready and uid in self.spawning:
+            if not self.ready.get(uid) and self.spawning.get(uid):
                 # A shell that is half started is ready sooner than a new one.
-                self.cond.wait_for(lambda: uid in self.ready, timeout=0.005)
-            shell = self.ready.pop(uid, None)
-            self.cond.notify_all()  # wakes the keeper
-            return shell
+                self.cond.wait_for(lambda: self.ready.get(uid), timeout=0.005)
+            shells = self.ready.get(uid)
+            # The keeper is not woken here: it starts the next shell once the command is over.
+            return shells.pop(0) if shells else None
 
     def forget(self, uid):
-        """The task's processes were killed (cancel-task): its shell is gone, none is started."""
+        """The task's processes were killed (cancel-task): its shells are gone, none is started."""
         with self.cond:
             self.wanted.pop(uid, None)
-            self._discard(self.ready.pop(uid, None))
+            for shell in self.ready.pop(uid, []):
+                self._discard(shell)
 
     def idle_pids(self):
         with self.cond:
-            return {shell[0].pid for shell in self.ready.values()}
+            return {shell[0].pid for shells in self.ready.values() for shell in shells}
+
+    def _hold(self):
+        """Seconds the keeper should still wait for a quiet moment (0: none)."""
+        if self.busy == 0:
+            return 0.0
+        return max(0.0, QUIET_S - (time.monotonic() - self.last_start))
 
     def _missing(self):
+        hold = self._hold() > 0
         for uid in reversed(self.wanted):
-            if uid not in self.ready and uid not in self.spawning:
+            have = len(self.ready.get(uid, ())) + self.spawning.get(uid, 0)
+            # A task with no shell at all (its first command is starting one itself) gets one at
+            # once; topping up waits for the quiet.
+            if have == 0 or (have < CONFIG["warmShells"] and not hold):
                 return uid
         return None
+
+    def running(self, delta):
+        with self.cond:
+            self.busy += delta
+            if delta > 0:
+                self.last_start = time.monotonic()
+            elif self.busy == 0:
+                self.cond.notify_all()
 
     def keeper(self):
         """Keeps a shell ready for each wanted uid, on its own thread."""
         while True:
             with self.cond:
-                self.cond.wait_for(lambda: self._missing() is not None)
+                while self._missing() is None:
+                    # Woken by want() and by the last command ending; else when the quiet comes.
+                    self.cond.wait(self._hold() or None)
                 uid = self._missing()
                 task = self.wanted[uid]
-                self.spawning.add(uid)
+                self.spawning[uid] = self.spawning.get(uid, 0) + 1
             shell = None
             try:
                 shell = self.start(task, uid)
             except (OSError, subprocess.SubprocessError):
                 pass
             with self.cond:
-                self.spawning.discard(uid)
-                if shell and self.wanted.get(uid) == task and uid not in self.ready:
-                    self.ready[uid] = shell
+                self.spawning[uid] -= 1
+                if not self.spawning[uid]:
+                    del self.spawning[uid]
+                if shell and self.wanted.get(uid) == task:
+                    self.ready.setdefault(uid, []).append(shell)
                 else:
                     self._discard(shell)
                 self.cond.notify_all()
             if shell is None:
-                import time
-
                 time.sleep(0.2)  # no pid left (a fork bomb?): commands start their own shells
 
     def _discard(self, shell):
@@ -197,7 +226,8 @@ class ShellPool:
 
     def drain(self):
         with self.cond:
-            shells, self.ready = list(self.ready.values()), {}
+            shells = [shell for shells in self.ready.values() for shell in shells]
+            self.ready = {}
             self.wanted.clear()
         for shell in shells:
             self._discard(shell)

@@ -83,6 +83,9 @@ while [ $n -lt 400 ]; do
 done
 refuse io_error "the task directory did not become ready"
 `,
+  /** args: task — bytes of disk the task's directory and home use. */
+  usage: `du -s -c -B1 -- ${WORKSPACE_ROOT}/"$1" ${HOMES}/"$1" 2>/dev/null | tail -n 1 | cut -f1
+`,
   /** args: uid — kills every process of the task's uid. */
   'cancel-task': `${KILL_UID}
 kill_uid "$1"

@@ -23,15 +23,19 @@ export interface ExecTransportOptions {
 
 type Refusal = Extract<RunnerReply<never>, { ok: false }>;
 
+/** How often the exec fallback measures a running command's task against its disk quota. */
+const QUOTA_WATCH_MS = 200;
+
 /**
  * The fallback when the runner cannot start (no python3 in the image): every request is its own
  * `docker exec` of a small POSIX shell script (exec-scripts.ts). Same requests and replies as the
  * runner, ~45 ms each. Each task's actions run as the task's own uid (`User: uid:uid`, set by
  * the engine), allocated by a root exec the first time. Weaker than the runner: the commands'
  * bounding set is the container's (their effective and permitted sets are empty and
- * no-new-privileges holds, so it cannot be used); the disk quota is checked before and after each
- * command (and RLIMIT_FSIZE bounds each file), not watched while it runs; a background job that
- * keeps the command's stdout open delays the reply until the timeout.
+ * no-new-privileges holds, so it cannot be used); the disk quota is watched with a root exec
+ * every 200 ms while a command runs (the runner watches every 20 ms), and not at all for what a
+ * command leaves running after it; a background job that keeps the command's stdout open delays
+ * the reply until the timeout.
  */
 export class ExecTransport implements Transport {
   readonly kind = 'exec' as const;
@@ -200,6 +204,7 @@ export class ExecTransport implements Transport {
       maxOutputBytes: req.maxOutputBytes,
       timeoutMs: options.replyTimeoutMs,
     });
+    const watch = this.watchQuota(req.task, run);
     const signal = options.signal;
     let onAbort: (() => void) | undefined;
     const aborted = new Promise<never>((_, reject) => {
@@ -217,7 +222,7 @@ export class ExecTransport implements Transport {
       const stderr = r.stderr.toString('utf8');
       if (r.exitCode === REFUSED && stderr.startsWith(REFUSED_MARK)) return refused(r.exitCode, r.stderr);
       const mark = stderr.lastIndexOf(`\n${QUOTA_MARK}`);
-      if (r.exitCode === OVER_QUOTA && (mark >= 0 || r.stderrTruncated)) {
+      if ((await watch) || (r.exitCode === OVER_QUOTA && (mark >= 0 || r.stderrTruncated))) {
         const used = mark >= 0 ? Number(stderr.slice(mark + QUOTA_MARK.length + 1)) : Number.NaN;
         const quotaMb = (this.o.taskDiskBytes / 1048576).toFixed(1);
         const usedText = Number.isFinite(used) ? `${(used / 1048576).toFixed(1)} MB` : 'its limit';
@@ -242,6 +247,35 @@ export class ExecTransport implements Transport {
     } finally {
       if (onAbort) signal?.removeEventListener('abort', onAbort);
     }
+  }
+
+  /**
+   * While a command runs, measures its task's usage every QUOTA_WATCH_MS (a root exec each) and
+   * kills every process of the task's uid once it grew past the quota. Resolves to whether it did.
+   */
+  private async watchQuota(task: string, run: Promise<unknown>): Promise<boolean> {
+    if (this.o.taskDiskBytes <= 0) return false;
+    let done = false;
+    void run.finally(() => {
+      done = true;
+    });
+    const usage = async () => Number((await this.root('usage', [task])).stdout.toString().trim());
+    try {
+      const first = await usage();
+      const limit = Math.max(this.o.taskDiskBytes, first) + 64 * 1024;
+      while (!done) {
+        await new Promise((resolve) => setTimeout(resolve, QUOTA_WATCH_MS));
+        if (done) break;
+        if ((await usage()) > limit) {
+          const uid = this.uids.get(task);
+          if (uid !== undefined) await this.root('cancel-task', [String(uid)]);
+          return true;
+        }
+      }
+    } catch {
+      // The container went away, or the engine is busy: the after-command check still holds.
+    }
+    return false;
   }
 
   private async exportViaArchive(req: Extract<RunnerRequest, { op: 'export' }>): Promise<ExportReply> {

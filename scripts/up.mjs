@@ -206,10 +206,10 @@ async function main() {
   let redisUrl = process.env.REDIS_URL;
   if (redisUrl) {
     if (!(await redisPing(redisUrl)))
-      fail(`REDIS_URL=${redisUrl} does not answer PING`, [
+      fail(`REDIS_URL=${shownUrl(redisUrl)} does not answer PING`, [
         'start that Redis, or unset REDIS_URL to let `npm run up` start one',
       ]);
-    step(`using Redis at ${redisUrl}`);
+    step(`using Redis at ${shownUrl(redisUrl)}`);
   } else if (await redisPing('redis://127.0.0.1:6379')) {
     redisUrl = 'redis://127.0.0.1:6379';
     step(`using the Redis already running at ${redisUrl}`);
@@ -303,7 +303,11 @@ async function main() {
     if (!(await portFree(port)))
       fail(`port ${port} is in use`, [`stop what listens there, or set ${name} to another port`]);
   }
-  const apiKey = process.env.API_KEYS?.split(',')[0]?.trim() || `rk_${randomBytes(18).toString('base64url')}`;
+  // An entry is `tenant:key`; the client sends only the key.
+  const apiKey =
+    process.env.API_KEYS?.split(',')[0]
+      ?.trim()
+      .replace(/^[^:]*:/, '') || `rk_${randomBytes(18).toString('base64url')}`;
   const dashboardUser = process.env.DASHBOARD_USER || 'admin';
   const dashboardPassword = process.env.DASHBOARD_PASSWORD || randomBytes(12).toString('base64url');
   const common = { REDIS_URL: redisUrl, LOG_PRETTY: 'false' };
@@ -357,3 +361,8 @@ main().catch((err) => {
     void shutdown(1);
   }
 });
+
+/** The URL as printed: its credentials stripped, as the services' logs do (packages/config redactUrl). */
+function shownUrl(url) {
+  return url.replace(/\b([a-z][a-z0-9+.-]{0,30}:\/\/)([^\s/?#@"'\\]+)@/gi, '$1[redacted]@');
+}

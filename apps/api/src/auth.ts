@@ -1,35 +1,51 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
+import { type ApiKey, sha256 } from '@research/config';
 import { UnauthorizedError } from './errors.js';
+import { clientAddress, type AuthFailureGate } from './limits.js';
 
-const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+/** Who is calling: the tenant of the key that authenticated the request. */
+export interface Caller {
+  tenant: string;
+  /** An admin key sees and acts on every tenant's tasks. */
+  admin: boolean;
+  /** The key's public id (start of its digest): what per-key limits count by. */
+  keyId: string;
+}
 
 /**
  * Bearer-key auth for `/v1`. Keys are compared as SHA-256 digests with `timingSafeEqual`, and
  * every key is compared, so neither a key's length nor its position leaks through timing.
- * The matched key is left in `res.locals.apiKey` (idempotency keys are scoped by it).
+ * The caller is left in `res.locals.caller`. A wrong key counts as a failure of the client's
+ * address (a request without any `Authorization` is not a guess and does not), and an address
+ * past `AUTH_FAILURE_LIMIT_PER_MIN` gets 429 whatever it sends (see AuthFailureGate).
  */
-export function bearerAuth(keys: readonly string[]): RequestHandler {
-  const digests = keys.map((k) => ({ key: k, digest: sha256(k) }));
-  return (req, res, next) => {
+export function bearerAuth(keys: readonly ApiKey[], failures: AuthFailureGate): RequestHandler {
+  return async (req, res, next) => {
     const header = req.get('authorization');
     const match = header === undefined ? null : /^Bearer[ \t]+([^\s]{1,4096})[ \t]*$/i.exec(header);
     const token = match?.[1];
-    if (token === undefined) return next(new UnauthorizedError());
-    const given = sha256(token);
-    let found: string | undefined;
-    for (const { key, digest } of digests) {
-      if (timingSafeEqual(given, digest) && found === undefined) found = key;
+    let found: ApiKey | undefined;
+    if (token !== undefined) {
+      const given = sha256(token);
+      for (const key of keys) {
+        if (timingSafeEqual(given, key.digest) && found === undefined) found = key;
+      }
     }
-    if (found === undefined) return next(new UnauthorizedError('invalid bearer key'));
-    res.locals.apiKey = found;
+    if (found === undefined) {
+      if (header !== undefined) await failures.recordFailure(clientAddress(req));
+      throw new UnauthorizedError(token === undefined ? undefined : 'invalid bearer key');
+    }
+    await failures.check(clientAddress(req));
+    const caller: Caller = { tenant: found.tenant, admin: found.admin, keyId: found.id };
+    res.locals.caller = caller;
     next();
   };
 }
 
-/** The key `bearerAuth` accepted for this request. */
-export function apiKeyOf(locals: Record<string, unknown>): string {
-  const key = locals.apiKey;
-  if (typeof key !== 'string') throw new UnauthorizedError();
-  return key;
+/** The caller `bearerAuth` accepted for this request. */
+export function callerOf(locals: Record<string, unknown>): Caller {
+  const caller = locals.caller as Caller | undefined;
+  if (caller === undefined || typeof caller.tenant !== 'string') throw new UnauthorizedError();
+  return caller;
 }

@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import type { Env, Logger } from '@research/config';
+import type { ApiKey, Env, Logger } from '@research/config';
 import type { Redis, TaskJobData, TaskStore } from '@research/queue';
 import type { SseStreams } from './sse.js';
 
@@ -14,4 +14,6 @@ export interface ApiDeps {
   logger: Logger;
   /** Open SSE streams, so shutdown can end them. Default: a fresh set per app. */
   streams?: SseStreams;
+  /** Accepted keys. Default: `loadApiKeys(env)` (API_KEYS and API_KEYS_FILE). */
+  keys?: readonly ApiKey[];
 }

@@ -1,4 +1,4 @@
-import type { ErrorRequestHandler } from 'express';
+import type { ErrorRequestHandler, Response } from 'express';
 import { z } from 'zod';
 import type { ApiErrorBody } from '@research/contracts';
 import type { Logger } from '@research/config';
@@ -105,8 +105,22 @@ export class UnsupportedMediaTypeError extends ApiError {
 
 export class TooManyRequestsError extends ApiError {
   override readonly name = 'TooManyRequestsError';
-  constructor(code: string, message: string) {
-    super(429, code, message, undefined, { 'Retry-After': '5' });
+  constructor(code: string, message: string, retryAfterSeconds = 5, details?: unknown) {
+    super(429, code, message, details, { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) });
+  }
+}
+
+/** The request's body did not arrive in time (`BODY_TIMEOUT_MS`); the connection is closed after the answer. */
+export class RequestTimeoutError extends ApiError {
+  override readonly name = 'RequestTimeoutError';
+  constructor(timeoutMs: number) {
+    super(
+      408,
+      'request_timeout',
+      `the request body did not arrive within ${timeoutMs} ms`,
+      { timeoutMs },
+      { Connection: 'close' },
+    );
   }
 }
 
@@ -189,10 +203,16 @@ export function errorHandler(logger: Logger, limits: { maxBodyBytes: number }): 
       );
     }
     if (res.headersSent) {
-      // An SSE stream or file body already started: the only honest thing left is to cut it.
-      res.destroy();
+      // An SSE stream or file body already started (or a 408 went out while the body was
+      // being read): the only honest thing left is to cut it.
+      if (!res.writableFinished) res.destroy();
       return;
     }
-    res.status(apiError.status).set(apiError.headers).json(apiError.toBody());
+    sendError(res, apiError);
   };
+}
+
+/** Writes an ApiError as the response. Only `errorHandler` and the body deadline (which answers from a timer) call it. */
+export function sendError(res: Response, apiError: ApiError): void {
+  res.status(apiError.status).set(apiError.headers).json(apiError.toBody());
 }

@@ -1,4 +1,5 @@
-import { loadConfigOrExit, requireApiKeys } from '@research/config';
+import { loadConfigOrExit, redactUrl, requireApiKeys } from '@research/config';
+import { configureHttpServer } from './http-server.js';
 import { createApi, shutdownServer } from './server.js';
 
 const env = loadConfigOrExit('api', [requireApiKeys]);
@@ -6,11 +7,10 @@ const api = createApi(env);
 const { logger } = api.deps;
 
 const server = api.app.listen(env.PORT, () => {
-  logger.info({ port: env.PORT, redis: env.REDIS_URL, prefix: env.QUEUE_PREFIX }, 'api listening');
+  logger.info({ port: env.PORT, redis: redactUrl(env.REDIS_URL), prefix: env.QUEUE_PREFIX }, 'api listening');
 });
 // A slow client may not hold a socket open for ever while sending its request.
-server.requestTimeout = 30_000;
-server.headersTimeout = 15_000;
+configureHttpServer(server);
 server.on('error', (err) => {
   logger.fatal({ err }, 'api could not listen');
   process.exit(1);

@@ -33,7 +33,7 @@ function storedStepHistogram(store: TaskStore, run: <T>(work: () => Promise<T>) 
     collect() {},
     reset() {},
     async get() {
-      const h = await run(() => store.stepHistogram());
+      const h = await run(() => store.stats.stepHistogram());
       return {
         name,
         help,
@@ -70,7 +70,7 @@ export function createMetrics(deps: Pick<ApiDeps, 'env' | 'redis' | 'store' | 'q
     help: 'Tasks accepted by the API',
     registers: [registry],
     async collect() {
-      const c = await run(() => store.counters());
+      const c = await run(() => store.stats.counters());
       this.reset();
       this.inc(c.submitted ?? 0);
     },
@@ -81,7 +81,7 @@ export function createMetrics(deps: Pick<ApiDeps, 'env' | 'redis' | 'store' | 'q
     labelNames: ['status'],
     registers: [registry],
     async collect() {
-      const c = await run(() => store.counters());
+      const c = await run(() => store.stats.counters());
       this.reset();
       for (const status of FINAL_STATUSES) this.inc({ status }, c[status] ?? 0);
     },
@@ -141,7 +141,7 @@ export function createMetrics(deps: Pick<ApiDeps, 'env' | 'redis' | 'store' | 'q
     help: 'Sandbox containers re-created or restarted by workers',
     registers: [registry],
     async collect() {
-      const c = await run(() => store.counters());
+      const c = await run(() => store.stats.counters());
       this.reset();
       this.inc(c.containerRestarts ?? 0);
     },

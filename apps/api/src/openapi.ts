@@ -32,9 +32,18 @@ const json = (name: string, description: string) => ({
   content: { 'application/json': { schema: ref(name) } },
 });
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: TASK_ID_PATTERN.source } };
+const retryAfter = {
+  'Retry-After': { description: 'Seconds to wait before trying again', schema: { type: 'integer', minimum: 1 } },
+};
+const tooMany = (description: string) => ({ ...errorResponse(description), headers: retryAfter });
 const common = {
   '401': errorResponse('Missing or wrong bearer key'),
-  '404': errorResponse('No such job'),
+  '404': errorResponse(
+    "No such job — also for another tenant's job (never 403, so ids are not confirmed); admin keys see every tenant",
+  ),
+  '429': tooMany(
+    'This key made more than API_RATE_LIMIT_PER_MIN requests this minute (`rate_limited`), or this client address failed authentication AUTH_FAILURE_LIMIT_PER_MIN times (`too_many_auth_failures`)',
+  ),
   '503': errorResponse('Redis unavailable'),
 };
 
@@ -47,6 +56,7 @@ export function openApiDocument(): Record<string, unknown> {
       version: '1.0.0',
       description:
         'Submit research tasks, follow their events, cancel them and read their files. All /v1 routes need `Authorization: Bearer <key>`. ' +
+        "Every key belongs to a tenant: a key sees only its tenant's tasks (another tenant's task answers 404, as an unknown one does), an admin key sees all. " +
         '/healthz, /readyz, /metrics and /openapi.json need no key (put /metrics behind your network policy).',
     },
     security: [{ bearer: [] }],
@@ -71,7 +81,7 @@ export function openApiDocument(): Record<string, unknown> {
               in: 'header',
               required: false,
               schema: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,128}$' },
-              description: 'A repeat with the same key (per API key, 24 h) returns the same task',
+              description: 'A repeat with the same key (per tenant, 24 h) returns the same task',
             },
           ],
           requestBody: { required: true, content: { 'application/json': { schema: ref('TaskRequest') } } },
@@ -79,9 +89,17 @@ export function openApiDocument(): Record<string, unknown> {
             '202': json('TaskAccepted', 'Task queued (or the task an Idempotency-Key already named)'),
             '400': errorResponse('Invalid body (`invalid_request`, `invalid_json`) or Idempotency-Key'),
             '401': common['401'],
+            '408': errorResponse(
+              'The body did not arrive within BODY_TIMEOUT_MS (`request_timeout`); the connection is closed',
+            ),
             '409': errorResponse('The Idempotency-Key was used for a different request (`idempotency_key_reused`)'),
-            '413': errorResponse('Body larger than MAX_BODY_BYTES'),
+            '413': errorResponse(
+              'Body larger than MAX_BODY_BYTES (a declared Content-Length is refused before the body is read)',
+            ),
             '415': errorResponse('Content-Type is not application/json'),
+            '429': tooMany(
+              'The tenant has TENANT_MAX_QUEUED tasks queued and not yet started (`quota_exceeded`), or one of the limits of every route (`rate_limited`, `too_many_auth_failures`)',
+            ),
             '503': common['503'],
           },
         },
@@ -103,7 +121,7 @@ export function openApiDocument(): Record<string, unknown> {
               in: 'header',
               required: false,
               schema: { type: 'string' },
-              description: 'Resume after this event id',
+              description: 'Resume after this event id (two numbers up to 2^64-1: `1700000000000-0`)',
             },
             {
               name: 'lastEventId',
@@ -118,6 +136,11 @@ export function openApiDocument(): Record<string, unknown> {
               description: 'Each message: `id:` stream id, `event:` the event type, `data:` a TaskEvent as JSON',
               content: { 'text/event-stream': { schema: ref('TaskEvent') } },
             },
+            '204': {
+              description:
+                'A reconnect (Last-Event-ID or lastEventId) after the final event of a finished task: nothing will follow, and a standard EventSource stops',
+            },
+            '400': errorResponse('Last-Event-ID or lastEventId is not an event id (the message names the field)'),
             ...common,
           },
         },

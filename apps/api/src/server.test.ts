@@ -20,8 +20,8 @@ describe('health, readiness, metrics, OpenAPI (no key needed)', () => {
 
   it('/metrics reports tasks, queue depth, step durations, restarts and workers from Redis', async () => {
     await call(api.url, 'POST', '/v1/jobs', { headers: AUTH, body: { prompt: 'count me' } });
-    await api.store.recordStepDuration(30);
-    await api.store.incrementCounter('containerRestarts');
+    await api.store.stats.recordStepDuration(30);
+    await api.store.stats.increment('containerRestarts');
     const res = await call(api.url, 'GET', '/metrics');
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain/);

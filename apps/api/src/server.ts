@@ -1,10 +1,12 @@
 import express, { type Express } from 'express';
+import helmet from 'helmet';
 import { Queue } from 'bullmq';
-import { createLogger, type Env } from '@research/config';
+import { createLogger, loadApiKeys, type Env } from '@research/config';
 import { AGENT_QUEUE, TaskStore, createRedis, queueOptions, type TaskJobData } from '@research/queue';
 import { bearerAuth } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { NotFoundError, RedisUnavailableError, errorHandler } from './errors.js';
+import { AuthFailureGate, keyRateLimit } from './limits.js';
 import { createMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 import { guard } from './redis-guard.js';
@@ -26,10 +28,25 @@ export function createServer(deps: ApiDeps): Express {
   const metrics = createMetrics(deps);
   const limits = { maxBodyBytes: env.MAX_BODY_BYTES };
 
+  const keys = deps.keys ?? loadApiKeys(env);
+
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
+  app.set('trust proxy', env.TRUST_PROXY);
+  // The API serves JSON, event streams and task files, never a page: nothing may load or frame it.
+  // HSTS belongs to whatever terminates TLS in front of it.
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        useDefaults: false,
+        directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"], formAction: ["'none'"] },
+      },
+      strictTransportSecurity: false,
+      xFrameOptions: { action: 'deny' },
+    }),
+  );
 
   app.get('/healthz', (_req, res) => {
     res.json({ ok: true });
@@ -58,7 +75,8 @@ export function createServer(deps: ApiDeps): Express {
   app.all('/openapi.json', methodNotAllowed(['GET']));
 
   const v1 = express.Router();
-  v1.use(bearerAuth(env.API_KEYS));
+  v1.use(bearerAuth(keys, new AuthFailureGate(redis, env.QUEUE_PREFIX, env.AUTH_FAILURE_LIMIT_PER_MIN)));
+  v1.use(keyRateLimit(redis, env.QUEUE_PREFIX, env.API_RATE_LIMIT_PER_MIN));
   v1.use(jobsRouter(deps));
   v1.use(eventsRouter(deps, streams));
   v1.use(filesRouter(deps));

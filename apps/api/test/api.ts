@@ -5,8 +5,9 @@ import { AGENT_QUEUE, TaskStore, createRedis, waitForRedis, type Redis, type Tas
 import { cleanPrefix, requireRedis, startInProcessApi, testPrefix } from '@research/testing';
 import { createServer, shutdownServer } from '../src/server.js';
 
-export const KEY = 'test-key-one';
-export const OTHER_KEY = 'test-key-two';
+export const KEY = 'test-key-one-0123456789';
+/** A key of another tenant (`other`). */
+export const OTHER_KEY = 'test-key-two-0123456789';
 export const AUTH = { authorization: `Bearer ${KEY}` };
 
 export interface TestApi {
@@ -56,7 +57,7 @@ export async function startApi(options: {
     },
     {
       prefix,
-      apiKeys: [KEY, OTHER_KEY],
+      apiKeys: [KEY, `other:${OTHER_KEY}`],
       redisUrl: options.redisUrl,
       env: { MAX_BODY_BYTES: String(16 * 1024), ...options.env },
     },
@@ -69,12 +70,12 @@ export async function startApi(options: {
  * The API for one test file: started in `beforeAll` (Redis required, a prefix of its own), closed
  * and its keys deleted in `afterAll`. The object is filled in when `beforeAll` has run.
  */
-export function useApi(): TestApi {
+export function useApi(options: { env?: Record<string, string> } = {}): TestApi {
   const api = {} as TestApi;
   const prefix = testPrefix('apitest');
   beforeAll(async () => {
     await requireRedis();
-    Object.assign(api, await startApi({ prefix }));
+    Object.assign(api, await startApi({ prefix, ...(options.env ? { env: options.env } : {}) }));
   });
   afterAll(async () => {
     await api.close?.();

@@ -34,7 +34,7 @@ describe('research against the real API', () => {
     const run = cli(['submit', 'Research current market conditions', '--follow', '--max-steps', '3'], env);
     const [, id] = await run.waitFor(/submitted task (\S+)/);
     await run.waitFor(/following \S+ \(up to 3 steps\)/);
-    await api.store.markRunning(id!, 'worker-test', new Date().toISOString());
+    await api.store.lifecycle.start(id!, { workerId: 'worker-test' });
     await playStep(api.store, id!, 0, 'python3 analysis.py');
     await run.waitFor(/step 1\/3 execute-command python3 analysis\.py/);
     await playStep(api.store, id!, 1, 'cat results.txt');
@@ -77,7 +77,7 @@ describe('research against the real API', () => {
 
   it('files lists the files, prints one, and writes one with -o', async () => {
     const id = await submitted('files test');
-    await api.store.markRunning(id, 'worker-test', new Date().toISOString());
+    await api.store.lifecycle.start(id, { workerId: 'worker-test' });
     await playFinish(api.store, id, 'done');
 
     const list = await cli(['files', id], env).done;
@@ -103,13 +103,13 @@ describe('research against the real API', () => {
     const res = await cli(['cancel', id], env).done;
     expect(res.code).toBe(EXIT.ok);
     expect(res.stdout).toContain(`cancel requested for ${id}`);
-    expect(await api.store.status(id)).toBe('cancelled'); // a queued task is cancelled by the API itself
+    expect(await api.store.lifecycle.status(id)).toBe('cancelled'); // a queued task is cancelled by the API itself
   });
 
   it('follow of a task that ends failed exits 1 and shows the error', async () => {
     const id = await submitted('fail me');
-    await api.store.markRunning(id, 'worker-test', new Date().toISOString());
-    await api.store.setStatus(id, 'failed', {
+    await api.store.lifecycle.start(id, { workerId: 'worker-test' });
+    await api.store.lifecycle.transition(id, 'failed', {
       error: { code: 'timeout', message: 'task exceeded its 60 s budget' },
       result: { summary: 'Stopped.', files: [] },
     });

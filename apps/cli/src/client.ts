@@ -25,6 +25,12 @@ export interface EventsOptions {
    * giving up with the last error. Default: 60 s. 0 disables reconnecting.
    */
   reconnectForMs?: number;
+  /**
+   * Consecutive failed attempts (an error answer, a refused connection, a stream that ended
+   * without an event) after which the iterator gives up with the last error, however young the
+   * outage. Default: 6 (about 13 s with the default delays).
+   */
+  maxFailures?: number;
   /** First reconnect delay; doubles up to 5 s. A `retry:` field from the server replaces it. Default: 250 ms. */
   reconnectDelayMs?: number;
   /** Told about every reconnect attempt, e.g. to show "reconnecting…". */
@@ -105,6 +111,7 @@ export class ResearchClient {
    */
   async *events(id: string, options: EventsOptions = {}): AsyncGenerator<StreamedEvent, void, undefined> {
     const reconnectForMs = options.reconnectForMs ?? 60_000;
+    const maxFailures = options.maxFailures ?? 6;
     let delayMs = options.reconnectDelayMs ?? 250;
     let lastEventId = options.lastEventId;
     // The server honours Last-Event-ID; the set is a second guard so a replay can never print twice.
@@ -129,9 +136,9 @@ export class ResearchClient {
           if (res.status < 500 && res.status !== 429) throw error;
           throw Object.assign(error, { retryable: true });
         }
+        // The server's "nothing will follow": a reconnect after the task's final event.
+        if (res.status === 204) return;
         if (!res.body) throw new ProtocolError('the events response has no body');
-        failingSince = undefined;
-        attempt = 0;
 
         const pending: EventSourceMessage[] = [];
         const parser = createParser({
@@ -147,6 +154,9 @@ export class ResearchClient {
             const message = pending.shift()!;
             const event = parseEvent(message);
             if (!event) continue;
+            // Only a stream that delivers counts as healthy: one that answers 200 and ends at once is failing.
+            failingSince = undefined;
+            attempt = 0;
             if (message.id !== undefined) {
               lastEventId = message.id;
               if (seen.has(message.id)) continue;
@@ -169,10 +179,10 @@ export class ResearchClient {
       }
 
       failingSince ??= Date.now();
-      if (reconnectForMs <= 0 || Date.now() - failingSince > reconnectForMs) {
+      attempt += 1;
+      if (reconnectForMs <= 0 || Date.now() - failingSince > reconnectForMs || attempt >= maxFailures) {
         throw lastError ?? new ProtocolError(`events of ${id}: ${reason}`);
       }
-      attempt += 1;
       options.onReconnect?.({ attempt, lastEventId, reason });
       await sleep(Math.min(delayMs * 2 ** Math.min(attempt - 1, 5), 5_000), options.signal);
     }

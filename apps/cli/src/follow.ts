@@ -1,7 +1,7 @@
 import cliProgress from 'cli-progress';
 import { FINAL_STATUSES, type TaskEvent, type TaskView } from '@research/contracts';
-import type { ResearchClient } from './client.js';
-import { ConnectionError } from './errors.js';
+import type { EventsOptions, ResearchClient } from './client.js';
+import { ApiError, ConnectionError, ProtocolError, TimeoutError } from './errors.js';
 import { applyEvent, barText, eventLine, finalReport, initialState, type FollowState } from './render.js';
 
 /** Where follow output goes; `write` receives whole lines or bar frames. */
@@ -16,6 +16,10 @@ export interface ProgressRenderer {
   start(state: FollowState): void;
   update(state: FollowState, event: TaskEvent): void;
   reconnecting(info: { attempt: number; reason: string }): void;
+  /** The event stream gave up: the task is followed by reading its status from now on. */
+  polling(info: { reason: string }): void;
+  /** A status read while polling changed what is shown. */
+  polled(state: FollowState): void;
   stop(): void;
 }
 
@@ -31,6 +35,12 @@ export function plainRenderer(out: Output, id = 'task'): ProgressRenderer {
     },
     reconnecting: ({ attempt, reason }) => {
       out.write(`connection lost (${reason}); reconnecting (attempt ${attempt})…\n`);
+    },
+    polling: ({ reason }) => {
+      out.write(`event stream unavailable (${reason}); following the task's status instead\n`);
+    },
+    polled: (s) => {
+      out.write(`${s.status} · step ${s.step}/${s.maxSteps} · ${s.phase}\n`);
     },
     stop: () => {},
   };
@@ -66,6 +76,13 @@ export function barRenderer(out: Output): ProgressRenderer {
     reconnecting: ({ attempt }) => {
       bar.update({ text: `connection lost · reconnecting (attempt ${attempt})…` });
     },
+    polling: () => {
+      bar.update({ text: 'event stream unavailable · following the status' });
+    },
+    polled: (s) => {
+      if (bar.getTotal() !== s.maxSteps) bar.setTotal(s.maxSteps);
+      bar.update(Math.min(s.step, s.maxSteps), { text: `${barText(s)} (status)` });
+    },
     stop: () => {
       if (started) bar.stop();
       started = false;
@@ -80,11 +97,18 @@ export interface FollowOptions {
   /** Only the final view is wanted (for `--json`): draw nothing. */
   quiet?: boolean;
   signal?: AbortSignal;
+  /** Pause between status reads once the event stream gave up. Default: 1_000. */
+  pollIntervalMs?: number;
+  /** Passed to `client.events`: when the stream gives up. Defaults: the client's. */
+  stream?: Pick<EventsOptions, 'maxFailures' | 'reconnectDelayMs' | 'reconnectForMs'>;
 }
 
 /**
  * Follows a task to its end over SSE and prints the closing report. Returns the final view.
- * Reconnects (with Last-Event-ID) while the API restarts; each event is shown once.
+ * Reconnects (with Last-Event-ID) while the API restarts; each event is shown once. When the
+ * stream keeps failing (the client gives up after a bounded number of attempts: an API whose
+ * event route errors, a proxy that cuts streams), it reads the task's status instead, every
+ * `pollIntervalMs`, until the task is final.
  */
 export async function followTask(client: ResearchClient, id: string, options: FollowOptions): Promise<TaskView> {
   const first = await client.get(id);
@@ -95,22 +119,81 @@ export async function followTask(client: ResearchClient, id: string, options: Fo
       ? barRenderer(options.out)
       : plainRenderer(options.out, id);
   renderer?.start(state);
+  let view: TaskView | undefined;
   try {
-    for await (const { event } of client.events(id, {
-      ...(options.signal ? { signal: options.signal } : {}),
-      onReconnect: (info) => renderer?.reconnecting(info),
-    })) {
-      state = applyEvent(state, event);
-      renderer?.update(state, event);
+    try {
+      for await (const { event } of client.events(id, {
+        ...options.stream,
+        ...(options.signal ? { signal: options.signal } : {}),
+        onReconnect: (info) => renderer?.reconnecting(info),
+      })) {
+        state = applyEvent(state, event);
+        renderer?.update(state, event);
+      }
+    } catch (err) {
+      if (!streamFailed(err) || options.signal?.aborted) throw err;
+      renderer?.polling({ reason: (err as Error).message });
+      view = await pollUntilFinal(client, id, state, renderer, options);
     }
   } finally {
     renderer?.stop();
   }
-  const view = await getAfterRestart(client, id);
+  view ??= await getAfterRestart(client, id);
   if (!options.quiet) {
     options.out.write(`\n${finalReport(view, { fileUrl: (p) => client.fileUrl(id, p) }).join('\n')}\n`);
   }
   return view;
+}
+
+/** The stream broke in a way the task's status may still get past (not a 401 or a 404). */
+function streamFailed(err: unknown): boolean {
+  if (err instanceof ApiError) return err.status >= 500 || err.status === 429;
+  return err instanceof ConnectionError || err instanceof TimeoutError || err instanceof ProtocolError;
+}
+
+/** Reads the task's status until it is final; a read that fails is retried, for as long as the stream was. */
+async function pollUntilFinal(
+  client: ResearchClient,
+  id: string,
+  start: FollowState,
+  renderer: ProgressRenderer | undefined,
+  options: FollowOptions,
+): Promise<TaskView> {
+  const intervalMs = options.pollIntervalMs ?? 1_000;
+  const giveUpAfterMs = options.stream?.reconnectForMs ?? 60_000;
+  let state = start;
+  let failingSince: number | undefined;
+  for (;;) {
+    try {
+      const view = await client.get(id);
+      failingSince = undefined;
+      const next = stateFromView(state, view);
+      if (next.status !== state.status || next.step !== state.step || next.phase !== state.phase)
+        renderer?.polled(next);
+      state = next;
+      if (FINAL_STATUSES.includes(view.status)) return view;
+    } catch (err) {
+      if (!streamFailed(err)) throw err;
+      failingSince ??= Date.now();
+      if (Date.now() - failingSince > giveUpAfterMs) throw err;
+    }
+    if (options.signal?.aborted) return client.get(id);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+function stateFromView(state: FollowState, view: TaskView): FollowState {
+  const next: FollowState = {
+    ...state,
+    status: view.status,
+    step: view.progress.step,
+    maxSteps: view.progress.maxSteps,
+    phase: view.progress.phase,
+  };
+  if (view.workerId) next.workerId = view.workerId;
+  if (view.result) next.result = view.result;
+  if (view.error) next.error = view.error;
+  return next;
 }
 
 /** The final view; the API may be coming back from a restart, so connection errors get a few more tries. */

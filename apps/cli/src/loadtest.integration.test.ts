@@ -54,7 +54,7 @@ describe('loadtest against the real API', () => {
       expect(r.perStepOverheadMs.count).toBe(4);
       expect(r.submitRatePerSec).toBeGreaterThan(0);
       // Each task went in once (the idempotency key guards retries) with the replay prompt and a matching step budget.
-      const request = await api.store.request(submittedIds[0]!);
+      const request = await api.store.records.request(submittedIds[0]!);
       expect(request?.maxSteps).toBe(3);
       expect(request?.prompt.match(/<daytona-execute>/g)).toHaveLength(2);
     } finally {

@@ -32,7 +32,7 @@ describe('SSE reconnect', () => {
     };
     const client = new ResearchClient({ baseUrl: api.url, apiKey: KEY, fetch: recordingFetch });
     const id = (await client.submit({ prompt: 'reconnect me' })).id;
-    await api.store.markRunning(id, 'worker-a', new Date().toISOString());
+    await api.store.lifecycle.start(id, { workerId: 'worker-a' });
     await playStep(api.store, id, 0, 'echo one');
 
     const got: StreamedEvent[] = [];
@@ -48,7 +48,7 @@ describe('SSE reconnect', () => {
       }
     }
 
-    const stored = await api.store.readEvents(id);
+    const stored = await api.store.events.read(id);
     expect(got.map((e) => e.id)).toEqual(stored.map((e) => e.id));
     expect(new Set(got.map((e) => e.id)).size).toBe(got.length);
     expect(got.at(-1)?.event).toMatchObject({ type: 'status', status: 'completed' });
@@ -63,7 +63,7 @@ describe('SSE reconnect', () => {
   it('`research follow` survives an abrupt API restart and prints each event once', async () => {
     const client = new ResearchClient({ baseUrl: api.url, apiKey: KEY });
     const id = (await client.submit({ prompt: 'follow across a restart', maxSteps: 3 })).id;
-    await api.store.markRunning(id, 'worker-a', new Date().toISOString());
+    await api.store.lifecycle.start(id, { workerId: 'worker-a' });
     await playStep(api.store, id, 0, 'echo one');
 
     const run = cli(['follow', id], { RESEARCH_API_URL: api.url, RESEARCH_API_KEY: KEY });

@@ -180,6 +180,7 @@ export function statusReport(view: TaskView): string[] {
   ];
   if (view.startedAt) lines.push(`started   ${view.startedAt}`);
   if (view.finishedAt) lines.push(`finished  ${view.finishedAt}`);
+  if (view.tenant) lines.push(`tenant    ${view.tenant}`);
   if (view.workerId) lines.push(`worker    ${view.workerId}`);
   lines.push(`progress  step ${view.progress.step}/${view.progress.maxSteps} · ${view.progress.phase}`);
   if (view.steps.length > 0) {

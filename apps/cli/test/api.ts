@@ -6,7 +6,7 @@ import { REDIS_URL, startInProcessApi } from '@research/testing';
 // apps/api has no `exports` map (yet); its built entry is the stable way in.
 import { createApi } from '@research/api/dist/index.js';
 
-export const KEY = 'cli-test-key';
+export const KEY = 'cli-test-key-0123456789';
 
 export interface RunningApi {
   url: string;
@@ -39,15 +39,15 @@ export async function playStep(
   command: string,
   maxSteps = 3,
 ): Promise<void> {
-  await store.setProgress(id, { step: index + 1, maxSteps, phase: 'running-step' });
-  await store.appendEvent(id, { type: 'turn', at: now(), turn: index + 1 });
-  await store.appendEvent(id, {
+  await store.records.setProgress(id, { step: index + 1, maxSteps, phase: 'running-step' });
+  await store.events.append(id, { type: 'turn', at: now(), turn: index + 1 });
+  await store.events.append(id, {
     type: 'tool_call',
     at: now(),
     step: index,
     call: { id: `call_${index}`, tool: 'daytona-execute', args: { action: 'execute-command', command } },
   });
-  await store.setStep(id, {
+  await store.steps.set(id, {
     index,
     action: 'execute-command',
     status: 'completed',
@@ -74,14 +74,14 @@ export async function playStep(
       },
     },
   };
-  await store.appendEvent(id, result);
+  await store.events.append(id, result);
 }
 
 /** Plays the worker's end: files kept, `finished`, final status with the result. */
 export async function playFinish(store: TaskStore, id: string, summary: string): Promise<TaskResult> {
   const report = Buffer.from('# Report\n\nMarkets are up.\n');
   const todo = Buffer.from('- [x] gather data\n');
-  await store.saveFiles(id, [
+  await store.files.save(id, [
     { path: 'todo.md', size: todo.length, content: todo },
     { path: 'report.md', size: report.length, content: report },
   ]);
@@ -92,8 +92,8 @@ export async function playFinish(store: TaskStore, id: string, summary: string):
       { path: 'report.md', size: report.length },
     ],
   };
-  await store.appendEvent(id, { type: 'finished', at: now(), summary, reason: 'answer' });
-  await store.setStatus(id, 'completed', { result });
+  await store.events.append(id, { type: 'finished', at: now(), summary, reason: 'answer' });
+  await store.lifecycle.transition(id, 'completed', { result });
   return result;
 }
 
@@ -163,14 +163,14 @@ export function fakeWorker(
   let stopped = false;
   const play = async (id: string) => {
     const store = api().store;
-    const request = await store.request(id);
+    const request = await store.records.request(id);
     if (!request) return;
     const what = decide(request.metadata);
     if (what === 'hang') return;
-    await store.markRunning(id, 'fake-worker', new Date().toISOString());
+    await store.lifecycle.start(id, { workerId: 'fake-worker' });
     const steps = (request.prompt.match(/<daytona-execute>/g) ?? []).length;
     for (let i = 0; i < steps; i++) {
-      await store.setStep(id, {
+      await store.steps.set(id, {
         index: i,
         action: 'execute-command',
         status: 'completed',
@@ -178,7 +178,7 @@ export function fakeWorker(
         exitCode: 0,
         durationMs: 10,
       });
-      await store.appendEvent(id, {
+      await store.events.append(id, {
         type: 'tool_call',
         at: now(),
         step: i,
@@ -186,8 +186,10 @@ export function fakeWorker(
       });
     }
     if (what === 'fail')
-      await store.setStatus(id, 'failed', { error: { code: 'sandbox_error', message: 'the fake worker failed it' } });
-    else await store.setStatus(id, 'completed', { result: { summary: `ran ${steps} steps`, files: [] } });
+      await store.lifecycle.transition(id, 'failed', {
+        error: { code: 'sandbox_error', message: 'the fake worker failed it' },
+      });
+    else await store.lifecycle.transition(id, 'completed', { result: { summary: `ran ${steps} steps`, files: [] } });
   };
   const loop = (async () => {
     await waitForRedis(redis, REDIS_URL);

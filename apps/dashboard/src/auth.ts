@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
+import { type LoginFailureGate, clientAddress } from './login-limit.js';
 
 export interface Login {
   user: string;
@@ -16,16 +17,32 @@ function digest(text: string): Buffer {
  * HTTP basic auth in front of everything: the board's page, its static files and its JSON API.
  * Both sides are hashed first so the comparison is constant-time whatever the lengths, and user
  * and password are both compared before deciding, so a wrong user costs as much as a wrong
- * password.
+ * password. A request that presents a wrong login counts against its address in `gate`
+ * (one without credentials is the browser asking for the challenge, and does not count).
  */
-export function basicAuth(login: Login): RequestHandler {
+export function basicAuth(login: Login, gate: LoginFailureGate): RequestHandler {
   const expectedUser = digest(login.user);
   const expectedPassword = digest(login.password);
-  return (req, res, next) => {
+  return async (req, res, next) => {
     const given = parseBasic(req.headers.authorization);
     const userOk = timingSafeEqual(digest(given?.user ?? ''), expectedUser);
     const passwordOk = timingSafeEqual(digest(given?.password ?? ''), expectedPassword);
-    if (given && userOk && passwordOk) {
+    const right = given !== undefined && userOk && passwordOk;
+    const verdict = right
+      ? await gate.check(clientAddress(req))
+      : req.headers.authorization === undefined
+        ? ({ locked: false } as const)
+        : await gate.fail(clientAddress(req));
+    if (verdict.locked) {
+      res
+        .status(429)
+        .set('Retry-After', String(verdict.retryAfterS))
+        .set('Cache-Control', 'no-store')
+        .type('text/plain')
+        .send(`too many failed logins from this address; retry in ${verdict.retryAfterS} s\n`);
+      return;
+    }
+    if (right) {
       next();
       return;
     }

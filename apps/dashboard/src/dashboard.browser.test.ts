@@ -92,6 +92,12 @@ describe('the board in a browser', () => {
     });
     const blocked = await keepOnLoopback(context);
     const page = await context.newPage();
+    // The board runs under the dashboard's Content-Security-Policy: anything it refused shows here.
+    const refusedByPolicy: string[] = [];
+    page.on('console', (m) => {
+      if (/Content Security Policy/i.test(m.text()) && !/fonts\.googleapis\.com/.test(m.text()))
+        refusedByPolicy.push(m.text());
+    });
     try {
       await page.goto(`${base}/`);
       // The worker's step queue was discovered next to the agent queue.
@@ -176,6 +182,8 @@ describe('the board in a browser', () => {
 
       // Nothing left the machine: the only off-host requests were the board's web fonts, blocked.
       expect(blocked.every((u) => u.startsWith('https://fonts.googleapis.com/'))).toBe(true);
+      // The board and the workers page ran whole under the policy (its fonts are the one thing it refuses).
+      expect(refusedByPolicy).toEqual([]);
     } catch (err) {
       await page
         .screenshot({ path: path.join(outDir, 'completed-task-failure.png'), fullPage: true })

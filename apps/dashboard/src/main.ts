@@ -29,6 +29,8 @@ const dashboard = createDashboard({
   readOnly: settings.readOnly,
   // The registry reaps a worker after 6 silent beats; list it only while it is still beating.
   workerStaleMs: env.WORKER_HEARTBEAT_MS * 3,
+  loginFailuresPerMin: env.AUTH_FAILURE_LIMIT_PER_MIN,
+  trustProxy: env.TRUST_PROXY,
   logger,
 });
 

@@ -1,7 +1,15 @@
 import { Queue } from 'bullmq';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
-import { AGENT_QUEUE, isStepQueue, queueOptions, type Redis, type WorkerRegistry } from '@research/queue';
+import {
+  AGENT_QUEUE,
+  isStepQueue,
+  queueOptions,
+  type Redis,
+  type TaskStore,
+  type WorkerRegistry,
+} from '@research/queue';
 import { formatForBoard, formatProgress } from './format.js';
+import { TaskQueueAdapter } from './tenants.js';
 
 /** The part of Bull Board's `createBullBoard()` result this module drives. */
 export interface BoardQueues {
@@ -12,6 +20,8 @@ export interface QueueCatalogOptions {
   connection: Redis;
   prefix: string;
   registry: WorkerRegistry;
+  /** Task records: the agent queue's jobs are shown with their tenant. */
+  store: TaskStore;
   /** Adapters hide every write action (retry, clean, remove, add). Default: false. */
   readOnly?: boolean;
 }
@@ -72,14 +82,17 @@ export class QueueCatalog {
     // event on the queue would crash the process.
     queue.on('error', () => undefined);
     const agent = name === AGENT_QUEUE;
-    const adapter = new BullMQAdapter(queue, {
+    const options = {
       readOnlyMode: this.options.readOnly ?? false,
       // A step is retried by its task (which re-dispatches it), never by hand from the board.
       allowRetries: agent && !(this.options.readOnly ?? false),
       description: agent
-        ? 'Research tasks: one job per task, its steps are the children'
+        ? 'Research tasks: one job per task (named with its tenant), its steps are the children'
         : `Steps of worker ${name.slice('steps.'.length)}: one job per tool call, run in that worker's sandbox`,
-    });
+    };
+    const adapter = agent
+      ? new TaskQueueAdapter(queue, options, this.options.store)
+      : new BullMQAdapter(queue, options);
     adapter.setFormatter('data', (data: unknown) => formatForBoard(data));
     adapter.setFormatter('returnValue', (value: unknown) => formatForBoard(value));
     adapter.setFormatter('progress', (progress: unknown) => formatProgress(progress));

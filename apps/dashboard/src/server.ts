@@ -1,9 +1,11 @@
 import express, { type Express } from 'express';
+import helmet from 'helmet';
 import { createBullBoard } from '@bull-board/api';
 import { ExpressAdapter } from '@bull-board/express';
-import { WorkerRegistry, type Redis } from '@research/queue';
+import { TaskStore, WorkerRegistry, type Redis } from '@research/queue';
 import type { Logger } from '@research/config';
 import { basicAuth, type Login } from './auth.js';
+import { LoginFailureGate } from './login-limit.js';
 import { QueueCatalog } from './queues.js';
 import { workersRouter } from './workers-page.js';
 
@@ -20,6 +22,10 @@ export interface DashboardDeps {
   workerStaleMs: number;
   /** How often step queues are rediscovered. Default: 2_000. */
   refreshIntervalMs?: number;
+  /** Failed logins one client address may make per minute (`AUTH_FAILURE_LIMIT_PER_MIN`). Default: 20. */
+  loginFailuresPerMin?: number;
+  /** Express `trust proxy` (`TRUST_PROXY`): which X-Forwarded-For to believe for the client's address. Default: false. */
+  trustProxy?: boolean | number | string;
   logger?: Logger;
 }
 
@@ -41,7 +47,8 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
     throw new Error('createDashboard: a login is required unless the dashboard is read-only');
   }
   const registry = new WorkerRegistry(deps.connection, deps.prefix);
-  const catalog = new QueueCatalog({ connection: deps.connection, prefix: deps.prefix, registry, readOnly });
+  const store = new TaskStore(deps.connection, deps.prefix);
+  const catalog = new QueueCatalog({ connection: deps.connection, prefix: deps.prefix, registry, store, readOnly });
 
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath('/');
@@ -63,8 +70,13 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
 
   const app = express();
   app.disable('x-powered-by');
-  if (deps.login) app.use(basicAuth(deps.login));
-  app.use(workersRouter({ registry, staleMs: deps.workerStaleMs }));
+  app.set('trust proxy', deps.trustProxy ?? false);
+  app.use(securityHeaders());
+  if (deps.login) {
+    const gate = new LoginFailureGate(deps.connection, deps.prefix, deps.loginFailuresPerMin ?? 20);
+    app.use(basicAuth(deps.login, gate));
+  }
+  app.use(workersRouter({ registry, store, staleMs: deps.workerStaleMs }));
   app.use('/', serverAdapter.getRouter() as express.Router);
   // Our own routes fail only when Redis does; say so instead of Express's default stack-trace page.
   app.use((err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
@@ -101,4 +113,32 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
       await catalog.close();
     },
   };
+}
+
+/**
+ * Bull Board is a single-page app of its own origin: scripts, styles, fonts and API calls from
+ * 'self' only (its web fonts on fonts.googleapis.com are refused: an operator's page views do
+ * not go to a third party, and the system font is used), inline styles allowed (the board and
+ * the workers page use them), and nothing may frame it. HSTS belongs to whatever terminates TLS.
+ */
+function securityHeaders(): express.RequestHandler {
+  return helmet({
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:'],
+        fontSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'self'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+      },
+    },
+    strictTransportSecurity: false,
+    xFrameOptions: { action: 'deny' },
+  });
 }

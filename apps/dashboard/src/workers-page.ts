@@ -1,8 +1,11 @@
 import { Router } from 'express';
-import { AGENT_QUEUE, type WorkerInfo, type WorkerRegistry } from '@research/queue';
+import { AGENT_QUEUE, type TaskStore, type WorkerInfo, type WorkerRegistry } from '@research/queue';
+import { tenantsOf } from './tenants.js';
 
 export interface WorkersPageOptions {
   registry: WorkerRegistry;
+  /** Task records, for the tenant of each running task. */
+  store: TaskStore;
   /** A worker silent for longer than this is not listed. */
   staleMs: number;
 }
@@ -14,20 +17,36 @@ export function escapeHtml(text: unknown): string {
 
 /**
  * `/workers` (a small server-rendered page linked from the board's menu) and `/workers.json`:
- * which workers are alive, their sandbox container and the tasks they run now.
+ * which workers are alive, their sandbox container and the tasks they run now, each with its
+ * tenant.
  */
 export function workersRouter(options: WorkersPageOptions): Router {
   const router = Router();
-  const list = async () => (await options.registry.alive(options.staleMs)).sort((a, b) => a.id.localeCompare(b.id));
+  const list = async () => {
+    const workers = (await options.registry.alive(options.staleMs)).sort((a, b) => a.id.localeCompare(b.id));
+    const tenants = await tenantsOf(
+      options.store,
+      workers.flatMap((w) => w.running),
+    );
+    return { workers, tenants };
+  };
 
   router.get('/workers.json', async (_req, res) => {
-    const workers = await list();
-    res.set('Cache-Control', 'no-store').json({ workers, staleMs: options.staleMs, at: new Date().toISOString() });
+    const { workers, tenants } = await list();
+    res.set('Cache-Control', 'no-store').json({
+      workers,
+      tenants: Object.fromEntries(tenants),
+      staleMs: options.staleMs,
+      at: new Date().toISOString(),
+    });
   });
 
   router.get('/workers', async (_req, res) => {
-    const workers = await list();
-    res.set('Cache-Control', 'no-store').type('html').send(renderWorkers(workers, Date.now()));
+    const { workers, tenants } = await list();
+    res
+      .set('Cache-Control', 'no-store')
+      .type('html')
+      .send(renderWorkers(workers, Date.now(), tenants));
   });
 
   return router;
@@ -40,7 +59,7 @@ function ago(ms: number): string {
   return `${Math.floor(s / 3_600)} h ${Math.floor((s % 3_600) / 60)} min ago`;
 }
 
-function row(w: WorkerInfo, now: number): string {
+function row(w: WorkerInfo, now: number, tenants: ReadonlyMap<string, string>): string {
   const container =
     w.containerName || w.containerId
       ? `${escapeHtml(w.containerName ?? '')}${w.containerId ? ` <code>${escapeHtml(w.containerId.slice(0, 12))}</code>` : ''}`
@@ -51,7 +70,8 @@ function row(w: WorkerInfo, now: number): string {
       : w.running
           .map(
             (id) =>
-              `<a href="queue/${encodeURIComponent(AGENT_QUEUE)}/${encodeURIComponent(id)}">${escapeHtml(id)}</a>`,
+              `<a href="queue/${encodeURIComponent(AGENT_QUEUE)}/${encodeURIComponent(id)}">${escapeHtml(id)}</a>` +
+              (tenants.has(id) ? ` <span class="tenant">${escapeHtml(tenants.get(id))}</span>` : ''),
           )
           .join('<br>');
   const started = Date.parse(w.startedAt);
@@ -64,14 +84,18 @@ function row(w: WorkerInfo, now: number): string {
 </tr>`;
 }
 
-export function renderWorkers(workers: WorkerInfo[], now: number): string {
+export function renderWorkers(
+  workers: WorkerInfo[],
+  now: number,
+  tenants: ReadonlyMap<string, string> = new Map(),
+): string {
   const body =
     workers.length === 0
       ? '<p class="muted">No worker is alive. Start one with <code>npm run up</code> or <code>node apps/worker/dist/main.js</code>.</p>'
       : `<table>
-<thead><tr><th>Worker</th><th>Sandbox container</th><th>Running tasks</th><th>Step queue</th><th>Last heartbeat</th></tr></thead>
+<thead><tr><th>Worker</th><th>Sandbox container</th><th>Running tasks · tenant</th><th>Step queue</th><th>Last heartbeat</th></tr></thead>
 <tbody>
-${workers.map((w) => row(w, now)).join('\n')}
+${workers.map((w) => row(w, now, tenants)).join('\n')}
 </tbody>
 </table>`;
   // Relative links resolve against the board's base path, wherever the dashboard is mounted.
@@ -91,6 +115,7 @@ ${workers.map((w) => row(w, now)).join('\n')}
   th { font-weight: 600; background: #eef0f3; }
   .muted { color: #7b8794; font-size: .85em; }
   code { font-size: .9em; }
+  .tenant { font-size: .8em; padding: 0 .35em; border-radius: .25em; background: #e4e7eb; }
 </style>
 </head>
 <body>

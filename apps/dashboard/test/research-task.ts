@@ -11,7 +11,7 @@ import {
   type TaskJobData,
 } from '@research/queue';
 // Type-only: the shapes the real worker produces, so the board is tested against them.
-import type { DaytonaAction, Phase, StepOutcome } from '@research/contracts';
+import type { DaytonaAction, Phase, SandboxAction, StepOutcome } from '@research/contracts';
 
 export interface ResearchTaskFixture {
   taskId: string;
@@ -36,7 +36,7 @@ const ANALYSIS_STDOUT = [
 ].join('\n');
 
 /** The plan the offline model runs, one tool call per step. */
-const PLAN: DaytonaAction[] = [
+const PLAN: SandboxAction[] = [
   {
     action: 'create-file',
     filePath: 'todo.md',
@@ -108,6 +108,8 @@ function outcomeOf(action: DaytonaAction, durationMs: number): StepOutcome {
           truncated: false,
         },
       };
+    default:
+      return { ok: false, error: { code: 'invalid_action', message: `${action.action} is not in this plan` } };
   }
 }
 

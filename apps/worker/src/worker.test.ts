@@ -26,14 +26,14 @@ describe('a worker with its sandbox container', () => {
     expect(view.workerId).toBe('wt-a');
     expect(view.result?.summary).toMatch(/report\.md/);
 
-    const todo = (await h.store.readFile(id, 'todo.md'))?.toString() ?? '';
+    const todo = (await h.store.files.read(id, 'todo.md'))?.toString() ?? '';
     expect(todo).toMatch(/- \[x\]/);
     expect(todo).not.toMatch(/- \[ \]/);
-    const results = JSON.parse((await h.store.readFile(id, 'results.json'))?.toString() ?? '{}') as Record<
+    const results = JSON.parse((await h.store.files.read(id, 'results.json'))?.toString() ?? '{}') as Record<
       string,
       unknown
     >;
-    const report = (await h.store.readFile(id, 'report.md'))?.toString() ?? '';
+    const report = (await h.store.files.read(id, 'report.md'))?.toString() ?? '';
     // Every total return in the report's table is one the script computed.
     const tickers = results.tickers as Record<string, { totalReturnPct: number }>;
     const rows = [...report.matchAll(/^\| ([A-Z]+) \|.*$/gm)].map((m) => ({
@@ -71,7 +71,7 @@ describe('a worker with its sandbox container', () => {
     const id = await h.submit({ prompt: replayPrompt(['sleep 300']) });
     await h.waitFor(id, (v) => v.steps.some((s) => s.status === 'running'));
     await sleep(300);
-    await h.store.requestCancel(id);
+    await h.store.cancels.request(id);
     const view = await h.waitFinal(id, 20_000);
     expect(view.status).toBe('cancelled');
     expect(view.error?.code).toBe('cancelled');
@@ -123,7 +123,7 @@ describe('crash safety', () => {
     const view = await h.waitFinal(id, 90_000);
     expect(view.status).toBe('completed');
     expect(view.workerId).toBe('wt-rescuer');
-    const runs = (await h.store.readFile(id, 'runs.txt'))?.toString().trim().split('\n');
+    const runs = (await h.store.files.read(id, 'runs.txt'))?.toString().trim().split('\n');
     expect(runs).toEqual(['0', '1', '2']);
     // The step the victim finished is answered from its stored result, not run again.
     expect(view.steps.find((s) => s.index === 0)?.attempts).toBe(1);
@@ -153,7 +153,7 @@ describe('crash safety', () => {
       const view = await h.waitFinal(id, 60_000);
       expect(view.status).toBe('completed');
       expect(view.workerId).toBe('wt-taker');
-      const runs = (await h.store.readFile(id, 'runs.txt'))?.toString().trim().split('\n');
+      const runs = (await h.store.files.read(id, 'runs.txt'))?.toString().trim().split('\n');
       expect(runs).toEqual(['0', '1', '2']);
       // The step stayed with the worker that ran it, in its queue.
       const stepQueue = new Queue(stepQueueName('wt-frozen'), { connection: h.redis, prefix: h.prefix });
@@ -180,19 +180,19 @@ describe('lock fencing', () => {
     });
     await h.waitFor(id, (v) => v.steps.some((s) => s.index === 0 && s.status === 'running'));
     const lockKey = `${h.prefix}:agent:${id}:lock`;
-    const checkpoint = await h.redis.hget(h.store.keys.task(id), 'checkpoint');
+    const checkpoint = await h.redis.hget(`${h.prefix}:task:${id}`, 'checkpoint');
     // Another run holds the lock now, as after this worker seemed gone for longer than the lock.
     expect(await h.redis.set(lockKey, 'another-run', 'PX', 4_000, 'XX')).toBe('OK');
     await h.waitFor(id, (v) => v.steps.some((s) => s.index === 0 && s.status === 'completed'));
     await sleep(1_500);
     expect(await h.redis.get(lockKey)).toBe('another-run');
     // Step 0 finished, yet this run neither dispatched step 1 nor checkpointed past step 0.
-    expect(await h.store.getStep(id, 1)).toBeUndefined();
-    expect(await h.redis.hget(h.store.keys.task(id), 'checkpoint')).toBe(checkpoint);
+    expect(await h.store.steps.get(id, 1)).toBeUndefined();
+    expect(await h.redis.hget(`${h.prefix}:task:${id}`, 'checkpoint')).toBe(checkpoint);
     // The other run never comes: its lock expires, the task stalls back and resumes here.
     const view = await h.waitFinal(id, 60_000);
     expect(view.status).toBe('completed');
-    expect((await h.store.readFile(id, 'runs.txt'))?.toString().trim().split('\n')).toEqual(['0', '1', '2']);
+    expect((await h.store.files.read(id, 'runs.txt'))?.toString().trim().split('\n')).toEqual(['0', '1', '2']);
     expect(view.steps.map((s) => s.status)).toEqual(['completed', 'completed', 'completed']);
     await worker.close(5_000);
   });

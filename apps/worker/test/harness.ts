@@ -41,7 +41,7 @@ export class Harness extends System {
 
   /** The task as the store has it (there is no API to ask). */
   override async view(id: string): Promise<TaskView> {
-    const view = await this.store.view(id);
+    const view = await this.store.records.view(id);
     if (!view) throw new Error(`no task ${id} in the store`);
     return view;
   }

@@ -75,7 +75,7 @@ export async function benchApi({
     // Every task record the API made must have a job behind it for the workers.
     const [queued, submitted] = await Promise.all([
       system.agentQueue.getJobCountByTypes('wait', 'prioritized'),
-      system.redis.hget(system.store.keys.stats(), 'submitted'),
+      system.store.stats.counters().then((c) => c.submitted),
     ]);
     const per = (ms: number, n: number) => round(ms / Math.max(1, n), 3);
     return {

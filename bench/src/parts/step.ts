@@ -29,7 +29,7 @@ export async function benchStep({ tasks = 40, steps = 5 }: StepBenchOptions = {}
     const queueWait: number[] = [];
     const inWorker: number[] = [];
     for (const id of batch.ids) {
-      const [view, logs] = await Promise.all([system.store.view(id), system.agentQueue.getJobLogs(id)]);
+      const [view, logs] = await Promise.all([system.store.records.view(id), system.agentQueue.getJobLogs(id)]);
       const rt = new Map<number, number>();
       // The task's own log line per step (`stepLogLine`), timed around the dispatch.
       for (const line of logs.logs) {

@@ -1,14 +1,14 @@
-import type { StepOutcome, TaskEvent, ToolCall } from '@research/contracts';
+import { type StepOutcome, type TaskEvent, type ToolCall, toolOf } from '@research/contracts';
 import { silentLogger, type AgentLogger } from './logger.js';
 import type { ModelProvider, ModelTurn } from './provider.js';
 import { createDefaultRegistry, type ToolRegistry } from './registry.js';
 import { DEFAULT_MAX_TOOL_OUTPUT_CHARS, parseErrorMessage, resultMessage } from './results.js';
 import { completedSteps, type AgentState, type FinishReason, type TokenUsage, type ToolCallFormat } from './state.js';
-import { DAYTONA_EXECUTE } from './tools/daytona-execute.js';
 import { parseToolCalls } from './xml.js';
 
 /**
- * Runs one tool call in the sandbox. The worker makes each call a queued sub-job keyed by
+ * Runs one tool call: a sandbox action in the sandbox, a web action in the worker under the
+ * egress policy. The worker makes each call a queued sub-job keyed by
  * `stepIndex`, so running the same index twice returns the first result. Throwing means the
  * infrastructure failed (not the action): the loop lets it propagate so the task job retries.
  */
@@ -45,7 +45,10 @@ export interface RunAgentOptions {
   maxToolOutputChars?: number;
   /** Model turns allowed (turns that only produce malformed blocks use no steps). Default: 2 × maxSteps + 4. */
   maxTurns?: number;
-  /** Tools the model may call. Default: daytona-execute plus the deprecated aliases. */
+  /**
+   * Tools the model may call. Default: daytona-execute plus the deprecated aliases
+   * (`createDefaultRegistry({ web: true })` adds the web tools).
+   */
   registry?: ToolRegistry;
   /** Model name for this task (TaskRequest.model); default: the provider's. */
   model?: string;
@@ -72,9 +75,9 @@ function applyTurn(state: AgentState, turn: ModelTurn, registry: ToolRegistry): 
   if (state.format === 'xml') {
     state.messages.push({ role: 'assistant', content: turn.text });
     const parsed = parseToolCalls(turn.text, { registry });
-    for (const { args } of parsed.calls) {
+    for (const { tool, args } of parsed.calls) {
       const step = state.nextStep++;
-      state.pending.push({ step, call: { id: `call_${step}`, tool: DAYTONA_EXECUTE, args } });
+      state.pending.push({ step, call: { id: `call_${step}`, tool, args } });
     }
     if (parsed.errors.length > 0) state.messages.push(parseErrorMessage(parsed.errors));
     return parsed.errors;
@@ -95,7 +98,7 @@ function applyTurn(state: AgentState, turn: ModelTurn, registry: ToolRegistry): 
       : { ok: false as const, error: `${c.name}: ${params.error}` };
     if (resolved.ok) {
       const step = state.nextStep++;
-      state.pending.push({ step, call: { id: c.id, tool: DAYTONA_EXECUTE, args: resolved.args } });
+      state.pending.push({ step, call: { id: c.id, tool: toolOf(resolved.args), args: resolved.args } });
     } else {
       errors.push(resolved.error);
       state.messages.push({

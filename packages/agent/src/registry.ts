@@ -3,6 +3,7 @@ import { silentLogger, type AgentLogger } from './logger.js';
 import { daytonaExecuteTool } from './tools/daytona-execute.js';
 import { executeCommandTool, fileCreationTool } from './tools/legacy.js';
 import type { ToolDefinition } from './tools/types.js';
+import { webFetchTool, webSearchTool } from './tools/web.js';
 
 export type ToolResolution =
   | { ok: true; args: DaytonaAction /** Set when a deprecated alias was called. */; deprecatedTool?: string }
@@ -51,7 +52,7 @@ export class ToolRegistry {
     }));
   }
 
-  /** Validates a call into a daytona-execute action; a deprecated alias is translated and logged. */
+  /** Validates a call into an action of the catalog; a deprecated alias is translated and logged. */
   resolve(name: string, params: Record<string, unknown>): ToolResolution {
     const tool = this.#tools.get(name);
     if (!tool) {
@@ -74,7 +75,20 @@ export class ToolRegistry {
   }
 }
 
-/** daytona-execute, plus the seed's `file-creation` and `execute-command` as deprecated aliases. */
-export function createDefaultRegistry(options: { logger?: AgentLogger } = {}): ToolRegistry {
-  return new ToolRegistry([daytonaExecuteTool, fileCreationTool, executeCommandTool], options);
+export interface DefaultRegistryOptions {
+  logger?: AgentLogger;
+  /**
+   * Registers and advertises `web-search` and `web-fetch`. Set it only when the worker runs web
+   * steps (a search provider is configured); without it a web block is an unknown tool. Default: false.
+   */
+  web?: boolean;
+}
+
+/**
+ * daytona-execute, plus the seed's `file-creation` and `execute-command` as deprecated aliases,
+ * plus the web tools when `web` is set.
+ */
+export function createDefaultRegistry(options: DefaultRegistryOptions = {}): ToolRegistry {
+  const web = options.web ? [webSearchTool, webFetchTool] : [];
+  return new ToolRegistry([daytonaExecuteTool, ...web, fileCreationTool, executeCommandTool], options);
 }

@@ -56,13 +56,19 @@ export const AgentState = z.object({
 });
 export type AgentState = z.infer<typeof AgentState>;
 
-/** The state of a task that has not started: system prompt and the user's prompt. */
-export function initialState(request: Pick<TaskRequest, 'prompt'>, opts: { format: ToolCallFormat }): AgentState {
+/**
+ * The state of a task that has not started: system prompt and the user's prompt. `web` says the
+ * web tools are offered (see `buildSystemPrompt`); default false.
+ */
+export function initialState(
+  request: Pick<TaskRequest, 'prompt'>,
+  opts: { format: ToolCallFormat; web?: boolean },
+): AgentState {
   return {
     version: 1,
     format: opts.format,
     messages: [
-      { role: 'system', content: buildSystemPrompt({ format: opts.format }) },
+      { role: 'system', content: buildSystemPrompt({ format: opts.format, web: opts.web === true }) },
       { role: 'user', content: request.prompt },
     ],
     nextStep: 0,

@@ -1,6 +1,6 @@
-import type { DaytonaAction } from '@research/contracts';
+import { type DaytonaAction, type ToolName, toolOf } from '@research/contracts';
 import { createDefaultRegistry, type ToolRegistry } from './registry.js';
-import { DAYTONA_EXECUTE } from './tools/daytona-execute.js';
+import { toolParameters } from './tools/catalog-tool.js';
 
 /** One `<tool …>…</tool>` block as written, before validation. */
 export type RawToolBlock = {
@@ -14,7 +14,8 @@ export type RawToolBlock = {
 };
 
 export type ParsedToolCall = {
-  tool: typeof DAYTONA_EXECUTE;
+  /** The tool that runs the action (daytona-execute for a translated deprecated alias). */
+  tool: ToolName;
   args: DaytonaAction;
   /** The deprecated tool the model actually wrote, when it was translated. */
   deprecatedTool?: string;
@@ -288,7 +289,7 @@ function scanBlock(text: string, start: number, tag: string, o: Openers): RawToo
 let defaultRegistry: ToolRegistry | undefined;
 
 /**
- * Parses every tool block in a model's text into daytona-execute calls. Malformed blocks
+ * Parses every tool block in a model's text into calls of the registry's tools. Malformed blocks
  * (unterminated, unknown action, missing parameter, unknown tool) become messages in `errors`
  * for the model; this function never throws.
  */
@@ -308,7 +309,7 @@ export function parseToolCalls(text: string, options: { registry?: ToolRegistry 
     if (!resolved.ok) errors.push(`${where}: ${resolved.error}`);
     else
       calls.push({
-        tool: DAYTONA_EXECUTE,
+        tool: toolOf(resolved.args),
         args: resolved.args,
         ...(resolved.deprecatedTool ? { deprecatedTool: resolved.deprecatedTool } : {}),
       });
@@ -316,11 +317,14 @@ export function parseToolCalls(text: string, options: { registry?: ToolRegistry 
   return { calls, errors };
 }
 
-/** Writes an action in the seed's format: one `key="value"` line per parameter, `action` first. */
+/**
+ * Writes an action in the seed's format: one `key="value"` line per parameter, `action` first.
+ * A call of a single-action tool whose values fit on one line is written in the short form,
+ * as the prompt shows it: `<web-search query="…"/>`.
+ */
 export function renderToolCall(args: DaytonaAction): string {
-  const lines = Object.entries(args)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a === 'action' ? -1 : b === 'action' ? 1 : 0))
-    .map(([k, v]) => `${k}="${escapeValue(String(v))}"`);
-  return `<${DAYTONA_EXECUTE}>\n${lines.join('\n')}\n</${DAYTONA_EXECUTE}>`;
+  const { tool, params } = toolParameters(args);
+  const pairs = Object.entries(params).map(([k, v]) => `${k}="${escapeValue(String(v))}"`);
+  if (!('action' in params) && pairs.every((p) => !p.includes('\n'))) return `<${tool} ${pairs.join(' ')}/>`;
+  return `<${tool}>\n${pairs.join('\n')}\n</${tool}>`;
 }

@@ -93,7 +93,8 @@ describe('loadEnv', () => {
 
   it('applies app requirements', () => {
     expect(() => loadConfig([requireApiKeys], {})).toThrow(/API_KEYS: at least one bearer key is required/);
-    expect(loadConfig([requireApiKeys], { API_KEYS: 'k' }).API_KEYS).toEqual(['k']);
+    // Keys have at least 16 characters (api-keys.test.ts has the refusals).
+    expect(loadConfig([requireApiKeys], { API_KEYS: 'k'.repeat(16) }).API_KEYS).toEqual(['k'.repeat(16)]);
     expect(() => loadConfig([requireLlmEndpoint], { LLM_PROVIDER: 'openai' })).toThrow(/LLM_BASE_URL/);
   });
 });

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { ENV, type Env, type EnvName } from './env.js';
+import { redactUrl } from './redact.js';
 
 /** Bad configuration: names every offending variable and what was expected. */
 export class ConfigError extends Error {
@@ -24,7 +25,7 @@ export function loadEnv(source: Record<string, string | undefined> = process.env
     const value = raw === undefined || raw.trim() === '' ? undefined : raw;
     const parsed = (ENV[name].schema as z.ZodType).safeParse(value);
     if (parsed.success) out[name] = parsed.data;
-    else problems.push({ variable: name, message: describe(parsed.error, raw) });
+    else problems.push({ variable: name, message: describe(parsed.error, raw, credentialKind(name)) });
   }
   const env = out as Env;
   // A Lua script or MULTI may touch one Cluster slot only; the hash tag puts every key in one.
@@ -38,17 +39,22 @@ export function loadEnv(source: Record<string, string | undefined> = process.env
   return env;
 }
 
-function describe(error: z.ZodError, raw: string | undefined): string {
+function describe(error: z.ZodError, raw: string | undefined, credential: 'url' | 'value' | undefined): string {
   const issue = error.issues[0];
-  const got = raw === undefined ? '' : ` (got ${JSON.stringify(raw.length > 60 ? `${raw.slice(0, 60)}…` : raw)})`;
+  // A credential is never echoed (this message goes to the terminal and to logs); a URL is, stripped.
+  const shown = raw === undefined || credential === 'value' ? undefined : credential === 'url' ? redactUrl(raw) : raw;
+  const got =
+    shown === undefined ? '' : ` (got ${JSON.stringify(shown.length > 60 ? `${shown.slice(0, 60)}…` : shown)})`;
   return `${issue?.message ?? 'invalid value'}${got}`;
+}
+
+function credentialKind(name: EnvName): 'url' | 'value' | undefined {
+  const entry = ENV[name];
+  return 'credential' in entry ? entry.credential : undefined;
 }
 
 /** Extra checks an app makes on top of the common parse (e.g. the API needs keys). */
 export type Requirement = (env: Env) => { variable: string; message: string } | undefined;
-
-export const requireApiKeys: Requirement = (env) =>
-  env.API_KEYS.length === 0 ? { variable: 'API_KEYS', message: 'at least one bearer key is required' } : undefined;
 
 export const requireLlmEndpoint: Requirement = (env) =>
   env.LLM_PROVIDER === 'openai' && !env.LLM_BASE_URL && !env.LLM_API_KEY

@@ -1,3 +1,4 @@
+import net from 'node:net';
 import os from 'node:os';
 import { z } from 'zod';
 
@@ -21,16 +22,44 @@ const port = num()
   .min(1, 'expected a port from 1 to 65535')
   .max(65_535, 'expected a port from 1 to 65535');
 
+/** Express `trust proxy` values: a boolean, a hop count, or a list of addresses, CIDRs and proxy-addr's names. */
+const trustProxy = z.string().transform((s, ctx): boolean | number | string => {
+  const v = s.trim();
+  if (v === 'true' || v === 'false') return v === 'true';
+  if (/^\d{1,3}$/.test(v)) return Number(v);
+  const bad = v
+    .split(',')
+    .map((p) => p.trim())
+    .find((p) => {
+      if (['loopback', 'linklocal', 'uniquelocal'].includes(p)) return false;
+      const [addr = '', bits, ...more] = p.split('/');
+      const family = net.isIP(addr);
+      if (family === 0 || more.length > 0) return true;
+      return bits !== undefined && !(/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
+    });
+  if (bad !== undefined) {
+    ctx.issues.push({
+      code: 'custom',
+      input: s,
+      message: `expected true, false, a hop count, or addresses/CIDRs (not ${JSON.stringify(bad)})`,
+    });
+    return z.NEVER;
+  }
+  return v;
+});
+
 /**
  * Every environment variable the system reads, with its default and a one-line description.
  * This table is the only place defaults live; the README's configuration table is checked
- * against it by a test.
+ * against it by a test. `credential` marks a value never echoed in errors (`url`: shown with
+ * its userinfo stripped).
  */
 export const ENV = {
   // --- Redis and queues
   REDIS_URL: {
     schema: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
     doc: 'Redis connection URL used by the API, workers and dashboard',
+    credential: 'url',
   },
   QUEUE_PREFIX: {
     schema: z.string().min(1).default('{research}'),
@@ -44,19 +73,48 @@ export const ENV = {
   PORT: { schema: port.default(3000), doc: 'HTTP port of the API' },
   API_KEYS: {
     schema: csv.default([]),
-    doc: 'comma-separated bearer keys accepted by the API (`npm run up` generates one when unset)',
+    doc: 'comma-separated bearer keys of the API, each `tenant:key` (a bare key is tenant `default`), at least 16 characters (`npm run up` generates one when unset)',
+    credential: 'value',
+  },
+  API_KEYS_FILE: {
+    schema: z.string().min(1).optional(),
+    doc: 'file of more keys, one `tenant sha256-hex-of-key [admin]` per line (`#` comments); an `admin` key sees every tenant',
+  },
+  API_RATE_LIMIT_PER_MIN: {
+    schema: num().int().min(0).default(6_000),
+    doc: 'requests one API key may make per minute (shared by all API processes through Redis); past it 429 with Retry-After; 0 = no limit',
+  },
+  AUTH_FAILURE_LIMIT_PER_MIN: {
+    schema: num().int().min(1).default(20),
+    doc: 'failed logins (wrong API key or dashboard password) one client address may make per minute; then every request from it gets 429 until the minute is over',
+  },
+  TENANT_MAX_QUEUED: {
+    schema: num().int().min(0).default(10_000),
+    doc: 'tasks of one tenant queued and not yet started; past it a submit gets 429 `quota_exceeded`; 0 = no limit',
+  },
+  TRUST_PROXY: {
+    schema: trustProxy.default(false),
+    doc: "Express `trust proxy`: `false` (use the socket's address), `true`, a hop count, or comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed",
   },
   MAX_BODY_BYTES: {
     schema: num()
       .int()
       .min(1024)
       .default(256 * 1024),
-    doc: 'largest accepted request body; larger bodies get 413',
+    doc: 'largest accepted request body; a larger declared Content-Length gets 413 before the body is read',
+  },
+  BODY_TIMEOUT_MS: {
+    schema: num().int().min(100).max(600_000).default(5_000),
+    doc: 'time a request has to deliver its whole body; a body that stalls is cut with 408',
   },
   // --- Dashboard
   DASHBOARD_PORT: { schema: port.default(3001), doc: 'HTTP port of the Bull Board dashboard' },
   DASHBOARD_USER: { schema: z.string().min(1).optional(), doc: 'dashboard login user (HTTP basic auth)' },
-  DASHBOARD_PASSWORD: { schema: z.string().min(1).optional(), doc: 'dashboard login password' },
+  DASHBOARD_PASSWORD: {
+    schema: z.string().min(1).optional(),
+    doc: 'dashboard login password',
+    credential: 'value',
+  },
   DASHBOARD_READONLY_LOOPBACK: {
     schema: bool.default(false),
     doc: 'allow a dashboard without login, read-only and bound to 127.0.0.1 only',
@@ -156,8 +214,8 @@ export const ENV = {
     schema: z.enum(['offline', 'openai']).default('offline'),
     doc: '`offline` (deterministic, no network) or `openai` (any OpenAI-compatible endpoint)',
   },
-  LLM_BASE_URL: { schema: z.url().optional(), doc: 'base URL of the OpenAI-compatible endpoint' },
-  LLM_API_KEY: { schema: z.string().optional(), doc: 'API key for the endpoint' },
+  LLM_BASE_URL: { schema: z.url().optional(), doc: 'base URL of the OpenAI-compatible endpoint', credential: 'url' },
+  LLM_API_KEY: { schema: z.string().optional(), doc: 'API key for the endpoint', credential: 'value' },
   LLM_MODEL: { schema: z.string().min(1).default('gpt-4o-mini'), doc: 'model name sent to the endpoint' },
   LLM_TIMEOUT_MS: { schema: num().int().min(100).default(120_000), doc: 'timeout of one model request' },
   LLM_MAX_RETRIES: {
@@ -167,6 +225,48 @@ export const ENV = {
   TOOL_CALL_FORMAT: {
     schema: z.enum(['xml', 'native']).default('xml'),
     doc: '`xml`: `<daytona-execute>` blocks in text; `native`: JSON-schema function calling',
+  },
+  // --- Web access (packages/web: the egress policy, search providers, page fetch)
+  WEB_SEARCH_PROVIDER: {
+    schema: z.enum(['none', 'searxng', 'tavily', 'brave']).default('none'),
+    doc: '`none` (the model gets no web tools), or the search API behind web-search: `searxng`, `tavily` or `brave`',
+  },
+  WEB_SEARCH_URL: {
+    schema: z.url({ protocol: /^https?$/ }).optional(),
+    doc: 'base URL of the search API (required for searxng; tavily and brave default to their public API)',
+  },
+  WEB_SEARCH_API_KEY: { schema: z.string().min(1).optional(), doc: 'API key of tavily or brave' },
+  WEB_FETCH_MAX_BYTES: {
+    schema: num()
+      .int()
+      .min(1024)
+      // A saved page is written with create-file, whose content stops at 10 MiB.
+      .max(10 * 1024 * 1024)
+      .default(2 * 1024 * 1024),
+    doc: 'bytes of one fetched page read at most (up to 10 MiB); the rest is cut and the result marked truncated',
+  },
+  WEB_FETCH_TIMEOUT_MS: {
+    schema: num().int().min(100).default(30_000),
+    doc: 'time limit of one fetch or search, redirects included',
+  },
+  WEB_MAX_FETCHES_PER_TASK: {
+    schema: num().int().min(0).default(20),
+    doc: 'pages one task may fetch; further fetches are refused with egress_denied',
+  },
+  WEB_MAX_BYTES_PER_TASK: {
+    schema: num()
+      .int()
+      .min(0)
+      .default(20 * 1024 * 1024),
+    doc: 'bytes one task may fetch in all; a fetch past it is cut or refused with egress_denied',
+  },
+  EGRESS_ALLOW_HOSTS: {
+    schema: csv.default([]),
+    doc: 'destinations allowed despite the default refusals: host names (`*.example.com`), `host:port`, IPs or CIDRs, comma-separated',
+  },
+  EGRESS_DENY_HOSTS: {
+    schema: csv.default([]),
+    doc: 'destinations always refused (same forms); deny wins over allow',
   },
   // --- Logging
   LOG_LEVEL: {

@@ -1,59 +1,16 @@
-import { z } from 'zod';
-
 /**
  * The action catalog: every action a model can have run, with everything the layers need to know
  * about it. The parser and tool registry, the system prompt, the job catalog, the worker's effect
  * rules, the sandbox's request mapping, the CLI and the dashboard all read it; adding an action is
- * one entry here plus its executor.
+ * one entry here plus its executor. The sandbox actions are below, the web ones in web-actions.ts.
  */
+import { z } from 'zod';
+import { type ActionEffects, defineAction, NO_EFFECTS, type RunsIn } from './action-definition.js';
+import { webFetch, webSearch } from './web-actions.js';
 
-/** What running an action may do; the worker decides from this what a step leaves behind. */
-export interface ActionEffects {
-  /** Reads files of the task's workspace. */
-  readonly readsWorkspace: boolean;
-  /** Creates or changes files of the task's workspace (the worker snapshots them after the step). */
-  readonly writesWorkspace: boolean;
-  /** Runs code the model wrote: processes that may outlive the step and must be stopped with the task. */
-  readonly runsCode: boolean;
-  /** Reaches the network (from the worker, through the egress policy; never from the sandbox). */
-  readonly network: boolean;
-}
-
-/** One catalog entry. `P` validates the call (with its `action` discriminator), `R` the result. */
-export interface ActionDefinition<N extends string, T extends string, P extends z.ZodType, R extends z.ZodType> {
-  readonly name: N;
-  /** The tool the model calls to run this action (`<daytona-execute>` blocks, a native function). */
-  readonly tool: T;
-  /** `sandbox`: in the task's sandbox container, through the runner; `worker`: in the worker process. */
-  readonly runsIn: 'sandbox' | 'worker';
-  readonly params: P;
-  readonly result: R;
-  readonly effects: ActionEffects;
-  /**
-   * Parameters that name a path relative to the task directory; the sandbox resolves and checks
-   * each (an absent optional one means the task directory itself).
-   */
-  readonly pathParams: readonly string[];
-  /** The model's description of each parameter (native function calling). */
-  readonly paramDocs: Readonly<Record<string, string>>;
-  /** The system prompt's line for the action, after its name. */
-  readonly prompt: string;
-  /** An example call for the system prompt. */
-  readonly example: { readonly note: string; readonly args: z.output<P> };
-  /** The call on one line, unbounded: the command, the path. Logs, the CLI and the dashboard show it. */
-  summary(args: z.output<P>): string;
-  /** The result as the model reads it (before the context's truncation). */
-  describe(result: z.output<R>): string;
-}
-
-function defineAction<N extends string, T extends string, P extends z.ZodType, R extends z.ZodType>(
-  definition: ActionDefinition<N, T, P, R>,
-): ActionDefinition<N, T, P, R> {
-  return definition;
-}
+export type { ActionDefinition, ActionEffects, RunsIn } from './action-definition.js';
 
 const DAYTONA_EXECUTE = 'daytona-execute' as const;
-const NO_EFFECTS: ActionEffects = { readsWorkspace: false, writesWorkspace: false, runsCode: false, network: false };
 
 const filePath = z.string().min(1, 'filePath must not be empty').max(4096, 'filePath is longer than 4096 characters');
 const PATH_DOC = 'path of the file, relative to the task directory';
@@ -236,7 +193,7 @@ const listFiles = defineAction({
 });
 
 /** Every action, in the order the prompt lists them. A new action is added here. */
-export const ACTION_LIST = [createFile, executeCommand, readFile, listFiles] as const;
+export const ACTION_LIST = [createFile, executeCommand, readFile, listFiles, webSearch, webFetch] as const;
 
 type Entry = (typeof ACTION_LIST)[number];
 type ParamsOf<T extends readonly Entry[]> = { -readonly [K in keyof T]: T[K]['params'] };
@@ -252,7 +209,10 @@ export const TOOLS = [...new Set(ACTION_LIST.map((a) => a.tool))] as [Entry['too
 export const ToolName = z.enum(TOOLS);
 export type ToolName = z.infer<typeof ToolName>;
 
-/** One call of an action, validated. */
+/**
+ * One call of an action, validated: any action of the catalog, the web ones included (the name
+ * is older than the web tools). `SandboxAction` is the part the sandbox runs.
+ */
 export const DaytonaAction = z.discriminatedUnion(
   'action',
   ACTION_LIST.map((a) => a.params) as ParamsOf<typeof ACTION_LIST>,
@@ -265,11 +225,16 @@ export const ActionResult = z.discriminatedUnion(
 );
 export type ActionResult = z.infer<typeof ActionResult>;
 
+/** The actions that run in the task's sandbox container; the others run in the worker. */
+export type SandboxAction = z.output<Extract<Entry, { runsIn: 'sandbox' }>['params']>;
+/** The actions that run in the worker process (the web tools, under the egress policy). */
+export type WorkerAction = z.output<Extract<Entry, { runsIn: 'worker' }>['params']>;
+
 /** The catalog entry of one action, seen through the type every entry shares. */
 export interface AnyAction {
   readonly name: ActionName;
   readonly tool: ToolName;
-  readonly runsIn: 'sandbox' | 'worker';
+  readonly runsIn: RunsIn;
   readonly params: z.ZodType<DaytonaAction>;
   readonly result: z.ZodType<ActionResult>;
   readonly effects: ActionEffects;
@@ -308,6 +273,16 @@ export function describeActionResult(result: ActionResult): string {
 /** The exit code of a result that has one (a command's), else undefined. */
 export function exitCodeOf(result: ActionResult): number | undefined {
   return 'exitCode' in result ? result.exitCode : undefined;
+}
+
+/** Whether the sandbox runs this call (else the worker does). */
+export function isSandboxAction(args: DaytonaAction): args is SandboxAction {
+  return actionOf(args.action).runsIn === 'sandbox';
+}
+
+/** The tool that runs `args`: the tool of its action. */
+export function toolOf(args: DaytonaAction): ToolName {
+  return actionOf(args.action).tool;
 }
 
 /** The actions `tool` runs, in catalog order. */

@@ -18,11 +18,21 @@ export {
   actionOf,
   actionsOfTool,
   isActionName,
+  isSandboxAction,
+  toolOf,
   summarizeAction,
   describeActionResult,
   exitCodeOf,
 } from './actions.js';
-export type { ActionDefinition, ActionEffects, AnyAction } from './actions.js';
+export type { ActionDefinition, ActionEffects, AnyAction, RunsIn, SandboxAction, WorkerAction } from './actions.js';
+export {
+  WebSearchAction,
+  WebSearchHit,
+  WebSearchResult,
+  WebFetchAction,
+  WebFetchResult,
+  untrustedBlock,
+} from './web-actions.js';
 export { ToolCall, StepOutcome } from './tools.js';
 export {
   TASK_ID_PATTERN,

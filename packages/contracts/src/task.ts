@@ -102,6 +102,8 @@ export const TaskView = z.object({
   result: TaskResult.optional(),
   error: TaskError.optional(),
   metadata: TaskMetadata.optional(),
+  /** The tenant of the key that submitted it (an API before tenants sent none). */
+  tenant: z.string().optional(),
 });
 export type TaskView = z.infer<typeof TaskView>;
 

@@ -1,13 +1,21 @@
 import { z } from 'zod';
-import { ActionResult, DaytonaAction, ToolName } from './actions.js';
+import { ActionResult, DaytonaAction, ToolName, toolOf } from './actions.js';
 
-/** A tool call as the loop keeps it: the tool's name, the model's call id, the parsed arguments. */
-export const ToolCall = z.object({
-  /** Id given by the model (native format) or generated (`call_<step>`). */
-  id: z.string().min(1),
-  tool: ToolName,
-  args: DaytonaAction,
-});
+/**
+ * A tool call as the loop keeps it: the tool's name, the model's call id, the parsed arguments.
+ * The tool is always the one of the action (a deprecated alias the model wrote is not kept here).
+ */
+export const ToolCall = z
+  .object({
+    /** Id given by the model (native format) or generated (`call_<step>`). */
+    id: z.string().min(1),
+    tool: ToolName,
+    args: DaytonaAction,
+  })
+  .refine((call) => toolOf(call.args) === call.tool, {
+    message: 'the tool is not the one that runs this action',
+    path: ['tool'],
+  });
 export type ToolCall = z.infer<typeof ToolCall>;
 
 /**

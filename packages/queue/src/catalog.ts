@@ -1,7 +1,16 @@
 import { z } from 'zod';
-import { DaytonaAction, summarizeAction, TaskId, TaskRequest } from '@research/contracts';
-import type { BackoffOptions, JobsOptions, QueueOptions } from 'bullmq';
+import {
+  ActionName,
+  DaytonaAction,
+  exitCodeOf,
+  type StepOutcome,
+  summarizeAction,
+  TaskId,
+  TaskRequest,
+} from '@research/contracts';
+import type { JobsOptions, QueueOptions, WorkerOptions } from 'bullmq';
 import type { Redis } from './connection.js';
+import type { RetryPolicy } from './retry.js';
 
 /** Payload of a task job in the `agent` queue. Parsed again when a worker dequeues it. */
 export const TaskJobData = z.object({
@@ -20,12 +29,35 @@ export const StepJobData = z.object({
 });
 export type StepJobData = z.infer<typeof StepJobData>;
 
+/**
+ * What a step job returns: a summary for the dashboard. The outcome itself (a file's content, a
+ * command's output) is kept once, with the task's step records, and read from there.
+ */
+export const StepJobResult = z.object({
+  ok: z.boolean(),
+  action: ActionName.optional(),
+  exitCode: z.number().int().optional(),
+  /** A refused action's error code (`path_outside_workspace`, …). */
+  refused: z.string().optional(),
+});
+export type StepJobResult = z.infer<typeof StepJobResult>;
+
+/** The summary a step job returns for `outcome`. */
+export function stepJobResult(outcome: StepOutcome): StepJobResult {
+  if (!outcome.ok) return { ok: false, refused: outcome.error.code };
+  const exitCode = exitCodeOf(outcome.result);
+  return exitCode === undefined
+    ? { ok: true, action: outcome.result.action }
+    : { ok: true, action: outcome.result.action, exitCode };
+}
+
 interface CatalogEntry<S extends z.ZodType> {
   schema: S;
   /** Readable job name for the dashboard. */
   name: (data: z.infer<S>) => string;
-  attempts: number;
-  backoff: BackoffOptions;
+  retry: RetryPolicy;
+  /** Other job options of the kind (what a failure does to the job's parent, …). */
+  options?: JobsOptions;
   removeOnComplete: JobsOptions['removeOnComplete'];
   removeOnFail: JobsOptions['removeOnFail'];
 }
@@ -45,9 +77,14 @@ export const JOBS = {
   task: {
     schema: TaskJobData,
     name: (d: TaskJobData) => `research: ${firstWords(d.request.prompt)}`,
-    // A task retries from its checkpoint (finished steps are not re-run).
-    attempts: 3,
-    backoff: { type: 'exponential', delay: 1_000, jitter: 0.5 },
+    retry: {
+      // A task retries from its checkpoint (finished steps are not re-run). A model failure
+      // ends it at once: the provider has already spent its retries on the request.
+      attempts: 3,
+      backoff: { type: 'exponential', delay: 1_000, jitter: 0.5 },
+      // A task whose worker died resumes elsewhere; only a task that keeps killing workers fails.
+      maxStalledCount: 3,
+    },
     removeOnComplete: { age: 7 * DAY_S, count: 10_000 },
     removeOnFail: { age: 14 * DAY_S, count: 10_000 },
   } satisfies CatalogEntry<typeof TaskJobData>,
@@ -55,9 +92,16 @@ export const JOBS = {
     schema: StepJobData,
     name: (d: StepJobData) =>
       `step ${d.stepIndex + 1} · ${d.action.action} · ${firstWords(summarizeAction(d.action), 40)}`,
-    // Infrastructure failures (container gone, Docker API error) retry; a command's own failure is a result.
-    attempts: 3,
-    backoff: { type: 'exponential', delay: 250, jitter: 0.5 },
+    retry: {
+      // Infrastructure failures (container gone, Docker API error) retry; a command's own failure is a result.
+      attempts: 3,
+      backoff: { type: 'exponential', delay: 250, jitter: 0.5 },
+      // A Redis outage longer than the lock makes every running step "stalled"; re-delivery is
+      // harmless (the step is answered from its record, not run again), failing it is not.
+      maxStalledCount: 3,
+    },
+    // A step that fails for good leaves the task's dependencies, so the task can still finish.
+    options: { removeDependencyOnFailure: true },
     removeOnComplete: { age: 1 * DAY_S, count: 50_000 },
     removeOnFail: { age: 7 * DAY_S, count: 10_000 },
   } satisfies CatalogEntry<typeof StepJobData>,
@@ -67,14 +111,26 @@ export type JobKind = keyof typeof JOBS;
 
 /** Job options from the catalog, for `queue.add(name, data, jobOptions('task', {...}))`. */
 export function jobOptions(kind: JobKind, extra: JobsOptions = {}): JobsOptions {
-  const entry = JOBS[kind];
+  const entry: Pick<CatalogEntry<z.ZodType>, 'retry' | 'options' | 'removeOnComplete' | 'removeOnFail'> = JOBS[kind];
   return {
-    attempts: entry.attempts,
-    backoff: entry.backoff,
+    attempts: entry.retry.attempts,
+    backoff: entry.retry.backoff,
     removeOnComplete: entry.removeOnComplete,
     removeOnFail: entry.removeOnFail,
+    ...entry.options,
     ...extra,
   };
+}
+
+/**
+ * Options of the Worker that runs jobs of `kind`: the catalog's stall handling, with what the
+ * process decides (connection, concurrency, lock timing).
+ */
+export function workerOptions(
+  kind: JobKind,
+  options: Pick<WorkerOptions, 'connection' | 'prefix' | 'concurrency' | 'lockDuration' | 'stalledInterval'>,
+): WorkerOptions {
+  return { ...options, maxStalledCount: JOBS[kind].retry.maxStalledCount };
 }
 
 /** BullMQ stream of queue events is capped so Redis does not grow without bound. */

@@ -1,4 +1,5 @@
 import { Cluster, Redis as Standalone, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { redactUrl } from '@research/config';
 
 /** A connection to a single Redis or to a Redis Cluster: what `createRedis` returns. */
 export type Redis = Standalone | Cluster;
@@ -91,7 +92,11 @@ export async function waitForRedis(redis: Redis, url: string, timeoutMs = 5_000)
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       cleanup();
-      reject(new Error(`Redis not reachable at ${url} after ${timeoutMs} ms — start redis-server or set REDIS_URL`));
+      reject(
+        new Error(
+          `Redis not reachable at ${redactUrl(url)} after ${timeoutMs} ms — start redis-server or set REDIS_URL`,
+        ),
+      );
     }, timeoutMs);
     const onReady = () => {
       cleanup();

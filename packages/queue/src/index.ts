@@ -1,10 +1,37 @@
 export { createRedis, duplicateRedis, isCluster, waitForRedis, API_COMMAND_TIMEOUT_MS } from './connection.js';
 export type { ConnectionRole, CreateRedisOptions, Redis } from './connection.js';
-export { AGENT_QUEUE, stepQueueName, stepQueueOwner, isStepQueue, stepJobId, Keys } from './names.js';
-export { TaskJobData, StepJobData, JOBS, jobOptions, queueOptions, QUEUE_EVENTS_MAX_LEN } from './catalog.js';
+export { AGENT_QUEUE, stepQueueName, stepQueueOwner, isStepQueue, stepJobId } from './names.js';
+export {
+  TaskJobData,
+  StepJobData,
+  StepJobResult,
+  stepJobResult,
+  JOBS,
+  jobOptions,
+  workerOptions,
+  queueOptions,
+  QUEUE_EVENTS_MAX_LEN,
+} from './catalog.js';
 export type { JobKind } from './catalog.js';
-export { TaskStore, STEP_BUCKETS_S } from './task-store.js';
-export type { TaskStoreOptions, TaskFence, StoredStep, StoredFile } from './task-store.js';
+export { isRetryable, asJobError, isFinalFailure } from './retry.js';
+export type { RetryPolicy } from './retry.js';
+export { TaskStore } from './task-store.js';
+export type { TaskStoreOptions } from './task-store.js';
+export { STEP_BUCKETS_S } from './store/stats.js';
+export type { TaskStats, StepHistogram } from './store/stats.js';
+export { TRANSITIONS } from './store/lifecycle.js';
+export type { TaskLifecycle, NewTask, CreatedTask, StatusDetails, Transition } from './store/lifecycle.js';
+export type { TaskRecords } from './store/records.js';
+export type { StepRecords, StoredStep } from './store/steps.js';
+export type { TaskEvents } from './store/events.js';
+export type { TaskFiles, StoredFile, ListedFile } from './store/files.js';
+export type { Idempotency, IdempotencyClaim } from './store/idempotency.js';
+export type { SandboxSlots } from './store/slots.js';
+export type { CancelRequests } from './store/cancel.js';
+export { QueuedQuota } from './store/queued-quota.js';
+export type { Admission } from './store/queued-quota.js';
+export type { TaskFence } from './store/fence.js';
+export { jobLockKey, taskFence } from './bullmq-internals.js';
 export { DeathWatch, WorkerRegistry } from './workers.js';
 export { stepLogLine, parseStepLogLine } from './step-log.js';
 export type { WorkerInfo } from './workers.js';

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import type { StepOutcome } from '@research/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue, Worker } from 'bullmq';
 import { createRedis, waitForRedis, type Redis } from './connection.js';
 import { TaskStore } from './task-store.js';
 import { WorkerRegistry } from './workers.js';
 import { AGENT_QUEUE, stepJobId, stepQueueName } from './names.js';
-import { JOBS, QUEUE_EVENTS_MAX_LEN, TaskJobData, jobOptions, queueOptions } from './catalog.js';
+import { JOBS, QUEUE_EVENTS_MAX_LEN, TaskJobData, jobOptions, queueOptions, stepJobResult } from './catalog.js';
 
 const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = `{test-${randomUUID().slice(0, 8)}}`;
@@ -27,14 +28,32 @@ afterAll(async () => {
 describe('TaskStore', () => {
   it('creates a task once per idempotency key and shows it as queued', async () => {
     const now = new Date().toISOString();
-    const a = await store.create('t1', { prompt: 'hello' }, now, 10, 'k1');
-    const b = await store.create('t2', { prompt: 'hello' }, now, 10, 'k1');
+    const a = await store.lifecycle.create({
+      id: 't1',
+      request: { prompt: 'hello' },
+      createdAt: now,
+      maxSteps: 10,
+      idempotencyHash: 'k1',
+    });
+    const b = await store.lifecycle.create({
+      id: 't2',
+      request: { prompt: 'hello' },
+      createdAt: now,
+      maxSteps: 10,
+      idempotencyHash: 'k1',
+    });
     expect(a).toEqual({ id: 't1', created: true, sameRequest: true });
     expect(b).toEqual({ id: 't1', created: false, sameRequest: true });
-    const c = await store.create('t2', { prompt: 'something else' }, now, 10, 'k1');
+    const c = await store.lifecycle.create({
+      id: 't2',
+      request: { prompt: 'something else' },
+      createdAt: now,
+      maxSteps: 10,
+      idempotencyHash: 'k1',
+    });
     expect(c).toEqual({ id: 't1', created: false, sameRequest: false });
-    expect(await store.exists('t2')).toBe(false);
-    const view = await store.view('t1');
+    expect(await store.records.exists('t2')).toBe(false);
+    const view = await store.records.view('t1');
     expect(view).toMatchObject({
       id: 't1',
       status: 'queued',
@@ -46,12 +65,20 @@ describe('TaskStore', () => {
 
   it('keeps status, steps, result and events in order, and expires finished tasks', async () => {
     const now = new Date().toISOString();
-    await store.create('t3', { prompt: 'p', metadata: { team: 'a' } }, now, 5);
-    const { startedAt } = await store.markRunning('t3', 'w1', now);
-    expect(startedAt).toBe(now);
-    const again = await store.markRunning('t3', 'w2', new Date(Date.now() + 1000).toISOString());
-    expect(again.startedAt).toBe(now);
-    await store.setStep('t3', {
+    await store.lifecycle.create({
+      id: 't3',
+      request: { prompt: 'p', metadata: { team: 'a' } },
+      createdAt: now,
+      maxSteps: 5,
+    });
+    expect(await store.lifecycle.start('t3', { workerId: 'w1', at: now })).toEqual({
+      ok: true,
+      status: 'running',
+      startedAt: now,
+    });
+    const again = await store.lifecycle.start('t3', { workerId: 'w2', at: new Date(Date.now() + 1000).toISOString() });
+    expect(again).toMatchObject({ ok: true, startedAt: now });
+    await store.steps.set('t3', {
       index: 1,
       action: 'read-file',
       status: 'completed',
@@ -59,7 +86,7 @@ describe('TaskStore', () => {
       durationMs: 2,
       queue: 'steps.w2',
     });
-    await store.setStep('t3', {
+    await store.steps.set('t3', {
       index: 0,
       action: 'execute-command',
       status: 'completed',
@@ -67,32 +94,39 @@ describe('TaskStore', () => {
       exitCode: 0,
       durationMs: 5,
     });
-    await store.setStatus('t3', 'completed', { result: { summary: 'done', files: [{ path: 'report.md', size: 3 }] } });
-    const view = await store.view('t3');
+    await store.lifecycle.transition('t3', 'completed', {
+      result: { summary: 'done', files: [{ path: 'report.md', size: 3 }] },
+    });
+    const view = await store.records.view('t3');
     expect(view?.status).toBe('completed');
     expect(view?.workerId).toBe('w2');
     expect(view?.steps.map((s) => s.index)).toEqual([0, 1]);
     expect(view?.steps[1]).not.toHaveProperty('queue');
     expect(view?.result?.files).toEqual([{ path: 'report.md', size: 3 }]);
     expect(view?.metadata).toEqual({ team: 'a' });
-    const events = await store.readEvents('t3');
+    const events = await store.events.read('t3');
     expect(events.map((e) => (e.event.type === 'status' ? e.event.status : e.event.type))).toEqual([
       'queued',
       'running',
       'running',
       'completed',
     ]);
-    const after = await store.readEvents('t3', events[1]!.id);
+    const after = await store.events.read('t3', events[1]!.id);
     expect(after).toHaveLength(2);
-    const ttl = await redis.ttl(store.keys.task('t3'));
+    const ttl = await redis.ttl(`${prefix}:task:t3`);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(60);
   });
 
   it('keeps a finished step with its outcome, for as long as the task', async () => {
-    await store.create('t7', { prompt: 'p' }, new Date().toISOString(), 5);
-    expect(await store.stepOutcome('t7', 0)).toBeUndefined();
-    const outcome = {
+    await store.lifecycle.create({
+      id: 't7',
+      request: { prompt: 'p' },
+      createdAt: new Date().toISOString(),
+      maxSteps: 5,
+    });
+    expect(await store.steps.outcome('t7', 0)).toBeUndefined();
+    const outcome: StepOutcome = {
       ok: true,
       result: {
         action: 'execute-command',
@@ -104,68 +138,81 @@ describe('TaskStore', () => {
         durationMs: 3,
       },
     };
-    await store.completeStep(
+    await store.steps.complete(
       't7',
       { index: 0, action: 'execute-command', status: 'completed', attempts: 1, exitCode: 0, queue: 'steps.w1' },
       outcome,
     );
-    expect(await store.stepOutcome('t7', 0)).toEqual(outcome);
-    await store.completeStep(
+    expect(await store.steps.outcome('t7', 0)).toEqual(outcome);
+    await store.steps.complete(
       't7',
       { index: 1, action: 'execute-command', status: 'completed', attempts: 1, exitCode: 0 },
       outcome,
     );
-    await store.forgetStepOutcome('t7', 1);
-    expect(await store.stepOutcome('t7', 1)).toBeUndefined();
-    expect(await store.getStep('t7', 0)).toMatchObject({ status: 'completed', queue: 'steps.w1' });
+    expect(await store.steps.outcome('t7', 1)).toEqual(outcome);
+    expect(await store.steps.get('t7', 0)).toMatchObject({ status: 'completed', queue: 'steps.w1' });
     // The view shows the step, not its outcome.
-    expect((await store.view('t7'))?.steps[0]).toEqual({
+    expect((await store.records.view('t7'))?.steps[0]).toEqual({
       index: 0,
       action: 'execute-command',
       status: 'completed',
       attempts: 1,
       exitCode: 0,
     });
-    await store.setStatus('t7', 'completed', { result: { summary: 's', files: [] } });
-    const ttl = await redis.ttl(store.keys.taskOutcomes('t7'));
+    await store.lifecycle.start('t7', { workerId: 'w1' });
+    await store.lifecycle.transition('t7', 'completed', { result: { summary: 's', files: [] } });
+    const ttl = await redis.ttl(`${prefix}:task:t7:outcomes`);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(60);
   });
 
   it('waits for new events on a blocking connection', async () => {
     const now = new Date().toISOString();
-    await store.create('t4', { prompt: 'p' }, now, 5);
-    const [first] = await store.readEvents('t4');
+    await store.lifecycle.create({ id: 't4', request: { prompt: 'p' }, createdAt: now, maxSteps: 5 });
+    const [first] = await store.events.read('t4');
     const blocking = redis.duplicate();
-    const waiting = store.waitEvents(blocking, 't4', first!.id, 5_000);
-    await store.appendEvent('t4', { type: 'turn', at: now, turn: 1 });
+    const waiting = store.events.wait(blocking, 't4', first!.id, 5_000);
+    await store.events.append('t4', { type: 'turn', at: now, turn: 1 });
     const got = await waiting;
     expect(got.map((e) => e.event.type)).toEqual(['turn']);
     await blocking.quit();
   });
 
   it('stores files by exact path only', async () => {
-    await store.create('t5', { prompt: 'p' }, new Date().toISOString(), 5);
-    await store.saveFiles('t5', [
+    await store.lifecycle.create({
+      id: 't5',
+      request: { prompt: 'p' },
+      createdAt: new Date().toISOString(),
+      maxSteps: 5,
+    });
+    await store.files.save('t5', [
       { path: 'report.md', size: 5, content: Buffer.from('hello') },
       { path: 'big.bin', size: 10_000_000 },
     ]);
-    expect(await store.listFiles('t5')).toEqual([
+    expect(await store.files.list('t5')).toEqual([
       { path: 'report.md', size: 5, stored: true },
       { path: 'big.bin', size: 10_000_000, stored: false },
     ]);
-    expect((await store.readFile('t5', 'report.md'))?.toString()).toBe('hello');
-    expect(await store.readFile('t5', '../t5/report.md')).toBeUndefined();
+    expect((await store.files.read('t5', 'report.md'))?.toString()).toBe('hello');
+    expect(await store.files.read('t5', '../t5/report.md')).toBeUndefined();
   });
 
   it('flags and announces a cancel', async () => {
-    await store.create('t6', { prompt: 'p' }, new Date().toISOString(), 5);
+    await store.lifecycle.create({
+      id: 't6',
+      request: { prompt: 'p' },
+      createdAt: new Date().toISOString(),
+      maxSteps: 5,
+    });
     const sub = redis.duplicate();
-    await sub.subscribe(store.keys.cancelChannel());
-    const heard = new Promise<string>((resolve) => sub.on('message', (_c, m) => resolve(m)));
-    await store.requestCancel('t6');
+    let announce: (id: string) => void = () => undefined;
+    const heard = new Promise<string>((resolve) => {
+      announce = resolve;
+    });
+    await store.cancels.subscribe(sub, (id) => announce(id));
+    await store.cancels.request('t6');
     expect(await heard).toBe('t6');
-    expect(await store.isCancelRequested('t6')).toBe(true);
+    expect(await store.cancels.isRequested('t6')).toBe(true);
     await sub.quit();
   });
 });
@@ -185,6 +232,26 @@ describe('job catalog', () => {
     ).toBe('step 3 · execute-command · python3 analysis.py');
     expect(jobOptions('step')).toMatchObject({ attempts: 3, backoff: { type: 'exponential' } });
   });
+
+  it("sums a step's outcome up for its job's return value, without the outcome's content", () => {
+    const run = stepJobResult({
+      ok: true,
+      result: {
+        action: 'execute-command',
+        exitCode: 2,
+        stdout: 'x'.repeat(10_000),
+        stderr: '',
+        timedOut: false,
+        truncated: false,
+        durationMs: 1,
+      },
+    });
+    expect(run).toEqual({ ok: true, action: 'execute-command', exitCode: 2 });
+    expect(stepJobResult({ ok: false, error: { code: 'path_outside_workspace', message: 'no' } })).toEqual({
+      ok: false,
+      refused: 'path_outside_workspace',
+    });
+  });
 });
 
 describe('queueOptions', () => {
@@ -203,20 +270,20 @@ describe('fenced writes', () => {
     const mine = { lockKey, token: 'run-1' };
     const step = { index: 0, action: 'list-files' as const, status: 'waiting' as const, attempts: 0, queue: 'steps.w' };
     // No lock at all: refused.
-    expect(await store.saveCheckpointFenced('t-fence', { n: 1 }, mine)).toBe(false);
-    expect(await store.loadCheckpoint('t-fence')).toBeUndefined();
+    expect(await store.records.saveCheckpoint('t-fence', { n: 1 }, mine)).toBe(false);
+    expect(await store.records.checkpoint('t-fence')).toBeUndefined();
     await redis.set(lockKey, 'run-1', 'PX', 10_000);
-    expect(await store.saveCheckpointFenced('t-fence', { n: 2 }, mine)).toBe(true);
-    expect(await store.loadCheckpoint('t-fence')).toEqual({ n: 2 });
+    expect(await store.records.saveCheckpoint('t-fence', { n: 2 }, mine)).toBe(true);
+    expect(await store.records.checkpoint('t-fence')).toEqual({ n: 2 });
     // Another run took the lock: this one's writes are refused and change nothing.
     await redis.set(lockKey, 'run-2', 'PX', 10_000);
-    expect(await store.saveCheckpointFenced('t-fence', { n: 3 }, mine)).toBe(false);
-    expect(await store.loadCheckpoint('t-fence')).toEqual({ n: 2 });
-    expect(await store.setStepFenced('t-fence', step, mine)).toBe(false);
-    expect(await store.getStep('t-fence', 0)).toBeUndefined();
-    expect(await store.setStepFenced('t-fence', step, { lockKey, token: 'run-2' })).toBe(true);
-    expect(await store.getStep('t-fence', 0)).toEqual(step);
-    expect(await redis.ttl(store.keys.taskSteps('t-fence'))).toBeGreaterThan(0);
+    expect(await store.records.saveCheckpoint('t-fence', { n: 3 }, mine)).toBe(false);
+    expect(await store.records.checkpoint('t-fence')).toEqual({ n: 2 });
+    expect(await store.steps.setFenced('t-fence', step, mine)).toBe(false);
+    expect(await store.steps.get('t-fence', 0)).toBeUndefined();
+    expect(await store.steps.setFenced('t-fence', step, { lockKey, token: 'run-2' })).toBe(true);
+    expect(await store.steps.get('t-fence', 0)).toEqual(step);
+    expect(await redis.ttl(`${prefix}:task:t-fence:steps`)).toBeGreaterThan(0);
   });
 });
 

@@ -24,7 +24,7 @@ afterAll(async () => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** A worker whose last beat was `agoMs` ago, as Redis holds it after an outage. */
-const beatAgo = (id: string, agoMs: number) => redis.zadd(registry.keys.workers(), Date.now() - agoMs, id);
+const beatAgo = (id: string, agoMs: number) => redis.zadd(`${prefix}:workers`, Date.now() - agoMs, id);
 
 describe('DeathWatch', () => {
   it('judges nobody dead until it has been connected for the stale period itself', async () => {

@@ -1,7 +1,23 @@
 import type { Redis } from './connection.js';
 import { Queue } from 'bullmq';
 import { queueOptions } from './catalog.js';
-import { Keys, stepQueueName } from './names.js';
+import { stepQueueName } from './names.js';
+
+/** The registry's keys; like every key of ours they share the queue prefix (one Cluster slot). */
+class WorkerKeys {
+  constructor(readonly prefix: string) {}
+  /** Sorted set: worker id → last beat (ms). */
+  workers() {
+    return `${this.prefix}:workers`;
+  }
+  worker(id: string) {
+    return `${this.prefix}:worker:${id}`;
+  }
+  /** Names of the step queues in Redis (a set: SCAN cannot list a Cluster's keys in one call). */
+  stepQueues() {
+    return `${this.prefix}:step-queues`;
+  }
+}
 
 export interface WorkerInfo {
   id: string;
@@ -19,12 +35,12 @@ export interface WorkerInfo {
 
 /** Live workers: each beats into a sorted set (score = last beat, ms); silent ones are reaped. */
 export class WorkerRegistry {
-  readonly keys: Keys;
+  private readonly keys: WorkerKeys;
   constructor(
     readonly redis: Redis,
     readonly prefix: string,
   ) {
-    this.keys = new Keys(prefix);
+    this.keys = new WorkerKeys(prefix);
   }
 
   async beat(info: Omit<WorkerInfo, 'lastSeen' | 'stepQueue'>, ttlMs: number): Promise<void> {

@@ -346,6 +346,15 @@ describe.each([
       expect(refusedCode(await sb.run(task, { action: 'execute-command', command: '' }))).toBe('invalid_action');
     });
 
+    it('refuses the web actions, which run in the worker under the egress policy', async () => {
+      const outcome = await sb.run(task, { action: 'web-fetch', url: 'https://example.org/' });
+      expect(outcome).toEqual({
+        ok: false,
+        error: { code: 'invalid_action', message: 'web-fetch does not run in the sandbox' },
+      });
+      expect(refusedCode(await sb.run(task, { action: 'web-search', query: 'q' }))).toBe('invalid_action');
+    });
+
     it('throws for a bad task id (a caller bug, not retryable)', async () => {
       await expect(sb.run('../etc', { action: 'list-files' })).rejects.toBeInstanceOf(InvalidTaskIdError);
     });

@@ -1,7 +1,14 @@
 import Dockerode from 'dockerode';
 import { z } from 'zod';
 import { createLogger, type Logger } from '@research/config';
-import { type ActionResult, actionOf, DaytonaAction, type StepOutcome } from '@research/contracts';
+import {
+  type ActionResult,
+  actionOf,
+  DaytonaAction,
+  isSandboxAction,
+  type SandboxAction,
+  type StepOutcome,
+} from '@research/contracts';
 import {
   containerName,
   createSpec,
@@ -89,6 +96,12 @@ export class DockerSandbox implements Sandbox {
     const parsed = DaytonaAction.safeParse(action);
     if (!parsed.success)
       return { ok: false, error: { code: 'invalid_action', message: z.prettifyError(parsed.error) } };
+    // The web actions run in the worker, under the egress policy; the sandbox has no network.
+    if (!isSandboxAction(parsed.data))
+      return {
+        ok: false,
+        error: { code: 'invalid_action', message: `${parsed.data.action} does not run in the sandbox` },
+      };
     let req: RunnerRequest;
     try {
       req = this.toRequest(taskId, parsed.data, options);
@@ -170,7 +183,7 @@ export class DockerSandbox implements Sandbox {
     }
   }
 
-  private toRequest(taskId: string, a: DaytonaAction, options: RunOptions): RunnerRequest {
+  private toRequest(taskId: string, a: SandboxAction, options: RunOptions): RunnerRequest {
     const req = actionRequest(taskId, a);
     if (req.op !== 'execute-command') return req;
     const asked = a.action === 'execute-command' ? a.timeoutMs : undefined;

@@ -1,4 +1,4 @@
-import type { ActionResult, DaytonaAction } from '@research/contracts';
+import type { ActionResult, SandboxAction } from '@research/contracts';
 
 /**
  * Version of the runner's line protocol (runner/sandbox_runner/proto.py has the same number).
@@ -11,11 +11,11 @@ export const RUNNER_PROTOCOL = 2;
 type Call<A> = A extends { action: infer N } ? Required<Omit<A, 'action'>> & { op: N; task: string } : never;
 
 /**
- * An action of the catalog as the runner takes it (see requests.ts): `op` is the action's name,
+ * An action of the catalog that runs in the sandbox, as the runner takes it (see requests.ts): `op` is the action's name,
  * its parameters follow, and its path parameters are absolute container paths already checked
  * lexically by resolveTaskPath.
  */
-export type ActionRequest = Call<DaytonaAction>;
+export type ActionRequest = Call<SandboxAction>;
 
 /** execute-command, with the bounds the host sets on every command. */
 export type ExecuteRequest = Extract<ActionRequest, { op: 'execute-command' }> & { maxOutputBytes: number };

@@ -1,4 +1,4 @@
-import { actionOf, type DaytonaAction } from '@research/contracts';
+import { actionOf, type SandboxAction } from '@research/contracts';
 import { resolveTaskPath } from './paths.js';
 import type { ActionRequest } from './protocol.js';
 
@@ -10,7 +10,7 @@ import type { ActionRequest } from './protocol.js';
  * sandbox action needs nothing here, only its executor in the runner and the exec fallback.
  * Throws PathOutsideWorkspaceError.
  */
-export function actionRequest(taskId: string, call: DaytonaAction): ActionRequest {
+export function actionRequest(taskId: string, call: SandboxAction): ActionRequest {
   const { action, ...params } = call;
   const entry = actionOf(action);
   if (entry.runsIn !== 'sandbox') throw new TypeError(`${action} runs in the worker, not in the sandbox`);

@@ -70,9 +70,9 @@ describe('System', () => {
       expect(ids).toEqual([`t-${sys.id}-1`, `t-${sys.id}-2`]);
       for (const id of ids)
         await expect
-          .poll(async () => (await sys.store.view(id))?.status, { timeout: 60_000, interval: 200 })
+          .poll(async () => (await sys.store.records.view(id))?.status, { timeout: 60_000, interval: 200 })
           .toBe('completed');
-      const steps = await Promise.all(ids.map(async (id) => (await sys.store.view(id))?.steps[0]?.exitCode));
+      const steps = await Promise.all(ids.map(async (id) => (await sys.store.records.view(id))?.steps[0]?.exitCode));
       expect(steps).toEqual([0, 3]);
     } finally {
       await sys.close();

@@ -233,7 +233,14 @@ export class System {
     for (let i = 0; i < jobs.length; i += 250) {
       const chunk = jobs.slice(i, i + 250);
       await Promise.all(
-        chunk.map(({ data }) => this.store.create(data.taskId, data.request, createdAt, data.request.maxSteps ?? 40)),
+        chunk.map(({ data }) =>
+          this.store.lifecycle.create({
+            id: data.taskId,
+            request: data.request,
+            createdAt,
+            maxSteps: data.request.maxSteps ?? 40,
+          }),
+        ),
       );
       await this.agentQueue.addBulk(chunk);
     }

@@ -15,20 +15,20 @@ const now = () => new Date().toISOString();
 
 /** Plays the worker: running, a progress event, a step, then completed. */
 async function runToCompletion(id: string): Promise<void> {
-  await api.store.markRunning(id, 'worker-a', now());
-  await api.store.appendEvent(id, {
+  await api.store.lifecycle.start(id, { workerId: 'worker-a', at: now() });
+  await api.store.events.append(id, {
     type: 'progress',
     at: now(),
     progress: { step: 1, maxSteps: 40, phase: 'running-step' },
   });
-  await api.store.appendEvent(id, {
+  await api.store.events.append(id, {
     type: 'tool_call',
     at: now(),
     step: 0,
     call: { id: 'call_0', tool: 'daytona-execute', args: { action: 'list-files' } },
   });
-  await api.store.appendEvent(id, { type: 'finished', at: now(), summary: 'done', reason: 'answer' });
-  await api.store.setStatus(id, 'completed', { result: { summary: 'done', files: [] } });
+  await api.store.events.append(id, { type: 'finished', at: now(), summary: 'done', reason: 'answer' });
+  await api.store.lifecycle.transition(id, 'completed', { result: { summary: 'done', files: [] } });
 }
 
 const label = (data: string | undefined) => {
@@ -52,7 +52,7 @@ describe('GET /v1/jobs/:id/events', () => {
       'finished',
       'status:completed',
     ]);
-    const stored = await api.store.readEvents(id);
+    const stored = await api.store.events.read(id);
     expect(client.messages.map((m) => m.id)).toEqual(stored.map((e) => e.id));
     expect(client.messages.map((m) => m.event)).toEqual(stored.map((e) => e.event.type));
   });
@@ -62,11 +62,11 @@ describe('GET /v1/jobs/:id/events', () => {
     const client = await sse(api.port, `/v1/jobs/${id}/events`, AUTH);
     await client.waitFor(1);
     expect(label(client.messages[0]?.data)).toBe('status:queued');
-    await api.store.markRunning(id, 'worker-a', now());
+    await api.store.lifecycle.start(id, { workerId: 'worker-a', at: now() });
     await client.waitFor(2);
     expect(label(client.messages[1]?.data)).toBe('status:running');
-    await api.store.appendEvent(id, { type: 'assistant_message', at: now(), text: 'thinking' });
-    await api.store.setStatus(id, 'failed', { error: { code: 'llm_error', message: 'down' } });
+    await api.store.events.append(id, { type: 'assistant_message', at: now(), text: 'thinking' });
+    await api.store.lifecycle.transition(id, 'failed', { error: { code: 'llm_error', message: 'down' } });
     await client.ended;
     expect(client.messages.map((m) => label(m.data))).toEqual([
       'status:queued',
@@ -79,7 +79,7 @@ describe('GET /v1/jobs/:id/events', () => {
   it('resumes after Last-Event-ID (header or query) without gaps or repeats', async () => {
     const id = await submit();
     await runToCompletion(id);
-    const all = await api.store.readEvents(id);
+    const all = await api.store.events.read(id);
     const cut = all[2]!.id;
     const viaHeader = await sse(api.port, `/v1/jobs/${id}/events`, { ...AUTH, 'last-event-id': cut });
     await viaHeader.ended;
@@ -92,24 +92,24 @@ describe('GET /v1/jobs/:id/events', () => {
   it('a client that reconnects mid-task misses nothing', async () => {
     const id = await submit();
     const first = await sse(api.port, `/v1/jobs/${id}/events`, AUTH);
-    await api.store.markRunning(id, 'worker-a', now());
+    await api.store.lifecycle.start(id, { workerId: 'worker-a', at: now() });
     await first.waitFor(2);
     first.close();
     const lastSeen = first.messages.at(-1)?.id ?? '';
     // Events written while the client is away.
-    await api.store.appendEvent(id, { type: 'turn', at: now(), turn: 1 });
+    await api.store.events.append(id, { type: 'turn', at: now(), turn: 1 });
     const second = await sse(api.port, `/v1/jobs/${id}/events`, { ...AUTH, 'last-event-id': lastSeen });
     await second.waitFor(1);
-    await api.store.setStatus(id, 'completed', { result: { summary: 's', files: [] } });
+    await api.store.lifecycle.transition(id, 'completed', { result: { summary: 's', files: [] } });
     await second.ended;
     const seen = [...first.messages, ...second.messages].map((m) => m.id);
-    expect(seen).toEqual((await api.store.readEvents(id)).map((e) => e.id));
+    expect(seen).toEqual((await api.store.events.read(id)).map((e) => e.id));
   });
 
   it('closes at once for a finished task resumed after its last event', async () => {
     const id = await submit();
     await runToCompletion(id);
-    const last = (await api.store.readEvents(id)).at(-1)!.id;
+    const last = (await api.store.events.read(id)).at(-1)!.id;
     const client = await sse(api.port, `/v1/jobs/${id}/events`, { ...AUTH, 'last-event-id': last });
     await client.ended;
     expect(client.messages).toEqual([]);

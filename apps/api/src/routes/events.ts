@@ -2,11 +2,10 @@ import { Router, type Request } from 'express';
 import { FINAL_STATUSES, type StoredTaskEvent } from '@research/contracts';
 import { duplicateRedis, waitForRedis, type Redis } from '@research/queue';
 import type { ApiDeps } from '../deps.js';
-import { InvalidRequestError, NotFoundError, TooManyRequestsError } from '../errors.js';
+import { InvalidRequestError, TooManyRequestsError } from '../errors.js';
 import { guard } from '../redis-guard.js';
 import { formatEvent, write, type SseStreams } from '../sse.js';
-import { methodNotAllowed } from './method.js';
-import { taskIdParam } from './jobs.js';
+import { taskRoute } from '../task-routes.js';
 
 /** Comment lines keep proxies and load balancers from closing an idle stream. */
 export const HEARTBEAT_MS = 15_000;
@@ -15,7 +14,9 @@ const BLOCK_MS = 10_000;
 const PAGE = 500;
 /** Each live stream holds a Redis connection of its own; this caps what one API process opens. */
 export const MAX_STREAMS = 1_000;
-const STREAM_ID = /^\d{1,20}(-\d{1,20})?$/;
+const STREAM_ID = /^(\d{1,20})(?:-(\d{1,20}))?$/;
+/** Both parts of a Redis stream id are unsigned 64-bit numbers. */
+const U64_MAX = 2n ** 64n - 1n;
 
 const isFinal = (e: StoredTaskEvent) => e.event.type === 'status' && FINAL_STATUSES.includes(e.event.status);
 
@@ -24,18 +25,23 @@ export function eventsRouter(deps: ApiDeps, streams: SseStreams): Router {
   const { redis, store, logger, env } = deps;
   const router = Router();
 
-  router
-    .route('/jobs/:id/events')
-    .get(async (req, res) => {
-      const id = taskIdParam(req);
+  taskRoute(router, deps, '/jobs/:id/events', {
+    get: async (req, res, task) => {
+      const { id } = task;
       const lastEventId = lastEventIdOf(req);
       if (streams.size >= MAX_STREAMS)
         throw new TooManyRequestsError('too_many_streams', 'too many open event streams; retry shortly');
-      // Read before the first replay page: if the task was already final then, the replay holds
-      // everything there is and the stream can close without going live.
-      const statusAtStart = await guard(redis, () => store.status(id));
-      if (!statusAtStart) throw new NotFoundError(`no job ${id}`);
-      const firstPage = await guard(redis, () => store.readEvents(id, lastEventId ?? '-', PAGE));
+      // Read before the first replay page (the ownership check read it): if the task was final
+      // then, the replay holds everything there is and the stream can close without going live.
+      const statusAtStart = task.status;
+      const firstPage =
+        lastEventId === MAX_STREAM_ID ? [] : await guard(redis, () => store.events.read(id, lastEventId ?? '-', PAGE));
+      if (lastEventId !== undefined && firstPage.length === 0 && FINAL_STATUSES.includes(statusAtStart)) {
+        // A reconnect after the final event: nothing will ever follow. 204 is what makes a
+        // standard EventSource stop; a 200 with an empty body made it reconnect every 2 s for ever.
+        res.status(204).set('Cache-Control', 'no-store').end();
+        return;
+      }
 
       res.status(200).set({
         'Content-Type': 'text/event-stream; charset=utf-8',
@@ -75,7 +81,7 @@ export function eventsRouter(deps: ApiDeps, streams: SseStreams): Router {
         let finished = await send(firstPage);
         let page = firstPage;
         while (!finished && !closed && page.length === PAGE) {
-          page = await guard(redis, () => store.readEvents(id, after, PAGE));
+          page = await guard(redis, () => store.events.read(id, after, PAGE));
           finished = await send(page);
         }
         if (finished || closed || FINAL_STATUSES.includes(statusAtStart)) return;
@@ -85,11 +91,11 @@ export function eventsRouter(deps: ApiDeps, streams: SseStreams): Router {
         blocking.on('error', () => {});
         await waitForRedis(blocking, env.REDIS_URL, 2_000);
         while (!finished && !closed) {
-          const events = await store.waitEvents(blocking, id, after, BLOCK_MS);
+          const events = await store.events.wait(blocking, id, after, BLOCK_MS);
           if (events.length > 0) {
             finished = await send(events);
           } else {
-            const status = await guard(redis, () => store.status(id));
+            const status = await guard(redis, () => store.lifecycle.status(id));
             if (!status || FINAL_STATUSES.includes(status)) finished = true;
           }
         }
@@ -103,19 +109,33 @@ export function eventsRouter(deps: ApiDeps, streams: SseStreams): Router {
         blocking?.disconnect();
         if (!res.writableEnded) res.end();
       }
-    })
-    .all(methodNotAllowed(['GET']));
+    },
+  });
 
   return router;
 }
 
-/** `Last-Event-ID` (what EventSource sends on reconnect) wins over `?lastEventId=` (first connect). */
+const MAX_STREAM_ID = `${U64_MAX}-${U64_MAX}`;
+
+/**
+ * `Last-Event-ID` (what EventSource sends on reconnect) wins over `?lastEventId=` (first
+ * connect). A value that cannot be an id of a Redis stream (parts over 2^64-1 included, which
+ * Redis refused with an error that became a 500) is the caller's mistake: 400 naming the field.
+ */
 function lastEventIdOf(req: Request): string | undefined {
   const header = req.get('last-event-id');
   const query = typeof req.query.lastEventId === 'string' ? req.query.lastEventId : undefined;
-  const value = header !== undefined && header.trim() !== '' ? header.trim() : query;
+  const fromHeader = header !== undefined && header.trim() !== '';
+  const value = fromHeader ? header.trim() : query;
   if (value === undefined || value === '') return undefined;
-  if (!STREAM_ID.test(value))
-    throw new InvalidRequestError('Last-Event-ID must be an event id from this stream (like 1700000000000-0)');
-  return value;
+  const field = fromHeader ? 'Last-Event-ID' : 'lastEventId';
+  const match = STREAM_ID.exec(value);
+  const [ms, seq] = [match?.[1], match?.[2]].map((part) => (part === undefined ? undefined : BigInt(part)));
+  if (ms === undefined || ms > U64_MAX || (seq !== undefined && seq > U64_MAX)) {
+    throw new InvalidRequestError(
+      `${field} must be an event id from this stream, like 1700000000000-0 (two numbers up to ${U64_MAX})`,
+      fromHeader ? { header: field } : { parameter: field },
+    );
+  }
+  return `${ms}-${seq ?? 0n}`;
 }

@@ -14,13 +14,13 @@ beforeAll(async () => {
     ((await call(api.url, 'POST', '/v1/jobs', { headers: AUTH, body: { prompt: 'files' } })).json as TaskAccepted).id;
   id = await submit();
   otherId = await submit();
-  await api.store.saveFiles(otherId, [{ path: 'secret.txt', size: SECRET.length, content: Buffer.from(SECRET) }]);
+  await api.store.files.save(otherId, [{ path: 'secret.txt', size: SECRET.length, content: Buffer.from(SECRET) }]);
 });
 
 describe('GET /v1/jobs/:id/files', () => {
   it('is empty until the worker saves a snapshot, then lists path and size', async () => {
     expect((await call(api.url, 'GET', `/v1/jobs/${id}/files`, { headers: AUTH })).json).toEqual({ files: [] });
-    await api.store.saveFiles(id, [
+    await api.store.files.save(id, [
       { path: 'todo.md', size: 9, content: Buffer.from('# todo\n- ') },
       { path: 'data/results.json', size: 11, content: Buffer.from('{"ok":true}') },
       { path: 'notes', size: 5, content: Buffer.from('plain') },

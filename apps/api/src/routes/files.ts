@@ -4,38 +4,27 @@ import type { ApiDeps } from '../deps.js';
 import { NotFoundError } from '../errors.js';
 import { contentTypeOf, workspacePath } from '../file-path.js';
 import { guard } from '../redis-guard.js';
-import { methodNotAllowed } from './method.js';
-import { taskIdParam } from './jobs.js';
+import { taskRoute } from '../task-routes.js';
 
 /** `GET /v1/jobs/:id/files` and `GET /v1/jobs/:id/files/<path>`, served from the copies kept in Redis. */
 export function filesRouter(deps: ApiDeps): Router {
   const { redis, store } = deps;
   const router = Router();
 
-  const requireTask = async (id: string) => {
-    if (!(await guard(redis, () => store.exists(id)))) throw new NotFoundError(`no job ${id}`);
-  };
-
-  router
-    .route('/jobs/:id/files')
-    .get(async (req, res) => {
-      const id = taskIdParam(req);
-      await requireTask(id);
-      const listed = (await guard(redis, () => store.listFiles(id))) ?? [];
+  taskRoute(router, deps, '/jobs/:id/files', {
+    get: async (_req, res, { id }) => {
+      const listed = (await guard(redis, () => store.files.list(id))) ?? [];
       const files: ResultFile[] = listed.map(({ path, size }) => ({ path, size }));
       res.json({ files });
-    })
-    .all(methodNotAllowed(['GET']));
+    },
+  });
 
-  router
-    .route('/jobs/:id/files/*path')
-    .get(async (req, res) => {
-      const id = taskIdParam(req);
+  taskRoute(router, deps, '/jobs/:id/files/*path', {
+    get: async (req, res, { id }) => {
       // Judged on the raw URL: Express has already decoded `req.params.path` once, which would
       // hide one layer of encoding from the check.
       const path = workspacePath(rawFileTail(req));
-      await requireTask(id);
-      const [listed, bytes] = await guard(redis, () => Promise.all([store.listFiles(id), store.readFile(id, path)]));
+      const [listed, bytes] = await guard(redis, () => Promise.all([store.files.list(id), store.files.read(id, path)]));
       if (bytes === undefined) {
         const entry = listed?.find((f) => f.path === path);
         if (entry && !entry.stored) {
@@ -51,12 +40,12 @@ export function filesRouter(deps: ApiDeps): Router {
         .set({
           'Content-Type': contentTypeOf(path, bytes),
           'X-Content-Type-Options': 'nosniff',
-          'Content-Security-Policy': "default-src 'none'; sandbox",
+          'Content-Security-Policy': "default-src 'none'; sandbox; frame-ancestors 'none'",
           'Cache-Control': 'no-store',
         })
         .send(bytes);
-    })
-    .all(methodNotAllowed(['GET']));
+    },
+  });
 
   return router;
 }

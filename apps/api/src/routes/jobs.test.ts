@@ -223,9 +223,15 @@ describe('GET /v1/jobs/:id', () => {
   it('shows what the worker wrote: running, steps, result', async () => {
     const { json } = await post({ prompt: 'view me' });
     const id = (json as TaskAccepted).id;
-    await api.store.markRunning(id, 'worker-a', new Date().toISOString());
-    await api.store.setStep(id, { index: 0, action: 'create-file', status: 'completed', attempts: 1, durationMs: 12 });
-    await api.store.setProgress(id, { step: 1, maxSteps: 40, phase: 'thinking' });
+    await api.store.lifecycle.start(id, { workerId: 'worker-a' });
+    await api.store.steps.set(id, {
+      index: 0,
+      action: 'create-file',
+      status: 'completed',
+      attempts: 1,
+      durationMs: 12,
+    });
+    await api.store.records.setProgress(id, { step: 1, maxSteps: 40, phase: 'thinking' });
     let view = TaskView.parse((await call(api.url, 'GET', `/v1/jobs/${id}`, { headers: AUTH })).json);
     expect(view).toMatchObject({
       status: 'running',
@@ -234,7 +240,7 @@ describe('GET /v1/jobs/:id', () => {
       steps: [{ index: 0, action: 'create-file', status: 'completed' }],
     });
     expect(view.startedAt).toBeDefined();
-    await api.store.setStatus(id, 'completed', {
+    await api.store.lifecycle.transition(id, 'completed', {
       result: { summary: 'done', files: [{ path: 'report.md', size: 2 }] },
     });
     view = TaskView.parse((await call(api.url, 'GET', `/v1/jobs/${id}`, { headers: AUTH })).json);
@@ -253,7 +259,7 @@ describe('POST /v1/jobs/:id/cancel', () => {
     expect(res.status).toBe(202);
     expect(TaskView.parse(res.json).status).toBe('cancelled');
     expect(await api.queue.getJob(id)).toBeUndefined();
-    const events = await api.store.readEvents(id);
+    const events = await api.store.events.read(id);
     expect(events.at(-1)?.event).toMatchObject({ type: 'status', status: 'cancelled' });
   });
 
@@ -269,17 +275,18 @@ describe('POST /v1/jobs/:id/cancel', () => {
       const id = (json as TaskAccepted).id;
       const job = await worker.getNextJob('test-token');
       expect(job?.id).toBe(id);
-      await api2.store.markRunning(id, 'worker-a', new Date().toISOString());
-      const published = new Promise<string>((resolve) =>
-        subscriber.on('message', (_channel: string, message: string) => resolve(message)),
-      );
-      await subscriber.subscribe(api2.store.keys.cancelChannel());
+      await api2.store.lifecycle.start(id, { workerId: 'worker-a' });
+      let announce: (taskId: string) => void = () => undefined;
+      const published = new Promise<string>((resolve) => {
+        announce = resolve;
+      });
+      await api2.store.cancels.subscribe(subscriber, (taskId) => announce(taskId));
 
       const res = await call(api2.url, 'POST', `/v1/jobs/${id}/cancel`, { headers: AUTH });
       expect(res.status).toBe(202);
       expect(TaskView.parse(res.json).status).toBe('running');
       expect(await published).toBe(id);
-      expect(await api2.store.isCancelRequested(id)).toBe(true);
+      expect(await api2.store.cancels.isRequested(id)).toBe(true);
       expect(await api2.queue.getJobState(id)).toBe('active');
     } finally {
       await worker.close(true);
@@ -293,7 +300,8 @@ describe('POST /v1/jobs/:id/cancel', () => {
   it('answers 409 already_finished for a finished task, 404 for an unknown one', async () => {
     const { json } = await post({ prompt: 'finished' });
     const id = (json as TaskAccepted).id;
-    await api.store.setStatus(id, 'completed', { result: { summary: 's', files: [] } });
+    await api.store.lifecycle.start(id, { workerId: 'worker-a' });
+    await api.store.lifecycle.transition(id, 'completed', { result: { summary: 's', files: [] } });
     expectError(await call(api.url, 'POST', `/v1/jobs/${id}/cancel`, { headers: AUTH }), 409, 'already_finished');
     expectError(await call(api.url, 'POST', '/v1/jobs/nope/cancel', { headers: AUTH }), 404, 'not_found');
   });

@@ -1,52 +1,60 @@
 import { createHash, randomUUID } from 'node:crypto';
-import express, { Router, type Request } from 'express';
-import { FINAL_STATUSES, TASK_ID_PATTERN, TaskRequest, type TaskAccepted, type TaskView } from '@research/contracts';
-import { JOBS, jobOptions, type TaskJobData } from '@research/queue';
-import { apiKeyOf } from '../auth.js';
+import { Router } from 'express';
+import { FINAL_STATUSES, TaskRequest, type TaskAccepted, type TaskView } from '@research/contracts';
+import { JOBS, QueuedQuota, jobOptions, type TaskJobData } from '@research/queue';
+import { callerOf } from '../auth.js';
+import { jsonBody } from '../body.js';
 import type { ApiDeps } from '../deps.js';
-import { ConflictError, InvalidRequestError, NotFoundError, UnsupportedMediaTypeError } from '../errors.js';
+import { ConflictError, InvalidRequestError, NotFoundError, TooManyRequestsError } from '../errors.js';
 import { guard } from '../redis-guard.js';
+import { type OwnedTask, taskRoute } from '../task-routes.js';
 import { methodNotAllowed } from './method.js';
 
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9_.:-]{1,128}$/;
 /** Keys `TaskMetadata`'s record would silently drop (a JSON `__proto__` key becomes a prototype assignment). */
 const FORBIDDEN_KEYS = ['__proto__', 'constructor', 'prototype'];
+/** How soon a tenant at its queued limit is told to try again (tasks start within seconds). */
+const QUOTA_RETRY_AFTER_S = 5;
 
 export function taskLinks(id: string): TaskAccepted['links'] {
   const self = `/v1/jobs/${id}`;
   return { self, events: `${self}/events`, files: `${self}/files`, cancel: `${self}/cancel` };
 }
 
-/** The `:id` of a task route; malformed ids are a plain 404 (they cannot name a task). */
-export function taskIdParam(req: Request): string {
-  const id = req.params.id;
-  // Ids that could never name a task are simply unknown.
-  if (typeof id !== 'string' || !TASK_ID_PATTERN.test(id)) throw new NotFoundError('no such job');
-  return id;
-}
-
 /** `POST /v1/jobs`, `GET /v1/jobs/:id`, `POST /v1/jobs/:id/cancel`. */
 export function jobsRouter(deps: ApiDeps): Router {
   const { env, redis, store, queue, logger } = deps;
   const router = Router();
-
-  const json = express.json({ limit: env.MAX_BODY_BYTES, strict: true, type: () => true });
-  const requireJson: express.RequestHandler = (req, _res, next) => {
-    // Checked before reading the body so a form post or a text upload gets 415, not "invalid JSON".
-    next(req.is(['application/json', '+json']) ? undefined : new UnsupportedMediaTypeError());
-  };
+  const quota = new QueuedQuota(redis, env.QUEUE_PREFIX, env.TENANT_MAX_QUEUED);
 
   router
     .route('/jobs')
-    .post(requireJson, json, async (req, res) => {
-      const idempotencyHash = idempotencyHashOf(req.get('idempotency-key'), apiKeyOf(res.locals));
+    .post(...jsonBody({ maxBodyBytes: env.MAX_BODY_BYTES, bodyTimeoutMs: env.BODY_TIMEOUT_MS }), async (req, res) => {
+      const { tenant } = callerOf(res.locals);
+      const idempotencyHash = idempotencyHashOf(req.get('idempotency-key'), tenant);
       const request = parseTaskRequest(req.body);
       const id = randomUUID();
       const createdAt = new Date().toISOString();
       const maxSteps = request.maxSteps ?? env.TASK_MAX_STEPS;
 
-      const created = await guard(redis, () => store.create(id, request, createdAt, maxSteps, idempotencyHash));
+      const admission = await guard(redis, () => quota.admit(tenant, id, idempotencyHash));
+      if (admission === 'full') {
+        throw new TooManyRequestsError(
+          'quota_exceeded',
+          `tenant ${tenant} already has ${quota.limit} tasks queued and not yet started (TENANT_MAX_QUEUED=${quota.limit}); submit again once some have started`,
+          QUOTA_RETRY_AFTER_S,
+          { limit: quota.limit, tenant },
+        );
+      }
+      const created = await guard(redis, () =>
+        store.lifecycle.create({ id, request, createdAt, maxSteps, idempotencyHash, tenant }),
+      ).catch(async (err: unknown) => {
+        if (admission === 'admitted') await quota.release(tenant, id).catch(() => undefined);
+        throw err;
+      });
       if (!created.created) {
+        // A repeat that raced its first submit past the admission check: it was counted for nothing.
+        if (admission === 'admitted') await guard(redis, () => quota.release(tenant, id));
         if (!created.sameRequest) {
           throw new ConflictError(
             'idempotency_key_reused',
@@ -54,10 +62,11 @@ export function jobsRouter(deps: ApiDeps): Router {
             { id: created.id },
           );
         }
-        const existing = await guard(redis, () => store.view(created.id));
+        const existing = await guard(redis, () => store.records.view(created.id));
         res.status(202).json(accepted(created.id, existing?.status ?? 'queued', existing?.createdAt ?? createdAt));
         return;
       }
+      if (admission === 'repeat') await guard(redis, () => quota.add(tenant, id));
       const data: TaskJobData = { taskId: id, request, createdAt };
       try {
         await guard(redis, () => queue.add(JOBS.task.name(data), data, jobOptions('task', { jobId: id })));
@@ -66,13 +75,16 @@ export function jobsRouter(deps: ApiDeps): Router {
         // idempotency key so the client's retry creates a task that runs.
         await Promise.allSettled([
           guard(redis, () =>
-            store.setStatus(id, 'failed', { error: { code: 'internal', message: 'the task could not be queued' } }),
+            store.lifecycle.transition(id, 'failed', {
+              error: { code: 'internal', message: 'the task could not be queued' },
+            }),
           ),
-          idempotencyHash ? guard(redis, () => store.dropIdempotency(idempotencyHash)) : Promise.resolve(),
+          idempotencyHash ? guard(redis, () => store.idempotency.drop(idempotencyHash)) : Promise.resolve(),
+          guard(redis, () => quota.release(tenant, id)),
         ]);
         throw err;
       }
-      logger.debug({ taskId: id, maxSteps }, 'task queued');
+      logger.debug({ taskId: id, tenant, maxSteps }, 'task queued');
       res
         .status(202)
         .location(taskLinks(id).self)
@@ -80,22 +92,17 @@ export function jobsRouter(deps: ApiDeps): Router {
     })
     .all(methodNotAllowed(['POST']));
 
-  router
-    .route('/jobs/:id')
-    .get(async (req, res) => {
-      const id = taskIdParam(req);
-      const view = await guard(redis, () => store.view(id));
-      if (!view) throw new NotFoundError(`no job ${id}`);
-      res.json(view satisfies TaskView);
-    })
-    .all(methodNotAllowed(['GET']));
+  taskRoute(router, deps, '/jobs/:id', {
+    get: async (_req, res, task) => {
+      const view = await guard(redis, () => store.records.view(task.id));
+      if (!view) throw new NotFoundError(`no job ${task.id}`);
+      res.json(withTenant(view, task));
+    },
+  });
 
-  router
-    .route('/jobs/:id/cancel')
-    .post(async (req, res) => {
-      const id = taskIdParam(req);
-      const status = await guard(redis, () => store.status(id));
-      if (!status) throw new NotFoundError(`no job ${id}`);
+  taskRoute(router, deps, '/jobs/:id/cancel', {
+    post: async (_req, res, task) => {
+      const { id, status } = task;
       if (FINAL_STATUSES.includes(status))
         throw new ConflictError('already_finished', `job ${id} already finished (${status})`, { status });
 
@@ -106,34 +113,51 @@ export function jobsRouter(deps: ApiDeps): Router {
         removed = state === 'unknown' || (await guard(redis, () => queue.remove(id))) === 1;
       }
       if (removed) {
-        await guard(redis, () =>
-          store.setStatus(id, 'cancelled', { error: { code: 'cancelled', message: 'cancelled before it started' } }),
+        // No worker holds the job now, so the API ends the task itself. The transition is refused
+        // when a worker finished it meanwhile: that status stands.
+        const cancelled = await guard(redis, () =>
+          store.lifecycle.transition(id, 'cancelled', {
+            error: { code: 'cancelled', message: 'cancelled before it started' },
+          }),
         );
+        if (!cancelled.ok) {
+          if (cancelled.status === undefined) throw new NotFoundError(`no job ${id}`);
+          if (FINAL_STATUSES.includes(cancelled.status))
+            throw new ConflictError('already_finished', `job ${id} already finished (${cancelled.status})`, {
+              status: cancelled.status,
+            });
+        }
+        await guard(redis, () => quota.release(task.tenant, id));
       } else {
-        await guard(redis, () => store.requestCancel(id));
+        await guard(redis, () => store.cancels.request(id));
       }
       logger.info({ taskId: id, queueState: state, removed }, 'cancel requested');
-      const view = await guard(redis, () => store.view(id));
-      res.status(202).json(view);
-    })
-    .all(methodNotAllowed(['POST']));
+      const view = await guard(redis, () => store.records.view(id));
+      res.status(202).json(view ? withTenant(view, task) : view);
+    },
+  });
 
   return router;
+}
+
+/** The view as the API shows it: with the tenant the task belongs to. */
+export function withTenant(view: TaskView, task: OwnedTask): TaskView {
+  return { ...view, tenant: task.tenant };
 }
 
 function accepted(id: string, status: TaskAccepted['status'], createdAt: string): TaskAccepted {
   return { id, status, createdAt, links: taskLinks(id) };
 }
 
-/** Idempotency keys are scoped per API key, so two clients cannot collide or probe each other's. */
-function idempotencyHashOf(header: string | undefined, apiKey: string): string | undefined {
+/** Idempotency keys are scoped per tenant, so two tenants cannot collide or probe each other's. */
+function idempotencyHashOf(header: string | undefined, tenant: string): string | undefined {
   if (header === undefined) return undefined;
   if (!IDEMPOTENCY_KEY.test(header)) {
     throw new InvalidRequestError('Idempotency-Key must be 1-128 characters of A-Z a-z 0-9 _ . : -', {
       header: 'Idempotency-Key',
     });
   }
-  return createHash('sha256').update(apiKey).update('\u0000').update(header).digest('hex');
+  return createHash('sha256').update(`tenant:${tenant}`).update('\u0000').update(header).digest('hex');
 }
 
 function parseTaskRequest(body: unknown): TaskRequest {

@@ -3,12 +3,22 @@
  *
  * A StepRunner for unit tests of the loop: create-file, read-file and list-files work on a
  * temporary directory; execute-command NEVER runs anything — it returns canned test data from
- * `onExecute` (default: a refusal). In the product every action runs in the Docker sandbox.
+ * `onExecute` (default: a refusal), and the web actions reach no network — they return canned
+ * test data from `onWeb` (default: a refusal). In the product every sandbox action runs in the
+ * Docker sandbox and every web action in the worker under the egress policy.
  */
 import { mkdtemp, mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { ExecuteCommandAction, ExecuteCommandResult, FileEntry, StepOutcome, ToolCall } from '@research/contracts';
+import type {
+  ExecuteCommandAction,
+  ExecuteCommandResult,
+  FileEntry,
+  StepOutcome,
+  ToolCall,
+  WebFetchAction,
+  WebSearchAction,
+} from '@research/contracts';
 import type { StepRunner } from '../loop.js';
 import type { ModelProvider, ModelRequest, ModelTurn } from '../provider.js';
 
@@ -17,6 +27,14 @@ export type CannedExecute = (
   root: string,
 ) => Promise<Omit<ExecuteCommandResult, 'action'>> | Omit<ExecuteCommandResult, 'action'>;
 
+/** Canned web steps (TEST DATA): the outcome, and for a fetch the file it leaves in the task directory. */
+export type CannedWeb = (action: WebSearchAction | WebFetchAction, root: string) => Promise<StepOutcome> | StepOutcome;
+
+const NO_WEB: CannedWeb = (a) => ({
+  ok: false,
+  error: { code: 'egress_denied', message: `TEST DATA: ${a.action} is not available in the temp-dir test runner` },
+});
+
 export class TempDirStepRunner implements StepRunner {
   /** Every call received, in order (step index, call). */
   readonly calls: { step: number; call: ToolCall }[] = [];
@@ -24,9 +42,10 @@ export class TempDirStepRunner implements StepRunner {
   private constructor(
     readonly root: string,
     private readonly onExecute: CannedExecute,
+    private readonly onWeb: CannedWeb,
   ) {}
 
-  static async create(options: { onExecute?: CannedExecute } = {}): Promise<TempDirStepRunner> {
+  static async create(options: { onExecute?: CannedExecute; onWeb?: CannedWeb } = {}): Promise<TempDirStepRunner> {
     const root = await mkdtemp(path.join(os.tmpdir(), 'agent-test-'));
     return new TempDirStepRunner(
       root,
@@ -39,6 +58,7 @@ export class TempDirStepRunner implements StepRunner {
           truncated: false,
           durationMs: 0,
         })),
+      options.onWeb ?? NO_WEB,
     );
   }
 
@@ -128,6 +148,9 @@ export class TempDirStepRunner implements StepRunner {
       }
       case 'execute-command':
         return { ok: true, result: { action: 'execute-command', ...(await this.onExecute(a, this.root)) } };
+      case 'web-search':
+      case 'web-fetch':
+        return this.onWeb(a, this.root);
     }
   }
 }

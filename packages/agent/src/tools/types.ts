@@ -3,9 +3,11 @@ import type { DaytonaAction } from '@research/contracts';
 export type ToolArgsResult = { ok: true; action: DaytonaAction } | { ok: false; error: string };
 
 /**
- * A tool the model may call. Every tool ends up as a `daytona-execute` action, so whatever a
- * model calls runs in the sandbox through the worker's StepRunner — nothing runs on the host.
- * Adding a tool is one file exporting a ToolDefinition, registered in `createDefaultRegistry`.
+ * A tool the model may call. Every tool ends up as an action of the catalog, run through the
+ * worker's StepRunner: the sandbox actions in the sandbox, the web ones in the worker under the
+ * egress policy — nothing the model writes runs on the host. The tools of the catalog are built
+ * by `catalogTool`; a deprecated alias is one file exporting a ToolDefinition, registered in
+ * `createDefaultRegistry`.
  */
 export interface ToolDefinition {
   /** Name in the XML tag and in native function calls. */

@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { Job, Queue } from 'bullmq';
-import { StepOutcome, type ToolCall } from '@research/contracts';
+import type { StepOutcome, ToolCall } from '@research/contracts';
 import {
   JOBS,
   type StepJobData,
@@ -8,51 +8,18 @@ import {
   queueOptions,
   stepJobId,
   stepQueueOwner,
+  taskFence,
   type DeathWatch,
+  isFinalFailure,
   type Redis,
-  type TaskFence,
   type TaskStore,
 } from '@research/queue';
 import type { Logger } from '@research/config';
+import { LeaseLostError, StepFailedError } from './errors.js';
 
 interface Waiter {
   resolve: (outcome: StepOutcome) => void;
   reject: (err: Error) => void;
-}
-
-/** This run no longer holds the task's lock; the task resumes from its checkpoint, here or elsewhere. */
-export class LeaseLostError extends Error {
-  override readonly name = 'LeaseLostError';
-}
-
-/** The fence of a task job being processed: its lock key and this run's token. */
-export function taskFence(job: Job): TaskFence {
-  if (!job.token || !job.id)
-    throw new Error(`task job ${job.id ?? '?'} has no lock token: it is not being processed by a Worker`);
-  return { lockKey: `${job.queueQualifiedName}:${job.id}:lock`, token: job.token };
-}
-
-/** A step job failed for good (every attempt): the task retries from its checkpoint. */
-export class StepFailedError extends Error {
-  override readonly name = 'StepFailedError';
-  constructor(
-    readonly stepIndex: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-/**
- * Whether BullMQ will not run the job again: its attempts are used up, it threw
- * UnrecoverableError, or the stalled checker failed it ("stalled more than allowable limit").
- */
-export function isFinalFailure(job: Job, err: Error): boolean {
-  return (
-    job.attemptsMade >= (job.opts.attempts ?? 1) ||
-    err.name === 'UnrecoverableError' ||
-    /stalled more than/.test(err.message)
-  );
 }
 
 /** How often a step being waited for is checked for having vanished from the queue. */
@@ -85,20 +52,35 @@ export class StepDispatcher {
     private readonly logger: Logger,
   ) {}
 
-  /** Wired to the step Worker's `completed` event. */
-  onCompleted(job: Job, returnvalue: unknown): void {
-    const waiter = job.id ? this.waiters.get(job.id) : undefined;
-    if (!waiter) return;
-    this.waiters.delete(job.id!);
-    const parsed = StepOutcome.safeParse(returnvalue);
-    if (parsed.success) waiter.resolve(parsed.data);
-    else waiter.reject(new StepFailedError(job.data?.stepIndex ?? -1, `step ${job.id} returned an invalid result`));
+  /**
+   * Wired to the step Worker's `completed` event, with the outcome when this process ran the
+   * step (else it is read from the step's record, where every finished step keeps it).
+   */
+  onCompleted(job: Job, outcome: StepOutcome | undefined): void {
+    const id = job.id;
+    if (!id || !this.waiters.has(id)) return;
+    if (outcome) {
+      this.settle(id, (w) => w.resolve(outcome));
+      return;
+    }
+    const { taskId, stepIndex } = job.data as Partial<StepJobData>;
+    void this.recorded(id, taskId, stepIndex)
+      .then((o) => this.settle(id, (w) => w.resolve(o)))
+      .catch((err: Error) => this.settle(id, (w) => w.reject(err)));
+  }
+
+  /** The outcome recorded with a step whose job completed; a completed step always has one. */
+  private async recorded(id: string, taskId: string | undefined, index: number | undefined): Promise<StepOutcome> {
+    const outcome =
+      taskId !== undefined && index !== undefined ? await this.store.steps.outcome(taskId, index) : undefined;
+    if (!outcome) throw new StepFailedError(index ?? -1, `step ${id} completed but its outcome is not recorded`);
+    return outcome;
   }
 
   /** Wired to the step Worker's `failed` event; only the last attempt fails the wait. */
   onFailed(job: Job | undefined, err: Error): void {
     if (!job?.id) return;
-    if (!isFinalFailure(job, err)) return;
+    if (!isFinalFailure(job)) return;
     const waiter = this.waiters.get(job.id);
     if (!waiter) return;
     this.waiters.delete(job.id);
@@ -133,9 +115,9 @@ export class StepDispatcher {
       }
       return waiting;
     }
-    const previous = await this.store.getStep(taskId, index);
+    const previous = await this.store.steps.get(taskId, index);
     if (previous?.queue && previous.queue !== this.stepQueue.name) {
-      const done = await this.takeOver(previous.queue, id, signal);
+      const done = await this.takeOver(previous.queue, id, taskId, index, signal);
       if (done) return done;
     }
 
@@ -160,7 +142,7 @@ export class StepDispatcher {
     let job = await Job.fromId<StepJobData>(this.stepQueue, id);
     if (job) {
       const state = await job.getState();
-      if (state === 'completed') return StepOutcome.parse(job.returnvalue);
+      if (state === 'completed') return this.recorded(id, taskId, index);
       if (state === 'failed' || state === 'unknown') {
         await job.remove();
         job = undefined;
@@ -169,8 +151,8 @@ export class StepDispatcher {
     if (job) return undefined;
     // Finished before, its job since gone (taken over from a dead worker, or failed after the
     // run when it could not be completed): the recorded outcome stands; nothing runs again.
-    const recorded = StepOutcome.safeParse(await this.store.stepOutcome(taskId, index));
-    if (recorded.success) return recorded.data;
+    const recorded = await this.store.steps.outcome(taskId, index);
+    if (recorded) return recorded;
     await this.add(taskJob, taskId, call, index);
     return undefined;
   }
@@ -190,7 +172,7 @@ export class StepDispatcher {
       attempts: 0,
       queue: this.stepQueue.name,
     };
-    if (!(await this.store.setStepFenced(taskId, record, taskFence(taskJob)))) {
+    if (!(await this.store.steps.setFenced(taskId, record, taskFence(taskJob)))) {
       throw new LeaseLostError(
         `task ${taskId}: the lock is no longer this run's; step ${index + 1} was not dispatched`,
       );
@@ -198,12 +180,7 @@ export class StepDispatcher {
     await this.stepQueue.add(
       JOBS.step.name(data),
       data,
-      jobOptions('step', {
-        jobId: id,
-        parent: { id: taskJob.id!, queue: taskJob.queueQualifiedName },
-        // A step that fails for good leaves the task's dependencies, so the task can still finish.
-        removeDependencyOnFailure: true,
-      }),
+      jobOptions('step', { jobId: id, parent: { id: taskJob.id!, queue: taskJob.queueQualifiedName } }),
     );
   }
 
@@ -252,15 +229,11 @@ export class StepDispatcher {
     if (!this.waiters.has(id)) return;
     const job = await Job.fromId(this.stepQueue, id);
     const state = job ? await job.getState() : 'unknown';
-    if (state === 'completed') {
-      const parsed = StepOutcome.safeParse(job?.returnvalue);
-      if (parsed.success) this.settle(id, (w) => w.resolve(parsed.data));
-      return;
-    }
-    if (state !== 'unknown') return;
-    const recorded = StepOutcome.safeParse(await this.store.stepOutcome(taskId, index));
-    if (recorded.success) this.settle(id, (w) => w.resolve(recorded.data));
-    else this.settle(id, (w) => w.reject(new StepFailedError(index, `step ${id} left the queue without finishing`)));
+    if (state !== 'completed' && state !== 'unknown') return;
+    const recorded = await this.store.steps.outcome(taskId, index);
+    if (recorded) this.settle(id, (w) => w.resolve(recorded));
+    else if (state === 'unknown')
+      this.settle(id, (w) => w.reject(new StepFailedError(index, `step ${id} left the queue without finishing`)));
   }
 
   private settle(id: string, how: (waiter: Waiter) => void): void {
@@ -278,7 +251,13 @@ export class StepDispatcher {
    * worker's step is removed — which also drops it from the task's dependencies — once its lock
    * has expired, and runs here.
    */
-  private async takeOver(queueName: string, id: string, signal: AbortSignal): Promise<StepOutcome | undefined> {
+  private async takeOver(
+    queueName: string,
+    id: string,
+    taskId: string,
+    index: number,
+    signal: AbortSignal,
+  ): Promise<StepOutcome | undefined> {
     const owner = stepQueueOwner(queueName);
     const other = new Queue(queueName, queueOptions(this.connection, this.prefix));
     try {
@@ -290,8 +269,8 @@ export class StepDispatcher {
         if (!job) return undefined;
         const state = await job.getState();
         if (state === 'completed') {
-          const parsed = StepOutcome.safeParse(job.returnvalue);
-          if (parsed.success) return parsed.data;
+          const recorded = await this.store.steps.outcome(taskId, index);
+          if (recorded) return recorded;
         }
         if (state === 'unknown') return undefined;
         if (state === 'completed' || state === 'failed' || (await this.deathWatch.isDead(owner))) {

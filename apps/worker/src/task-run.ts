@@ -1,12 +1,38 @@
-import { UnrecoverableError, type Job } from 'bullmq';
-import { createProvider, initialState, runAgent, type AgentState, type ModelProvider } from '@research/agent';
-import type { Env, Logger } from '@research/config';
-import { actionOf, type TaskEvent, type TaskProgress, type TaskResult } from '@research/contracts';
-import { TaskJobData, stepLogLine, type TaskStore } from '@research/queue';
+import { type Job, UnrecoverableError } from 'bullmq';
+import { type AgentState, createProvider, initialState, LlmError, type ModelProvider, runAgent } from '@research/agent';
+import { ConfigError, type Env, type Logger } from '@research/config';
+import {
+  actionOf,
+  FINAL_STATUSES,
+  type TaskEvent,
+  type TaskProgress,
+  type TaskResult,
+  type TaskStatus,
+} from '@research/contracts';
+import {
+  asJobError,
+  isRetryable,
+  type StatusDetails,
+  stepLogLine,
+  type TaskJobData,
+  type TaskStore,
+  taskFence,
+} from '@research/queue';
 import type { Sandbox } from '@research/sandbox';
-import { LeaseLostError, taskFence, type StepDispatcher } from './steps.js';
+import { LeaseLostError } from './errors.js';
+import type { StepDispatcher } from './step-dispatcher.js';
+import type { Ending } from './task-runner.js';
 
-export interface TaskContext {
+/** A run's controls, held by the task runner for the cancel channel and the lock-loss event. */
+export interface RunControl {
+  /** Aborted when a cancel of the task is requested. */
+  cancel: AbortController;
+  /** Aborted when this worker lost the task's lock: another worker may be resuming it. */
+  lease: AbortController;
+}
+
+/** What one run of a task gets from the task runner. */
+export interface TaskRunContext {
   env: Env;
   workerId: string;
   store: TaskStore;
@@ -14,40 +40,52 @@ export interface TaskContext {
   dispatcher: StepDispatcher;
   logger: Logger;
   provider?: ModelProvider;
-  /** Abort controllers of the tasks running here, for cancel. */
-  running: Map<string, AbortController>;
-  /** Aborted when this worker lost a running task's lock: another worker may be resuming it. */
-  leases: Map<string, AbortController>;
+  control: RunControl;
+  /** Ends the task (the runner's `end`); returns the status it has then. */
+  end: (to: TaskStatus, details: StatusDetails, ending: Ending) => Promise<TaskStatus>;
+}
+
+export interface TaskRunResult {
+  status: TaskStatus;
+  summary: string;
 }
 
 /** Minimum gap between two snapshots of a running task's files (the API serves them). */
 const SNAPSHOT_EVERY_MS = 2_000;
 
-/** Processes one task job: resumes from its checkpoint, runs the loop, keeps the files, sets the final status. */
-export async function processTask(ctx: TaskContext, job: Job): Promise<{ status: string; summary: string }> {
-  const parsed = TaskJobData.safeParse(job.data);
-  if (!parsed.success) throw new UnrecoverableError(`invalid task payload: ${parsed.error.message}`);
-  const { taskId, request } = parsed.data;
-  const { env, store, sandbox, workerId } = ctx;
+/** Runs one task job: resumes from its checkpoint, runs the loop, keeps the files, ends the task. */
+export async function runTask(ctx: TaskRunContext, job: Job, { taskId, request }: TaskJobData): Promise<TaskRunResult> {
+  const { env, store, sandbox, workerId, control } = ctx;
   const log = ctx.logger.child({ taskId, workerId });
 
   // One round trip: these go out together on the store's connection.
   const [current, cancelRequested, checkpoint] = await Promise.all([
-    store.status(taskId),
-    store.isCancelRequested(taskId),
-    store.loadCheckpoint<AgentState>(taskId),
+    store.lifecycle.status(taskId),
+    store.cancels.isRequested(taskId),
+    store.records.checkpoint<AgentState>(taskId),
   ]);
-  if (current === 'cancelled' || current === 'completed' || current === 'failed') {
-    return { status: current, summary: 'already finished' };
-  }
+  if (current && FINAL_STATUSES.includes(current)) return { status: current, summary: 'already finished' };
+  // Whether the workspace may hold files or processes of this task (a resumed task may: an earlier run touched it).
+  let touched = checkpoint !== undefined;
+  let ranCommand = checkpoint !== undefined;
   if (cancelRequested) {
-    await store.setStatus(taskId, 'cancelled', {
-      error: { code: 'cancelled', message: 'cancelled before it started' },
-    });
-    return { status: 'cancelled', summary: 'cancelled before it started' };
+    const status = await ctx.end(
+      'cancelled',
+      { error: { code: 'cancelled', message: 'cancelled before it started' } },
+      { ranHere: true, ranCommand, keepFiles: false },
+    );
+    return { status, summary: 'cancelled before it started' };
   }
 
-  const { startedAt } = await store.markRunning(taskId, workerId, new Date().toISOString());
+  const started = await store.lifecycle.start(taskId, { workerId });
+  // Refused: the task ended meanwhile (cancelled while its job was on its way here), or its
+  // record is gone. Either way there is nothing to run.
+  if (!started.ok) {
+    if (started.status === undefined) throw new UnrecoverableError(`task ${taskId} has no record`);
+    log.info({ status: started.status }, 'the task ended before this run started; not running it');
+    return { status: started.status, summary: 'already finished' };
+  }
+  const startedAt = started.startedAt ?? new Date().toISOString();
   const maxSteps = request.maxSteps ?? env.TASK_MAX_STEPS;
   const deadline = Date.parse(startedAt) + (request.timeoutSeconds ?? env.TASK_TIMEOUT_SECONDS) * 1_000;
   const state = checkpoint ?? initialState(request, { format: env.TOOL_CALL_FORMAT });
@@ -55,9 +93,6 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
     log.info({ nextStep: checkpoint.nextStep, pending: checkpoint.pending.length }, 'resuming from checkpoint');
   // Steps from here on were never dispatched: checkpoints are written before their steps go out.
   const firstFreshStep = state.nextStep;
-  // Whether the workspace may hold files or processes of this task (a resumed task may: an earlier run touched it).
-  let touched = checkpoint !== undefined;
-  let ranCommand = checkpoint !== undefined;
 
   // Events, progress and log lines go out in the background, in order per connection; the loop
   // does not wait for them. They are flushed before the final status, so nothing is lost or late.
@@ -75,41 +110,26 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
   // Checkpoints and dispatched steps are written only while this run holds the task's lock.
   const fence = taskFence(job);
 
-  const controller = new AbortController();
-  ctx.running.set(taskId, controller);
   // Once the lease is lost, this run writes nothing more the task's next owner would read (no
   // events, no checkpoint, no status): it only winds down, letting a step in flight finish.
-  const lease = new AbortController();
-  ctx.leases.set(taskId, lease);
+  const lease = control.lease;
   const owned = () => !lease.signal.aborted;
   const loseLease = (err: Error) => {
     if (owned())
       log.warn({ err }, "the task lock is no longer this run's; stopping it here so it resumes from its checkpoint");
     lease.abort(err);
   };
-  /**
-   * Sets the final status, then kills what the task's commands left running in the background
-   * (a server for a later step, or a fork bomb holding the container's pids limit): once the
-   * task is over they may neither starve the other tasks sharing the container nor pile up.
-   */
-  const settle = async (...args: Parameters<TaskStore['setStatus']>): Promise<void> => {
+  /** Ends the task once the background writes are out, so its stream ends with the final status. */
+  const settle = async (to: TaskStatus, details: StatusDetails): Promise<TaskStatus> => {
     await flush();
-    await store.setStatus(...args);
-    if (ranCommand)
-      await sandbox
-        .cancelTask(taskId)
-        .catch((err: unknown) => log.warn({ err }, "could not stop the finished task's leftover processes"));
-    // Per-task sandboxes: the files are kept in Redis by now, the container and volume can go.
-    await sandbox
-      .releaseTask?.(taskId)
-      .catch((err: unknown) => log.warn({ err }, "could not release the task's sandbox"));
+    return ctx.end(to, details, { ranHere: true, ranCommand, keepFiles: false });
   };
   const provider = ctx.provider ?? createProvider(env, log);
   let progress: TaskProgress = { step: state.nextStep - state.pending.length, maxSteps, phase: 'starting' };
   const setProgress = (p: Partial<TaskProgress>) => {
     progress = { ...progress, ...p };
     background(job.updateProgress(progress));
-    background(store.setProgress(taskId, progress));
+    background(store.records.setProgress(taskId, progress));
   };
   // The first snapshot waits SNAPSHOT_EVERY_MS: a short task is only copied once, at its end.
   let lastSnapshot = Date.now();
@@ -143,7 +163,7 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
       format: env.TOOL_CALL_FORMAT,
       maxSteps,
       deadline,
-      signal: AbortSignal.any([controller.signal, lease.signal]),
+      signal: AbortSignal.any([control.cancel.signal, lease.signal]),
       logger: log,
       ...(request.model ? { model: request.model } : {}),
       steps: {
@@ -174,11 +194,11 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
         },
       },
       onEvent: (event: TaskEvent) => {
-        if (owned()) background(store.appendEvent(taskId, event));
+        if (owned()) background(store.events.append(taskId, event));
       },
       onCheckpoint: async (s: AgentState) => {
         if (!owned()) return;
-        if (!(await store.saveCheckpointFenced(taskId, s, fence))) {
+        if (!(await store.records.saveCheckpoint(taskId, s, fence))) {
           const err = new LeaseLostError(
             `task ${taskId}: the lock is no longer this run's; its checkpoint was not saved`,
           );
@@ -191,24 +211,23 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
 
     setProgress({ phase: 'finishing' });
     await snapshot(true);
-    const files = touched ? ((await store.listFiles(taskId)) ?? []) : [];
+    const files = touched ? ((await store.files.list(taskId)) ?? []) : [];
     const result: TaskResult = { summary: outcome.summary, files: files.map(({ path, size }) => ({ path, size })) };
     setProgress({ phase: 'done' });
     switch (outcome.reason) {
       case 'answer':
-        await settle(taskId, 'completed', { result });
-        return { status: 'completed', summary: outcome.summary };
+        return { status: await settle('completed', { result }), summary: outcome.summary };
       case 'cancelled':
-        await settle(taskId, 'cancelled', { result, error: { code: 'cancelled', message: 'cancelled by request' } });
+        await settle('cancelled', { result, error: { code: 'cancelled', message: 'cancelled by request' } });
         throw new UnrecoverableError('cancelled by request');
       case 'max_steps':
-        await settle(taskId, 'failed', {
+        await settle('failed', {
           result,
           error: { code: 'max_steps', message: `stopped after ${maxSteps} steps without a final answer` },
         });
         throw new UnrecoverableError(`stopped after ${maxSteps} steps`);
       case 'timeout':
-        await settle(taskId, 'failed', {
+        await settle('failed', {
           result,
           error: {
             code: 'timeout',
@@ -218,20 +237,20 @@ export async function processTask(ctx: TaskContext, job: Job): Promise<{ status:
         throw new UnrecoverableError('task timed out');
     }
   } catch (err) {
-    if (err instanceof UnrecoverableError || !owned()) throw err;
-    const e = err as Error;
-    if (e.name === 'LlmError' || e.name === 'ConfigError') {
-      // The provider already retried; another attempt would hit the same wall.
+    if (!owned()) throw err;
+    if (err instanceof LlmError || err instanceof ConfigError) {
+      // The task's retry policy leaves model failures alone: the provider already retried the
+      // request, and another attempt of the task would hit the same wall.
       await snapshot(true).catch(() => undefined);
-      await settle(taskId, 'failed', { error: { code: 'llm_error', message: e.message } });
-      throw new UnrecoverableError(e.message);
+      await settle('failed', { error: { code: 'llm_error', message: err.message } });
+      throw new UnrecoverableError(err.message);
     }
-    log.warn({ err: e, attempt: job.attemptsMade + 1 }, 'task attempt failed; it will resume from its checkpoint');
+    // Not retryable: the job fails for good now, and the task with it (the runner's onFailed).
+    if (!isRetryable(err)) throw asJobError(err);
+    log.warn({ err, attempt: job.attemptsMade + 1 }, 'task attempt failed; it will resume from its checkpoint');
     throw err;
   } finally {
     clearTimeout(overrun);
-    ctx.running.delete(taskId);
-    ctx.leases.delete(taskId);
   }
 }
 
@@ -246,7 +265,7 @@ function untilLost<T>(lease: AbortSignal, work: Promise<T>): Promise<T> {
 }
 
 /** Copies the task's files into Redis (size-capped), so they outlive the worker and its container. */
-async function saveFiles(ctx: TaskContext, taskId: string): Promise<void> {
+async function saveFiles(ctx: TaskRunContext, taskId: string): Promise<void> {
   const { files } = await ctx.sandbox.exportFiles(taskId, { maxBytes: ctx.env.RESULT_MAX_BYTES });
-  await ctx.store.saveFiles(taskId, files);
+  await ctx.store.files.save(taskId, files);
 }

@@ -1,0 +1,112 @@
+import type { Redis } from '../connection.js';
+import { idempotencyKey } from './idempotency.js';
+import { TaskKeys } from './task-keys.js';
+
+/**
+ * KEYS: the tenant's queued set, its reconcile marker, [the idempotency key].
+ * ARGV: task id, now (ms), limit, task key prefix, grace (ms), set TTL (s).
+ * Returns 1 admitted, 0 full, 2 a repeat of an idempotent submit (not counted again).
+ */
+const ADMIT = `if #KEYS == 3 and redis.call('EXISTS', KEYS[3]) == 1 then return 2 end
+local limit = tonumber(ARGV[3])
+if redis.call('ZCARD', KEYS[1]) >= limit then
+  if redis.call('SET', KEYS[2], '1', 'PX', ${1_000}, 'NX') then
+    local now, grace = tonumber(ARGV[2]), tonumber(ARGV[5])
+    local members = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+    for i = 1, #members, 2 do
+      local status = redis.call('HGET', ARGV[4] .. members[i], 'status')
+      if (status and status ~= 'queued') or (not status and tonumber(members[i + 1]) < now - grace) then
+        redis.call('ZREM', KEYS[1], members[i])
+      end
+    end
+  end
+  if redis.call('ZCARD', KEYS[1]) >= limit then return 0 end
+end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+return 1`;
+
+/** A task counted before its record exists is not taken for expired within this long. */
+const RECORD_GRACE_MS = 60_000;
+/** The set outlives any task in it (unfinished records live 30 days). */
+const SET_TTL_S = 31 * 86_400;
+
+interface AdmitCommand {
+  researchAdmitQueued(numKeys: number, ...args: (string | number)[]): Promise<number>;
+}
+
+export type Admission = 'admitted' | 'full' | 'repeat';
+
+/**
+ * `TENANT_MAX_QUEUED`: how many of a tenant's tasks may wait to start. Each admitted task's id
+ * goes into a per-tenant sorted set in one Lua script that counts and adds atomically, so
+ * concurrent submits (from any number of API processes) cannot overshoot.
+ *
+ * The count is kept right without every writer of a task's status having to know about it: a
+ * task stops counting as soon as its record leaves `queued` (a worker started it, it was
+ * cancelled, it failed to enqueue) or disappears (expired). Those entries are dropped when they
+ * matter — when the set is at the limit — by one pass over it that reads each status. The pass
+ * is O(limit), so it runs at most once a second per tenant; a tenant that is really full is
+ * refused from the count alone. The API also drops an entry at once where it knows (cancel,
+ * enqueue failure).
+ */
+export class QueuedQuota {
+  private readonly redis: Redis & AdmitCommand;
+  private readonly keys: TaskKeys;
+
+  constructor(
+    redis: Redis,
+    /** The queue prefix the tasks' records live under. */
+    prefix: string,
+    /** 0 = no limit. */
+    readonly limit: number,
+  ) {
+    this.keys = new TaskKeys(prefix);
+    if (!('researchAdmitQueued' in redis)) redis.defineCommand('researchAdmitQueued', { lua: ADMIT });
+    this.redis = redis as Redis & AdmitCommand;
+  }
+
+  private setKey(tenant: string): string {
+    return `${this.keys.prefix}:tenant:${tenant}:queued`;
+  }
+
+  /**
+   * Counts task `id` against its tenant's limit, unless the tenant is at it or the submit
+   * repeats one whose idempotency key (`idempotencyHash`, hashed as the store keeps it) already
+   * names a task.
+   */
+  async admit(tenant: string, id: string, idempotencyHash?: string): Promise<Admission> {
+    if (this.limit === 0) return 'admitted';
+    const set = this.setKey(tenant);
+    const idem = idempotencyHash === undefined ? [] : [idempotencyKey(this.keys.prefix, idempotencyHash)];
+    const keys = [set, `${set}:checked`, ...idem];
+    const outcome = await this.redis.researchAdmitQueued(
+      keys.length,
+      ...keys,
+      id,
+      Date.now(),
+      this.limit,
+      this.keys.record(''),
+      RECORD_GRACE_MS,
+      SET_TTL_S,
+    );
+    return outcome === 1 ? 'admitted' : outcome === 2 ? 'repeat' : 'full';
+  }
+
+  /** Counts a task that was created without being admitted (its idempotency key expired meanwhile). */
+  async add(tenant: string, id: string): Promise<void> {
+    if (this.limit === 0) return;
+    await this.redis.zadd(this.setKey(tenant), Date.now(), id);
+  }
+
+  /** Stops counting a task (it was never created, was cancelled, or could not be queued). */
+  async release(tenant: string, id: string): Promise<void> {
+    if (this.limit === 0) return;
+    await this.redis.zrem(this.setKey(tenant), id);
+  }
+
+  /** Tasks counted now (entries that already left `queued` included until the next pass). */
+  async counted(tenant: string): Promise<number> {
+    return this.redis.zcard(this.setKey(tenant));
+  }
+}

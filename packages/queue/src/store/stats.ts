@@ -1,0 +1,71 @@
+import type { Redis } from '../connection.js';
+
+/** Upper bounds (seconds) of the step duration histogram. */
+export const STEP_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+
+type Multi = ReturnType<Redis['multi']>;
+
+/** The stats hash. For this package's parts that count inside their own transactions and scripts. */
+export function statsKey(prefix: string): string {
+  return `${prefix}:stats`;
+}
+
+/** One bucket per observation (made cumulative when read), plus count and sum, within `m`. */
+export function addStepDuration(m: Multi, prefix: string, durationMs: number): Multi {
+  const key = statsKey(prefix);
+  const seconds = durationMs / 1000;
+  const le = STEP_BUCKETS_S.find((b) => seconds <= b);
+  return m
+    .hincrby(key, le === undefined ? 'step_b_inf' : `step_b_${le}`, 1)
+    .hincrby(key, 'step_count', 1)
+    .hincrbyfloat(key, 'step_sum_s', seconds);
+}
+
+export interface StepHistogram {
+  /** Cumulative counts per upper bound (seconds), as Prometheus wants them. */
+  buckets: { le: number; count: number }[];
+  count: number;
+  sumSeconds: number;
+}
+
+/**
+ * Totals across every process (submitted, completed, failed, cancelled, containerRestarts, …)
+ * and the step duration histogram, in one hash, so the API's /metrics covers every worker.
+ */
+export class TaskStats {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
+
+  async increment(name: string, by = 1): Promise<void> {
+    await this.redis.hincrby(statsKey(this.prefix), name, by);
+  }
+
+  async recordStepDuration(durationMs: number): Promise<void> {
+    await addStepDuration(this.redis.multi(), this.prefix, durationMs).exec();
+  }
+
+  async stepHistogram(): Promise<StepHistogram> {
+    const h = await this.redis.hgetall(statsKey(this.prefix));
+    let cumulative = 0;
+    return {
+      buckets: STEP_BUCKETS_S.map((le) => {
+        cumulative += Number(h[`step_b_${le}`] ?? 0);
+        return { le, count: cumulative };
+      }),
+      count: Number(h.step_count ?? 0),
+      sumSeconds: Number(h.step_sum_s ?? 0),
+    };
+  }
+
+  /** Totals since the store began: submitted, completed, failed, cancelled, containerRestarts, …. */
+  async counters(): Promise<Record<string, number>> {
+    const h = await this.redis.hgetall(statsKey(this.prefix));
+    return Object.fromEntries(
+      Object.entries(h)
+        .filter(([k]) => !k.startsWith('step_'))
+        .map(([k, v]) => [k, Number(v)]),
+    );
+  }
+}

@@ -1,0 +1,84 @@
+import { StepOutcome, type StepView } from '@research/contracts';
+import type { Redis } from '../connection.js';
+import { fencedHset, type TaskFence } from './fence.js';
+import { addStepDuration } from './stats.js';
+import { UNFINISHED_TTL_S, type TaskKeys } from './task-keys.js';
+
+export interface StoredStep extends StepView {
+  /** Step queue the step job was added to (the worker that owned the task then). */
+  queue?: string;
+}
+
+/** A task's step records (what the API shows) and the outcomes of its finished steps. */
+export class StepRecords {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: TaskKeys,
+  ) {}
+
+  /**
+   * Plain commands, not a MULTI: they go out at once, in order, ahead of anything sent after them
+   * on this connection (the dispatcher relies on that to record a step before adding its job).
+   */
+  async set(id: string, step: StoredStep): Promise<void> {
+    await Promise.all([
+      this.redis.hset(this.keys.steps(id), String(step.index), JSON.stringify(step)),
+      this.redis.expire(this.keys.steps(id), UNFINISHED_TTL_S),
+    ]);
+  }
+
+  /**
+   * Records a step about to be dispatched, only while `fence` holds the task's lock. Returns
+   * false (and writes nothing) when it does not: the step must not be dispatched.
+   */
+  async setFenced(id: string, step: StoredStep, fence: TaskFence): Promise<boolean> {
+    return fencedHset(
+      this.redis,
+      fence,
+      this.keys.steps(id),
+      String(step.index),
+      JSON.stringify(step),
+      UNFINISHED_TTL_S,
+    );
+  }
+
+  async get(id: string, index: number): Promise<StoredStep | undefined> {
+    const raw = await this.redis.hget(this.keys.steps(id), String(index));
+    return raw ? (JSON.parse(raw) as StoredStep) : undefined;
+  }
+
+  /** Every step record, by index order. */
+  async all(id: string): Promise<StoredStep[]> {
+    const steps = await this.redis.hgetall(this.keys.steps(id));
+    return Object.values(steps)
+      .map((raw) => JSON.parse(raw) as StoredStep)
+      .sort((a, b) => a.index - b.index);
+  }
+
+  /**
+   * Records a finished step together with its outcome, in one transaction, before its job
+   * completes. This is the one copy of the outcome (the step job's return value is only a
+   * summary): whatever delivers the step again later — a step job re-queued after its lock
+   * expired (Redis was away), a task resumed on another worker, a dead worker's step taken over —
+   * is answered from it instead of running the step twice. It lives as long as the task.
+   */
+  async complete(id: string, step: StoredStep, outcome: StepOutcome): Promise<void> {
+    const m = this.redis
+      .multi()
+      .hset(this.keys.steps(id), String(step.index), JSON.stringify(step))
+      .hset(this.keys.outcomes(id), String(step.index), JSON.stringify(outcome))
+      .expire(this.keys.steps(id), UNFINISHED_TTL_S)
+      .expire(this.keys.outcomes(id), UNFINISHED_TTL_S);
+    // The duration goes into the histogram in the same round trip.
+    if (step.durationMs !== undefined) addStepDuration(m, this.keys.prefix, step.durationMs);
+    await m.exec();
+  }
+
+  /** The recorded outcome of a finished step (see `complete`); undefined when it has none. */
+  async outcome(id: string, index: number): Promise<StepOutcome | undefined> {
+    const raw = await this.redis.hget(this.keys.outcomes(id), String(index));
+    if (raw === null) return undefined;
+    const parsed = StepOutcome.safeParse(JSON.parse(raw));
+    return parsed.success ? parsed.data : undefined;
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * Where a task's data lives in Redis. Internal to the store: every part reads and writes its own
+ * keys (or its own fields of the record hash) through methods, and only the lifecycle, which
+ * sets the retention of everything a finished task keeps, needs the whole list.
+ *
+ * Every key starts with the queue prefix, so with a hash-tagged prefix (`{research}`) a task's
+ * keys and the queues share one Redis Cluster slot, and a script may touch several of them.
+ */
+export class TaskKeys {
+  constructor(readonly prefix: string) {}
+
+  /** The record hash: status, request, times, progress, result, error, checkpoint, file list, slot, cancel flag. */
+  record(id: string): string {
+    return `${this.prefix}:task:${id}`;
+  }
+  /** Step records (what the API shows), by step index. */
+  steps(id: string): string {
+    return `${this.prefix}:task:${id}:steps`;
+  }
+  /** Outcomes of finished steps, by step index: a re-delivered or resumed step is answered from here. */
+  outcomes(id: string): string {
+    return `${this.prefix}:task:${id}:outcomes`;
+  }
+  /** The event stream (SSE). */
+  events(id: string): string {
+    return `${this.prefix}:task:${id}:events`;
+  }
+  /** The kept files' bytes. */
+  files(id: string): string {
+    return `${this.prefix}:task:${id}:files`;
+  }
+  /** Everything a task keeps, for the retention of a finished one. */
+  all(id: string): string[] {
+    return [this.record(id), this.steps(id), this.outcomes(id), this.events(id), this.files(id)];
+  }
+}
+
+/** Records of unfinished tasks expire too, in case a task is lost beyond recovery. */
+export const UNFINISHED_TTL_S = 30 * 86_400;
+
+/** Events kept per task; older ones are trimmed (approximately) so Redis stays bounded. */
+export const EVENTS_MAX_LEN = 5_000;

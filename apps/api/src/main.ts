@@ -1,3 +1,4 @@
+import { createServer } from 'node:http';
 import { loadConfigOrExit, redactUrl, requireApiKeys } from '@research/config';
 import { configureHttpServer } from './http-server.js';
 import { createApi, shutdownServer } from './server.js';
@@ -6,14 +7,23 @@ const env = loadConfigOrExit('api', [requireApiKeys]);
 const api = createApi(env);
 const { logger } = api.deps;
 
-const server = api.app.listen(env.PORT, () => {
-  logger.info({ port: env.PORT, redis: redactUrl(env.REDIS_URL), prefix: env.QUEUE_PREFIX }, 'api listening');
-});
+// Not app.listen(port, callback): express 5 calls that callback with the error when the bind
+// fails, so a taken port was logged as "api listening" before the process died.
+const server = createServer(api.app);
 // A slow client may not hold a socket open for ever while sending its request.
 configureHttpServer(server);
-server.on('error', (err) => {
-  logger.fatal({ err }, 'api could not listen');
+server.on('error', (err: NodeJS.ErrnoException) => {
+  const why =
+    err.code === 'EADDRINUSE'
+      ? `port ${env.PORT} is already in use; stop what holds it or set PORT to a free port`
+      : err.code === 'EACCES'
+        ? `no permission to listen on port ${env.PORT}; set PORT to a port above 1023`
+        : `${err.message} (PORT=${env.PORT})`;
+  logger.fatal({ err, port: env.PORT }, `api could not listen: ${why}`);
   process.exit(1);
+});
+server.listen(env.PORT, () => {
+  logger.info({ port: env.PORT, redis: redactUrl(env.REDIS_URL), prefix: env.QUEUE_PREFIX }, 'api listening');
 });
 
 let stopping = false;

@@ -1,5 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -84,5 +85,28 @@ describe('dist/main.js', () => {
     }
     const [code] = await exited;
     expect(code).toBe(0);
+  });
+
+  it('reports a taken port as a fatal error naming DASHBOARD_PORT and exits 1, never as listening', async () => {
+    const holder = createServer();
+    holder.listen(0, '127.0.0.1');
+    await once(holder, 'listening');
+    const { port } = holder.address() as { port: number };
+    try {
+      const child = spawn(process.execPath, [mainJs], {
+        env: baseEnv({ DASHBOARD_READONLY_LOOPBACK: 'true', DASHBOARD_PORT: String(port) }),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+      const [code] = (await once(child, 'exit')) as [number | null];
+      expect(code).toBe(1);
+      expect(output).toContain(`port ${port} (127.0.0.1:${port}) is already in use`);
+      expect(output).toContain('DASHBOARD_PORT');
+      expect(output).not.toContain('dashboard on http');
+    } finally {
+      holder.close();
+    }
   });
 });

@@ -1,3 +1,4 @@
+import { createServer } from 'node:http';
 import { createLogger, loadConfigOrExit } from '@research/config';
 import { createRedis, waitForRedis } from '@research/queue';
 import { createDashboard } from './server.js';
@@ -43,14 +44,23 @@ const onListening = () => {
       : `dashboard on ${where} (read-only, loopback only, no login)`,
   );
 };
-// Without a host Node listens on every interface (IPv4 and IPv6).
-const server = settings.host
-  ? dashboard.app.listen(env.DASHBOARD_PORT, settings.host, onListening)
-  : dashboard.app.listen(env.DASHBOARD_PORT, onListening);
-server.on('error', (err) => {
-  logger.fatal({ err }, 'dashboard could not listen');
+// Not app.listen(port, callback): express 5 calls that callback with the error when the bind
+// fails, so a taken port would be announced as listening before the process died.
+const server = createServer(dashboard.app);
+server.on('error', (err: NodeJS.ErrnoException) => {
+  const where = `${settings.host ?? '*'}:${env.DASHBOARD_PORT}`;
+  const why =
+    err.code === 'EADDRINUSE'
+      ? `port ${env.DASHBOARD_PORT} (${where}) is already in use; stop what holds it or set DASHBOARD_PORT to a free port`
+      : err.code === 'EACCES'
+        ? `no permission to listen on port ${env.DASHBOARD_PORT}; set DASHBOARD_PORT to a port above 1023`
+        : `${err.message} (DASHBOARD_PORT=${env.DASHBOARD_PORT})`;
+  logger.fatal({ err, port: env.DASHBOARD_PORT }, `dashboard could not listen: ${why}`);
   process.exit(1);
 });
+// Without a host Node listens on every interface (IPv4 and IPv6).
+if (settings.host) server.listen(env.DASHBOARD_PORT, settings.host, onListening);
+else server.listen(env.DASHBOARD_PORT, onListening);
 
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {

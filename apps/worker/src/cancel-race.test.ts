@@ -5,11 +5,13 @@ import { replayPrompt, requireServices, sleep } from '@research/testing';
 import { Harness } from '../test/harness.js';
 
 let h: Harness;
+/** Worker ids of this run: containers are named after them, so concurrent runs must not share one. */
+const w = (name: string) => `wt-${name}-${h.id}`;
 
 beforeAll(async () => {
   await requireServices();
   h = new Harness();
-  await h.startWorker('wt-race', { WORKER_CONCURRENCY: '4' });
+  await h.startWorker(w('race'), { WORKER_CONCURRENCY: '4' });
 });
 
 afterAll(async () => {

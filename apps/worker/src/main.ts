@@ -1,5 +1,6 @@
 import { createLogger, loadConfigOrExit, requireLlmEndpoint } from '@research/config';
 import { startWorker } from './runtime.js';
+import { holdWorkerId } from './worker-id.js';
 
 const env = loadConfigOrExit('worker', [requireLlmEndpoint]);
 const logger = createLogger({
@@ -8,8 +9,15 @@ const logger = createLogger({
   base: { app: 'worker' },
 });
 
-const runtime = await startWorker({ env, logger }).catch((err: unknown) => {
+// Before the worker touches its container or step queue: both are named after WORKER_ID.
+const hold = await holdWorkerId({ env, logger }).catch((err: unknown) => {
+  logger.fatal({ err, workerId: env.WORKER_ID }, `worker could not start: ${(err as Error).message}`);
+  process.exit(1);
+});
+
+const runtime = await startWorker({ env, logger }).catch(async (err: unknown) => {
   logger.fatal({ err }, `worker could not start: ${(err as Error).message}`);
+  await hold.release();
   process.exit(1);
 });
 
@@ -21,12 +29,16 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       process.exit(130);
     }
     stopping = true;
-    void runtime.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    // The id is freed only after the worker let go of its container and step queue.
+    void runtime
+      .close()
+      .then(() => hold.release())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          logger.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
   });
 }

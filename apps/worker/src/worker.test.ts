@@ -6,6 +6,8 @@ import { replayPrompt, requireServices, sleep } from '@research/testing';
 import { Harness } from '../test/harness.js';
 
 let h: Harness;
+/** Worker ids of this run: containers are named after them, so concurrent runs must not share one. */
+const w = (name: string) => `wt-${name}-${h.id}`;
 const docker = new Docker();
 
 beforeAll(async () => {
@@ -19,11 +21,11 @@ afterAll(async () => {
 
 describe('a worker with its sandbox container', () => {
   it('completes the offline research plan: todo.md ticked, the script output read back, report.md quoting it', async () => {
-    await h.startInProcessWorker('wt-a');
+    await h.startInProcessWorker(w('a'));
     const id = await h.submit({ prompt: 'Research current market conditions and investment opportunities' });
     const view = await h.waitFinal(id);
     expect(view.status).toBe('completed');
-    expect(view.workerId).toBe('wt-a');
+    expect(view.workerId).toBe(w('a'));
     expect(view.result?.summary).toMatch(/report\.md/);
 
     const todo = (await h.store.files.read(id, 'todo.md'))?.toString() ?? '';
@@ -54,7 +56,7 @@ describe('a worker with its sandbox container', () => {
     const task = await h.queue.getJob(id);
     const deps = await task!.getDependencies({ processed: { count: 100 } });
     expect(Object.keys(deps.processed ?? {})).toHaveLength(view.steps.length);
-    const stepQueue = new Queue(stepQueueName('wt-a'), { connection: h.redis, prefix: h.prefix });
+    const stepQueue = new Queue(stepQueueName(w('a')), { connection: h.redis, prefix: h.prefix });
     for (const s of view.steps) {
       const child = await Job.fromId(stepQueue, `${id}-${s.index}`);
       expect(await child?.getState()).toBe('completed');
@@ -75,7 +77,7 @@ describe('a worker with its sandbox container', () => {
     const view = await h.waitFinal(id, 20_000);
     expect(view.status).toBe('cancelled');
     expect(view.error?.code).toBe('cancelled');
-    const [container] = await docker.listContainers({ filters: { label: ['research.worker=wt-a'] } });
+    const [container] = await docker.listContainers({ filters: { label: [`research.worker=${w('a')}`] } });
     const exec = await docker
       .getContainer(container!.Id)
       .exec({ Cmd: ['sh', '-c', 'ps -eo args | grep -c "^sleep 300" || true'], AttachStdout: true });
@@ -89,12 +91,12 @@ describe('a worker with its sandbox container', () => {
   });
 
   it('gives a second worker its own container, labelled with its id', async () => {
-    const b = await h.startInProcessWorker('wt-b');
+    const b = await h.startInProcessWorker(w('b'));
     const list = await docker.listContainers({ filters: { label: ['research.sandbox=true'] } });
-    const mine = list.filter((c) => ['wt-a', 'wt-b'].includes(c.Labels['research.worker'] ?? ''));
-    expect(mine.map((c) => c.Labels['research.worker']).sort()).toEqual(['wt-a', 'wt-b']);
+    const mine = list.filter((c) => [w('a'), w('b')].includes(c.Labels['research.worker'] ?? ''));
+    expect(mine.map((c) => c.Labels['research.worker']).sort()).toEqual([w('a'), w('b')]);
     expect(new Set(mine.map((c) => c.Id)).size).toBe(2);
-    const info = await docker.getContainer(mine.find((c) => c.Labels['research.worker'] === 'wt-b')!.Id).inspect();
+    const info = await docker.getContainer(mine.find((c) => c.Labels['research.worker'] === w('b'))!.Id).inspect();
     expect(info.HostConfig.NetworkMode).toBe('none');
     expect(info.Mounts.some((m) => m.Destination === '/workspace' && m.Name === h.volume)).toBe(true);
     await b.close(5_000);
@@ -105,7 +107,7 @@ describe('crash safety', () => {
   it('finishes a task on another worker after kill -9, without re-running finished steps', async () => {
     await h.stopInProcessWorkers();
     const fast = { WORKER_LOCK_MS: '3000', WORKER_STALLED_INTERVAL_MS: '1000' };
-    const victim = await h.startWorker('wt-victim', { ...fast, WORKER_CONCURRENCY: '1' });
+    const victim = await h.startWorker(w('victim'), { ...fast, WORKER_CONCURRENCY: '1' });
     // Three steps; each appends its number only after its work, so a finished step shows once.
     const id = await h.submit({
       prompt: replayPrompt([
@@ -116,13 +118,13 @@ describe('crash safety', () => {
     });
     await h.waitFor(
       id,
-      (v) => v.workerId === 'wt-victim' && v.steps.some((s) => s.index === 1 && s.status === 'running'),
+      (v) => v.workerId === w('victim') && v.steps.some((s) => s.index === 1 && s.status === 'running'),
     );
     await h.stop(victim, 'SIGKILL');
-    const rescuer = await h.startWorker('wt-rescuer', fast);
+    const rescuer = await h.startWorker(w('rescuer'), fast);
     const view = await h.waitFinal(id, 90_000);
     expect(view.status).toBe('completed');
-    expect(view.workerId).toBe('wt-rescuer');
+    expect(view.workerId).toBe(w('rescuer'));
     const runs = (await h.store.files.read(id, 'runs.txt'))?.toString().trim().split('\n');
     expect(runs).toEqual(['0', '1', '2']);
     // The step the victim finished is answered from its stored result, not run again.
@@ -134,29 +136,29 @@ describe('crash safety', () => {
     // A heartbeat of 10 s: the frozen worker stays alive in the registry's eyes (60 s), while its
     // 3 s task lock expires and the task moves to the other worker.
     const fast = { WORKER_LOCK_MS: '3000', WORKER_STALLED_INTERVAL_MS: '1000', WORKER_HEARTBEAT_MS: '10000' };
-    const frozen = await h.startWorker('wt-frozen', { ...fast, WORKER_CONCURRENCY: '1' });
+    const frozen = await h.startWorker(w('frozen'), { ...fast, WORKER_CONCURRENCY: '1' });
     const id = await h.submit({
       prompt: replayPrompt(['echo 0 >> runs.txt', 'sleep 4 && echo 1 >> runs.txt', 'echo 2 >> runs.txt']),
     });
     await h.waitFor(
       id,
-      (v) => v.workerId === 'wt-frozen' && v.steps.some((s) => s.index === 1 && s.status === 'running'),
+      (v) => v.workerId === w('frozen') && v.steps.some((s) => s.index === 1 && s.status === 'running'),
     );
     // The worker process stops (as in a long GC pause or a host hiccup); its command runs on in the container.
     frozen.child.kill('SIGSTOP');
     try {
-      const taker = await h.startWorker('wt-taker', fast);
-      await h.waitFor(id, (v) => v.workerId === 'wt-taker', 30_000);
+      const taker = await h.startWorker(w('taker'), fast);
+      await h.waitFor(id, (v) => v.workerId === w('taker'), 30_000);
       // Past the command's 4 s: it has finished in the container, but nobody could record it yet.
       await sleep(3_000);
       frozen.child.kill('SIGCONT');
       const view = await h.waitFinal(id, 60_000);
       expect(view.status).toBe('completed');
-      expect(view.workerId).toBe('wt-taker');
+      expect(view.workerId).toBe(w('taker'));
       const runs = (await h.store.files.read(id, 'runs.txt'))?.toString().trim().split('\n');
       expect(runs).toEqual(['0', '1', '2']);
       // The step stayed with the worker that ran it, in its queue.
-      const stepQueue = new Queue(stepQueueName('wt-frozen'), { connection: h.redis, prefix: h.prefix });
+      const stepQueue = new Queue(stepQueueName(w('frozen')), { connection: h.redis, prefix: h.prefix });
       expect(await (await Job.fromId(stepQueue, `${id}-1`))?.getState()).toBe('completed');
       await stepQueue.close();
       await h.stop(taker);
@@ -171,7 +173,7 @@ describe('lock fencing', () => {
   it('a run whose task lock was taken dispatches no further step and keeps off the checkpoint, before any renewal fails; the task then resumes and completes', async () => {
     // A 30 s lock is renewed only after 7.5 s of processing: the 4 s window below sees no renewal,
     // so only the fence can stop this run.
-    const worker = await h.startInProcessWorker('wt-fence', {
+    const worker = await h.startInProcessWorker(w('fence'), {
       WORKER_LOCK_MS: '30000',
       WORKER_STALLED_INTERVAL_MS: '1000',
     });

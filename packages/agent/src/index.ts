@@ -19,7 +19,7 @@ export { daytonaExecuteTool, DAYTONA_EXECUTE } from './tools/daytona-execute.js'
 export { webSearchTool, webFetchTool } from './tools/web.js';
 export { catalogTool, toolParameters } from './tools/catalog-tool.js';
 export { fileCreationTool, executeCommandTool } from './tools/legacy.js';
-export { parseToolCalls, renderToolCall, scanToolBlocks } from './xml.js';
+export { parseToolCalls, renderToolCall, renderToolBlock, scanToolBlocks } from './xml.js';
 export type { ParseResult, ParsedToolCall, RawToolBlock } from './xml.js';
 export { buildSystemPrompt } from './prompt.js';
 export type { SystemPromptOptions } from './prompt.js';

@@ -128,7 +128,7 @@ describe.each(['xml', 'native'] as const)('offline research plan (%s)', (format)
     const first = steps.calls[0]?.call.args;
     expect(first?.action === 'create-file' && first.filePath).toBe('todo.md');
     expect(first?.action === 'create-file' && first.content).toMatch(/^# Research plan\n\n(- \[ \] .+\n){4}$/);
-    expect(ANALYSIS_SCRIPT).toMatch(/default_rng\(SEED\)/);
+    expect(ANALYSIS_SCRIPT).toMatch(/random\.Random\(SEED\)/);
     expect(ANALYSIS_SCRIPT).toMatch(/json\.dump\(results, handle/);
     expect(ANALYSIS_SCRIPT).toMatch(/print\(json\.dumps\(results/);
   });

@@ -324,7 +324,20 @@ export function parseToolCalls(text: string, options: { registry?: ToolRegistry 
  */
 export function renderToolCall(args: DaytonaAction): string {
   const { tool, params } = toolParameters(args);
+  return renderToolBlock(tool, params, { short: !('action' in params) });
+}
+
+/**
+ * Writes any block of `tool` with these parameters, unchecked (a test may need one the parser
+ * must refuse): one `key="value"` line each, or with `short` and values on one line, the
+ * attribute form.
+ */
+export function renderToolBlock(
+  tool: string,
+  params: Record<string, unknown>,
+  options: { short?: boolean } = {},
+): string {
   const pairs = Object.entries(params).map(([k, v]) => `${k}="${escapeValue(String(v))}"`);
-  if (!('action' in params) && pairs.every((p) => !p.includes('\n'))) return `<${tool} ${pairs.join(' ')}/>`;
+  if (options.short && pairs.every((p) => !p.includes('\n'))) return `<${tool} ${pairs.join(' ')}/>`;
   return `<${tool}>\n${pairs.join('\n')}\n</${tool}>`;
 }

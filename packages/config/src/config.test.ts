@@ -25,7 +25,7 @@ describe('loadEnv', () => {
     expect(env.LLM_PROVIDER).toBe('offline');
     expect(env.TOOL_CALL_FORMAT).toBe('xml');
     expect(env.API_KEYS).toEqual([]);
-    expect(env.WORKER_ID).toMatch(/-\d+$/);
+    expect(env.WORKER_ID).toMatch(new RegExp(`-${process.pid}-[0-9a-f]{6}$`));
   });
 
   it('parses good values', () => {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import os from 'node:os';
 import { z } from 'zod';
@@ -47,6 +48,19 @@ const trustProxy = z.string().transform((s, ctx): boolean | number | string => {
   }
   return v;
 });
+
+/**
+ * `<hostname>-<pid>-<6 hex>`, fixed for the life of the process. Hostname and pid alone collided
+ * when `docker-compose --scale worker=3` ran with host networking: every replica was `vm-1`
+ * (node is PID 1 in each container), so three workers shared one step queue and one sandbox
+ * container. The suffix makes every process's id its own; the hostname-pid prefix still says
+ * where it runs. The hostname is trimmed and cleaned to fit WORKER_ID's 64 allowed characters.
+ */
+function defaultWorkerId(): string {
+  const tail = `-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const host = os.hostname().replace(/[^A-Za-z0-9_.-]/g, '-') || 'worker';
+  return `${host.slice(0, 64 - tail.length)}${tail}`;
+}
 
 /**
  * Every environment variable the system reads, with its default and a one-line description.
@@ -124,8 +138,8 @@ export const ENV = {
     schema: z
       .string()
       .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, "_", "." or "-" (at most 64)')
-      .default(`${os.hostname()}-${process.pid}`),
-    doc: "this worker's id; names its step queue `steps.<WORKER_ID>` and labels its container",
+      .default(defaultWorkerId()),
+    doc: "this worker's id; names its step queue `steps.<WORKER_ID>` and labels its container; the default adds a random suffix, so replicas that share a hostname and a PID (host networking, PID 1 in containers) still differ",
   },
   WORKER_CONCURRENCY: {
     schema: num().int().min(1).max(256).default(4),
@@ -287,7 +301,7 @@ export function envDefault(name: EnvName): string | undefined {
   const parsed = ENV[name].schema.safeParse(undefined);
   if (!parsed.success || parsed.data === undefined) return undefined;
   const v = parsed.data as unknown;
-  if (name === 'WORKER_ID') return 'hostname-pid';
+  if (name === 'WORKER_ID') return 'hostname-pid-random';
   if (Array.isArray(v)) return v.length > 0 ? v.join(',') : undefined;
   return String(v);
 }

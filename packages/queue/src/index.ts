@@ -35,3 +35,5 @@ export { jobLockKey, taskFence } from './bullmq-internals.js';
 export { DeathWatch, WorkerRegistry } from './workers.js';
 export { stepLogLine, parseStepLogLine } from './step-log.js';
 export type { WorkerInfo } from './workers.js';
+export { WorkerIdClaim, WorkerIdTakenError } from './worker-id.js';
+export type { ClaimRenewal, WorkerIdClaimOptions, WorkerIdHolder } from './worker-id.js';

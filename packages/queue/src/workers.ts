@@ -3,8 +3,11 @@ import { Queue } from 'bullmq';
 import { queueOptions } from './catalog.js';
 import { stepQueueName } from './names.js';
 
-/** The registry's keys; like every key of ours they share the queue prefix (one Cluster slot). */
-class WorkerKeys {
+/**
+ * The registry's keys (package-internal: the WORKER_ID claim lives beside them); like every key of
+ * ours they share the queue prefix (one Cluster slot).
+ */
+export class WorkerKeys {
   constructor(readonly prefix: string) {}
   /** Sorted set: worker id → last beat (ms). */
   workers() {
@@ -12,6 +15,10 @@ class WorkerKeys {
   }
   worker(id: string) {
     return `${this.prefix}:worker:${id}`;
+  }
+  /** Who holds WORKER_ID `id` (see WorkerIdClaim). */
+  claim(id: string) {
+    return `${this.prefix}:worker:${id}:claim`;
   }
   /** Names of the step queues in Redis (a set: SCAN cannot list a Cluster's keys in one call). */
   stepQueues() {

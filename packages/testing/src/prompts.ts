@@ -1,5 +1,4 @@
-import { renderToolCall } from '@research/agent';
-import type { DaytonaAction } from '@research/contracts';
+import { renderToolBlock, renderToolCall } from '@research/agent';
 
 /**
  * One `<daytona-execute>` block, written by the agent's own `renderToolCall`, so a test prompt
@@ -8,7 +7,7 @@ import type { DaytonaAction } from '@research/contracts';
  * are not checked here.
  */
 export function block(params: Record<string, string | number>): string {
-  return renderToolCall(params as unknown as DaytonaAction);
+  return renderToolBlock('daytona-execute', params);
 }
 
 /** A prompt the offline model replays: one `<daytona-execute>` block per command, in order. */

@@ -31,7 +31,7 @@ type AnalysisResults = z.infer<typeof AnalysisResults>;
 
 const TODO_ITEMS = [
   'Generate a deterministic market dataset in the sandbox (analysis.py, seed 42)',
-  'Compute returns, volatility, drawdowns and Sharpe ratios with pandas',
+  "Compute returns, volatility, drawdowns and Sharpe ratios with Python's standard library",
   'Read the computed figures back from results.json',
   'Write report.md quoting the computed figures',
 ] as const;
@@ -123,7 +123,7 @@ function report(prompt: string, r: AnalysisResults | undefined): string {
     '',
     '## Method',
     '',
-    'Daily prices follow a seeded geometric random walk (numpy `default_rng(42)`), saved to `data/prices.csv`.',
+    "Daily prices follow a seeded geometric random walk (Python's `random.Random(42)`), saved to `data/prices.csv`.",
     'Returns are daily percentage changes; volatility and Sharpe ratio (risk-free rate 0) are annualised with 252 days;',
     'max drawdown is the deepest fall from a running peak. The equal-weight portfolio rebalances daily.',
     '',

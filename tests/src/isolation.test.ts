@@ -53,9 +53,13 @@ describe('SANDBOX_ISOLATION=task', () => {
         { timeout: 20_000 },
       )
       .toBe(0);
-    // The pool refilled: one warm container waits for the next task.
-    const warm = await docker.listContainers({ filters: { label: [`research.pool-owner=${worker}`] } });
-    expect(warm.length).toBeGreaterThanOrEqual(1);
+    // The pool refills in the background: one warm container comes to wait for the next task.
+    await expect
+      .poll(
+        async () => (await docker.listContainers({ filters: { label: [`research.pool-owner=${worker}`] } })).length,
+        { timeout: 30_000 },
+      )
+      .toBeGreaterThanOrEqual(1);
   });
 
   it('keeps tasks apart: no shared files, processes or host name', async () => {

@@ -69,7 +69,7 @@ export function renderTable(figures: Figures, m: Machine): string {
       .join('  ')
       .trimEnd();
   return [
-    `machine: ${m.nproc} CPUs (${m.cpu}), ${m.memoryGb} GB, Node ${m.node}, ${m.date}`,
+    `machine: ${m.nproc} CPUs (${m.cpu}), ${m.memoryGb} GB, Node ${m.node}, ${m.date}, load average ${m.loadAvg.join(' ')}`,
     '',
     line(header),
     line(widths.map((w) => '-'.repeat(w))),

@@ -15,8 +15,19 @@ const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
-/** A number from text, with a message that says so instead of zod's `received NaN`. */
-const num = () => z.coerce.number({ error: (i) => (i.input === undefined ? 'required' : 'expected a number') });
+/**
+ * A number from text, with a message that says so instead of zod's `received NaN`. Only type
+ * issues get it: a schema-level message also replaced the range checks' own, so
+ * `WORKER_CONCURRENCY=500` once said "expected a number" (the range is worded in config.ts).
+ */
+const num = () =>
+  z.coerce.number({
+    error: (i) => {
+      if (i.code !== 'invalid_type') return undefined;
+      if (i.input === undefined) return 'required';
+      return i.expected === 'int' ? 'expected a whole number' : 'expected a number';
+    },
+  });
 
 const port = num()
   .int('expected a whole port number')
@@ -210,9 +221,9 @@ export const ENV = {
       .default(64 * 1024),
     doc: 'stdout/stderr kept per command; the rest is cut with a marker',
   },
-  SANDBOX_USER: {
-    schema: z.string().default('sandbox'),
-    doc: "user that actions run as inside the container; the image's default user when the image has no such user",
+  SANDBOX_TASK_DISK_MB: {
+    schema: num().int().min(0).default(1024),
+    doc: 'disk one task may use in /workspace/<taskId> (and its home), in MiB; past it its commands are stopped with disk_quota_exceeded (0: no quota)',
   },
   SANDBOX_ON_SHUTDOWN: {
     schema: z.enum(['keep', 'stop', 'remove']).default('stop'),

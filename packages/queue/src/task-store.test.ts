@@ -316,3 +316,22 @@ describe('WorkerRegistry', () => {
     await steps.close();
   });
 });
+
+describe('SandboxSlots', () => {
+  it('a slot is in use while its task is not over, and not once it is final or unknown', async () => {
+    await store.lifecycle.create({
+      id: 'slotted',
+      request: { prompt: 'in a slot' },
+      createdAt: new Date().toISOString(),
+      maxSteps: 3,
+    });
+    await store.slots.set('slotted', 'slot-a');
+    expect(await store.slots.get('slotted')).toBe('slot-a');
+    expect(await store.slots.inUse('slot-a')).toBe(true);
+    await store.lifecycle.start('slotted', { workerId: 'w1' });
+    expect(await store.slots.inUse('slot-a')).toBe(true);
+    await store.lifecycle.transition('slotted', 'cancelled');
+    expect(await store.slots.inUse('slot-a')).toBe(false);
+    expect(await store.slots.inUse('slot-never-given')).toBe(false);
+  });
+});

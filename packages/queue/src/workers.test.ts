@@ -101,3 +101,16 @@ describe('step queue names', () => {
     expect(() => stepQueueOwner('agent')).toThrow(/not a step queue/);
   });
 });
+
+describe('WorkerRegistry.isLive', () => {
+  it('a recent beat or a held WORKER_ID claim is alive; a stale beat without a claim, or nothing, is not', async () => {
+    const id = `live-${randomUUID().slice(0, 8)}`;
+    expect(await registry.isLive(id, STALE_MS)).toBe(false);
+    await beatAgo(id, 10);
+    expect(await registry.isLive(id, STALE_MS)).toBe(true);
+    await beatAgo(id, STALE_MS * 3);
+    expect(await registry.isLive(id, STALE_MS)).toBe(false);
+    await redis.set(`${prefix}:worker:${id}:claim`, '{}', 'PX', 5_000);
+    expect(await registry.isLive(id, STALE_MS)).toBe(true);
+  });
+});

@@ -106,6 +106,10 @@ export const ENV = {
     schema: num().int().min(0).default(10_000),
     doc: 'tasks of one tenant queued and not yet started; past it a submit gets 429 `quota_exceeded`; 0 = no limit',
   },
+  TENANT_MAX_RUNNING: {
+    schema: num().int().min(0).default(0),
+    doc: "tasks of one tenant running at once across all workers; the tenant's other tasks wait (parked) without holding back other tenants'; 0 = no limit (tenants still share the workers fairly)",
+  },
   TRUST_PROXY: {
     schema: trustProxy.default(false),
     doc: "Express `trust proxy`: `false` (use the socket's address), `true`, a hop count, or comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed",

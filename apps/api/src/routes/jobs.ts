@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Router } from 'express';
 import { FINAL_STATUSES, TaskRequest, type TaskAccepted, type TaskView } from '@research/contracts';
-import { JOBS, QueuedQuota, jobOptions, type TaskJobData } from '@research/queue';
+import { FairShare, JOBS, QueuedQuota, jobOptions, type TaskJobData } from '@research/queue';
 import { callerOf } from '../auth.js';
 import { jsonBody } from '../body.js';
 import type { ApiDeps } from '../deps.js';
@@ -26,6 +26,7 @@ export function jobsRouter(deps: ApiDeps): Router {
   const { env, redis, store, queue, logger } = deps;
   const router = Router();
   const quota = new QueuedQuota(redis, env.QUEUE_PREFIX, env.TENANT_MAX_QUEUED);
+  const fair = new FairShare(redis, env.QUEUE_PREFIX);
 
   router
     .route('/jobs')
@@ -69,7 +70,9 @@ export function jobsRouter(deps: ApiDeps): Router {
       if (admission === 'repeat') await guard(redis, () => quota.add(tenant, id));
       const data: TaskJobData = { taskId: id, request, createdAt };
       try {
-        await guard(redis, () => queue.add(JOBS.task.name(data), data, jobOptions('task', { jobId: id })));
+        // The tag is the task's place among all tenants' tasks (fair share): its job's priority.
+        const priority = await guard(redis, () => fair.tag(tenant));
+        await guard(redis, () => queue.add(JOBS.task.name(data), data, jobOptions('task', { jobId: id, priority })));
       } catch (err) {
         // The record exists but no worker will ever see it: say so in the record, and free the
         // idempotency key so the client's retry creates a task that runs.

@@ -29,6 +29,16 @@ export class SandboxNotFoundError extends SandboxError {
   override readonly retryable = true;
 }
 
+/**
+ * The container stopped while a command ran in it (found by the exec transport's check after the
+ * command): the command may have had effects, so the sandbox never re-sends it on its own.
+ */
+export class SandboxStoppedDuringCommandError extends SandboxNotFoundError {
+  constructor() {
+    super('the sandbox container stopped during the command');
+  }
+}
+
 /** The Docker engine is unreachable or failed a request. */
 export class SandboxUnavailableError extends SandboxError {
   override readonly name = 'SandboxUnavailableError' as const;
@@ -41,6 +51,25 @@ export class SandboxRunnerError extends SandboxError {
   override readonly name = 'SandboxRunnerError' as const;
   override readonly code = 'sandbox_runner_failed';
   override readonly retryable = true;
+}
+
+/**
+ * The runner in the container speaks another protocol version than this host: the runner files
+ * shipped with this build do not match its code. Retrying does not help.
+ */
+export class SandboxProtocolError extends SandboxError {
+  override readonly name = 'SandboxProtocolError' as const;
+  override readonly code = 'sandbox_protocol_mismatch';
+  override readonly retryable = false;
+  constructor(
+    readonly runnerProtocol: unknown,
+    readonly hostProtocol: number,
+  ) {
+    super(
+      `the sandbox runner speaks protocol ${JSON.stringify(runnerProtocol ?? null)} but this host speaks protocol ${hostProtocol}: ` +
+        'the runner files shipped with this build (packages/sandbox/runner) do not match its code; rebuild and redeploy both together',
+    );
+  }
 }
 
 /** The sandbox image is not present and cannot be pulled. Retrying does not help. */

@@ -85,7 +85,15 @@ export const TaskResult = z.object({
 });
 export type TaskResult = z.infer<typeof TaskResult>;
 
-export const TaskErrorCode = z.enum(['max_steps', 'timeout', 'cancelled', 'llm_error', 'sandbox_error', 'internal']);
+export const TaskErrorCode = z.enum([
+  'max_steps',
+  'timeout',
+  'cancelled',
+  'llm_error',
+  'sandbox_error',
+  'storage_quota_exceeded',
+  'internal',
+]);
 export type TaskErrorCode = z.infer<typeof TaskErrorCode>;
 
 /** `GET /v1/jobs/:id`. */

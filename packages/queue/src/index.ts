@@ -32,6 +32,8 @@ export type { CancelRequests } from './store/cancel.js';
 export { QueuedQuota } from './store/queued-quota.js';
 export type { Admission } from './store/queued-quota.js';
 export { FairShare } from './store/fair-share.js';
+export { totalBytes } from './store/footprint.js';
+export type { Footprint } from './store/footprint.js';
 export type { Entry, FairShareOptions } from './store/fair-share.js';
 export type { TaskFence } from './store/fence.js';
 export { jobLockKey, taskFence, MAX_JOB_PRIORITY } from './bullmq-internals.js';

@@ -2,6 +2,7 @@ import type { Redis } from './connection.js';
 import { CancelRequests } from './store/cancel.js';
 import { TaskEvents } from './store/events.js';
 import { TaskFiles } from './store/files.js';
+import { TaskFootprint } from './store/footprint.js';
 import { Idempotency } from './store/idempotency.js';
 import { TaskLifecycle } from './store/lifecycle.js';
 import { TaskRecords } from './store/records.js';
@@ -38,6 +39,8 @@ export class TaskStore {
   readonly cancels: CancelRequests;
   /** Counters and the step duration histogram. */
   readonly stats: TaskStats;
+  /** What each task keeps in Redis (TASK_MAX_REDIS_BYTES). */
+  readonly footprint: TaskFootprint;
 
   constructor(redis: Redis, prefix: string, options: TaskStoreOptions = {}) {
     const keys = new TaskKeys(prefix);
@@ -50,5 +53,6 @@ export class TaskStore {
     this.slots = new SandboxSlots(redis, keys);
     this.cancels = new CancelRequests(redis, keys);
     this.stats = new TaskStats(redis, prefix);
+    this.footprint = new TaskFootprint(redis, keys);
   }
 }

@@ -15,6 +15,8 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const STATE = path.join(ROOT, '.research');
 const LOGS = path.join(STATE, 'logs');
 const DEMO_PROMPT = 'Research current market conditions and investment opportunities';
+/** Redis's maxmemory when up starts Redis (README, "Quick start"); it refuses writes past it (noeviction). */
+const REDIS_MAXMEMORY = process.env.REDIS_MAXMEMORY || '1gb';
 
 const args = parseArgs(process.argv.slice(2));
 const children = [];
@@ -228,6 +230,8 @@ async function main() {
       dir,
       '--appendonly',
       'yes',
+      '--maxmemory',
+      REDIS_MAXMEMORY,
       '--maxmemory-policy',
       'noeviction',
       '--save',
@@ -266,6 +270,8 @@ async function main() {
         'redis-server',
         '--appendonly',
         'yes',
+        '--maxmemory',
+        REDIS_MAXMEMORY,
         '--maxmemory-policy',
         'noeviction',
       ],

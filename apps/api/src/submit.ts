@@ -4,6 +4,7 @@ import type { Logger } from '@research/config';
 import type { TaskRequest } from '@research/contracts';
 import {
   type ExpiryJobData,
+  type FairShare,
   JOBS,
   type NewTask,
   type QueuedQuota,
@@ -36,6 +37,8 @@ export interface SubmitterDeps {
   queue: Queue<TaskJobData>;
   expiry: Queue<ExpiryJobData>;
   quota: QueuedQuota;
+  /** Tags each task with its place among all tenants' (fair share). */
+  fair: FairShare;
   logger: Logger;
   /** A task's step budget when its request names none. */
   defaultMaxSteps: number;
@@ -109,10 +112,12 @@ export class Submitter {
       await Promise.all(fresh.filter((i) => admissions[i] === 'repeat').map((i) => quota.add(tenant, tasks[i]!.id)));
     });
 
-    const jobs = fresh.map((i) => {
+    // One script for the batch's tags: consecutive, so the batch keeps its order within its tenant.
+    const firstTag = fresh.length > 0 ? await guard(redis, () => this.d.fair.tag(tenant, fresh.length)) : 1;
+    const jobs = fresh.map((i, n) => {
       const t = tasks[i]!;
       const data: TaskJobData = { taskId: t.id, request: t.request, createdAt };
-      return { name: JOBS.task.name(data), data, opts: taskJobOptions(t.id, t.request) };
+      return { name: JOBS.task.name(data), data, opts: taskJobOptions(t.id, t.request, firstTag + n) };
     });
     if (jobs.length > 0) {
       try {

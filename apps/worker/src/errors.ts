@@ -13,3 +13,8 @@ export class StepFailedError extends Error {
     super(message);
   }
 }
+
+/** The task keeps more in Redis than `TASK_MAX_REDIS_BYTES`: it fails before its next step. */
+export class StorageQuotaError extends Error {
+  override readonly name = 'StorageQuotaError';
+}

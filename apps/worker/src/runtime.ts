@@ -4,6 +4,7 @@ import type { Env, Logger } from '@research/config';
 import {
   AGENT_QUEUE,
   DeathWatch,
+  FairShare,
   type Redis,
   TaskStore,
   WorkerRegistry,
@@ -70,12 +71,15 @@ export async function startWorker({
   const stepQueueNameForMe = stepQueueName(workerId);
   const stepQueue = new Queue(stepQueueNameForMe, queueOptions(connection, prefix));
   const dispatcher = new StepDispatcher(stepQueue, store, connection, prefix, deathWatch, log);
+  const agentQueue = new Queue(AGENT_QUEUE, queueOptions(connection, prefix));
+  const fair = new FairShare(connection, prefix, { maxRunning: env.TENANT_MAX_RUNNING, queue: agentQueue });
   const tasks = new TaskRunner({
     env,
     workerId,
     store,
     sandbox,
     dispatcher,
+    fair,
     logger: log,
     ...(provider ? { provider } : {}),
   });
@@ -128,6 +132,14 @@ export async function startWorker({
     collectGarbage: sandboxGc({ prefix, registry, store, staleMs: deathWatch.staleMs, logger: log }),
   });
   await liveness.start();
+  // Slots of killed workers come back as their locks expire; whoever notices promotes the parked.
+  const reconcile =
+    env.TENANT_MAX_RUNNING > 0
+      ? setInterval(
+          () => void fair.reconcile().catch((err: unknown) => log.warn({ err }, 'could not reconcile running slots')),
+          env.WORKER_HEARTBEAT_MS,
+        ).unref()
+      : undefined;
 
   log.info({ concurrency: env.WORKER_CONCURRENCY, stepQueue: stepQueueNameForMe }, 'worker started');
 
@@ -138,6 +150,7 @@ export async function startWorker({
     close(graceMs = 30_000) {
       closing ??= (async () => {
         liveness.stop();
+        clearInterval(reconcile);
         deathWatch.close();
         log.info({ running: tasks.running().length }, 'worker stopping');
         // Running tasks get the grace period; after it they are left to stall and resume elsewhere.
@@ -149,6 +162,7 @@ export async function startWorker({
         if (timedOut) await taskWorker.close(true);
         await stepWorker.close(timedOut);
         await stepQueue.close();
+        await agentQueue.close();
         await registry.remove(workerId).catch(() => undefined);
         await sandbox
           .dispose(env.SANDBOX_ON_SHUTDOWN)

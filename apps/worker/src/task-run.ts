@@ -13,6 +13,7 @@ import {
   asJobError,
   expiryMessage,
   isExpired,
+  type Footprint,
   isRetryable,
   stepUsageOf,
   type StatusDetails,
@@ -20,9 +21,10 @@ import {
   type TaskJobData,
   type TaskStore,
   taskFence,
+  totalBytes,
 } from '@research/queue';
 import type { Sandbox } from '@research/sandbox';
-import { LeaseLostError } from './errors.js';
+import { LeaseLostError, StorageQuotaError } from './errors.js';
 import type { StepDispatcher } from './step-dispatcher.js';
 import type { Ending } from './task-runner.js';
 
@@ -66,11 +68,16 @@ export async function runTask(
   const log = ctx.logger.child({ taskId, workerId });
 
   // One round trip: these go out together on the store's connection.
-  const [current, cancelRequested, checkpoint] = await Promise.all([
+  const [current, cancelRequested, checkpoint, kept] = await Promise.all([
     store.lifecycle.status(taskId),
     store.cancels.isRequested(taskId),
     store.records.checkpoint<AgentState>(taskId),
+    store.footprint.get(taskId),
   ]);
+  // What the task keeps in Redis, as the latest event write counted it: held to TASK_MAX_REDIS_BYTES
+  // before each step, so a task that prints without end fails instead of filling Redis (noeviction).
+  let footprint: Footprint = kept;
+  const capBytes = env.TASK_MAX_REDIS_BYTES;
   if (current && FINAL_STATUSES.includes(current)) return { status: current, summary: 'already finished' };
   // Whether the workspace may hold files or processes of this task (a resumed task may: an earlier run touched it).
   let touched = checkpoint !== undefined;
@@ -156,7 +163,12 @@ export async function runTask(
     if (!force && Date.now() - lastSnapshot < SNAPSHOT_EVERY_MS) return;
     lastSnapshot = Date.now();
     await snapshotting;
-    snapshotting = saveFiles(ctx, taskId).catch((err: unknown) => log.warn({ err }, 'file snapshot failed'));
+    // Files are kept within what the cap leaves after the events and outcomes.
+    const maxBytes =
+      capBytes > 0
+        ? Math.min(env.RESULT_MAX_BYTES, Math.max(0, capBytes - footprint.writtenBytes))
+        : env.RESULT_MAX_BYTES;
+    snapshotting = saveFiles(ctx, taskId, maxBytes).catch((err: unknown) => log.warn({ err }, 'file snapshot failed'));
     await snapshotting;
   };
 
@@ -188,6 +200,10 @@ export async function runTask(
           // Past a lost lease nothing new goes out: a step this run dispatched now could run
           // beside the same step dispatched by the task's next owner.
           if (!owned()) throw new LeaseLostError(`lost the lock of task ${taskId}; it resumes from its checkpoint`);
+          if (capBytes > 0 && totalBytes(footprint) > capBytes)
+            throw new StorageQuotaError(
+              `task keeps ${totalBytes(footprint)} bytes in Redis, past TASK_MAX_REDIS_BYTES (${capBytes})`,
+            );
           setProgress({ step: index + 1, phase: 'running-step' });
           const { effects } = actionOf(call.args.action);
           if (effects.writesWorkspace || effects.runsCode) touched = true;
@@ -212,7 +228,12 @@ export async function runTask(
         },
       },
       onEvent: (event: TaskEvent) => {
-        if (owned()) background(store.events.append(taskId, event));
+        if (!owned()) return;
+        background(
+          store.events.appendAndCount(taskId, event).then((r) => {
+            if (r.footprint.writtenBytes >= footprint.writtenBytes) footprint = r.footprint;
+          }),
+        );
       },
       onCheckpoint: async (s: AgentState) => {
         if (!owned()) return;
@@ -258,6 +279,11 @@ export async function runTask(
     }
   } catch (err) {
     if (!owned()) throw err;
+    if (err instanceof StorageQuotaError) {
+      await snapshot(true).catch(() => undefined);
+      await settle('failed', { error: { code: 'storage_quota_exceeded', message: err.message } });
+      throw new UnrecoverableError(err.message);
+    }
     if (err instanceof LlmError || err instanceof ConfigError) {
       // The task's retry policy leaves model failures alone: the provider already retried the
       // request, and another attempt of the task would hit the same wall.
@@ -285,8 +311,8 @@ function untilLost<T>(lease: AbortSignal, work: Promise<T>): Promise<T> {
 }
 
 /** Copies the task's files into Redis (size-capped), so they outlive the worker and its container. */
-async function saveFiles(ctx: TaskRunContext, taskId: string): Promise<void> {
-  const { files } = await ctx.sandbox.exportFiles(taskId, { maxBytes: ctx.env.RESULT_MAX_BYTES });
+async function saveFiles(ctx: TaskRunContext, taskId: string, maxBytes: number): Promise<void> {
+  const { files } = await ctx.sandbox.exportFiles(taskId, { maxBytes });
   await ctx.store.files.save(taskId, files);
 }
 

@@ -1,8 +1,8 @@
-import { type Job, UnrecoverableError } from 'bullmq';
+import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import type { ModelProvider } from '@research/agent';
 import type { Env, Logger } from '@research/config';
 import type { TaskStatus } from '@research/contracts';
-import { isFinalFailure, type StatusDetails, TaskJobData, type TaskStore } from '@research/queue';
+import { type FairShare, isFinalFailure, type StatusDetails, TaskJobData, type TaskStore } from '@research/queue';
 import type { Sandbox } from '@research/sandbox';
 import type { StepDispatcher } from './step-dispatcher.js';
 import { type RunControl, type TaskRunResult, runTask } from './task-run.js';
@@ -13,6 +13,8 @@ export interface TaskRunnerOptions {
   store: TaskStore;
   sandbox: Sandbox;
   dispatcher: StepDispatcher;
+  /** The tenants' fair share and running limit: a task runs only once it has a slot. */
+  fair: FairShare;
   logger: Logger;
   /** Defaults to the provider the environment selects. */
   provider?: ModelProvider;
@@ -62,12 +64,27 @@ export class TaskRunner {
       this.log.warn({ taskId: key }, 'task delivered again while it still runs here; waiting for the first run');
       await previous.catch(() => undefined);
     }
+    const { fair } = this.options;
+    const entry = await fair.enter(job);
+    if (!entry.admitted) {
+      // Its tenant is at TENANT_MAX_RUNNING: back to the queue, keeping its place, until a slot frees.
+      this.log.debug(
+        { taskId: key, tenant: entry.tenant, running: entry.running },
+        'tenant at its running limit; task parked',
+      );
+      await fair.park(job, entry.tenant);
+      throw new DelayedError();
+    }
     const run = this.run(job, parsed.data);
     this.jobRuns.set(key, run);
     try {
       return await run;
     } finally {
       if (this.jobRuns.get(key) === run) this.jobRuns.delete(key);
+      // Whatever ended the run (an end, a retry, a lost lock), its slot goes to the tenant's next task.
+      await fair
+        .leave(job, entry.tenant)
+        .catch((err: unknown) => log(this.log, key).warn({ err }, 'could not give back the running slot'));
     }
   }
 

@@ -117,6 +117,10 @@ export const ENV = {
     schema: num().int().min(0).default(10_000),
     doc: 'tasks of one tenant queued and not yet started; past it a submit gets 429 `quota_exceeded`; 0 = no limit',
   },
+  TENANT_MAX_RUNNING: {
+    schema: num().int().min(0).default(0),
+    doc: "tasks of one tenant running at once across all workers; the tenant's other tasks wait (parked) without holding back other tenants'; 0 = no limit (tenants still share the workers fairly)",
+  },
   TRUST_PROXY: {
     schema: trustProxy.default(false),
     doc: "Express `trust proxy`: `false` (use the socket's address), `true`, a hop count, or comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed",
@@ -172,6 +176,13 @@ export const ENV = {
     doc: 'default step budget of a task (a request may ask for less or more, up to 500)',
   },
   TASK_TIMEOUT_SECONDS: { schema: num().int().min(1).default(900), doc: 'default wall-clock budget of a task' },
+  TASK_MAX_REDIS_BYTES: {
+    schema: num()
+      .int()
+      .min(0)
+      .default(16 * 1024 * 1024),
+    doc: 'what one task may keep in Redis (events, step outcomes, kept files); past it the task fails with storage_quota_exceeded before its next step, and its files are kept only within what is left; 0 = no cap',
+  },
   WORKER_LOCK_MS: {
     schema: num().int().min(1_000).default(15_000),
     doc: "job lock of a running task; a killed worker's tasks move to another worker after about this long",

@@ -116,6 +116,7 @@ export const TaskErrorCode = z.enum([
   'expired',
   'llm_error',
   'sandbox_error',
+  'storage_quota_exceeded',
   'internal',
 ]);
 export type TaskErrorCode = z.infer<typeof TaskErrorCode>;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Queue, Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jobLockKey, taskFence } from './bullmq-internals.js';
+import { jobLockKey, MAX_JOB_PRIORITY, taskFence, waitingKeys } from './bullmq-internals.js';
 import { createRedis, type Redis, waitForRedis } from './connection.js';
 
 const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -37,6 +37,22 @@ describe('BullMQ key layout', () => {
       await worker.close();
       await queue.close();
       await connection.quit();
+    }
+  });
+
+  it('the waiting keys we compute hold a plain, a prioritized and a delayed job; the priority limit is the one BullMQ enforces', async () => {
+    const queue = new Queue('waiting', { connection: redis, prefix });
+    try {
+      await queue.add('x', {}, { jobId: 'plain' });
+      await queue.add('x', {}, { jobId: 'prio', priority: MAX_JOB_PRIORITY });
+      await queue.add('x', {}, { jobId: 'later', delay: 60_000 });
+      const keys = waitingKeys(prefix, 'waiting');
+      expect(await redis.lrange(keys.wait, 0, -1)).toEqual(['plain']);
+      expect(await redis.zrange(keys.prioritized, 0, -1)).toEqual(['prio']);
+      expect(await redis.zrange(keys.delayed, 0, -1)).toEqual(['later']);
+      await expect(queue.add('x', {}, { priority: MAX_JOB_PRIORITY + 1 })).rejects.toThrow(/Priority/);
+    } finally {
+      await queue.close();
     }
   });
 });

@@ -138,18 +138,32 @@ export const JOBS = {
 export type JobKind = keyof typeof JOBS;
 
 /**
- * BullMQ's priority for a task's `priority` (1 least urgent … 10 most): BullMQ runs lower numbers
- * first, so 10 → 1, 5 (the default) → 6, 1 → 10. Every task gets one, because BullMQ takes jobs
- * without a priority before all prioritized ones: a task that left it out would jump the queue.
- * Equal priorities keep their submit order.
+ * How many fair-share tags (see FairShare) one task priority spans: a task job's BullMQ priority
+ * is its task priority's band times this, plus its tag, so 10 bands fit under BullMQ's 2^21.
  */
-export function bullmqPriority(priority: number | undefined): number {
-  return 11 - (priority ?? DEFAULT_PRIORITY);
+export const FAIR_TAG_SPAN = 2 ** 17;
+
+/**
+ * BullMQ's priority for a task's `priority` (1 least urgent … 10 most) and its fair-share tag:
+ * BullMQ runs lower numbers first, so the band comes first (10 → band 0, 5, the default, → 5,
+ * 1 → 9) and the tag orders tasks within it (each tenant's n-th waiting task beside every other
+ * tenant's n-th). Every task gets one, because BullMQ takes jobs without a priority before all
+ * prioritized ones: a task that left it out would jump the queue. Equal values keep their
+ * submit order.
+ */
+export function bullmqPriority(priority: number | undefined, fairTag = 1): number {
+  const tag = Math.min(Math.max(1, Math.floor(fairTag)), FAIR_TAG_SPAN - 1);
+  return (10 - (priority ?? DEFAULT_PRIORITY)) * FAIR_TAG_SPAN + tag;
 }
 
-/** Options of a task's job: the catalog's, with its id and priority. */
-export function taskJobOptions(taskId: string, request: TaskRequest): JobsOptions {
-  return jobOptions('task', { jobId: taskId, priority: bullmqPriority(request.priority) });
+/** The fair-share tag inside a task job's BullMQ priority. */
+export function fairTagOf(bullmqPriorityValue: number): number {
+  return bullmqPriorityValue % FAIR_TAG_SPAN;
+}
+
+/** Options of a task's job: the catalog's, with its id and priority (its fair-share tag: 1 when untagged). */
+export function taskJobOptions(taskId: string, request: TaskRequest, fairTag = 1): JobsOptions {
+  return jobOptions('task', { jobId: taskId, priority: bullmqPriority(request.priority, fairTag) });
 }
 
 /** Job options from the catalog, for `queue.add(name, data, jobOptions('task', {...}))`. */

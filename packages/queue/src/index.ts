@@ -12,6 +12,8 @@ export {
   jobOptions,
   taskJobOptions,
   bullmqPriority,
+  fairTagOf,
+  FAIR_TAG_SPAN,
   isExpired,
   expiryMessage,
   workerOptions,
@@ -42,8 +44,12 @@ export type { SandboxSlots } from './store/slots.js';
 export type { CancelRequests } from './store/cancel.js';
 export { QueuedQuota } from './store/queued-quota.js';
 export type { Admission } from './store/queued-quota.js';
+export { FairShare } from './store/fair-share.js';
+export { totalBytes } from './store/footprint.js';
+export type { Footprint } from './store/footprint.js';
+export type { Entry, FairShareOptions } from './store/fair-share.js';
 export type { TaskFence } from './store/fence.js';
-export { jobLockKey, taskFence } from './bullmq-internals.js';
+export { jobLockKey, taskFence, MAX_JOB_PRIORITY } from './bullmq-internals.js';
 export { DeathWatch, WorkerRegistry } from './workers.js';
 export { stepLogLine, parseStepLogLine } from './step-log.js';
 export type { WorkerInfo } from './workers.js';

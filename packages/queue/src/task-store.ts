@@ -3,6 +3,7 @@ import { CancelRequests } from './store/cancel.js';
 import { TaskDeletion } from './store/deletion.js';
 import { TaskEvents } from './store/events.js';
 import { TaskFiles } from './store/files.js';
+import { TaskFootprint } from './store/footprint.js';
 import { Idempotency } from './store/idempotency.js';
 import { TaskLifecycle } from './store/lifecycle.js';
 import { TaskRecords } from './store/records.js';
@@ -50,6 +51,8 @@ export class TaskStore {
   readonly deletion: TaskDeletion;
   /** Requests to remove deleted tasks' workspaces. */
   readonly workspaces: WorkspaceCleanups;
+  /** What each task keeps in Redis (TASK_MAX_REDIS_BYTES). */
+  readonly footprint: TaskFootprint;
 
   constructor(redis: Redis, prefix: string, options: TaskStoreOptions = {}) {
     const keys = new TaskKeys(prefix);
@@ -68,5 +71,6 @@ export class TaskStore {
     this.usage = new UsageRecords(redis, keys);
     this.deletion = new TaskDeletion(redis, keys, this.index);
     this.workspaces = new WorkspaceCleanups(redis, keys);
+    this.footprint = new TaskFootprint(redis, keys);
   }
 }

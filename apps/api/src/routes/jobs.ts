@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { FINAL_STATUSES, type TaskAccepted, type TaskView } from '@research/contracts';
-import { QueuedQuota } from '@research/queue';
+import { FairShare, QueuedQuota } from '@research/queue';
 import { callerOf } from '../auth.js';
 import { jsonBody } from '../body.js';
 import type { ApiDeps } from '../deps.js';
@@ -32,6 +32,7 @@ export function jobsRouter(deps: ApiDeps & Required<Pick<ApiDeps, 'expiry'>>): R
     queue,
     expiry,
     quota,
+    fair: new FairShare(redis, env.QUEUE_PREFIX),
     logger,
     defaultMaxSteps: env.TASK_MAX_STEPS,
   });

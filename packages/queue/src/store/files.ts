@@ -1,4 +1,5 @@
 import type { Redis } from '../connection.js';
+import { FOOTPRINT_FIELDS } from './footprint.js';
 import { UNFINISHED_TTL_S, type TaskKeys } from './task-keys.js';
 
 export interface StoredFile {
@@ -29,7 +30,10 @@ export class TaskFiles {
   async save(id: string, files: StoredFile[]): Promise<void> {
     const key = this.keys.files(id);
     const list: ListedFile[] = files.map((f) => ({ path: f.path, size: f.size, stored: f.content !== undefined }));
-    const m = this.redis.multi().del(key).hset(this.keys.record(id), LIST_FIELD, JSON.stringify(list));
+    const listed = JSON.stringify(list);
+    // What the snapshot keeps counts against TASK_MAX_REDIS_BYTES (it replaces the one before).
+    const bytes = files.reduce((sum, f) => sum + (f.content?.length ?? 0) + Buffer.byteLength(f.path), listed.length);
+    const m = this.redis.multi().del(key).hset(this.keys.record(id), LIST_FIELD, listed, FOOTPRINT_FIELDS.files, bytes);
     for (const f of files) if (f.content !== undefined) m.hset(key, `f:${f.path}`, f.content);
     m.expire(key, UNFINISHED_TTL_S);
     await m.exec();

@@ -1,6 +1,7 @@
 import { StepOutcome, type StepView } from '@research/contracts';
 import type { Redis } from '../connection.js';
 import { fencedHset, type TaskFence } from './fence.js';
+import { FOOTPRINT_FIELDS } from './footprint.js';
 import { addStepDuration } from './stats.js';
 import { UNFINISHED_TTL_S, type TaskKeys } from './task-keys.js';
 
@@ -63,12 +64,16 @@ export class StepRecords {
    * is answered from it instead of running the step twice. It lives as long as the task.
    */
   async complete(id: string, step: StoredStep, outcome: StepOutcome): Promise<void> {
+    const stored = JSON.stringify(outcome);
     const m = this.redis
       .multi()
       .hset(this.keys.steps(id), String(step.index), JSON.stringify(step))
-      .hset(this.keys.outcomes(id), String(step.index), JSON.stringify(outcome))
+      .hset(this.keys.outcomes(id), String(step.index), stored)
       .expire(this.keys.steps(id), UNFINISHED_TTL_S)
-      .expire(this.keys.outcomes(id), UNFINISHED_TTL_S);
+      .expire(this.keys.outcomes(id), UNFINISHED_TTL_S)
+      // Counted against TASK_MAX_REDIS_BYTES; NX keeps the retention a finished record already has.
+      .hincrby(this.keys.record(id), FOOTPRINT_FIELDS.written, Buffer.byteLength(stored))
+      .expire(this.keys.record(id), UNFINISHED_TTL_S, 'NX');
     // The duration goes into the histogram in the same round trip.
     if (step.durationMs !== undefined) addStepDuration(m, this.keys.prefix, step.durationMs);
     await m.exec();

@@ -3,12 +3,14 @@ import { CancelRequests } from './store/cancel.js';
 import { TaskEvents } from './store/events.js';
 import { TaskFiles } from './store/files.js';
 import { Idempotency } from './store/idempotency.js';
+import { TaskInputs } from './store/inputs.js';
 import { TaskLifecycle } from './store/lifecycle.js';
 import { TaskRecords } from './store/records.js';
 import { SandboxSlots } from './store/slots.js';
 import { TaskStats } from './store/stats.js';
 import { StepRecords } from './store/steps.js';
 import { TaskKeys } from './store/task-keys.js';
+import { WebBudgets } from './store/web-budget.js';
 
 export interface TaskStoreOptions {
   /** How long a finished task's record, events and files are kept. Default: 7 days. */
@@ -38,6 +40,10 @@ export class TaskStore {
   readonly cancels: CancelRequests;
   /** Counters and the step duration histogram. */
   readonly stats: TaskStats;
+  /** Input files of a submit, until placed in the task directory. */
+  readonly inputs: TaskInputs;
+  /** Per-task web budget counters. */
+  readonly web: WebBudgets;
 
   constructor(redis: Redis, prefix: string, options: TaskStoreOptions = {}) {
     const keys = new TaskKeys(prefix);
@@ -50,5 +56,7 @@ export class TaskStore {
     this.slots = new SandboxSlots(redis, keys);
     this.cancels = new CancelRequests(redis, keys);
     this.stats = new TaskStats(redis, prefix);
+    this.inputs = new TaskInputs(redis, keys);
+    this.web = new WebBudgets(redis, keys);
   }
 }

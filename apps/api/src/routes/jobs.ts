@@ -67,7 +67,14 @@ export function jobsRouter(deps: ApiDeps): Router {
         return;
       }
       if (admission === 'repeat') await guard(redis, () => quota.add(tenant, id));
-      const data: TaskJobData = { taskId: id, request, createdAt };
+      // Input files wait with the task record (the lifecycle put them there), not in the job's data.
+      const { files, ...queued } = request;
+      const data: TaskJobData = {
+        taskId: id,
+        request: queued,
+        createdAt,
+        ...(files && files.length > 0 ? { inputFiles: files.length } : {}),
+      };
       try {
         await guard(redis, () => queue.add(JOBS.task.name(data), data, jobOptions('task', { jobId: id })));
       } catch (err) {

@@ -15,6 +15,7 @@ import { EVENTS_MAX_LEN, type TaskKeys, UNFINISHED_TTL_S } from './task-keys.js'
 /** What a new task's record starts with. One object, so a field can be added without touching callers. */
 export interface NewTask {
   id: string;
+  /** The submit; its `files` are kept apart (`TaskStore.inputs`) until the worker has placed them. */
   request: TaskRequest;
   createdAt: string;
   /** The task's step budget (the request's, or the default). */
@@ -55,16 +56,20 @@ export class TaskLifecycle {
    */
   async create({ id, request, createdAt, maxSteps, idempotencyHash, tenant }: NewTask): Promise<CreatedTask> {
     if (idempotencyHash) {
+      // The whole request, files included: the same prompt with other files is another request.
       const claim = await this.idempotency.claim(idempotencyHash, id, request);
       if (!claim.claimed) return { id: claim.id, created: false, sameRequest: claim.sameRequest };
     }
     const progress: TaskProgress = { step: 0, maxSteps, phase: 'queued' };
     const event: TaskEvent = { type: 'status', at: createdAt, status: 'queued' };
-    await this.redis
-      .multi()
+    // Input files go beside the record, not in it: every view reads the whole record.
+    const { files, ...kept } = request;
+    const m = this.redis.multi();
+    if (files && files.length > 0) m.set(this.keys.inputs(id), JSON.stringify(files), 'EX', UNFINISHED_TTL_S);
+    await m
       .hset(this.keys.record(id), {
         id,
-        request: JSON.stringify(request),
+        request: JSON.stringify(kept),
         status: 'queued',
         createdAt,
         progress: JSON.stringify(progress),
@@ -117,13 +122,15 @@ export class TaskLifecycle {
     const event: TaskEvent = { type: 'status', at, status: to, ...details };
     const reply = (await this.redis.eval(
       TRANSITION,
-      6,
+      8,
       this.keys.record(id),
       this.keys.events(id),
       statsKey(this.keys.prefix),
       this.keys.steps(id),
       this.keys.outcomes(id),
       this.keys.files(id),
+      this.keys.web(id),
+      this.keys.inputs(id),
       to,
       at,
       JSON.stringify(event),
@@ -159,7 +166,8 @@ export type Transition =
   | { ok: false; status: TaskStatus | undefined };
 
 /**
- * KEYS: record, events, stats, then the other keys a finished task keeps (steps, outcomes, files).
+ * KEYS: record, events, stats, then the other keys a finished task keeps (steps, outcomes, files,
+ * web budget, input files).
  * ARGV: to, at, event JSON, events max length, retention s, statuses `to` may follow (space
  * separated), final ('1'/'0'), then field/value pairs for the record.
  */

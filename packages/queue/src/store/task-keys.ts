@@ -29,9 +29,25 @@ export class TaskKeys {
   files(id: string): string {
     return `${this.prefix}:task:${id}:files`;
   }
+  /** The web budget's counters (fetches, bytes), shared by every worker running the task's steps. */
+  web(id: string): string {
+    return `${this.prefix}:task:${id}:web`;
+  }
+  /** Input files of the submit, until the worker has placed them in the task directory. */
+  inputs(id: string): string {
+    return `${this.prefix}:task:${id}:inputs`;
+  }
   /** Everything a task keeps, for the retention of a finished one. */
   all(id: string): string[] {
-    return [this.record(id), this.steps(id), this.outcomes(id), this.events(id), this.files(id)];
+    return [
+      this.record(id),
+      this.steps(id),
+      this.outcomes(id),
+      this.events(id),
+      this.files(id),
+      this.web(id),
+      this.inputs(id),
+    ];
   }
 }
 

@@ -16,6 +16,8 @@ export interface TaskRunnerOptions {
   logger: Logger;
   /** Defaults to the provider the environment selects. */
   provider?: ModelProvider;
+  /** The web tools are offered to the model (a search provider is configured). Default: false. */
+  web?: boolean;
 }
 
 /** How a task that ends here leaves its sandbox. */
@@ -77,7 +79,7 @@ export class TaskRunner {
     const control: RunControl = { cancel: new AbortController(), lease: new AbortController() };
     this.runs.set(taskId, control);
     try {
-      const { env, workerId, store, sandbox, dispatcher, logger, provider } = this.options;
+      const { env, workerId, store, sandbox, dispatcher, logger, provider, web = false } = this.options;
       return await runTask(
         {
           env,
@@ -87,6 +89,7 @@ export class TaskRunner {
           dispatcher,
           logger,
           ...(provider ? { provider } : {}),
+          web,
           control,
           end: (to, details, ending) => this.end(taskId, to, details, ending),
         },

@@ -21,8 +21,8 @@ export interface SandboxFigures {
 /**
  * `execute-command "true"` three ways, in one run, on a container of its own (removed after):
  * through the runner (what workers do), through a fresh dockerode exec per call (what the
- * runner replaces) and through the docker CLI. Every way runs `bash -c true` as the `sandbox`
- * user in the task directory, so only the transport differs. Target: runner p50 ≤ 2 ms and at
+ * runner replaces) and through the docker CLI. Every way runs `bash -c true` as the task's own
+ * uid in the task directory, so only the transport differs. Target: runner p50 ≤ 2 ms and at
  * least 15× faster than per-call exec.
  */
 export async function benchSandbox(opts: { iterations?: number } = {}): Promise<SandboxFigures> {
@@ -43,10 +43,14 @@ export async function benchSandbox(opts: { iterations?: number } = {}): Promise<
       if (!outcome.ok || outcome.result.action !== 'execute-command' || outcome.result.exitCode !== 0)
         throw new Error(`runner: unexpected ${JSON.stringify(outcome)}`);
     };
+    await viaRunner();
+    // The task directory belongs to the task's uid (0700): the baselines run as that uid too.
+    const probe = await sandbox.run(task, { action: 'execute-command', command: 'id -u' });
+    const uid = probe.ok && probe.result.action === 'execute-command' ? probe.result.stdout.trim() : '';
     const viaExec = async () => {
       const exec = await container.exec({
         Cmd: ['bash', '-c', 'true'],
-        User: 'sandbox',
+        User: `${uid}:${uid}`,
         WorkingDir: `/workspace/${task}`,
         AttachStdout: true,
         AttachStderr: true,
@@ -61,7 +65,17 @@ export async function benchSandbox(opts: { iterations?: number } = {}): Promise<
       if (inspected.ExitCode !== 0) throw new Error(`exec: exit ${inspected.ExitCode}`);
     };
     const viaCli = async () => {
-      await execFileP('docker', ['exec', '-u', 'sandbox', '-w', `/workspace/${task}`, info.name, 'bash', '-c', 'true']);
+      await execFileP('docker', [
+        'exec',
+        '-u',
+        `${uid}:${uid}`,
+        '-w',
+        `/workspace/${task}`,
+        info.name,
+        'bash',
+        '-c',
+        'true',
+      ]);
     };
 
     const runner = await sample(viaRunner, iterations, 50);

@@ -30,7 +30,12 @@ beforeAll(async () => {
   sys = new TrackedSystem();
   systems.push(sys);
   await sys.startApi();
-  await sys.startWorker(workerId(), { SANDBOX_COMMAND_TIMEOUT_MS: '20000', WORKER_CONCURRENCY: '4' });
+  // A quota above the 10 GiB sparse file made below: each command's RLIMIT_FSIZE is what is left of it.
+  await sys.startWorker(workerId(), {
+    SANDBOX_COMMAND_TIMEOUT_MS: '20000',
+    WORKER_CONCURRENCY: '4',
+    SANDBOX_TASK_DISK_MB: '16384',
+  });
 });
 
 afterAll(async () => {
@@ -60,7 +65,8 @@ describe('hostile model output', () => {
   it('malformed, truncated, unknown and incomplete blocks become tool_error events; valid blocks still run; the task completes', async () => {
     const hostile = [
       '<daytona-execute>\naction=create-file\nfilePath=x.md\n</daytona-execute>', // unquoted values
-      block({ action: 'format-disk', target: '/' }), // unknown action
+      // Written out: the kit's block() renders catalog actions only.
+      '<daytona-execute>\naction="format-disk"\ntarget="/"\n</daytona-execute>', // unknown action
       block({ action: 'create-file', filePath: 'no-content.md' }), // missing parameter
       block({ action: 'execute-command' }), // missing parameter
       block({ action: 'read-file', filePath: 'a', filepath: 'b' }), // unknown parameter

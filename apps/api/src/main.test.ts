@@ -57,7 +57,12 @@ describe('main.js and its port', () => {
     const holder = createServer();
     const port = await listen(holder, '127.0.0.1');
     try {
-      const run = await runMain({ ...process.env, API_KEYS: 'main-test-key-0123456789', PORT: String(port), LOG_PRETTY: 'false' });
+      const run = await runMain({
+        ...process.env,
+        API_KEYS: 'main-test-key-0123456789',
+        PORT: String(port),
+        LOG_PRETTY: 'false',
+      });
       expect(run.code).toBe(1);
       expect(run.output).toContain(`port ${port} is already in use`);
       expect(run.output).toContain('PORT');

@@ -127,6 +127,7 @@ export class StepExecutor {
         status: 'completed',
         durationMs,
         ...(exitCode !== undefined ? { exitCode } : {}),
+        ...(outcome.ok ? {} : { error: outcome.error }),
       },
       outcome,
     );

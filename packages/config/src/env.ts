@@ -203,9 +203,9 @@ export const ENV = {
       .default(64 * 1024),
     doc: 'stdout/stderr kept per command; the rest is cut with a marker',
   },
-  SANDBOX_USER: {
-    schema: z.string().default('sandbox'),
-    doc: "user that actions run as inside the container; the image's default user when the image has no such user",
+  SANDBOX_TASK_DISK_MB: {
+    schema: num().int().min(0).default(1024),
+    doc: 'disk one task may use in /workspace/<taskId> (and its home), in MiB; past it its commands are stopped with disk_quota_exceeded (0: no quota)',
   },
   SANDBOX_ON_SHUTDOWN: {
     schema: z.enum(['keep', 'stop', 'remove']).default('stop'),

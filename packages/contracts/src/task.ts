@@ -169,6 +169,9 @@ export type TaskProgress = z.infer<typeof TaskProgress>;
 export const StepStatus = z.enum(['waiting', 'running', 'completed', 'failed']);
 export type StepStatus = z.infer<typeof StepStatus>;
 
+export const TaskError = z.object({ code: z.string(), message: z.string() });
+export type TaskError = z.infer<typeof TaskError>;
+
 export const StepView = z.object({
   index: z.number().int().nonnegative(),
   action: ActionName,
@@ -176,6 +179,8 @@ export const StepView = z.object({
   attempts: z.number().int().nonnegative(),
   exitCode: z.number().int().optional(),
   durationMs: z.number().nonnegative().optional(),
+  /** A step whose outcome is a refusal (`disk_quota_exceeded`, `path_outside_workspace`, …): its code and message. */
+  error: TaskError.optional(),
 });
 export type StepView = z.infer<typeof StepView>;
 
@@ -190,9 +195,6 @@ export type TaskResult = z.infer<typeof TaskResult>;
 
 export const TaskErrorCode = z.enum(['max_steps', 'timeout', 'cancelled', 'llm_error', 'sandbox_error', 'internal']);
 export type TaskErrorCode = z.infer<typeof TaskErrorCode>;
-
-export const TaskError = z.object({ code: z.string(), message: z.string() });
-export type TaskError = z.infer<typeof TaskError>;
 
 /** `GET /v1/jobs/:id`. */
 export const TaskView = z.object({

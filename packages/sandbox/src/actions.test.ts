@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StepOutcome } from '@research/contracts';
 import { InvalidTaskIdError, SandboxAbortedError } from './errors.js';
-import { cmd, containerOf, processesMatching, requireDocker, testSandbox, waitFor } from './test-helpers.js';
+import { cmd, containerOf, processesMatching, requireDocker, rootExec, testSandbox, waitFor } from './test-helpers.js';
 
 /** The four actions and their safety rules, through the runner and through the exec fallback. */
 describe.each([
@@ -29,9 +29,16 @@ describe.each([
         result: { action: 'create-file', path: 'deep/er/notes.md', bytes: 9, overwritten: false },
       });
       const back = cmd(
-        await sb.run(task, { action: 'execute-command', command: 'cat deep/er/notes.md; stat -c %U deep/er/notes.md' }),
+        await sb.run(task, {
+          action: 'execute-command',
+          command: 'cat deep/er/notes.md; stat -c %u deep/er/notes.md deep/er deep; id -u',
+        }),
       );
-      expect(back.stdout).toBe('# héllo\nsandbox\n');
+      // Files the actions create belong to the task's own uid, the one its commands run as.
+      const [content, ...owners] = back.stdout.split('\n').filter(Boolean);
+      expect(content).toBe('# héllo');
+      expect(new Set(owners).size).toBe(1);
+      expect(Number(owners[0])).toBeGreaterThanOrEqual(100_000);
     });
 
     it('overwrites an existing file with the full new content', async () => {
@@ -131,15 +138,19 @@ describe.each([
   });
 
   describe('execute-command', () => {
-    it('runs in the task directory as the unprivileged user, with no capabilities', async () => {
+    it("runs in the task directory as the task's own unprivileged uid, with no capabilities", async () => {
       const r = cmd(
         await sb.run(task, {
           action: 'execute-command',
-          command: 'pwd; id -un; grep CapEff /proc/self/status; echo oops >&2',
+          command: 'pwd; id -u; stat -c %u .; grep -E "^Cap(Eff|Prm)" /proc/self/status; echo oops >&2',
         }),
       );
       expect(r).toMatchObject({ exitCode: 0, timedOut: false, truncated: false, stderr: 'oops\n' });
-      expect(r.stdout).toBe(`/workspace/${task}\nsandbox\nCapEff:\t0000000000000000\n`);
+      const [pwd, uid, owner, ...caps] = r.stdout.split('\n').filter(Boolean);
+      expect(pwd).toBe(`/workspace/${task}`);
+      expect(Number(uid)).toBeGreaterThanOrEqual(100_000);
+      expect(owner).toBe(uid);
+      expect(caps).toEqual(['CapPrm:\t0000000000000000', 'CapEff:\t0000000000000000']);
       expect(r.durationMs).toBeGreaterThanOrEqual(0);
     });
 
@@ -318,7 +329,8 @@ describe.each([
 
     it('refuses a task directory replaced by a symlink', async () => {
       const t = `${task}-swapped`;
-      cmd(await sb.run('swapper', { action: 'execute-command', command: `rm -rf ../${t} && ln -s /etc ../${t}` }));
+      // No task can replace another's directory any more (/workspace is the runner's): as root.
+      await rootExec(env.workerId, `rm -rf /workspace/${t} && ln -s /etc /workspace/${t}`);
       expect(refusedCode(await sb.run(t, { action: 'read-file', filePath: 'hostname' }))).toBe(
         'path_outside_workspace',
       );
@@ -369,7 +381,8 @@ describe.each([
     it('deletes only expired task workspaces', async () => {
       await sb.run(`${task}-old`, { action: 'create-file', filePath: 'f.txt', content: 'old' });
       await sb.run(`${task}-new`, { action: 'create-file', filePath: 'f.txt', content: 'new' });
-      cmd(await sb.run('toucher', { action: 'execute-command', command: `touch -d '3 days ago' ../${task}-old` }));
+      // Another task cannot touch it any more: as root.
+      await rootExec(env.workerId, `touch -d '3 days ago' /workspace/${task}-old`);
       const removed = await sb.cleanupExpired(24 * 3_600_000);
       expect(removed).toBe(1);
       const ls = cmd(await sb.run('toucher', { action: 'execute-command', command: 'ls /workspace' }));

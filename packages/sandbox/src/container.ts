@@ -1,5 +1,5 @@
 import type Dockerode from 'dockerode';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { pack } from 'tar-stream';
 import { dockerStatus, toSandboxError } from './docker-errors.js';
 import { SandboxImageMissingError } from './errors.js';
@@ -9,14 +9,26 @@ import { WORKSPACE_ROOT } from './paths.js';
 
 export const LABEL_SANDBOX = 'research.sandbox';
 export const LABEL_WORKER = 'research.worker';
-export const RUNNER_DIR = '/opt/research';
-export const RUNNER_PATH = `${RUNNER_DIR}/runner.py`;
+export const RESEARCH_DIR = '/opt/research';
+/** The runner, a package directory python3 runs as a program (its __main__.py). */
+export const RUNNER_PATH = `${RESEARCH_DIR}/runner`;
 
 export function containerName(workerId: string): string {
   return `research-sandbox-${workerId}`;
 }
 
-/** The container's create options: the hardening defaults live here (see README). */
+/**
+ * The container's create options: the hardening defaults live here (see README).
+ *
+ * Capabilities: `CapDrop: ALL`, then `capAdd`. By default CHOWN, DAC_OVERRIDE and FOWNER serve
+ * the root set-up exec (it hands /workspace to the runner's uid, whoever populated the volume),
+ * and SETUID, SETGID, KILL and SETPCAP the runner, which starts as root and at once drops to its
+ * own uid keeping only SETUID and SETGID (to start each command as its task's uid and to switch
+ * a thread's file-system uid to the task's for file actions), CHOWN (to hand a new task
+ * directory to its uid) and KILL (to signal processes of other uids on timeout and cancel);
+ * SETPCAP only empties its bounding set first. Commands hold no capability in any set (CapEff,
+ * CapPrm, CapBnd, CapAmb all 0) and run under no-new-privileges.
+ */
 export function createSpec(o: ResolvedOptions): Dockerode.ContainerCreateOptions {
   const memory = o.memoryMb * 1024 * 1024;
   return {
@@ -91,66 +103,75 @@ export async function ensureVolume(docker: Dockerode, volume: string): Promise<v
 }
 
 export interface ContainerProbe {
-  /** The exec user for actions, or undefined for the image's default user. */
-  user: string | undefined;
   /** Absolute path of python3, or undefined when the image has none. */
   python: string | undefined;
 }
 
 /**
- * One root exec per container start: finds the action user and python3, and hands /workspace
- * to the user when the volume was populated by another image (the only use of CHOWN,
- * DAC_OVERRIDE and FOWNER).
+ * One root exec per container start: finds python3 and hands /workspace (not what is in it:
+ * task directories keep their own uids) to the runner's uid, whoever populated the volume. The
+ * only use of CHOWN, DAC_OVERRIDE and FOWNER.
  */
 const PROBE = `
-u="$1"; uid=""
-if [ -n "$u" ] && id -u "$u" >/dev/null 2>&1; then uid=$(id -u "$u"); gid=$(id -g "$u"); fi
-mkdir -p ${WORKSPACE_ROOT} ${RUNNER_DIR}
-if [ -n "$uid" ] && [ "$(stat -c %u ${WORKSPACE_ROOT} 2>/dev/null)" != "$uid" ]; then
-  chown -R "$uid:$gid" ${WORKSPACE_ROOT} 2>/dev/null || echo "chown=failed"
-fi
-echo "uid=$uid"
+r="$1"
+mkdir -p ${WORKSPACE_ROOT} ${WORKSPACE_ROOT}/.research/uids ${RESEARCH_DIR}
+chown "$r:$r" ${WORKSPACE_ROOT} ${WORKSPACE_ROOT}/.research ${WORKSPACE_ROOT}/.research/uids || echo "chown=failed"
+chmod 755 ${WORKSPACE_ROOT}; chmod 700 ${WORKSPACE_ROOT}/.research ${WORKSPACE_ROOT}/.research/uids
 echo "python=$(command -v python3 || true)"
 `;
 
 export async function probeContainer(
   container: Dockerode.Container,
-  user: string,
+  runnerUid: number,
 ): Promise<ContainerProbe & { chownFailed: boolean }> {
-  const r = await execOnce(container, ['/bin/sh', '-c', PROBE, 'probe', user], { user: '0', timeoutMs: 60_000 });
+  const r = await execOnce(container, ['/bin/sh', '-c', PROBE, 'probe', String(runnerUid)], {
+    user: '0',
+    timeoutMs: 60_000,
+  });
   const kv = new Map(
     r.stdout
       .toString('utf8')
       .split('\n')
       .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const),
   );
-  const uid = kv.get('uid') ?? '';
   const python = kv.get('python') ?? '';
-  return {
-    user: uid !== '' ? user : undefined,
-    python: python !== '' ? python : undefined,
-    chownFailed: kv.has('chown'),
-  };
+  return { python: python !== '' ? python : undefined, chownFailed: kv.has('chown') };
 }
 
-let runnerSource: Buffer | undefined;
+let runnerArchive: Buffer | undefined;
 
-/** The runner script shipped with this package (runner/runner.py, beside src/ and dist/). */
-function runnerScript(): Buffer {
-  runnerSource ??= readFileSync(new URL('../runner/runner.py', import.meta.url));
-  return runnerSource;
+/** The runner directory shipped with this package (runner/, beside src/ and dist/), as a tar. */
+async function runnerTar(): Promise<Buffer> {
+  if (runnerArchive) return runnerArchive;
+  const root = new URL('../runner/', import.meta.url);
+  const tar = pack();
+  tar.entry({ name: 'runner', type: 'directory', mode: 0o755, uid: 0, gid: 0 });
+  const walk = (rel: string) => {
+    for (const name of readdirSync(new URL(rel, root)).sort()) {
+      if (name === '__pycache__') continue;
+      const path = `${rel}${name}`;
+      if (statSync(new URL(path, root)).isDirectory()) {
+        tar.entry({ name: `runner/${path}`, type: 'directory', mode: 0o755, uid: 0, gid: 0 });
+        walk(`${path}/`);
+      } else if (name.endsWith('.py')) {
+        const body = readFileSync(new URL(path, root));
+        tar.entry({ name: `runner/${path}`, mode: 0o644, size: body.length, uid: 0, gid: 0 }, body);
+      }
+    }
+  };
+  walk('');
+  tar.finalize();
+  const chunks: Buffer[] = [];
+  for await (const c of tar) chunks.push(c as Buffer);
+  runnerArchive = Buffer.concat(chunks);
+  return runnerArchive;
 }
 
 /** Copies the runner into the container with putArchive, so any image with python3 works. */
 export async function installRunner(container: Dockerode.Container): Promise<void> {
-  const tar = pack();
-  const body = runnerScript();
-  tar.entry({ name: 'runner.py', mode: 0o644, size: body.length, uid: 0, gid: 0 }, body);
-  tar.finalize();
-  const chunks: Buffer[] = [];
-  for await (const c of tar) chunks.push(c as Buffer);
+  const body = await runnerTar();
   try {
-    await container.putArchive(Buffer.concat(chunks), { path: RUNNER_DIR });
+    await container.putArchive(body, { path: RESEARCH_DIR });
   } catch (err) {
     throw toSandboxError(err, 'install runner');
   }

@@ -2,9 +2,10 @@ import Dockerode from 'dockerode';
 import { z } from 'zod';
 import { createLogger, type Logger } from '@research/config';
 import {
+  type ActionResult,
+  actionOf,
   DaytonaAction,
   isSandboxAction,
-  type ActionResult,
   type SandboxAction,
   type StepOutcome,
 } from '@research/contracts';
@@ -24,15 +25,17 @@ import {
   SandboxAbortedError,
   SandboxError,
   SandboxNotFoundError,
+  SandboxProtocolError,
   SandboxRunnerError,
   SandboxTimeoutError,
 } from './errors.js';
 import { ExecTransport } from './exec-transport.js';
 import { resolveOptions, type DockerSandboxOptions, type ResolvedOptions } from './options.js';
-import { assertTaskId, resolveTaskPath } from './paths.js';
+import { assertTaskId } from './paths.js';
 import type { ExportReply, RunnerReply, RunnerRequest, Transport } from './protocol.js';
+import { actionRequest } from './requests.js';
 import { RunnerTransport } from './runner-transport.js';
-import type { ExportResult, RunOptions, Sandbox, SandboxInfo } from './types.js';
+import type { ExportOptions, ExportResult, RunOptions, Sandbox, SandboxInfo } from './types.js';
 
 const WORKER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 /** Slack on top of a command's own timeout before the host gives up on the runner's reply. */
@@ -111,7 +114,8 @@ export class DockerSandbox implements Sandbox {
     const reply = await this.request<ActionResult>(req, {
       signal: options.signal,
       replyTimeoutMs,
-      idempotent: req.op !== 'execute-command',
+      // An action that runs code may have had effects: it is not repeated behind the caller's back.
+      idempotent: !actionOf(parsed.data.action).effects.runsCode,
     });
     return reply.ok ? { ok: true, result: reply.result } : { ok: false, error: reply.error };
   }
@@ -124,10 +128,16 @@ export class DockerSandbox implements Sandbox {
     await live.transport.call({ op: 'cancel-task', task: taskId }, { replyTimeoutMs: FILE_OP_REPLY_MS });
   }
 
-  async exportFiles(taskId: string, options: { maxBytes: number }): Promise<ExportResult> {
+  async exportFiles(taskId: string, options: ExportOptions): Promise<ExportResult> {
     assertTaskId(taskId);
     const reply = await this.request<ExportReply>(
-      { op: 'export', task: taskId, maxBytes: Math.max(0, Math.floor(options.maxBytes)) },
+      {
+        op: 'export',
+        task: taskId,
+        maxBytes: Math.max(0, Math.floor(options.maxBytes)),
+        maxFiles: Math.max(0, Math.floor(options.maxFiles ?? this.o.exportMaxFiles)),
+        maxNameBytes: Math.max(0, Math.floor(options.maxNameBytes ?? this.o.exportMaxNameBytes)),
+      },
       { replyTimeoutMs: FILE_OP_REPLY_MS, idempotent: true },
     );
     if (!reply.ok) throw new SandboxRunnerError(`export failed: ${reply.error.message}`);
@@ -138,6 +148,7 @@ export class DockerSandbox implements Sandbox {
           : { path: f.path, size: f.size, content: Buffer.from(f.content, 'base64') },
       ),
       truncated: reply.result.truncated,
+      ...(reply.result.omitted > 0 ? { omitted: reply.result.omitted } : {}),
     };
   }
 
@@ -173,25 +184,11 @@ export class DockerSandbox implements Sandbox {
   }
 
   private toRequest(taskId: string, a: SandboxAction, options: RunOptions): RunnerRequest {
-    switch (a.action) {
-      case 'create-file':
-        return { op: 'create-file', task: taskId, filePath: resolveTaskPath(taskId, a.filePath), content: a.content };
-      case 'read-file':
-        return { op: 'read-file', task: taskId, filePath: resolveTaskPath(taskId, a.filePath) };
-      case 'list-files':
-        return { op: 'list-files', task: taskId, path: resolveTaskPath(taskId, a.path ?? '.') };
-      case 'execute-command': {
-        const timeoutMs = Math.min(a.timeoutMs ?? Infinity, options.timeoutMs ?? Infinity, this.o.commandTimeoutMs);
-        return {
-          op: 'execute-command',
-          task: taskId,
-          command: a.command,
-          cwd: resolveTaskPath(taskId, a.cwd ?? '.'),
-          timeoutMs: Math.max(1, timeoutMs),
-          maxOutputBytes: this.o.maxOutputBytes,
-        };
-      }
-    }
+    const req = actionRequest(taskId, a);
+    if (req.op !== 'execute-command') return req;
+    const asked = a.action === 'execute-command' ? a.timeoutMs : undefined;
+    const timeoutMs = Math.min(asked ?? Infinity, options.timeoutMs ?? Infinity, this.o.commandTimeoutMs);
+    return { ...req, timeoutMs: Math.max(1, timeoutMs), maxOutputBytes: this.o.maxOutputBytes };
   }
 
   /**
@@ -360,14 +357,18 @@ export class DockerSandbox implements Sandbox {
   }
 
   private async connect(container: Dockerode.Container): Promise<Transport> {
-    const probe = await probeContainer(container, this.o.user);
-    if (this.o.user && !probe.user)
-      this.log.warn({ user: this.o.user }, 'the image has no such user; actions run as its default user');
-    if (probe.chownFailed) this.log.warn('could not hand /workspace to the action user (CHOWN capability dropped?)');
+    const probe = await probeContainer(container, this.o.runnerUid);
+    if (probe.chownFailed) this.log.warn('could not hand /workspace to the runner (CHOWN capability dropped?)');
+    const identities = {
+      runnerUid: this.o.runnerUid,
+      taskUidFirst: this.o.taskUidFirst,
+      taskUidCount: this.o.taskUidCount,
+      taskDiskBytes: this.o.taskDiskMb * 1024 * 1024,
+    };
     const fallback = () =>
       new ExecTransport({
         container,
-        user: probe.user,
+        ...identities,
         maxReadBytes: this.o.maxReadBytes,
         listMaxEntries: this.o.listMaxEntries,
         listMaxDepth: this.o.listMaxDepth,
@@ -383,18 +384,20 @@ export class DockerSandbox implements Sandbox {
         container,
         python: probe.python,
         scriptPath: RUNNER_PATH,
-        user: probe.user,
         config: {
+          ...identities,
           maxOutputBytes: this.o.maxOutputBytes,
           maxReadBytes: this.o.maxReadBytes,
           listMaxEntries: this.o.listMaxEntries,
           listMaxDepth: this.o.listMaxDepth,
+          exportMaxFiles: this.o.exportMaxFiles,
+          exportMaxNameBytes: this.o.exportMaxNameBytes,
         },
         startTimeoutMs: this.o.dockerTimeoutMs,
         logger: this.log,
       });
     } catch (err) {
-      if (err instanceof SandboxNotFoundError) throw err;
+      if (err instanceof SandboxNotFoundError || err instanceof SandboxProtocolError) throw err;
       this.log.warn({ err: String(err) }, 'the sandbox runner did not start; falling back to per-call exec');
       return fallback();
     }

@@ -43,6 +43,25 @@ export class SandboxRunnerError extends SandboxError {
   override readonly retryable = true;
 }
 
+/**
+ * The runner in the container speaks another protocol version than this host: the runner files
+ * shipped with this build do not match its code. Retrying does not help.
+ */
+export class SandboxProtocolError extends SandboxError {
+  override readonly name = 'SandboxProtocolError' as const;
+  override readonly code = 'sandbox_protocol_mismatch';
+  override readonly retryable = false;
+  constructor(
+    readonly runnerProtocol: unknown,
+    readonly hostProtocol: number,
+  ) {
+    super(
+      `the sandbox runner speaks protocol ${JSON.stringify(runnerProtocol ?? null)} but this host speaks protocol ${hostProtocol}: ` +
+        'the runner files shipped with this build (packages/sandbox/runner) do not match its code; rebuild and redeploy both together',
+    );
+  }
+}
+
 /** The sandbox image is not present and cannot be pulled. Retrying does not help. */
 export class SandboxImageMissingError extends SandboxError {
   override readonly name = 'SandboxImageMissingError' as const;

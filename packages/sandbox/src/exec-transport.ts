@@ -1,112 +1,46 @@
 import type Dockerode from 'dockerode';
-import { extract } from 'tar-stream';
 import type { Readable } from 'node:stream';
+import { extract } from 'tar-stream';
 import type { ActionResult, FileEntry } from '@research/contracts';
 import { toSandboxError } from './docker-errors.js';
 import { SandboxAbortedError } from './errors.js';
 import { execOnce } from './exec.js';
+import { HOMES, OVER_QUOTA, QUOTA_MARK, REFUSED, REFUSED_MARK, ROOT_SCRIPTS, TASK_SCRIPTS } from './exec-scripts.js';
 import { WORKSPACE_ROOT } from './paths.js';
 import type { CallOptions, ExportReply, RunnerReply, RunnerRequest, Transport } from './protocol.js';
 
 export interface ExecTransportOptions {
   container: Dockerode.Container;
-  user: string | undefined;
+  runnerUid: number;
+  taskUidFirst: number;
+  taskUidCount: number;
+  /** 0: no quota. */
+  taskDiskBytes: number;
   maxReadBytes: number;
   listMaxEntries: number;
   listMaxDepth: number;
 }
 
-/** Exit status by which the scripts below say "refused"; stderr then holds `<mark>code\nmessage`. */
-const REFUSED = 90;
-const REFUSED_MARK = 'sandbox-refused:';
+type Refusal = Extract<RunnerReply<never>, { ok: false }>;
 
-/**
- * The checks every file action shares: the task directory must be a real directory and the
- * target, symlinks resolved (`realpath -m` resolves the existing prefix of a new path), must
- * stay inside it. Needs GNU coreutils, like the rest of the fallback.
- */
-const PRELUDE = `
-set -u
-refuse() { printf '${REFUSED_MARK}%s\\n%s' "$1" "$2" >&2; exit ${REFUSED}; }
-inside() { case "$1" in "$base"|"$base"/*) return 0;; *) return 1;; esac; }
-task="$1"; target="$2"; shown="$3"
-base=${WORKSPACE_ROOT}/$task
-mkdir -p "$base" 2>/dev/null
-if [ -L "$base" ] || [ ! -d "$base" ]; then refuse path_outside_workspace "the task directory is not a directory"; fi
-touch -c "$base"
-real=$(realpath -m -- "$target") || refuse io_error "cannot resolve $shown"
-inside "$real" || refuse path_outside_workspace "$shown resolves outside the task directory through a symlink"
-`;
-
-const SCRIPTS = {
-  'create-file': `${PRELUDE}
-[ "$real" = "$base" ] && refuse is_directory "$shown is the task directory"
-[ -d "$real" ] && refuse is_directory "$shown is a directory"
-parent=$(dirname -- "$real")
-mkdir -p -- "$parent" 2>/dev/null || refuse not_a_directory "a parent of $shown is a file"
-inside "$(realpath -m -- "$parent")" || refuse path_outside_workspace "$shown resolves outside the task directory through a symlink"
-if [ -e "$real" ]; then echo overwritten; else echo created; fi
-cat > "$real" || refuse io_error "cannot write $shown"
-`,
-  'read-file': `${PRELUDE}
-[ -e "$real" ] || refuse not_found "$shown does not exist"
-[ -d "$real" ] && refuse is_directory "$shown is a directory; use list-files"
-[ -f "$real" ] || refuse not_a_file "$shown is not a regular file"
-stat -c %s -- "$real"
-head -c "$4" -- "$real"
-`,
-  'list-files': `${PRELUDE}
-[ -e "$real" ] || refuse not_found "$shown does not exist"
-if [ ! -d "$real" ]; then printf 'f %s \\0' "$(stat -c %s -- "$real")"; exit 0; fi
-cd "$real" && find . -mindepth 1 -maxdepth "$4" -printf '%y %s %P\\0' | sort -z -k3 | head -z -n "$5"
-`,
-  'execute-command': `${PRELUDE}
-[ -d "$real" ] || refuse not_found "cwd $shown is not an existing directory"
-cd "$real" || exit 126
-mkdir -p /tmp/research-sandbox 2>/dev/null
-sh=/bin/sh; [ -x /bin/bash ] && sh=/bin/bash
-# timeout(1) makes its own process group and SIGKILLs all of it at the deadline.
-timeout -s KILL "$4" "$sh" -c "$5" </dev/null &
-pid=$!
-pidfile=/tmp/research-sandbox/$task.$pid
-echo "$pid" > "$pidfile"
-wait "$pid"; rc=$?
-rm -f "$pidfile"
-exit $rc
-`,
-  'cancel-task': `
-for f in /tmp/research-sandbox/"$1".*; do
-  [ -f "$f" ] || continue
-  kill -KILL "-$(cat "$f")" 2>/dev/null
-  rm -f "$f"
-done
-exit 0
-`,
-  cleanup: `
-now=$(date +%s); n=0
-for d in ${WORKSPACE_ROOT}/* ${WORKSPACE_ROOT}/.[!.]*; do
-  name=\${d##*/}
-  case "$name" in ''|*[!A-Za-z0-9_-]*) continue;; esac
-  [ -e "$d" ] || [ -L "$d" ] || continue
-  m=$(stat -c %Y -- "$d") || continue
-  if [ $((now - m)) -ge "$1" ]; then
-    chmod -R u+rwx -- "$d" 2>/dev/null
-    rm -rf -- "$d" && n=$((n + 1))
-  fi
-done
-echo $n
-`,
-} as const;
+/** How often the exec fallback measures a running command's task against its disk quota. */
+const QUOTA_WATCH_MS = 200;
 
 /**
  * The fallback when the runner cannot start (no python3 in the image): every request is its own
- * `docker exec` of a small POSIX shell script. Same requests and replies as the runner, ~45 ms
- * each. Limits: needs GNU coreutils/findutils; a background job that keeps the command's stdout
- * open delays the reply until the timeout.
+ * `docker exec` of a small POSIX shell script (exec-scripts.ts). Same requests and replies as the
+ * runner, ~45 ms each. Each task's actions run as the task's own uid (`User: uid:uid`, set by
+ * the engine), allocated by a root exec the first time. Weaker than the runner: the commands'
+ * bounding set is the container's (their effective and permitted sets are empty and
+ * no-new-privileges holds, so it cannot be used); the disk quota is watched with a root exec
+ * every 200 ms while a command runs (the runner watches every 20 ms), and not at all for what a
+ * command leaves running after it; a background job that keeps the command's stdout open delays
+ * the reply until the timeout.
  */
 export class ExecTransport implements Transport {
   readonly kind = 'exec' as const;
   readonly alive = true;
+  private readonly uids = new Map<string, number>();
 
   constructor(private readonly o: ExecTransportOptions) {}
 
@@ -119,15 +53,49 @@ export class ExecTransport implements Transport {
 
   async close(): Promise<void> {}
 
-  private sh(
-    script: string,
+  private root(script: keyof typeof ROOT_SCRIPTS, args: string[]) {
+    return execOnce(this.o.container, ['/bin/sh', '-c', ROOT_SCRIPTS[script], 'sandbox-fallback', ...args], {
+      user: '0',
+      timeoutMs: 600_000,
+    });
+  }
+
+  /** The task's uid (its directory made and handed to a new uid when `create`), or a refusal. */
+  private async identity(task: string, create: boolean): Promise<number | undefined | Refusal> {
+    const known = this.uids.get(task);
+    if (known !== undefined) return known;
+    const { taskUidFirst: first, taskUidCount: count, runnerUid } = this.o;
+    const r = await this.root('identity', [task, String(first), String(count), String(runnerUid), create ? '1' : '0']);
+    if (r.exitCode !== 0) return refused(r.exitCode, r.stderr);
+    const uid = Number(/uid=(\d*)/.exec(r.stdout.toString())?.[1] || Number.NaN);
+    if (!Number.isInteger(uid)) return undefined;
+    this.uids.set(task, uid);
+    return uid;
+  }
+
+  private async asTask(
+    req: { task: string },
+    script: keyof typeof TASK_SCRIPTS,
     args: string[],
     options: { stdin?: string; maxOutputBytes?: number; timeoutMs?: number } = {},
   ) {
-    return execOnce(this.o.container, ['/bin/sh', '-c', script, 'sandbox-fallback', ...args], {
-      ...(this.o.user ? { user: this.o.user } : {}),
-      ...options,
-    });
+    const uid = await this.identity(req.task, true);
+    if (typeof uid !== 'number') return uid ?? refusal('io_error', 'the task directory could not be made');
+    const home = `${HOMES}/${req.task}`;
+    return execOnce(
+      this.o.container,
+      [
+        '/bin/sh',
+        '-c',
+        TASK_SCRIPTS[script],
+        'sandbox-fallback',
+        req.task,
+        ...args.slice(0, 2),
+        String(this.o.taskDiskBytes),
+        ...args.slice(2),
+      ],
+      { ...options, user: `${uid}:${uid}`, env: [`HOME=${home}`, `TMPDIR=${home}`] },
+    );
   }
 
   private async dispatch(req: RunnerRequest, options: CallOptions): Promise<RunnerReply<unknown>> {
@@ -135,14 +103,16 @@ export class ExecTransport implements Transport {
       case 'ping':
         return { ok: true, result: { pong: true } };
       case 'create-file': {
-        const r = await this.sh(SCRIPTS['create-file'], [req.task, req.filePath, rel(req.filePath, req.task)], {
+        const shown = rel(req.filePath, req.task);
+        const r = await this.asTask(req, 'create-file', [req.filePath, shown, String(Buffer.byteLength(req.content))], {
           stdin: req.content,
           timeoutMs: options.replyTimeoutMs,
         });
+        if ('ok' in r) return r;
         if (r.exitCode !== 0) return refused(r.exitCode, r.stderr);
         const result: ActionResult = {
           action: 'create-file',
-          path: rel(req.filePath, req.task),
+          path: shown,
           bytes: Buffer.byteLength(req.content),
           overwritten: r.stdout.toString().startsWith('overwritten'),
         };
@@ -150,11 +120,11 @@ export class ExecTransport implements Transport {
       }
       case 'read-file': {
         const max = this.o.maxReadBytes;
-        const r = await this.sh(
-          SCRIPTS['read-file'],
-          [req.task, req.filePath, rel(req.filePath, req.task), String(max + 1)],
-          { timeoutMs: options.replyTimeoutMs },
-        );
+        const shown = rel(req.filePath, req.task);
+        const r = await this.asTask(req, 'read-file', [req.filePath, shown, String(max + 1)], {
+          timeoutMs: options.replyTimeoutMs,
+        });
+        if ('ok' in r) return r;
         if (r.exitCode !== 0) return refused(r.exitCode, r.stderr);
         const nl = r.stdout.indexOf(10);
         const size = Number(r.stdout.subarray(0, nl).toString());
@@ -164,7 +134,7 @@ export class ExecTransport implements Transport {
         const text = decodeText(data, truncated);
         const result: ActionResult = {
           action: 'read-file',
-          path: rel(req.filePath, req.task),
+          path: shown,
           size,
           content: text ?? '',
           binary: text === undefined,
@@ -172,47 +142,56 @@ export class ExecTransport implements Transport {
         };
         return { ok: true, result };
       }
-      case 'list-files': {
-        const r = await this.sh(
-          SCRIPTS['list-files'],
-          [req.task, req.path, rel(req.path, req.task), String(this.o.listMaxDepth), String(this.o.listMaxEntries + 1)],
-          { timeoutMs: options.replyTimeoutMs },
-        );
-        if (r.exitCode !== 0) return refused(r.exitCode, r.stderr);
-        const root = rel(req.path, req.task);
-        const types: Record<string, FileEntry['type']> = { f: 'file', d: 'dir', l: 'symlink' };
-        const files: FileEntry[] = r.stdout
-          .toString('utf8')
-          .split('\0')
-          .filter((l) => l.length > 0)
-          .map((l) => {
-            const [t = '', size = '0', ...rest] = l.split(' ');
-            const name = rest.join(' ');
-            const type = types[t] ?? 'other';
-            const p = name === '' ? root : root === '.' ? name : `${root}/${name}`;
-            return { path: p, size: type === 'dir' ? 0 : Number(size), type };
-          });
-        const truncated = files.length > this.o.listMaxEntries;
-        const result: ActionResult = {
-          action: 'list-files',
-          path: root,
-          files: files.slice(0, this.o.listMaxEntries),
-          truncated,
-        };
-        return { ok: true, result };
-      }
+      case 'list-files':
+        return this.list(req, options);
       case 'execute-command':
         return this.execute(req, options);
-      case 'cancel-task':
-        await this.sh(SCRIPTS['cancel-task'], [req.task]);
+      case 'cancel-task': {
+        const uid = await this.identity(req.task, false);
+        if (typeof uid === 'number') await this.root('cancel-task', [String(uid)]);
         return { ok: true, result: {} };
+      }
       case 'cleanup': {
-        const r = await this.sh(SCRIPTS.cleanup, [String(Math.floor(req.maxAgeMs / 1000))]);
+        const { taskUidFirst: first, taskUidCount: count } = this.o;
+        const r = await this.root('cleanup', [String(Math.floor(req.maxAgeMs / 1000)), String(first), String(count)]);
+        this.uids.clear();
         return { ok: true, result: { removed: Number(r.stdout.toString().trim()) || 0 } };
       }
       case 'export':
-        return { ok: true, result: await this.exportViaArchive(req.task, req.maxBytes) };
+        return { ok: true, result: await this.exportViaArchive(req) };
     }
+  }
+
+  private async list(req: Extract<RunnerRequest, { op: 'list-files' }>, options: CallOptions) {
+    const root = rel(req.path, req.task);
+    const r = await this.asTask(
+      req,
+      'list-files',
+      [req.path, root, String(this.o.listMaxDepth), String(this.o.listMaxEntries + 1)],
+      { timeoutMs: options.replyTimeoutMs },
+    );
+    if ('ok' in r) return r;
+    if (r.exitCode !== 0) return refused(r.exitCode, r.stderr);
+    const types: Record<string, FileEntry['type']> = { f: 'file', d: 'dir', l: 'symlink' };
+    const files: FileEntry[] = r.stdout
+      .toString('utf8')
+      .split('\0')
+      .filter((l) => l.length > 0)
+      .map((l) => {
+        const [t = '', size = '0', ...rest] = l.split(' ');
+        const name = rest.join(' ');
+        const type = types[t] ?? 'other';
+        const p = name === '' ? root : root === '.' ? name : `${root}/${name}`;
+        return { path: p, size: type === 'dir' ? 0 : Number(size), type };
+      });
+    const truncated = files.length > this.o.listMaxEntries;
+    const result: ActionResult = {
+      action: 'list-files',
+      path: root,
+      files: files.slice(0, this.o.listMaxEntries),
+      truncated,
+    };
+    return { ok: true as const, result };
   }
 
   private async execute(
@@ -221,15 +200,16 @@ export class ExecTransport implements Transport {
   ): Promise<RunnerReply<unknown>> {
     const started = performance.now();
     const seconds = (req.timeoutMs / 1000).toFixed(3);
-    const run = this.sh(SCRIPTS['execute-command'], [req.task, req.cwd, rel(req.cwd, req.task), seconds, req.command], {
+    const run = this.asTask(req, 'execute-command', [req.cwd, rel(req.cwd, req.task), seconds, req.command], {
       maxOutputBytes: req.maxOutputBytes,
       timeoutMs: options.replyTimeoutMs,
     });
+    const watch = this.watchQuota(req.task, run);
     const signal = options.signal;
     let onAbort: (() => void) | undefined;
     const aborted = new Promise<never>((_, reject) => {
       onAbort = () => {
-        void this.sh(SCRIPTS['cancel-task'], [req.task]).catch(() => undefined);
+        void this.call({ op: 'cancel-task', task: req.task }, { replyTimeoutMs: 60_000 }).catch(() => undefined);
         reject(
           new SandboxAbortedError('execute-command aborted; its process group was killed', { cause: signal?.reason }),
         );
@@ -238,7 +218,19 @@ export class ExecTransport implements Transport {
     });
     try {
       const r = await Promise.race([run, aborted]);
-      if (r.exitCode === REFUSED && r.stderr.toString().startsWith(REFUSED_MARK)) return refused(r.exitCode, r.stderr);
+      if ('ok' in r) return r;
+      const stderr = r.stderr.toString('utf8');
+      if (r.exitCode === REFUSED && stderr.startsWith(REFUSED_MARK)) return refused(r.exitCode, r.stderr);
+      const mark = stderr.lastIndexOf(`\n${QUOTA_MARK}`);
+      if ((await watch) || (r.exitCode === OVER_QUOTA && (mark >= 0 || r.stderrTruncated))) {
+        const used = mark >= 0 ? Number(stderr.slice(mark + QUOTA_MARK.length + 1)) : Number.NaN;
+        const quotaMb = (this.o.taskDiskBytes / 1048576).toFixed(1);
+        const usedText = Number.isFinite(used) ? `${(used / 1048576).toFixed(1)} MB` : 'its limit';
+        return refusal(
+          'disk_quota_exceeded',
+          `the command was stopped: the task's files reached ${usedText}, its disk quota is ${quotaMb} MB; delete files to go on`,
+        );
+      }
       const durationMs = performance.now() - started;
       const timedOut = r.exitCode === 137 && durationMs >= req.timeoutMs * 0.95;
       const marker = `\n[… output truncated at ${req.maxOutputBytes} bytes]`;
@@ -246,7 +238,7 @@ export class ExecTransport implements Transport {
         action: 'execute-command',
         exitCode: timedOut ? 124 : r.exitCode,
         stdout: r.stdout.toString('utf8') + (r.stdoutTruncated ? marker : ''),
-        stderr: r.stderr.toString('utf8') + (r.stderrTruncated ? marker : ''),
+        stderr: stderr + (r.stderrTruncated ? marker : ''),
         timedOut,
         truncated: r.stdoutTruncated || r.stderrTruncated,
         durationMs: Math.round(durationMs * 1000) / 1000,
@@ -257,17 +249,46 @@ export class ExecTransport implements Transport {
     }
   }
 
-  private async exportViaArchive(task: string, maxBytes: number): Promise<ExportReply> {
+  /**
+   * While a command runs, measures its task's usage every QUOTA_WATCH_MS (a root exec each) and
+   * kills every process of the task's uid once it grew past the quota. Resolves to whether it did.
+   */
+  private async watchQuota(task: string, run: Promise<unknown>): Promise<boolean> {
+    if (this.o.taskDiskBytes <= 0) return false;
+    let done = false;
+    void run.finally(() => {
+      done = true;
+    });
+    const usage = async () => Number((await this.root('usage', [task])).stdout.toString().trim());
+    try {
+      const first = await usage();
+      const limit = Math.max(this.o.taskDiskBytes, first) + 64 * 1024;
+      while (!done) {
+        await new Promise((resolve) => setTimeout(resolve, QUOTA_WATCH_MS));
+        if (done) break;
+        if ((await usage()) > limit) {
+          const uid = this.uids.get(task);
+          if (uid !== undefined) await this.root('cancel-task', [String(uid)]);
+          return true;
+        }
+      }
+    } catch {
+      // The container went away, or the engine is busy: the after-command check still holds.
+    }
+    return false;
+  }
+
+  private async exportViaArchive(req: Extract<RunnerRequest, { op: 'export' }>): Promise<ExportReply> {
     let tar: Readable;
     try {
-      tar = (await this.o.container.getArchive({ path: `${WORKSPACE_ROOT}/${task}` })) as unknown as Readable;
+      tar = (await this.o.container.getArchive({ path: `${WORKSPACE_ROOT}/${req.task}` })) as unknown as Readable;
     } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 404) return { files: [], truncated: false };
+      if ((err as { statusCode?: number }).statusCode === 404) return { files: [], truncated: false, omitted: 0 };
       throw toSandboxError(err, 'export');
     }
-    const files: ExportReply['files'] = [];
-    let budget = maxBytes;
-    let truncated = false;
+    // The archive comes in directory order; the caps apply after sorting, like the runner's.
+    const all: { path: string; size: number; content?: Buffer }[] = [];
+    let buffered = 0;
     const ex = extract();
     await new Promise<void>((resolve, reject) => {
       ex.on('entry', (header, stream, next) => {
@@ -278,17 +299,14 @@ export class ExecTransport implements Transport {
           return;
         }
         const size = header.size ?? 0;
-        const keep = size <= budget;
-        if (keep) budget -= size;
-        else truncated = true;
+        const keep = buffered + size <= req.maxBytes;
+        if (keep) buffered += size;
         const chunks: Buffer[] = [];
         stream.on('data', (c: unknown) => {
           if (keep) chunks.push(c as Buffer);
         });
         stream.on('end', () => {
-          files.push(
-            keep ? { path: name, size, content: Buffer.concat(chunks).toString('base64') } : { path: name, size },
-          );
+          all.push(keep ? { path: name, size, content: Buffer.concat(chunks) } : { path: name, size });
           next();
         });
       });
@@ -297,8 +315,25 @@ export class ExecTransport implements Transport {
       tar.on('error', reject);
       tar.pipe(ex);
     });
-    files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    return { files, truncated };
+    all.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    const files: ExportReply['files'] = [];
+    let budget = req.maxBytes;
+    let names = 0;
+    let truncated = false;
+    for (const f of all) {
+      const nameBytes = Buffer.byteLength(f.path);
+      if (files.length >= req.maxFiles || names + nameBytes > req.maxNameBytes) break;
+      names += nameBytes;
+      if (f.content && f.size <= budget) {
+        budget -= f.size;
+        files.push({ path: f.path, size: f.size, content: f.content.toString('base64') });
+      } else {
+        truncated = true;
+        files.push({ path: f.path, size: f.size });
+      }
+    }
+    const omitted = all.length - files.length;
+    return { files, truncated: truncated || omitted > 0, omitted };
   }
 }
 
@@ -308,13 +343,17 @@ function rel(p: string, task: string): string {
   return p === base ? '.' : p.slice(base.length + 1);
 }
 
-function refused(exitCode: number, stderr: Buffer): RunnerReply<never> {
+function refusal(code: string, message: string): Refusal {
+  return { ok: false, error: { code, message } };
+}
+
+function refused(exitCode: number, stderr: Buffer): Refusal {
   const text = stderr.toString('utf8');
   if (exitCode === REFUSED && text.startsWith(REFUSED_MARK)) {
     const nl = text.indexOf('\n');
-    return { ok: false, error: { code: text.slice(REFUSED_MARK.length, nl), message: text.slice(nl + 1) } };
+    return refusal(text.slice(REFUSED_MARK.length, nl), text.slice(nl + 1));
   }
-  return { ok: false, error: { code: 'io_error', message: text.trim() || `exit status ${exitCode}` } };
+  return refusal('io_error', text.trim() || `exit status ${exitCode}`);
 }
 
 /** UTF-8 text, or undefined for binary (NUL bytes or invalid UTF-8 not caused by the cut). */

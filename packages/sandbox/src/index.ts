@@ -9,10 +9,11 @@ export {
   SandboxUnavailableError,
   SandboxRunnerError,
   SandboxImageMissingError,
+  SandboxProtocolError,
   SandboxAbortedError,
   InvalidTaskIdError,
   PathOutsideWorkspaceError,
 } from './errors.js';
-export type { Sandbox, SandboxInfo, RunOptions, ExportedFile, ExportResult } from './types.js';
+export type { Sandbox, SandboxInfo, RunOptions, ExportedFile, ExportOptions, ExportResult } from './types.js';
 export { TaskSandboxPool, LABEL_POOL_OWNER } from './task-pool.js';
 export type { SlotAssignments, TaskSandboxPoolOptions } from './task-pool.js';

@@ -38,6 +38,8 @@ describe('resource limits', () => {
     ).toBe('48');
     const count = Number((await rootExec(env.workerId, 'ps -e --no-headers | wc -l')).trim());
     expect(count).toBeLessThan(10);
+    // The task is over, as the worker says when a task ends: its idle shells go too.
+    await sb.cancelTask(task);
   });
 
   it('cancelTask reaches a background fork bomb at once, even while no runner thread can start', async () => {
@@ -48,6 +50,7 @@ describe('resource limits', () => {
     await sb.cancelTask(bomb);
     const r = await sb.run(bomb, { action: 'execute-command', command: "ls /proc | grep -c '^[0-9]'" });
     expect(Number(cmd(r).stdout.trim())).toBeLessThan(10);
+    await sb.cancelTask(bomb);
   });
 
   it('cancelTask also kills what left its process group (setsid), a fork bomb included', async () => {

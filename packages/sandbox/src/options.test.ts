@@ -14,8 +14,8 @@ describe('sandboxOptionsFromEnv', () => {
       SANDBOX_CPUS: '0.5',
       SANDBOX_PIDS: '64',
       SANDBOX_COMMAND_TIMEOUT_MS: '5000',
+      SANDBOX_TASK_DISK_MB: '64',
       SANDBOX_MAX_OUTPUT_BYTES: '4096',
-      SANDBOX_USER: 'someone',
     });
     expect(sandboxOptionsFromEnv(env)).toEqual({
       workerId: 'w-1',
@@ -26,8 +26,8 @@ describe('sandboxOptionsFromEnv', () => {
       cpus: 0.5,
       pids: 64,
       commandTimeoutMs: 5000,
+      taskDiskMb: 64,
       maxOutputBytes: 4096,
-      user: 'someone',
     });
   });
 
@@ -59,7 +59,7 @@ describe('createSpec', () => {
       NanoCpus: 1.5e9,
       PidsLimit: 32,
       CapDrop: ['ALL'],
-      CapAdd: ['CHOWN', 'DAC_OVERRIDE', 'FOWNER'],
+      CapAdd: ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'KILL', 'SETGID', 'SETUID', 'SETPCAP'],
       SecurityOpt: ['no-new-privileges'],
       Init: true,
       ReadonlyRootfs: false,

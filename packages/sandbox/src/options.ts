@@ -28,15 +28,31 @@ export interface DockerSandboxOptions {
   /** list-files descends at most this deep. Default: 8. */
   listMaxDepth?: number;
   /**
-   * User that actions run as, when the image has it; otherwise the image's default user (and a
-   * warning is logged). Empty string: always the image's default user. Default: `sandbox`.
+   * Per-task disk quota over /workspace/<taskId> (and the task's home), in MiB; 0 = none. A
+   * command that takes the task past it is stopped and answered `disk_quota_exceeded`, and so
+   * is a create-file that would. Default: 1024.
    */
-  user?: string;
+  taskDiskMb?: number;
+  /** Uid of the runner itself inside the container (no passwd entry needed). Default: 99_999. */
+  runnerUid?: number;
   /**
-   * Capabilities kept after `CapDrop: ALL`. Default: `['CHOWN', 'DAC_OVERRIDE', 'FOWNER']` — only
-   * root processes can use them (commands run as the unprivileged user under no-new-privileges
-   * have none), and the sandbox's own root setup step needs them to hand /workspace to that user
-   * when the volume was first populated by another image. See README.
+   * First uid of the range each task gets a uid of its own from (no passwd entries needed).
+   * Every container sharing a volume must use the same range. Default: 100_000.
+   */
+  taskUidFirst?: number;
+  /** Size of that range. Under userns-remap keep first + count inside the mapping. Default: 900_000. */
+  taskUidCount?: number;
+  /**
+   * exportFiles lists at most this many files (sorted by path; the rest is counted as omitted), so
+   * the list a task keeps stays small even for 100,000 files. Default: 5_000.
+   */
+  exportMaxFiles?: number;
+  /** exportFiles lists file names up to this many bytes in total. Default: 131_072. */
+  exportMaxNameBytes?: number;
+  /**
+   * Capabilities kept after `CapDrop: ALL`. Default: CHOWN, DAC_OVERRIDE, FOWNER (the root set-up
+   * step that hands /workspace to the runner), KILL, SETGID, SETUID, SETPCAP (the runner: see
+   * README, "Capabilities"). Commands hold none of them, in any set.
    */
   capAdd?: string[];
   /** Extra container labels; the contract labels cannot be overridden. Default: none. */
@@ -69,8 +85,13 @@ export const DEFAULTS = {
   maxReadBytes: 1024 * 1024,
   listMaxEntries: 1000,
   listMaxDepth: 8,
-  user: 'sandbox',
-  capAdd: ['CHOWN', 'DAC_OVERRIDE', 'FOWNER'],
+  taskDiskMb: 1024,
+  runnerUid: 99_999,
+  taskUidFirst: 100_000,
+  taskUidCount: 900_000,
+  exportMaxFiles: 5_000,
+  exportMaxNameBytes: 128 * 1024,
+  capAdd: ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'KILL', 'SETGID', 'SETUID', 'SETPCAP'],
   labels: {},
   useRunner: true,
   dockerTimeoutMs: 30_000,
@@ -103,7 +124,7 @@ export function sandboxOptionsFromEnv(env: Env, logger?: Logger): DockerSandboxO
     pids: env.SANDBOX_PIDS,
     commandTimeoutMs: env.SANDBOX_COMMAND_TIMEOUT_MS,
     maxOutputBytes: env.SANDBOX_MAX_OUTPUT_BYTES,
-    user: env.SANDBOX_USER,
+    taskDiskMb: env.SANDBOX_TASK_DISK_MB,
     ...(logger ? { logger } : {}),
   };
 }

@@ -1,17 +1,35 @@
-import type { ActionResult } from '@research/contracts';
+import type { ActionResult, SandboxAction } from '@research/contracts';
 
 /**
- * The runner's line protocol (see runner/runner.py). Both transports — the long-lived runner
- * and the per-call exec fallback — take these requests, so DockerSandbox has one code path.
- * Paths in requests are absolute container paths already checked lexically by resolveTaskPath.
+ * Version of the runner's line protocol (runner/sandbox_runner/proto.py has the same number).
+ * The runner says its version in its ready line; the host refuses any other.
+ */
+export const RUNNER_PROTOCOL = 2;
+
+// Every field is set: path parameters are resolved (an absent one is the task directory), and the
+// host bounds a command's time itself.
+type Call<A> = A extends { action: infer N } ? Required<Omit<A, 'action'>> & { op: N; task: string } : never;
+
+/**
+ * An action of the catalog that runs in the sandbox, as the runner takes it (see requests.ts): `op` is the action's name,
+ * its parameters follow, and its path parameters are absolute container paths already checked
+ * lexically by resolveTaskPath.
+ */
+export type ActionRequest = Call<SandboxAction>;
+
+/** execute-command, with the bounds the host sets on every command. */
+export type ExecuteRequest = Extract<ActionRequest, { op: 'execute-command' }> & { maxOutputBytes: number };
+
+/**
+ * The runner's line protocol (see runner/sandbox_runner/proto.py): the actions, and the ops
+ * the host needs around them. Both transports — the long-lived runner and the per-call exec
+ * fallback — take these requests, so DockerSandbox has one code path.
  */
 export type RunnerRequest =
-  | { op: 'create-file'; task: string; filePath: string; content: string }
-  | { op: 'read-file'; task: string; filePath: string }
-  | { op: 'list-files'; task: string; path: string }
-  | { op: 'execute-command'; task: string; command: string; cwd: string; timeoutMs: number; maxOutputBytes: number }
+  | Exclude<ActionRequest, { op: 'execute-command' }>
+  | ExecuteRequest
   | { op: 'cancel-task'; task: string }
-  | { op: 'export'; task: string; maxBytes: number }
+  | { op: 'export'; task: string; maxBytes: number; maxFiles: number; maxNameBytes: number }
   | { op: 'cleanup'; maxAgeMs: number }
   | { op: 'ping' };
 
@@ -27,6 +45,8 @@ export type RunnerReply<T = unknown> = { ok: true; result: T } | RefusedReply;
 export interface ExportReply {
   files: { path: string; size: number; content?: string }[];
   truncated: boolean;
+  /** Regular files left out of the list (past its count or name-bytes cap). */
+  omitted: number;
 }
 
 export interface CallOptions {

@@ -3,18 +3,16 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '@research/config';
 import { DockerDemuxer, LineSplitter } from './demux.js';
 import { toSandboxError } from './docker-errors.js';
-import { SandboxAbortedError, SandboxRunnerError, SandboxTimeoutError } from './errors.js';
-import type { CallOptions, RunnerReply, RunnerRequest, Transport } from './protocol.js';
+import { SandboxAbortedError, SandboxProtocolError, SandboxRunnerError, SandboxTimeoutError } from './errors.js';
+import { type CallOptions, RUNNER_PROTOCOL, type RunnerReply, type RunnerRequest, type Transport } from './protocol.js';
 
 export interface RunnerStartOptions {
   container: Dockerode.Container;
   /** Absolute path of python3 in the container. */
   python: string;
-  /** Where the runner script was put. */
+  /** Where the runner (a directory with __main__.py, or a script) was put. */
   scriptPath: string;
-  /** Exec user; undefined = the image's default user. */
-  user: string | undefined;
-  /** Passed to the runner as its argv[1] (limits). */
+  /** Passed to the runner as its argv[1] (limits, uids, quota, export caps). */
   config: Record<string, unknown>;
   startTimeoutMs: number;
   logger: Logger;
@@ -56,12 +54,14 @@ export class RunnerTransport implements Transport {
     let stream: Duplex;
     try {
       const exec = await o.container.exec({
-        Cmd: [o.python, '-u', o.scriptPath, JSON.stringify(o.config)],
+        // -B: no __pycache__ in the runner's directory; -E -s: nothing from the image's
+        // PYTHON* variables or user site. Started as root: it drops to its own uid at once.
+        Cmd: [o.python, '-u', '-B', '-E', '-s', o.scriptPath, JSON.stringify(o.config)],
         AttachStdin: true,
         AttachStdout: true,
         AttachStderr: true,
         Tty: false,
-        ...(o.user ? { User: o.user } : {}),
+        User: '0',
       });
       stream = (await exec.start({ hijack: true, stdin: true })) as Duplex;
     } catch (err) {
@@ -153,6 +153,7 @@ export class RunnerTransport implements Transport {
     let msg: {
       id?: number;
       ready?: boolean;
+      protocol?: unknown;
       ok?: boolean;
       result?: unknown;
       error?: { code: string; message: string };
@@ -163,10 +164,27 @@ export class RunnerTransport implements Transport {
       this.logger.warn({ line: line.toString('utf8').slice(0, 200) }, 'sandbox runner wrote a line that is not JSON');
       return;
     }
-    if (msg.id === 0 && msg.ready) {
-      this.logger.debug({ runner: msg }, 'sandbox runner ready');
-      this.readyWaiter?.resolve();
+    if (msg.id === 0 && this.readyWaiter) {
+      const waiter = this.readyWaiter;
       this.readyWaiter = undefined;
+      if (msg.protocol !== RUNNER_PROTOCOL) {
+        const err = new SandboxProtocolError(msg.protocol, RUNNER_PROTOCOL);
+        this.stream.destroy();
+        waiter.reject(err);
+        this.die(err);
+        return;
+      }
+      if (!msg.ready) {
+        const err = new SandboxRunnerError(
+          `the sandbox runner could not set itself up: ${msg.error?.message ?? 'no reason given'}`,
+        );
+        this.stream.destroy();
+        waiter.reject(err);
+        this.die(err);
+        return;
+      }
+      this.logger.debug({ runner: msg }, 'sandbox runner ready');
+      waiter.resolve();
       return;
     }
     const entry = msg.id === undefined ? undefined : this.pending.get(msg.id);

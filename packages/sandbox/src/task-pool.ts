@@ -6,7 +6,7 @@ import { LABEL_SANDBOX } from './container.js';
 import { DockerSandbox } from './docker-sandbox.js';
 import type { DockerSandboxOptions } from './options.js';
 import { assertTaskId } from './paths.js';
-import type { ExportResult, RunOptions, Sandbox, SandboxInfo } from './types.js';
+import type { ExportOptions, ExportResult, RunOptions, Sandbox, SandboxInfo } from './types.js';
 
 /** Label of every container and volume a pool makes, with the id of the worker that made it. */
 export const LABEL_POOL_OWNER = 'research.pool-owner';
@@ -91,7 +91,7 @@ export class TaskSandboxPool implements Sandbox {
     await slot?.sandbox.cancelTask(taskId);
   }
 
-  async exportFiles(taskId: string, options: { maxBytes: number }): Promise<ExportResult> {
+  async exportFiles(taskId: string, options: ExportOptions): Promise<ExportResult> {
     const slot = await this.slotFor(taskId);
     return slot.sandbox.exportFiles(taskId, options);
   }

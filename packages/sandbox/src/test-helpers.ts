@@ -102,3 +102,62 @@ export async function waitFor(check: () => Promise<boolean>, timeoutMs = 10_000)
   }
   throw new Error('condition not met in time');
 }
+
+/**
+ * What one task's commands try against another task sharing the container, and against the
+ * runner: read and replace its files, find its processes (by /proc/<pid>/cwd, as an attacker
+ * would, and by the command line anyone may read) and kill them, look into their
+ * /proc/<pid>/{fd,environ,cwd}, and write forged replies into the runner's stdout. Prints one
+ * `key=value` line per attempt.
+ */
+export function attackScript(victim: string): string {
+  return `
+V=${victim}
+cat /workspace/$V/secret.txt >/dev/null 2>&1 && echo read=ok || echo read=denied
+(echo FORGED > /workspace/$V/secret.txt) 2>/dev/null && echo write=ok || echo write=denied
+found=0; killed=0
+for d in /proc/[0-9]*; do
+  p=\${d#/proc/}; [ "$p" = $$ ] && continue
+  case "$(readlink $d/cwd 2>/dev/null)" in /workspace/$V|/workspace/$V/*)
+    found=$((found + 1)); kill -9 "$p" 2>/dev/null && killed=$((killed + 1));;
+  esac
+done
+echo "cwd-targets=$found cwd-killed=$killed"
+found=0; killed=0; peeked=0
+for d in /proc/[0-9]*; do
+  p=\${d#/proc/}
+  case "$(tr '\\0' ' ' < $d/cmdline 2>/dev/null)" in "sleep 1029"*)
+    found=$((found + 1))
+    { ls $d/fd || cat $d/environ || readlink $d/cwd; } >/dev/null 2>&1 && peeked=$((peeked + 1))
+    kill -9 "$p" 2>/dev/null && killed=$((killed + 1));;
+  esac
+done
+echo "cmdline-targets=$found cmdline-killed=$killed peeked=$peeked"
+R=""
+for d in /proc/[0-9]*; do
+  case "$(tr '\\0' ' ' < $d/cmdline 2>/dev/null)" in *opt/research/runner*) R=\${d#/proc/};; esac
+done
+echo "runner-found=$([ -n "$R" ] && echo yes || echo no)"
+ls /proc/$R/fd >/dev/null 2>&1 && echo runner-fd=ok || echo runner-fd=denied
+cat /proc/$R/environ >/dev/null 2>&1 && echo runner-environ=ok || echo runner-environ=denied
+forged='{"ok":true,"result":{"action":"execute-command","exitCode":0,"stdout":"FORGED","stderr":"","timedOut":false,"truncated":false,"durationMs":1}}'
+{ for i in $(seq 1 3000); do printf '{"id":%d,%s\\n' "$i" "\${forged#\\{}"; done > /proc/$R/fd/1; } 2>/dev/null && echo forge=ok || echo forge=denied
+kill -9 "$R" 2>/dev/null && echo runner-kill=ok || echo runner-kill=denied
+`;
+}
+
+/** The victim's command: waits (a marked `sleep` beside it) until the test releases it. */
+export const VICTIM_COMMAND =
+  'sleep 1029 & for i in $(seq 1 600); do [ -e release ] && break; sleep 0.1; done; kill %1 2>/dev/null; cat secret.txt';
+
+export const DENIED = [
+  'read=denied',
+  'write=denied',
+  'cwd-targets=0 cwd-killed=0',
+  'cmdline-targets=1 cmdline-killed=0 peeked=0',
+  'runner-found=yes',
+  'runner-fd=denied',
+  'runner-environ=denied',
+  'forge=denied',
+  'runner-kill=denied',
+];

@@ -26,10 +26,21 @@ export interface ExportedFile {
   content?: Buffer;
 }
 
+export interface ExportOptions {
+  /** Total bytes of file contents included; files past it are listed with their size only. */
+  maxBytes: number;
+  /** Files listed at most (sorted by path; the rest is counted in `omitted`). Default: the sandbox's `exportMaxFiles`. */
+  maxFiles?: number;
+  /** Bytes of file names listed at most. Default: the sandbox's `exportMaxNameBytes`. */
+  maxNameBytes?: number;
+}
+
 export interface ExportResult {
   files: ExportedFile[];
-  /** True when at least one file is listed without its content. */
+  /** True when a file is listed without its content, or files are left out of the list. */
   truncated: boolean;
+  /** Regular files left out of the list (past its count or name-bytes cap); absent: none. */
+  omitted?: number;
 }
 
 /** A worker's sandbox: one container, many tasks, each in /workspace/<taskId>. */
@@ -50,9 +61,10 @@ export interface Sandbox {
   cancelTask(taskId: string): Promise<void>;
   /**
    * Regular files of the task directory (recursive, symlinks skipped), with contents up to
-   * `maxBytes` in total; files that do not fit are listed with their size only.
+   * `maxBytes` in total; files that do not fit are listed with their size only. The list is
+   * capped in count and in bytes of names (`omitted` counts what was left out).
    */
-  exportFiles(taskId: string, options: { maxBytes: number }): Promise<ExportResult>;
+  exportFiles(taskId: string, options: ExportOptions): Promise<ExportResult>;
   /** Deletes task workspaces whose last activity (directory mtime) is older than maxAgeMs; returns how many. */
   cleanupExpired(maxAgeMs: number): Promise<number>;
   /** Times ensure() had to start or re-create the container after the first time. */

@@ -1,0 +1,58 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cmd, requireDocker, testSandbox } from './test-helpers.js';
+
+describe.each([
+  { mode: 'runner' as const, useRunner: true },
+  { mode: 'exec' as const, useRunner: false },
+])('bounded export via $mode', ({ mode, useRunner }) => {
+  const env = testSandbox({ useRunner, exportMaxFiles: 500, exportMaxNameBytes: 4096 });
+  const sb = env.sandbox;
+  const task = `${mode}-many`;
+
+  beforeAll(async () => {
+    await requireDocker();
+    await sb.ensure();
+    expect(sb.mode).toBe(mode);
+    // 3,000 files, names f0001 … f3000 (5 bytes each).
+    cmd(
+      await sb.run(task, { action: 'execute-command', command: 'for i in $(seq -w 1 3000); do echo $i > f$i; done' }),
+    );
+  });
+  afterAll(() => env.cleanup());
+
+  it('caps the list in count, marks it truncated and counts what it left out', async () => {
+    const out = await sb.exportFiles(task, { maxBytes: 1024 * 1024, maxFiles: 100 });
+    expect(out.files).toHaveLength(100);
+    expect(out.files[0]).toMatchObject({ path: 'f0001', size: 5 });
+    expect(out.files[99]?.path).toBe('f0100');
+    expect(out.files.every((f) => f.content?.length === 5)).toBe(true);
+    expect(out).toMatchObject({ truncated: true, omitted: 2900 });
+  });
+
+  it('caps the bytes of names (the sandbox option here: 4096 bytes, 819 names of 5)', async () => {
+    const out = await sb.exportFiles(task, { maxBytes: 0, maxFiles: 10_000 });
+    expect(out.files).toHaveLength(Math.floor(4096 / 5));
+    expect(out.files.every((f) => f.content === undefined && f.size === 5)).toBe(true);
+    expect(out).toMatchObject({ truncated: true, omitted: 3000 - 819 });
+  });
+
+  // The exec fallback streams the whole tree through getArchive: too slow to make a habit of here.
+  it.runIf(mode === 'runner')('keeps a reply of 100,000 files small', async () => {
+    const t = `${mode}-huge`;
+    cmd(
+      await sb.run(t, {
+        action: 'execute-command',
+        command: 'mkdir d && cd d && seq -w 1 100000 | xargs touch && ls | wc -l',
+        timeoutMs: 120_000,
+      }),
+    );
+    const started = performance.now();
+    const out = await sb.exportFiles(t, { maxBytes: 1024 * 1024 });
+    console.log(
+      `export of 100,000 files: ${Math.round(performance.now() - started)} ms, ${JSON.stringify(out).length} bytes`,
+    );
+    expect(out.files).toHaveLength(500);
+    expect(out.omitted).toBe(99_500);
+    expect(JSON.stringify(out).length).toBeLessThan(64 * 1024);
+  });
+});

@@ -220,3 +220,48 @@ describe('research with sources over a loopback internet', () => {
     expect((await filesOf(id)).filter((p) => p.startsWith('sources/'))).toEqual([]);
   });
 });
+
+describe('the per-task web budget lives in Redis', () => {
+  it('a worker that takes a task over after kill -9 counts on from the fetches the dead one made', async () => {
+    // The worker of the tests above leaves; two workers with a budget of one fetch per task take its place.
+    for (const proc of [...sys.workers]) await sys.stop(proc);
+    const env = {
+      WEB_SEARCH_PROVIDER: 'searxng',
+      WEB_SEARCH_URL: net.searchOrigin,
+      EGRESS_ALLOW_HOSTS: `127.0.0.1:${net.searchPort},127.0.0.1:${net.sitePort}`,
+      WEB_MAX_FETCHES_PER_TASK: '1',
+      WORKER_LOCK_MS: '3000',
+      WORKER_STALLED_INTERVAL_MS: '1000',
+    };
+    const victim = await sys.startWorker(`web-victim-${sys.id}`, { ...env, WORKER_CONCURRENCY: '1' });
+    const count = (path: string) => net.fetched.filter((p) => p === path).length;
+    const before = { article: count('/markets/steady'), csv: count('/data/index.csv') };
+    const id = await sys.submit({
+      prompt: callsPrompt([
+        { action: 'web-fetch', url: `${net.siteOrigin}/markets/steady` },
+        { action: 'execute-command', command: 'sleep 4 && echo slept' },
+        { action: 'web-fetch', url: `${net.siteOrigin}/data/index.csv` },
+      ]),
+    });
+    await sys.waitFor(
+      id,
+      (v) => v.workerId === `web-victim-${sys.id}` && v.steps.some((st) => st.index === 1 && st.status === 'running'),
+    );
+    await sys.stop(victim, 'SIGKILL');
+    await sys.startWorker(`web-rescuer-${sys.id}`, env);
+    const view = await sys.waitFinal(id, 90_000);
+    expect(view.status, JSON.stringify(view.error)).toBe('completed');
+    expect(view.workerId).toBe(`web-rescuer-${sys.id}`);
+    const outcomes = stepOutcomes(await sys.events(id));
+    expect(outcomes[0]?.ok).toBe(true);
+    const last = outcomes[2];
+    expect(last && !last.ok && last.error.code).toBe('egress_denied');
+    expect(last && !last.ok && last.error.message).toMatch(/^egress denied \(fetch-budget\)/);
+    // The fetch the dead worker made was neither made again nor forgotten.
+    expect(count('/markets/steady') - before.article).toBe(1);
+    expect(count('/data/index.csv') - before.csv).toBe(0);
+    const used = await sys.store.web.used(id);
+    expect(used[`web:${id}:bytes`]).toBeGreaterThan(0);
+    expect(used[`web:${id}:fetches`]).toBeGreaterThanOrEqual(2);
+  });
+});

@@ -1,6 +1,7 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { basename } from 'node:path';
 import { DEFAULT_API_URL } from './client.js';
+import { type GcCommand, registerGc } from './gc.js';
 
 /** Where the API is and the key for it, after flags and environment are merged. */
 export interface Connection {
@@ -24,7 +25,8 @@ export type CliCommand =
   | { name: 'follow'; id: string; json: boolean; conn: Connection }
   | { name: 'status'; id: string; json: boolean; conn: Connection }
   | { name: 'files'; id: string; path?: string; output?: string; conn: Connection }
-  | { name: 'cancel'; id: string; conn: Connection };
+  | { name: 'cancel'; id: string; conn: Connection }
+  | GcCommand;
 
 /** A local file to send as an input file, and where it goes in the task directory. */
 export interface FileSpec {
@@ -188,6 +190,8 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
     .action((id: string, _o: unknown, cmd: Command) => {
       result = { name: 'cancel', id, conn: conn(cmd) };
     });
+
+  registerGc(sub('gc'), (c, cmd) => (result = { ...c, conn: conn(cmd) }));
 
   try {
     program.parse([...argv], { from: 'user' });

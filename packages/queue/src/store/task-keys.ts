@@ -37,6 +37,10 @@ export class TaskKeys {
   inputs(id: string): string {
     return `${this.prefix}:task:${id}:inputs`;
   }
+  /** With per-task sandboxes: the task a slot (container and volume) was given to, for garbage collection. */
+  slotTask(slot: string): string {
+    return `${this.prefix}:sandbox-slot:${slot}`;
+  }
   /** Everything a task keeps, for the retention of a finished one. */
   all(id: string): string[] {
     return [

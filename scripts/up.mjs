@@ -346,6 +346,7 @@ async function main() {
   Dashboard  ${dashboardUrl}/     login: ${dashboardUser} / ${dashboardPassword}
   Logs       .research/logs/
   CLI        RESEARCH_API_URL=${apiUrl} RESEARCH_API_KEY=${apiKey} npx research submit "…" --follow
+  Web        ${webAccessLine()}
 `);
 
   if (args.demo) {
@@ -359,6 +360,18 @@ async function main() {
     if (code !== 0 && !stopping) console.error('✖ the example task did not complete; see .research/logs/');
   }
   if (!stopping) console.log('\nRunning. Press Ctrl-C to stop.');
+}
+
+/** Offline unless a search provider is configured; either way, how to change it. */
+function webAccessLine() {
+  const provider = process.env.WEB_SEARCH_PROVIDER || 'none';
+  if (provider === 'none')
+    return `off (offline). To let tasks search and fetch: WEB_SEARCH_PROVIDER=searxng WEB_SEARCH_URL=http://your-searxng npm run up
+             (or tavily / brave with WEB_SEARCH_API_KEY); fetches go through the egress policy (EGRESS_ALLOW_HOSTS / EGRESS_DENY_HOSTS).
+             See README "Web access".`;
+  const where = process.env.WEB_SEARCH_URL ? ` at ${process.env.WEB_SEARCH_URL}` : '';
+  const allow = process.env.EGRESS_ALLOW_HOSTS ? `; allowed beyond the default: ${process.env.EGRESS_ALLOW_HOSTS}` : '';
+  return `on: ${provider}${where}; every request through the egress policy${allow}. See README "Web access".`;
 }
 
 main().catch((err) => {

@@ -1,3 +1,4 @@
+import { workspacePathProblem } from '@research/contracts';
 import { InvalidRequestError } from './errors.js';
 
 /** Enough for any honest double encoding; more layers than this is an attack, refused. */
@@ -29,10 +30,8 @@ export function workspacePath(rawTail: string): string {
   }
   const path = current;
   if (path.length === 0) throw new InvalidRequestError('file path is empty');
-  if (path.includes('\u0000')) throw outside('NUL byte');
-  if (path.includes('\\')) throw outside('backslash');
-  if (path.startsWith('/') || /^[A-Za-z]:/.test(path)) throw outside('absolute path');
-  if (path.split('/').some((segment) => segment.trim() === '..')) throw outside('".." segment');
+  const problem = workspacePathProblem(path);
+  if (problem) throw outside(problem);
   return once;
 }
 

@@ -116,7 +116,14 @@ export class Submitter {
     const firstTag = fresh.length > 0 ? await guard(redis, () => this.d.fair.tag(tenant, fresh.length)) : 1;
     const jobs = fresh.map((i, n) => {
       const t = tasks[i]!;
-      const data: TaskJobData = { taskId: t.id, request: t.request, createdAt };
+      // Input files wait with the task record (the lifecycle put them there), not in the job's data.
+      const { files, ...queued } = t.request;
+      const data: TaskJobData = {
+        taskId: t.id,
+        request: queued,
+        createdAt,
+        ...(files && files.length > 0 ? { inputFiles: files.length } : {}),
+      };
       return { name: JOBS.task.name(data), data, opts: taskJobOptions(t.id, t.request, firstTag + n) };
     });
     if (jobs.length > 0) {

@@ -27,6 +27,24 @@ describe('research arguments', () => {
     expect(command(['submit', 'hello'])).not.toHaveProperty('maxSteps');
   });
 
+  it('takes repeatable --file local[:path], the task path defaulting to the base name', () => {
+    expect(
+      command(['submit', 'x', '--file', 'data/prices.csv', '--file', './a:b.csv:inputs/b.csv', '--file', 'r.bin:raw']),
+    ).toMatchObject({
+      files: [
+        { local: 'data/prices.csv', path: 'prices.csv' },
+        { local: './a:b.csv', path: 'inputs/b.csv' },
+        { local: 'r.bin', path: 'raw' },
+      ],
+    });
+    expect(command(['submit', 'x'])).not.toHaveProperty('files');
+    for (const bad of ['data.csv:', 'data.csv:dir/']) {
+      const r = parseArgs(['submit', 'x', '--file', bad], env);
+      expect(r.kind === 'exit' && r.code).toBe(EXIT.usage);
+      expect(r.kind === 'exit' && r.stderr).toMatch(/--file/);
+    }
+  });
+
   it('takes --url and --key before or after the command, over the environment', () => {
     expect(command(['--url', 'http://127.0.0.1:5000', 'status', 'abc', '--key', 'flag-key']).conn).toEqual({
       url: 'http://127.0.0.1:5000',

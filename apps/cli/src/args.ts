@@ -1,4 +1,5 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { basename } from 'node:path';
 import { DEFAULT_API_URL } from './client.js';
 import { type GcCommand, registerGc } from './gc.js';
 
@@ -16,6 +17,8 @@ export type CliCommand =
       follow: boolean;
       maxSteps?: number;
       timeoutSeconds?: number;
+      /** `--file local[:path/in/task]`, in order; read and sent with the submit. */
+      files?: FileSpec[];
       json: boolean;
       conn: Connection;
     }
@@ -24,6 +27,28 @@ export type CliCommand =
   | { name: 'files'; id: string; path?: string; output?: string; conn: Connection }
   | { name: 'cancel'; id: string; conn: Connection }
   | GcCommand;
+
+/** A local file to send as an input file, and where it goes in the task directory. */
+export interface FileSpec {
+  local: string;
+  /** Relative to the task directory. Default: the local file's base name. */
+  path: string;
+}
+
+/**
+ * `data.csv` or `data.csv:inputs/data.csv`. The split is at the last colon, so a local name may
+ * hold colons as long as a task path follows; a trailing colon is an error, not an empty path.
+ */
+export function fileSpec(value: string): FileSpec {
+  const colon = value.lastIndexOf(':');
+  const local = colon > 0 ? value.slice(0, colon) : value;
+  const path = colon > 0 ? value.slice(colon + 1) : basename(value);
+  if (local.length === 0)
+    throw new InvalidArgumentError('expected a local file, e.g. data.csv or data.csv:inputs/data.csv.');
+  if (path.length === 0 || path.endsWith('/'))
+    throw new InvalidArgumentError('expected a file path in the task after the colon, e.g. data.csv:inputs/data.csv.');
+  return { local, path };
+}
 
 /** Either a command to run, or what commander printed (help, version, a usage error) and the exit code. */
 export type ParseResult =
@@ -98,9 +123,19 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
     .option('-f, --follow', 'follow the task to its end with a live progress bar', false)
     .option('--max-steps <n>', 'step budget of the task (tool calls)', positiveInt)
     .option('--timeout <seconds>', 'wall-clock budget of the task in seconds', positiveInt)
+    .option(
+      '--file <local[:path]>',
+      'send a local file, placed in the task directory before the first step (at path, default its name); repeatable',
+      (value: string, previous: FileSpec[]) => [...previous, fileSpec(value)],
+      [] as FileSpec[],
+    )
     .option('--json', 'print JSON (the accepted task; with --follow, the final task view)', false)
     .action(
-      (words: string[], o: { follow: boolean; maxSteps?: number; timeout?: number; json: boolean }, cmd: Command) => {
+      (
+        words: string[],
+        o: { follow: boolean; maxSteps?: number; timeout?: number; file: FileSpec[]; json: boolean },
+        cmd: Command,
+      ) => {
         result = {
           name: 'submit',
           prompt: words.join(' '),
@@ -108,6 +143,7 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
           json: o.json,
           ...(o.maxSteps !== undefined ? { maxSteps: o.maxSteps } : {}),
           ...(o.timeout !== undefined ? { timeoutSeconds: o.timeout } : {}),
+          ...(o.file.length > 0 ? { files: o.file } : {}),
           conn: conn(cmd),
         };
       },

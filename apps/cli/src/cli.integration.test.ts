@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -73,6 +73,29 @@ describe('research against the real API', () => {
     expect(JSON.parse(json.stdout)).toMatchObject({ id, status: 'queued', prompt: 'a quick one', steps: [] });
     const accepted = await cli(['submit', 'json please', '--json'], env).done;
     expect(JSON.parse(accepted.stdout)).toMatchObject({ status: 'queued', links: expect.any(Object) });
+  });
+
+  it('submit --file sends local files (text as utf8, other bytes as base64) to their task paths', async () => {
+    await writeFile(join(dir, 'prices.csv'), 'day,price\n1,10\n');
+    await writeFile(join(dir, 'raw.bin'), Buffer.from([0, 0xff, 0xfe, 1]));
+    const sub = await cli(
+      ['submit', 'with files', '--file', join(dir, 'prices.csv'), '--file', `${join(dir, 'raw.bin')}:inputs/raw.bin`],
+      env,
+    ).done;
+    expect(sub.stderr).toContain('research follow');
+    expect(sub.code).toBe(EXIT.ok);
+    const id = sub.stdout.trim();
+    expect(await api.store.inputs.load(id)).toEqual([
+      { path: 'prices.csv', content: 'day,price\n1,10\n', encoding: 'utf8' },
+      { path: 'inputs/raw.bin', content: Buffer.from([0, 0xff, 0xfe, 1]).toString('base64'), encoding: 'base64' },
+    ]);
+
+    const missing = await cli(['submit', 'x', '--file', join(dir, 'nope.csv')], env).done;
+    expect(missing.code).toBe(EXIT.usage);
+    expect(missing.stderr).toContain(`cannot read --file ${join(dir, 'nope.csv')}: ENOENT`);
+    const outside = await cli(['submit', 'x', '--file', `${join(dir, 'prices.csv')}:../escape.csv`], env).done;
+    expect(outside.code).toBe(EXIT.usage);
+    expect(outside.stderr).toMatch(/400 invalid_request.*files\.0\.path.*outside the task's workspace/);
   });
 
   it('files lists the files, prints one, and writes one with -o', async () => {

@@ -1,6 +1,6 @@
-import { writeFile } from 'node:fs/promises';
-import type { TaskRequest, TaskView } from '@research/contracts';
-import { EXIT, type CliCommand, type Connection } from './args.js';
+import { readFile, writeFile } from 'node:fs/promises';
+import type { InputFile, TaskRequest, TaskView } from '@research/contracts';
+import { EXIT, type CliCommand, type Connection, type FileSpec } from './args.js';
 import { ResearchClient } from './client.js';
 import { ApiError, ConnectionError, ProtocolError, TimeoutError } from './errors.js';
 import { followTask, type Output } from './follow.js';
@@ -22,6 +22,29 @@ export class MissingKeyError extends Error {
   }
 }
 
+/** A `--file` that cannot be read: nothing is sent. */
+export class InputFileReadError extends Error {
+  override readonly name = 'InputFileReadError';
+}
+
+// Fatal: bytes that are not UTF-8 go as base64, so the task gets exactly the bytes on disk.
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+async function readInputFiles(specs: readonly FileSpec[]): Promise<InputFile[]> {
+  return Promise.all(
+    specs.map(async ({ local, path }): Promise<InputFile> => {
+      const bytes = await readFile(local).catch((err: NodeJS.ErrnoException) => {
+        throw new InputFileReadError(`cannot read --file ${local}: ${err.code ?? err.message}`);
+      });
+      try {
+        return { path, content: strictUtf8.decode(bytes), encoding: 'utf8' };
+      } catch {
+        return { path, content: bytes.toString('base64'), encoding: 'base64' };
+      }
+    }),
+  );
+}
+
 /** Runs one parsed command; returns the exit code. Errors become one line on stderr here and nowhere else. */
 export async function runCommand(command: CliCommand, io: Io): Promise<number> {
   try {
@@ -41,6 +64,7 @@ async function dispatch(command: CliCommand, io: Io): Promise<number> {
       const request: TaskRequest = { prompt: command.prompt };
       if (command.maxSteps !== undefined) request.maxSteps = command.maxSteps;
       if (command.timeoutSeconds !== undefined) request.timeoutSeconds = command.timeoutSeconds;
+      if (command.files) request.files = await readInputFiles(command.files);
       const accepted = await client.submit(request);
       if (!command.follow) {
         if (command.json) io.stdout.write(`${JSON.stringify(accepted)}\n`);
@@ -111,6 +135,7 @@ export function describeError(
 ): { message: string; code: number } {
   const url = command.conn.url;
   if (err instanceof MissingKeyError) return { message: err.message, code: EXIT.auth };
+  if (err instanceof InputFileReadError) return { message: err.message, code: EXIT.usage };
   if (err instanceof ApiError) {
     switch (err.status) {
       case 401:

@@ -1,8 +1,9 @@
 import { createLogger, loadConfigOrExit, requireLlmEndpoint } from '@research/config';
+import { requireWebSearch } from '@research/web';
 import { startWorker } from './runtime.js';
 import { holdWorkerId } from './worker-id.js';
 
-const env = loadConfigOrExit('worker', [requireLlmEndpoint]);
+const env = loadConfigOrExit('worker', [requireLlmEndpoint, requireWebSearch]);
 const logger = createLogger({
   level: env.LOG_LEVEL,
   ...(env.LOG_PRETTY !== undefined ? { pretty: env.LOG_PRETTY } : {}),

@@ -15,11 +15,13 @@ import {
   workerOptions,
 } from '@research/queue';
 import { DockerSandbox, type Sandbox, TaskSandboxPool, sandboxOptionsFromEnv } from '@research/sandbox';
+import { sandboxRunner } from './action-runner.js';
 import { sandboxGc } from './gc.js';
 import { Liveness } from './liveness.js';
 import { StepDispatcher } from './step-dispatcher.js';
 import { StepExecutor } from './step-executor.js';
 import { TaskRunner } from './task-runner.js';
+import { WebSteps } from './web-steps.js';
 
 export interface WorkerRuntimeOptions {
   env: Env;
@@ -62,6 +64,8 @@ export async function startWorker({
   const deathWatch = new DeathWatch(registry, connection, env.WORKER_HEARTBEAT_MS * 6);
 
   const sandbox = givenSandbox ?? createSandbox(env, log, store);
+  // Before the container starts: a bad EGRESS_* entry stops the worker here, naming it.
+  const web = new WebSteps({ env, sandbox, budgets: store.web, logger: log });
   const info = await sandbox.ensure();
   log.info(
     { container: info.name, containerId: info.containerId.slice(0, 12), image: info.image, created: info.created },
@@ -82,10 +86,12 @@ export async function startWorker({
     fair,
     logger: log,
     ...(provider ? { provider } : {}),
+    web: web.enabled,
   });
   const steps = new StepExecutor({
     store,
     sandbox,
+    runners: { sandbox: sandboxRunner(sandbox), worker: web },
     queueName: stepQueueNameForMe,
     logger: log,
     signalOf: (taskId) => tasks.signalOf(taskId),
@@ -141,7 +147,10 @@ export async function startWorker({
         ).unref()
       : undefined;
 
-  log.info({ concurrency: env.WORKER_CONCURRENCY, stepQueue: stepQueueNameForMe }, 'worker started');
+  log.info(
+    { concurrency: env.WORKER_CONCURRENCY, stepQueue: stepQueueNameForMe, webSearch: web.search?.name ?? 'none' },
+    'worker started',
+  );
 
   let closing: Promise<void> | undefined;
   return {

@@ -1,12 +1,16 @@
 import { type Job, UnrecoverableError } from 'bullmq';
 import type { Logger } from '@research/config';
-import { exitCodeOf, type StepOutcome } from '@research/contracts';
+import { actionOf, exitCodeOf, type StepOutcome } from '@research/contracts';
 import { asJobError, StepJobData, type StepJobResult, type TaskStore, stepJobId, stepJobResult } from '@research/queue';
 import type { Sandbox } from '@research/sandbox';
+import type { ActionRunners } from './action-runner.js';
 
 export interface StepExecutorOptions {
   store: TaskStore;
+  /** The worker's sandbox (its container restarts are counted here). */
   sandbox: Sandbox;
+  /** Who runs an action, by the catalog's `runsIn`: the sandbox's actions there, the web ones in this process. */
+  runners: ActionRunners;
   /** The step queue this executor consumes (recorded with each step, for a worker taking it over). */
   queueName: string;
   logger: Logger;
@@ -15,8 +19,9 @@ export interface StepExecutorOptions {
 }
 
 /**
- * Runs the step jobs of this worker's step queue in its sandbox, recording each step's outcome
- * (the one copy of it) before the job completes, and never running a step twice.
+ * Runs the step jobs of this worker's step queue — each where its catalog entry says it runs:
+ * in the sandbox, or in this process (the web actions) — recording each step's outcome (the one
+ * copy of it) before the job completes, and never running a step twice.
  */
 export class StepExecutor {
   /** Step runs in progress in this process, by job id (see `process`). */
@@ -80,7 +85,7 @@ export class StepExecutor {
   }
 
   private async execute(job: Job, { taskId, stepIndex, action }: StepJobData): Promise<StepOutcome> {
-    const { store, sandbox, queueName: queue } = this.options;
+    const { store, runners, queueName: queue } = this.options;
     const attempts = job.attemptsMade + 1;
     const record = { index: stepIndex, action: action.action, attempts, queue };
     void store.steps.set(taskId, { ...record, status: 'running' }).catch(() => undefined);
@@ -88,7 +93,14 @@ export class StepExecutor {
     const started = performance.now();
     let outcome: StepOutcome;
     try {
-      outcome = await sandbox.run(taskId, action, signal ? { signal } : {});
+      // The one place that decides where an action runs: its catalog entry.
+      outcome = await runners[actionOf(action.action).runsIn].run({
+        taskId,
+        stepIndex,
+        action,
+        lastAttempt: attempts >= (job.opts.attempts ?? 1),
+        ...(signal ? { signal } : {}),
+      });
     } catch (err) {
       const e = err as Error;
       const where = { taskId, step: stepIndex, action: action.action, attempt: attempts };

@@ -1,5 +1,13 @@
 import { type Job, UnrecoverableError } from 'bullmq';
-import { type AgentState, createProvider, initialState, LlmError, type ModelProvider, runAgent } from '@research/agent';
+import {
+  type AgentState,
+  createDefaultRegistry,
+  createProvider,
+  initialState,
+  LlmError,
+  type ModelProvider,
+  runAgent,
+} from '@research/agent';
 import { ConfigError, type Env, type Logger } from '@research/config';
 import {
   actionOf,
@@ -25,6 +33,7 @@ import {
 } from '@research/queue';
 import type { Sandbox } from '@research/sandbox';
 import { LeaseLostError, StorageQuotaError } from './errors.js';
+import { InputFileError, placeInputFiles } from './input-files.js';
 import type { StepDispatcher } from './step-dispatcher.js';
 import type { Ending } from './task-runner.js';
 
@@ -45,6 +54,8 @@ export interface TaskRunContext {
   dispatcher: StepDispatcher;
   logger: Logger;
   provider?: ModelProvider;
+  /** The web tools are offered (a search provider is configured): registry and system prompt. */
+  web: boolean;
   control: RunControl;
   /** Ends the task (the runner's `end`); returns the status it has then. */
   end: (to: TaskStatus, details: StatusDetails, ending: Ending) => Promise<TaskStatus>;
@@ -62,7 +73,7 @@ const SNAPSHOT_EVERY_MS = 2_000;
 export async function runTask(
   ctx: TaskRunContext,
   job: Job,
-  { taskId, request, createdAt }: TaskJobData,
+  { taskId, request, createdAt, inputFiles }: TaskJobData,
 ): Promise<TaskRunResult> {
   const { env, store, sandbox, workerId, control } = ctx;
   const log = ctx.logger.child({ taskId, workerId });
@@ -112,7 +123,7 @@ export async function runTask(
   const startedAt = started.startedAt ?? new Date().toISOString();
   const maxSteps = request.maxSteps ?? env.TASK_MAX_STEPS;
   const deadline = Date.parse(startedAt) + (request.timeoutSeconds ?? env.TASK_TIMEOUT_SECONDS) * 1_000;
-  const state = checkpoint ?? initialState(request, { format: env.TOOL_CALL_FORMAT });
+  const state = checkpoint ?? initialState(request, { format: env.TOOL_CALL_FORMAT, web: ctx.web });
   if (checkpoint)
     log.info({ nextStep: checkpoint.nextStep, pending: checkpoint.pending.length }, 'resuming from checkpoint');
   // Steps from here on were never dispatched: checkpoints are written before their steps go out.
@@ -184,8 +195,20 @@ export async function runTask(
     Math.min(Math.max(0, deadline - Date.now()), 2 ** 31 - 1),
   ).unref();
 
-  setProgress({ phase: 'thinking' });
   try {
+    // Before the first step, once: a checkpoint is only written after the files were placed
+    // (and their copy in Redis dropped), so a resumed task finds them in its directory.
+    if (!checkpoint) {
+      const files = request.files ?? (inputFiles ? await store.inputs.load(taskId) : undefined);
+      if (files && files.length > 0) {
+        touched = true;
+        const placed = await placeInputFiles(sandbox, taskId, files, control.cancel.signal);
+        if (placed.ranCommand) ranCommand = true;
+        log.info({ files: files.length }, 'input files placed in the task directory');
+      }
+      if (inputFiles) await store.inputs.drop(taskId);
+    }
+    setProgress({ phase: 'thinking' });
     const outcome = await runAgent({
       state,
       provider,
@@ -194,6 +217,7 @@ export async function runTask(
       deadline,
       signal: AbortSignal.any([control.cancel.signal, lease.signal]),
       logger: log,
+      registry: createDefaultRegistry({ logger: log, web: ctx.web }),
       ...(request.model ? { model: request.model } : {}),
       steps: {
         run: async (call, index, signal) => {
@@ -282,6 +306,10 @@ export async function runTask(
     if (err instanceof StorageQuotaError) {
       await snapshot(true).catch(() => undefined);
       await settle('failed', { error: { code: 'storage_quota_exceeded', message: err.message } });
+      throw new UnrecoverableError(err.message);
+    }
+    if (err instanceof InputFileError) {
+      await settle('failed', { error: { code: err.code, message: err.message } });
       throw new UnrecoverableError(err.message);
     }
     if (err instanceof LlmError || err instanceof ConfigError) {

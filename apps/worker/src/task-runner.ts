@@ -18,6 +18,8 @@ export interface TaskRunnerOptions {
   logger: Logger;
   /** Defaults to the provider the environment selects. */
   provider?: ModelProvider;
+  /** The web tools are offered to the model (a search provider is configured). Default: false. */
+  web?: boolean;
 }
 
 /** How a task that ends here leaves its sandbox. */
@@ -94,7 +96,7 @@ export class TaskRunner {
     const control: RunControl = { cancel: new AbortController(), lease: new AbortController() };
     this.runs.set(taskId, control);
     try {
-      const { env, workerId, store, sandbox, dispatcher, logger, provider } = this.options;
+      const { env, workerId, store, sandbox, dispatcher, logger, provider, web = false } = this.options;
       return await runTask(
         {
           env,
@@ -104,6 +106,7 @@ export class TaskRunner {
           dispatcher,
           logger,
           ...(provider ? { provider } : {}),
+          web,
           control,
           end: (to, details, ending) => this.end(taskId, to, details, ending),
         },

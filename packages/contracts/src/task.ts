@@ -43,6 +43,108 @@ export const DEFAULT_PRIORITY = 5;
 
 /** Longest `ttlSeconds`: as long as an unfinished task's record lives. */
 export const MAX_TTL_SECONDS = 30 * 86_400;
+/**
+ * Why `path` may not name a file of a task's workspace, or undefined when it may: the rule of
+ * the files API (after its percent-decoding) and of input files. Relative, `/`-separated, no
+ * `..` segment, no backslash (a separator elsewhere), no drive letter, no NUL.
+ */
+export function workspacePathProblem(path: string): string | undefined {
+  if (path.includes('\u0000')) return 'NUL byte';
+  if (path.includes('\\')) return 'backslash';
+  if (path.startsWith('/') || /^[A-Za-z]:/.test(path)) return 'absolute path';
+  if (path.split('/').some((segment) => segment.trim() === '..')) return '".." segment';
+  return undefined;
+}
+
+/**
+ * Caps of the files a submit carries, on top of the request body's own (MAX_BODY_BYTES, which
+ * is smaller by default, so these bind only where an operator raised it). They also bound what
+ * Redis holds for a task until its worker has placed the files.
+ */
+export const INPUT_FILE_LIMITS = {
+  maxFiles: 100,
+  /**
+   * Decoded bytes of one file. A binary file is written as its base64 text through create-file,
+   * whose content stops at 10 MiB: 5 MiB decoded is 6.7 MiB encoded.
+   */
+  maxFileBytes: 5 * 1024 * 1024,
+  /** Decoded bytes of all files of one submit. */
+  maxTotalBytes: 10 * 1024 * 1024,
+} as const;
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** Bytes `content` stands for in `encoding`; undefined for base64 that is not. */
+export function inputFileBytes(content: string, encoding: 'utf8' | 'base64'): number | undefined {
+  if (encoding === 'utf8') return new TextEncoder().encode(content).byteLength;
+  if (!BASE64.test(content)) return undefined;
+  return (content.length / 4) * 3 - (content.endsWith('==') ? 2 : content.endsWith('=') ? 1 : 0);
+}
+
+/** A file placed in the task directory before the first step (`POST /v1/jobs` `files`). */
+export const InputFile = z
+  .strictObject({
+    /** Relative to the task directory, with the rules of the files API (`workspacePathProblem`). */
+    path: z
+      .string({ error: 'path is required and must be a string' })
+      .min(1, 'path must not be empty')
+      .max(1024, 'path is longer than 1024 characters'),
+    content: z.string({ error: 'content is required and must be a string' }),
+    /** `utf8`: content is the text itself; `base64`: content is the bytes in standard base64. Default: utf8. */
+    encoding: z.enum(['utf8', 'base64'], { error: 'encoding must be "utf8" or "base64"' }).default('utf8'),
+  })
+  .superRefine((file, ctx) => {
+    const problem = workspacePathProblem(file.path);
+    if (problem)
+      ctx.addIssue({ code: 'custom', path: ['path'], message: `path is outside the task's workspace: ${problem}` });
+    else if (file.path.endsWith('/') || file.path.split('/').every((s) => s === '' || s === '.'))
+      ctx.addIssue({ code: 'custom', path: ['path'], message: 'path names a directory, not a file' });
+    const bytes = inputFileBytes(file.content, file.encoding);
+    if (bytes === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['content'],
+        message: 'content is not valid base64 (standard alphabet, padded)',
+      });
+    else if (bytes > INPUT_FILE_LIMITS.maxFileBytes)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['content'],
+        message: `the file is ${bytes} bytes; at most ${INPUT_FILE_LIMITS.maxFileBytes} bytes per file`,
+      });
+  });
+export type InputFile = z.infer<typeof InputFile>;
+
+/** The path as the sandbox will resolve it, to tell two names of one file apart (`a//b`, `./a/b`). */
+function samePathKey(path: string): string {
+  return path
+    .split('/')
+    .filter((s) => s !== '' && s !== '.')
+    .join('/');
+}
+
+export const InputFiles = z
+  .array(InputFile)
+  .max(INPUT_FILE_LIMITS.maxFiles, `at most ${INPUT_FILE_LIMITS.maxFiles} files`)
+  .superRefine((files, ctx) => {
+    const seen = new Map<string, number>();
+    let total = 0;
+    files.forEach((f, i) => {
+      const key = samePathKey(f.path);
+      const first = seen.get(key);
+      if (first !== undefined)
+        ctx.addIssue({ code: 'custom', path: [i, 'path'], message: `path names the same file as files.${first}.path` });
+      else seen.set(key, i);
+      total += inputFileBytes(f.content, f.encoding) ?? 0;
+    });
+    if (total > INPUT_FILE_LIMITS.maxTotalBytes)
+      ctx.addIssue({
+        code: 'custom',
+        path: [],
+        message: `the files are ${total} bytes in all; at most ${INPUT_FILE_LIMITS.maxTotalBytes} bytes`,
+      });
+  });
+export type InputFiles = z.infer<typeof InputFiles>;
 
 /** `POST /v1/jobs` body; also the task job's payload and what the CLI sends. */
 export const TaskRequest = z.strictObject({
@@ -64,6 +166,11 @@ export const TaskRequest = z.strictObject({
   priority: TaskPriority.optional(),
   /** A task not started this long after it was submitted ends `failed` with error code `expired`. */
   ttlSeconds: z.number().int().min(1).max(MAX_TTL_SECONDS).optional(),
+  /**
+   * Files placed in the task directory before its first step. The API keeps them with the task
+   * record, not in the task job's data, and the worker drops them once placed.
+   */
+  files: InputFiles.optional(),
 });
 export type TaskRequest = z.infer<typeof TaskRequest>;
 

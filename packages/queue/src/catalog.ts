@@ -16,8 +16,11 @@ import type { RetryPolicy } from './retry.js';
 /** Payload of a task job in the `agent` queue. Parsed again when a worker dequeues it. */
 export const TaskJobData = z.object({
   taskId: TaskId,
+  /** The submit; the API keeps its `files` with the task (`TaskStore.inputs`), out of this payload. */
   request: TaskRequest,
   createdAt: z.iso.datetime(),
+  /** How many input files wait with the task to be placed before its first step. Default: none. */
+  inputFiles: z.number().int().min(0).optional(),
 });
 export type TaskJobData = z.infer<typeof TaskJobData>;
 

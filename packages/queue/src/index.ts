@@ -41,6 +41,8 @@ export type { TaskEvents } from './store/events.js';
 export type { TaskFiles, StoredFile, ListedFile } from './store/files.js';
 export type { Idempotency, IdempotencyClaim } from './store/idempotency.js';
 export type { SandboxSlots } from './store/slots.js';
+export type { TaskInputs } from './store/inputs.js';
+export type { WebBudgets, WebCounter } from './store/web-budget.js';
 export type { CancelRequests } from './store/cancel.js';
 export { QueuedQuota } from './store/queued-quota.js';
 export type { Admission } from './store/queued-quota.js';

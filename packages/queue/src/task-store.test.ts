@@ -166,6 +166,37 @@ describe('TaskStore', () => {
     expect(ttl).toBeLessThanOrEqual(60);
   });
 
+  it("keeps a submit's input files beside the record until they are dropped, and expires them with the task", async () => {
+    const now = new Date().toISOString();
+    const files = [
+      { path: 'data/in.csv', content: 'a,b\n1,2\n', encoding: 'utf8' as const },
+      { path: 'blob.bin', content: 'AAEC', encoding: 'base64' as const },
+    ];
+    await store.lifecycle.create({ id: 'in1', request: { prompt: 'p', files }, createdAt: now, maxSteps: 5 });
+    const raw = await redis.hget(`${prefix}:task:in1`, 'request');
+    expect(JSON.parse(raw ?? '{}')).toEqual({ prompt: 'p' });
+    expect(await store.inputs.load('in1')).toEqual(files);
+    await store.inputs.drop('in1');
+    expect(await store.inputs.load('in1')).toBeUndefined();
+
+    await store.lifecycle.create({ id: 'in2', request: { prompt: 'p', files }, createdAt: now, maxSteps: 5 });
+    await store.lifecycle.transition('in2', 'cancelled', { error: { code: 'cancelled', message: 'x' } });
+    const ttl = await redis.ttl(`${prefix}:task:in2:inputs`);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(60);
+  });
+
+  it("counts a task's web budget in Redis, shared by every counter of the task", async () => {
+    const a = store.web.counter('w1');
+    const b = store.web.counter('w1');
+    expect(await a.increment('fetches', 1)).toBe(1);
+    expect(await b.increment('fetches', 1)).toBe(2);
+    expect(await b.increment('bytes', 500)).toBe(500);
+    expect(await store.web.counter('w2').increment('fetches', 0)).toBe(0);
+    expect(await store.web.used('w1')).toEqual({ fetches: 2, bytes: 500 });
+    expect(await redis.ttl(`${prefix}:task:w1:web`)).toBeGreaterThan(0);
+  });
+
   it('waits for new events on a blocking connection', async () => {
     const now = new Date().toISOString();
     await store.lifecycle.create({ id: 't4', request: { prompt: 'p' }, createdAt: now, maxSteps: 5 });

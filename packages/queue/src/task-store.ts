@@ -5,6 +5,7 @@ import { TaskEvents } from './store/events.js';
 import { TaskFiles } from './store/files.js';
 import { TaskFootprint } from './store/footprint.js';
 import { Idempotency } from './store/idempotency.js';
+import { TaskInputs } from './store/inputs.js';
 import { TaskLifecycle } from './store/lifecycle.js';
 import { TaskRecords } from './store/records.js';
 import { SandboxSlots } from './store/slots.js';
@@ -14,6 +15,7 @@ import { TaskIndex } from './store/task-index.js';
 import { TaskKeys, UNFINISHED_TTL_S } from './store/task-keys.js';
 import { UsageRecords } from './store/usage.js';
 import { WorkspaceCleanups } from './store/workspace-cleanup.js';
+import { WebBudgets } from './store/web-budget.js';
 
 export interface TaskStoreOptions {
   /** How long a finished task's record, events and files are kept. Default: 7 days. */
@@ -53,6 +55,10 @@ export class TaskStore {
   readonly workspaces: WorkspaceCleanups;
   /** What each task keeps in Redis (TASK_MAX_REDIS_BYTES). */
   readonly footprint: TaskFootprint;
+  /** Input files of a submit, until placed in the task directory. */
+  readonly inputs: TaskInputs;
+  /** Per-task web budget counters. */
+  readonly web: WebBudgets;
 
   constructor(redis: Redis, prefix: string, options: TaskStoreOptions = {}) {
     const keys = new TaskKeys(prefix);
@@ -72,5 +78,7 @@ export class TaskStore {
     this.deletion = new TaskDeletion(redis, keys, this.index);
     this.workspaces = new WorkspaceCleanups(redis, keys);
     this.footprint = new TaskFootprint(redis, keys);
+    this.inputs = new TaskInputs(redis, keys);
+    this.web = new WebBudgets(redis, keys);
   }
 }

@@ -1,6 +1,6 @@
 export { REDIS_URL, eventually, freePort, requireRedis, requireServices, sleep, until } from './services.js';
 export { cleanPrefix, deletePrefix, testPrefix } from './prefix.js';
-export { block, replayPrompt } from './prompts.js';
+export { block, callsPrompt, replayPrompt } from './prompts.js';
 export { Spawned } from './process.js';
 export { System } from './system.js';
 export type { EnvOverrides, SystemOptions } from './system.js';

@@ -1,4 +1,5 @@
 import { renderToolBlock, renderToolCall } from '@research/agent';
+import type { DaytonaAction } from '@research/contracts';
 
 /**
  * One `<daytona-execute>` block, written by the agent's own `renderToolCall`, so a test prompt
@@ -13,4 +14,9 @@ export function block(params: Record<string, string | number>): string {
 /** A prompt the offline model replays: one `<daytona-execute>` block per command, in order. */
 export function replayPrompt(commands: string[]): string {
   return commands.map((command) => renderToolCall({ action: 'execute-command', command })).join('\n');
+}
+
+/** A prompt the offline model replays: one block per call (any tool of the catalog), in order. */
+export function callsPrompt(calls: DaytonaAction[]): string {
+  return calls.map((call) => renderToolCall(call)).join('\n');
 }

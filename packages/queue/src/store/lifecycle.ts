@@ -19,6 +19,7 @@ type Multi = ReturnType<Redis['multi']>;
 /** What a new task's record starts with. One object, so a field can be added without touching callers. */
 export interface NewTask {
   id: string;
+  /** The submit; its `files` are kept apart (`TaskStore.inputs`) until the worker has placed them. */
   request: TaskRequest;
   createdAt: string;
   /** The task's step budget (the request's, or the default). */
@@ -68,6 +69,7 @@ export class TaskLifecycle {
    * its first event and its index entries in one MULTI. Results are in the order of `tasks`.
    */
   async createMany(tasks: readonly NewTask[]): Promise<CreatedTask[]> {
+    // The whole request, files included: the same prompt with other files is another request.
     const claims = await Promise.all(
       tasks.map((t) => (t.idempotencyHash ? this.idempotency.claim(t.idempotencyHash, t.id, t.request) : undefined)),
     );
@@ -90,10 +92,13 @@ export class TaskLifecycle {
     const { id, request, createdAt, maxSteps, idempotencyHash, tenant } = task;
     const progress: TaskProgress = { step: 0, maxSteps, phase: 'queued' };
     const event: TaskEvent = { type: 'status', at: createdAt, status: 'queued' };
+    // Input files go beside the record, not in it: every view reads the whole record.
+    const { files, ...kept } = request;
+    if (files && files.length > 0) m.set(this.keys.inputs(id), JSON.stringify(files), 'EX', UNFINISHED_TTL_S);
     const pos = indexPosition(createdAt, id);
     m.hset(this.keys.record(id), {
       id,
-      request: JSON.stringify(request),
+      request: JSON.stringify(kept),
       status: 'queued',
       createdAt,
       progress: JSON.stringify(progress),
@@ -216,7 +221,7 @@ export type Transition =
 
 /**
  * KEYS: record, events, stats, tenant stats, then the other keys a finished task keeps (steps,
- * outcomes, files, counted steps). ARGV: to, at, event JSON, events max length, retention s,
+ * outcomes, files, counted steps, web budget, input files). ARGV: to, at, event JSON, events max length, retention s,
  * statuses the task may be in (space separated), final ('1'/'0'), index base, index TTL s, the
  * default tenant, then field/value pairs for the record. The index moves in the same script, so
  * a list never shows a status the record does not have.

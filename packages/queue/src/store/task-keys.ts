@@ -33,13 +33,30 @@ export class TaskKeys {
   counted(id: string): string {
     return `${this.prefix}:task:${id}:counted`;
   }
+  /** The web budget's counters (fetches, bytes), shared by every worker running the task's steps. */
+  web(id: string): string {
+    return `${this.prefix}:task:${id}:web`;
+  }
+  /** Input files of the submit, until the worker has placed them in the task directory. */
+  inputs(id: string): string {
+    return `${this.prefix}:task:${id}:inputs`;
+  }
   /** With per-task sandboxes: the task a slot (container and volume) was given to, for garbage collection. */
   slotTask(slot: string): string {
     return `${this.prefix}:sandbox-slot:${slot}`;
   }
   /** Everything a task keeps, for the retention of a finished one; the record first. */
   all(id: string): string[] {
-    return [this.record(id), this.steps(id), this.outcomes(id), this.events(id), this.files(id), this.counted(id)];
+    return [
+      this.record(id),
+      this.steps(id),
+      this.outcomes(id),
+      this.events(id),
+      this.files(id),
+      this.counted(id),
+      this.web(id),
+      this.inputs(id),
+    ];
   }
 }
 

@@ -54,5 +54,15 @@ export {
   TaskAccepted,
 } from './task.js';
 export { TaskEvent } from './events.js';
+export {
+  WEBHOOK_EVENTS,
+  WebhookEvent,
+  TaskWebhook,
+  WebhookOutcome,
+  WebhookAttempt,
+  WebhookDelivery,
+  WebhookDeliveries,
+} from './webhooks.js';
+export { WebhookPayload } from './webhook-payload.js';
 export type { TaskEventType, StoredTaskEvent } from './events.js';
 export { ApiErrorBody } from './errors.js';

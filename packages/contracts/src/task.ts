@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ActionName } from './actions.js';
+import { TaskWebhook } from './webhooks.js';
 
 /** What a task id may be: it names a job, a directory under /workspace and Redis keys. */
 export const TASK_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
@@ -40,6 +41,8 @@ export const TaskRequest = z.strictObject({
   timeoutSeconds: z.number().int().min(1).max(86_400).optional(),
   model: z.string().min(1).max(200).optional(),
   metadata: TaskMetadata.optional(),
+  /** Where deliveries of this task go (signed per Standard Webhooks); default: the tenant's, if any. */
+  webhook: TaskWebhook.optional(),
 });
 export type TaskRequest = z.infer<typeof TaskRequest>;
 

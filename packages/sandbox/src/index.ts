@@ -14,6 +14,7 @@ export {
   InvalidTaskIdError,
   PathOutsideWorkspaceError,
 } from './errors.js';
+export type { LiveOutput } from './protocol.js';
 export type { Sandbox, SandboxInfo, RunOptions, ExportedFile, ExportOptions, ExportResult } from './types.js';
 export { TaskSandboxPool, LABEL_POOL_OWNER } from './task-pool.js';
 export type { SlotAssignments, TaskSandboxPoolOptions } from './task-pool.js';

@@ -13,6 +13,7 @@ import { guard } from './redis-guard.js';
 import { eventsRouter } from './routes/events.js';
 import { filesRouter } from './routes/files.js';
 import { jobsRouter } from './routes/jobs.js';
+import { webhooksRouter } from './routes/webhooks.js';
 import { methodNotAllowed } from './routes/method.js';
 import { SseStreams } from './sse.js';
 
@@ -80,6 +81,7 @@ export function createServer(deps: ApiDeps): Express {
   v1.use(jobsRouter(deps));
   v1.use(eventsRouter(deps, streams));
   v1.use(filesRouter(deps));
+  v1.use(webhooksRouter(deps));
   app.use('/v1', v1);
 
   app.use((req, _res, next) => next(new NotFoundError(`no route ${req.method} ${req.path.slice(0, 200)}`)));
@@ -111,6 +113,7 @@ export function createApi(env: Env, logger = createLogger({ level: env.LOG_LEVEL
   redis.on('error', (err) => logger.debug({ err: err.message }, 'redis connection error'));
   const store = new TaskStore(redis, env.QUEUE_PREFIX, {
     retentionSeconds: Math.round(env.TASK_RETENTION_HOURS * 3_600),
+    webhookRetry: { attempts: env.WEBHOOK_ATTEMPTS, backoffMs: env.WEBHOOK_BACKOFF_MS },
   });
   // The queue gets a connection of its own: ioredis copies every loaded script onto each
   // pipeline it builds, and BullMQ loads dozens, which made the store's MULTIs several times dearer.
@@ -125,6 +128,7 @@ export function createApi(env: Env, logger = createLogger({ level: env.LOG_LEVEL
     async close() {
       await shutdownServer(app);
       await queue.close().catch(() => {});
+      await store.close().catch(() => {});
       for (const c of [queueRedis]) {
         if (c.status === 'ready') await c.quit().catch(() => c.disconnect());
         else c.disconnect();

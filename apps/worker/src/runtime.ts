@@ -18,6 +18,7 @@ import { Liveness } from './liveness.js';
 import { StepDispatcher } from './step-dispatcher.js';
 import { StepExecutor } from './step-executor.js';
 import { TaskRunner } from './task-runner.js';
+import { startWebhookWorker } from './webhook-deliverer.js';
 
 export interface WorkerRuntimeOptions {
   env: Env;
@@ -55,7 +56,10 @@ export async function startWorker({
   const blockingSteps = connection.duplicate();
   const subscriber = connection.duplicate();
   const prefix = env.QUEUE_PREFIX;
-  const store = new TaskStore(connection, prefix, { retentionSeconds: env.TASK_RETENTION_HOURS * 3_600 });
+  const store = new TaskStore(connection, prefix, {
+    retentionSeconds: env.TASK_RETENTION_HOURS * 3_600,
+    webhookRetry: { attempts: env.WEBHOOK_ATTEMPTS, backoffMs: env.WEBHOOK_BACKOFF_MS },
+  });
   const registry = new WorkerRegistry(connection, prefix);
   const deathWatch = new DeathWatch(registry, connection, env.WORKER_HEARTBEAT_MS * 6);
 
@@ -110,6 +114,8 @@ export async function startWorker({
   taskWorker.on('lockRenewalFailed', (jobIds: string[]) => tasks.loseLocks(jobIds));
   taskWorker.on('failed', (job, err) => tasks.onFailed(job, err));
 
+  const webhooks = startWebhookWorker(env, store, connection, log);
+
   // Cancel: the API flags the task and publishes its id; whoever runs it aborts it.
   await store.cancels.subscribe(subscriber, (taskId) => tasks.cancel(taskId));
 
@@ -147,6 +153,8 @@ export async function startWorker({
         if (timedOut) await taskWorker.close(true);
         await stepWorker.close(timedOut);
         await stepQueue.close();
+        await webhooks?.close();
+        await store.close();
         await registry.remove(workerId).catch(() => undefined);
         await sandbox
           .dispose(env.SANDBOX_ON_SHUTDOWN)

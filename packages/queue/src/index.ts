@@ -1,10 +1,11 @@
 export { createRedis, duplicateRedis, isCluster, waitForRedis, API_COMMAND_TIMEOUT_MS } from './connection.js';
 export type { ConnectionRole, CreateRedisOptions, Redis } from './connection.js';
-export { AGENT_QUEUE, stepQueueName, stepQueueOwner, isStepQueue, stepJobId } from './names.js';
+export { AGENT_QUEUE, WEBHOOK_QUEUE, stepQueueName, stepQueueOwner, isStepQueue, stepJobId } from './names.js';
 export {
   TaskJobData,
   StepJobData,
   StepJobResult,
+  WebhookJobData,
   stepJobResult,
   JOBS,
   jobOptions,
@@ -24,6 +25,7 @@ export type { TaskLifecycle, NewTask, CreatedTask, StatusDetails, Transition } f
 export type { TaskRecords } from './store/records.js';
 export type { StepRecords, StoredStep } from './store/steps.js';
 export type { TaskEvents } from './store/events.js';
+export type { TaskWebhooks, WebhookRetry } from './store/webhooks.js';
 export type { TaskFiles, StoredFile, ListedFile } from './store/files.js';
 export type { Idempotency, IdempotencyClaim } from './store/idempotency.js';
 export type { SandboxSlots } from './store/slots.js';

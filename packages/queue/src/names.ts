@@ -1,6 +1,9 @@
 /** The queue every research task goes through. */
 export const AGENT_QUEUE = 'agent';
 
+/** Webhook deliveries, one job each (see TaskWebhooks). */
+export const WEBHOOK_QUEUE = 'webhooks';
+
 const STEP_QUEUE_PREFIX = 'steps.';
 
 /** Each worker consumes its own step queue, so a step runs in the container of the worker that owns the task. */

@@ -9,10 +9,13 @@ import { SandboxSlots } from './store/slots.js';
 import { TaskStats } from './store/stats.js';
 import { StepRecords } from './store/steps.js';
 import { TaskKeys } from './store/task-keys.js';
+import { TaskWebhooks, type WebhookRetry } from './store/webhooks.js';
 
 export interface TaskStoreOptions {
   /** How long a finished task's record, events and files are kept. Default: 7 days. */
   retentionSeconds?: number;
+  /** How webhook deliveries queued by this store retry. Default: the job catalog's. */
+  webhookRetry?: WebhookRetry;
 }
 
 /**
@@ -38,17 +41,26 @@ export class TaskStore {
   readonly cancels: CancelRequests;
   /** Counters and the step duration histogram. */
   readonly stats: TaskStats;
+  /** Webhook deliveries and their attempts. */
+  readonly webhooks: TaskWebhooks;
 
   constructor(redis: Redis, prefix: string, options: TaskStoreOptions = {}) {
     const keys = new TaskKeys(prefix);
+    const retentionSeconds = options.retentionSeconds ?? 7 * 86_400;
     this.idempotency = new Idempotency(redis, prefix);
-    this.steps = new StepRecords(redis, keys);
-    this.lifecycle = new TaskLifecycle(redis, keys, this.idempotency, options.retentionSeconds ?? 7 * 86_400);
-    this.records = new TaskRecords(redis, keys, this.steps);
     this.events = new TaskEvents(redis, keys);
+    this.webhooks = new TaskWebhooks(redis, keys, this.events, retentionSeconds, options.webhookRetry);
+    this.steps = new StepRecords(redis, keys, this.webhooks);
+    this.lifecycle = new TaskLifecycle(redis, keys, this.idempotency, retentionSeconds, this.webhooks);
+    this.records = new TaskRecords(redis, keys, this.steps);
     this.files = new TaskFiles(redis, keys);
     this.slots = new SandboxSlots(redis, keys);
     this.cancels = new CancelRequests(redis, keys);
     this.stats = new TaskStats(redis, prefix);
+  }
+
+  /** Closes what the store opened itself (the webhook queue); the connection stays the caller's. */
+  async close(): Promise<void> {
+    await this.webhooks.close();
   }
 }

@@ -1,3 +1,4 @@
+/// <reference path="./vendor.d.ts" />
 import { gfm } from '@joplin/turndown-plugin-gfm';
 import { Readability } from '@mozilla/readability';
 import { parseHTML } from 'linkedom';

@@ -9,6 +9,7 @@ import { ConflictError, InvalidRequestError, NotFoundError, TooManyRequestsError
 import { guard } from '../redis-guard.js';
 import { type OwnedTask, taskRoute } from '../task-routes.js';
 import { methodNotAllowed } from './method.js';
+import { taskWebhook } from './webhooks.js';
 
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9_.:-]{1,128}$/;
 /** Keys `TaskMetadata`'s record would silently drop (a JSON `__proto__` key becomes a prototype assignment). */
@@ -33,6 +34,7 @@ export function jobsRouter(deps: ApiDeps): Router {
       const { tenant } = callerOf(res.locals);
       const idempotencyHash = idempotencyHashOf(req.get('idempotency-key'), tenant);
       const request = parseTaskRequest(req.body);
+      const webhook = taskWebhook(env, tenant, request);
       const id = randomUUID();
       const createdAt = new Date().toISOString();
       const maxSteps = request.maxSteps ?? env.TASK_MAX_STEPS;
@@ -47,7 +49,15 @@ export function jobsRouter(deps: ApiDeps): Router {
         );
       }
       const created = await guard(redis, () =>
-        store.lifecycle.create({ id, request, createdAt, maxSteps, idempotencyHash, tenant }),
+        store.lifecycle.create({
+          id,
+          request,
+          createdAt,
+          maxSteps,
+          idempotencyHash,
+          tenant,
+          ...(webhook ? { webhook } : {}),
+        }),
       ).catch(async (err: unknown) => {
         if (admission === 'admitted') await quota.release(tenant, id).catch(() => undefined);
         throw err;

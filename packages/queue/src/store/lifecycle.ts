@@ -6,9 +6,11 @@ import {
   type TaskRequest,
   type TaskResult,
   type TaskStatus,
+  type TaskWebhook,
 } from '@research/contracts';
 import type { Redis } from '../connection.js';
 import type { Idempotency } from './idempotency.js';
+import type { TaskWebhooks } from './webhooks.js';
 import { statsKey } from './stats.js';
 import { EVENTS_MAX_LEN, type TaskKeys, UNFINISHED_TTL_S } from './task-keys.js';
 
@@ -23,6 +25,8 @@ export interface NewTask {
   idempotencyHash?: string;
   /** The tenant of the API key that submitted it (`records.tenant(id)` reads it back). */
   tenant?: string;
+  /** Where its webhook deliveries go (its own, or its tenant's default). */
+  webhook?: TaskWebhook;
 }
 
 export interface CreatedTask {
@@ -47,13 +51,14 @@ export class TaskLifecycle {
     private readonly keys: TaskKeys,
     private readonly idempotency: Idempotency,
     private readonly retentionSeconds: number,
+    private readonly webhooks: TaskWebhooks,
   ) {}
 
   /**
    * Creates the record unless the idempotency key already names a task; returns the task's id
    * and whether it is new.
    */
-  async create({ id, request, createdAt, maxSteps, idempotencyHash, tenant }: NewTask): Promise<CreatedTask> {
+  async create({ id, request, createdAt, maxSteps, idempotencyHash, tenant, webhook }: NewTask): Promise<CreatedTask> {
     if (idempotencyHash) {
       const claim = await this.idempotency.claim(idempotencyHash, id, request);
       if (!claim.claimed) return { id: claim.id, created: false, sameRequest: claim.sameRequest };
@@ -69,6 +74,7 @@ export class TaskLifecycle {
         createdAt,
         progress: JSON.stringify(progress),
         ...(tenant === undefined ? {} : { tenant }),
+        ...(webhook === undefined ? {} : { webhook: JSON.stringify(webhook) }),
       })
       .expire(this.keys.record(id), UNFINISHED_TTL_S)
       .xadd(this.keys.events(id), 'MAXLEN', '~', EVENTS_MAX_LEN, '*', 'e', JSON.stringify(event))
@@ -101,6 +107,8 @@ export class TaskLifecycle {
    * (a cancel and a completion, say) end with exactly one final status, and the stream's last
    * `status` event is that status. A final status sets the retention of everything the task keeps.
    * A refused change writes nothing and says which status the task has (undefined: no record).
+   * An applied final status queues its webhook delivery, whoever set it (the worker, a cancel at
+   * the API): the one place every final status goes through.
    */
   async transition(
     id: string,
@@ -132,9 +140,11 @@ export class TaskLifecycle {
       allowedFrom(to).join(' '),
       final ? '1' : '0',
       ...fields,
-    )) as [number, string, string?];
-    const [done, status, startedAt] = reply;
+    )) as [number, string, string?, string?];
+    const [done, status, startedAt, webhook] = reply;
     if (done !== 1) return { ok: false, status: status === '' ? undefined : (status as TaskStatus) };
+    // After the status is set: a crash between the two loses the delivery (see README, Webhooks).
+    if (final && webhook) await this.webhooks.final(id, to, at, webhook);
     return startedAt ? { ok: true, status: to, startedAt } : { ok: true, status: to };
   }
 }
@@ -183,5 +193,6 @@ if ARGV[7] == '1' then
   for i = 1, #KEYS do
     if i ~= 3 then redis.call('EXPIRE', KEYS[i], ARGV[5]) end
   end
+  return {1, to, startedAt, redis.call('HGET', KEYS[1], 'webhook') or ''}
 end
 return {1, to, startedAt}`;

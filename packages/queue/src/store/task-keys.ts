@@ -29,9 +29,13 @@ export class TaskKeys {
   files(id: string): string {
     return `${this.prefix}:task:${id}:files`;
   }
+  /** Webhook deliveries and their attempts, by delivery id. */
+  webhooks(id: string): string {
+    return `${this.prefix}:task:${id}:webhooks`;
+  }
   /** Everything a task keeps, for the retention of a finished one. */
   all(id: string): string[] {
-    return [this.record(id), this.steps(id), this.outcomes(id), this.events(id), this.files(id)];
+    return [this.record(id), this.steps(id), this.outcomes(id), this.events(id), this.files(id), this.webhooks(id)];
   }
 }
 

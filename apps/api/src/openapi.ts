@@ -7,6 +7,7 @@ import {
   TaskEvent,
   TaskRequest,
   TaskView,
+  WebhookDeliveries,
 } from '@research/contracts';
 
 const FilesList = z.object({ files: z.array(ResultFile) });
@@ -68,6 +69,7 @@ export function openApiDocument(): Record<string, unknown> {
         TaskView: schema(TaskView),
         TaskEvent: schema(TaskEvent),
         FilesList: schema(FilesList),
+        WebhookDeliveries: schema(WebhookDeliveries),
         ApiErrorBody: schema(ApiErrorBody),
       },
     },
@@ -87,7 +89,9 @@ export function openApiDocument(): Record<string, unknown> {
           requestBody: { required: true, content: { 'application/json': { schema: ref('TaskRequest') } } },
           responses: {
             '202': json('TaskAccepted', 'Task queued (or the task an Idempotency-Key already named)'),
-            '400': errorResponse('Invalid body (`invalid_request`, `invalid_json`) or Idempotency-Key'),
+            '400': errorResponse(
+              'Invalid body (`invalid_request`, `invalid_json`) or Idempotency-Key; a `webhook` on a server without WEBHOOK_SECRET (`webhooks_disabled`)',
+            ),
             '401': common['401'],
             '408': errorResponse(
               'The body did not arrive within BODY_TIMEOUT_MS (`request_timeout`); the connection is closed',
@@ -181,6 +185,20 @@ export function openApiDocument(): Record<string, unknown> {
             '400': errorResponse('Path outside the workspace (`path_outside_workspace`)'),
             ...common,
             '404': errorResponse('No such job or file, or `file_not_kept` when the file was too big to keep'),
+          },
+        },
+      },
+      '/v1/jobs/{id}/webhooks': {
+        get: {
+          operationId: 'listWebhookDeliveries',
+          tags: ['webhooks'],
+          summary: "The task's webhook deliveries",
+          description:
+            "The task's webhook (its own or its tenant's default) and every delivery (Standard Webhooks `webhook-id`) with each attempt: outcome, HTTP status, error, duration",
+          parameters: [idParam],
+          responses: {
+            '200': json('WebhookDeliveries', 'Deliveries, oldest first (empty until one is queued)'),
+            ...common,
           },
         },
       },

@@ -6,6 +6,7 @@ export {
   SandboxError,
   SandboxTimeoutError,
   SandboxNotFoundError,
+  SandboxStoppedDuringCommandError,
   SandboxUnavailableError,
   SandboxRunnerError,
   SandboxImageMissingError,
@@ -16,5 +17,16 @@ export {
 } from './errors.js';
 export type { LiveOutput } from './protocol.js';
 export type { Sandbox, SandboxInfo, RunOptions, ExportedFile, ExportOptions, ExportResult } from './types.js';
-export { TaskSandboxPool, LABEL_POOL_OWNER } from './task-pool.js';
+export { TaskSandboxPool } from './task-pool.js';
+export {
+  LABEL_SANDBOX,
+  LABEL_WORKER,
+  LABEL_POOL_OWNER,
+  LABEL_SLOT,
+  LABEL_PREFIX,
+  LABEL_VOLUME,
+  LABEL_SPEC,
+} from './labels.js';
+export { collectGarbage, GC_MIN_AGE_MS } from './gc.js';
+export type { GcOptions, GcItem, GcResult } from './gc.js';
 export type { SlotAssignments, TaskSandboxPoolOptions } from './task-pool.js';

@@ -142,6 +142,10 @@ describe('live traffic conforms to the document (Prism proxy)', () => {
     expect(file.text).toBe('a,b\n');
     expect((await through('GET', `/v1/jobs/${id}/files/nope.txt`)).status).toBe(404);
     expect((await through('GET', `/v1/jobs/${id}/archive`)).status).toBe(200);
+    const deliveries = await through('GET', `/v1/jobs/${id}/webhooks`);
+    expect(deliveries.status).toBe(200);
+    expect(deliveries.json()).toEqual({ deliveries: [] });
+    expect((await through('GET', '/v1/jobs/00000000-0000-4000-8000-000000000000/webhooks')).status).toBe(404);
     expect((await through('GET', '/v1/usage?from=2026-01-01&to=2026-01-31')).status).toBe(200);
     expect((await through('GET', '/v1/usage?from=2026-02-01&to=2026-01-01')).status).toBe(400);
     expect((await through('GET', `/v1/jobs/${id}`, { headers: { authorization: `Bearer ${OTHER_KEY}` } })).status).toBe(

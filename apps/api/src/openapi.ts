@@ -12,6 +12,7 @@ import {
   TaskRequest,
   TaskView,
   UsageReport,
+  WebhookDeliveries,
 } from '@research/contracts';
 import { opsPaths } from './openapi-ops.js';
 
@@ -74,6 +75,7 @@ export function openApiDocument(): Record<string, unknown> {
       { name: 'events', description: "A task's events as Server-Sent Events" },
       { name: 'files', description: "A task's kept files, one by one or as one archive" },
       { name: 'usage', description: "What a tenant's tasks used" },
+      { name: 'webhooks', description: "A task's webhook deliveries and their attempts" },
       { name: 'operations', description: 'Health, readiness, metrics and this document (no key needed)' },
     ],
     security: [{ bearer: [] }],
@@ -85,6 +87,7 @@ export function openApiDocument(): Record<string, unknown> {
         TaskView: schema(TaskView),
         TaskEvent: schema(TaskEvent),
         FilesList: schema(FilesList),
+        WebhookDeliveries: schema(WebhookDeliveries),
         ApiErrorBody: schema(ApiErrorBody),
         TaskList: schema(TaskList),
         BatchRequest: {
@@ -134,7 +137,9 @@ export function openApiDocument(): Record<string, unknown> {
           requestBody: { required: true, content: { 'application/json': { schema: ref('TaskRequest') } } },
           responses: {
             '202': json('TaskAccepted', 'Task queued (or the task an Idempotency-Key already named)'),
-            '400': errorResponse('Invalid body (`invalid_request`, `invalid_json`) or Idempotency-Key'),
+            '400': errorResponse(
+              'Invalid body (`invalid_request`, `invalid_json`) or Idempotency-Key; a `webhook` on a server without WEBHOOK_SECRET (`webhooks_disabled`)',
+            ),
             '401': common['401'],
             '408': errorResponse(
               'The body did not arrive within BODY_TIMEOUT_MS (`request_timeout`); the connection is closed',
@@ -267,6 +272,20 @@ export function openApiDocument(): Record<string, unknown> {
             '400': errorResponse('Path outside the workspace (`path_outside_workspace`)'),
             ...common,
             '404': errorResponse('No such job or file, or `file_not_kept` when the file was too big to keep'),
+          },
+        },
+      },
+      '/v1/jobs/{id}/webhooks': {
+        get: {
+          operationId: 'listWebhookDeliveries',
+          tags: ['webhooks'],
+          summary: "The task's webhook deliveries",
+          description:
+            "The task's webhook (its own or its tenant's default) and every delivery (Standard Webhooks `webhook-id`) with each attempt: outcome, HTTP status, error, duration",
+          parameters: [idParam],
+          responses: {
+            '200': json('WebhookDeliveries', 'Deliveries, oldest first (empty until one is queued)'),
+            ...common,
           },
         },
       },

@@ -24,6 +24,7 @@ import { archiveRouter } from './routes/archive.js';
 import { eventsRouter } from './routes/events.js';
 import { filesRouter } from './routes/files.js';
 import { jobsRouter } from './routes/jobs.js';
+import { webhooksRouter } from './routes/webhooks.js';
 import { methodNotAllowed } from './routes/method.js';
 import { usageRouter } from './routes/usage.js';
 import { SseStreams } from './sse.js';
@@ -97,6 +98,7 @@ export function createServer(deps: ApiDeps): Express {
   v1.use(filesRouter(deps));
   v1.use(archiveRouter(deps));
   v1.use(usageRouter(deps));
+  v1.use(webhooksRouter(deps));
   app.use('/v1', v1);
 
   app.use((req, _res, next) => next(new NotFoundError(`no route ${req.method} ${req.path.slice(0, 200)}`)));
@@ -129,6 +131,7 @@ export function createApi(env: Env, logger = createLogger({ level: env.LOG_LEVEL
   redis.on('error', (err) => logger.debug({ err: err.message }, 'redis connection error'));
   const store = new TaskStore(redis, env.QUEUE_PREFIX, {
     retentionSeconds: Math.round(env.TASK_RETENTION_HOURS * 3_600),
+    webhookRetry: { attempts: env.WEBHOOK_ATTEMPTS, backoffMs: env.WEBHOOK_BACKOFF_MS },
   });
   // The queue gets a connection of its own: ioredis copies every loaded script onto each
   // pipeline it builds, and BullMQ loads dozens, which made the store's MULTIs several times dearer.
@@ -157,6 +160,7 @@ export function createApi(env: Env, logger = createLogger({ level: env.LOG_LEVEL
       await shutdownServer(app);
       await sweeper.close().catch(() => {});
       await Promise.all([queue.close().catch(() => {}), expiry.close().catch(() => {})]);
+      await store.close().catch(() => {});
       for (const c of [queueRedis, sweeperRedis]) {
         if (c.status === 'ready') await c.quit().catch(() => c.disconnect());
         else c.disconnect();

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { Logger } from '@research/config';
-import type { TaskRequest } from '@research/contracts';
+import type { TaskRequest, TaskWebhook } from '@research/contracts';
 import {
   type ExpiryJobData,
   type FairShare,
@@ -24,6 +24,8 @@ const QUOTA_RETRY_AFTER_S = 5;
 export interface Submission {
   request: TaskRequest;
   idempotencyHash?: string;
+  /** Where its webhook deliveries go (see `Submitter.webhookOf`). */
+  webhook?: TaskWebhook;
 }
 
 /** What became of one submission: a task (new, or the one its idempotency key named), or a refusal. */
@@ -42,6 +44,8 @@ export interface SubmitterDeps {
   logger: Logger;
   /** A task's step budget when its request names none. */
   defaultMaxSteps: number;
+  /** The webhook of a task: its own, or its tenant's default; throws a 400 when webhooks are off. */
+  webhookOf: (tenant: string, request: TaskRequest) => TaskWebhook | undefined;
 }
 
 /**
@@ -54,16 +58,22 @@ export interface SubmitterDeps {
 export class Submitter {
   constructor(private readonly d: SubmitterDeps) {}
 
+  /** The webhook a submission of `tenant` gets; throws the 400 `webhooks_disabled` (an item's own refusal). */
+  webhookOf(tenant: string, request: TaskRequest): TaskWebhook | undefined {
+    return this.d.webhookOf(tenant, request);
+  }
+
   async submit(tenant: string, submissions: readonly Submission[]): Promise<SubmitOutcome[]> {
     const { redis, store, queue, quota, logger } = this.d;
     const createdAt = new Date().toISOString();
-    const tasks: NewTask[] = submissions.map(({ request, idempotencyHash }) => ({
+    const tasks: NewTask[] = submissions.map(({ request, idempotencyHash, webhook }) => ({
       id: randomUUID(),
       request,
       createdAt,
       maxSteps: request.maxSteps ?? this.d.defaultMaxSteps,
       tenant,
       ...(idempotencyHash === undefined ? {} : { idempotencyHash }),
+      ...(webhook === undefined ? {} : { webhook }),
     }));
     const outcomes: (SubmitOutcome | undefined)[] = new Array(tasks.length);
 

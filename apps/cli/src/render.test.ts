@@ -294,3 +294,32 @@ describe('closing report', () => {
     expect(text).toMatch(/2 {2}execute-command +completed \(exit 0, 840 ms, 2 attempts\)/);
   });
 });
+
+describe('live output', () => {
+  const out = (chunk: string, stream: 'stdout' | 'stderr' = 'stdout'): TaskEvent => ({
+    type: 'tool_output',
+    at,
+    step: 0,
+    stream,
+    chunk,
+  });
+
+  it('prints each line of a chunk under its step, stderr marked apart', () => {
+    const s = applyEvent(initialState(), cmd(0, 'python3 slow.py'));
+    expect(eventLine(s, out('tick 1\ntick 2\n'))).toBe('  | tick 1\n  | tick 2');
+    expect(eventLine(s, out('oops\n', 'stderr'))).toBe('  ! oops');
+    expect(eventLine(s, out(''))).toBeUndefined();
+  });
+
+  it('shows the last line beside the bar while the step runs, and drops it at its result', () => {
+    let s = applyEvent(
+      initialState({ status: 'running', progress: { step: 0, maxSteps: 5, phase: 'starting' } }),
+      cmd(0, 'python3 slow.py'),
+    );
+    s = applyEvent(s, out('tick 1\ntick 2\n\n'));
+    expect(barText(s)).toBe('running-step · execute-command python3 slow.py · tick 2');
+    s = applyEvent(s, ran(0, 0, 5));
+    expect(s.lastOutput).toBeUndefined();
+    expect(barText(s)).toBe('thinking · execute-command python3 slow.py');
+  });
+});

@@ -24,6 +24,8 @@ export interface FollowState {
   summary?: string;
   result?: TaskResult;
   error?: TaskError;
+  /** The last line a running command printed (from `tool_output`), shown beside the bar. */
+  lastOutput?: string;
 }
 
 export function initialState(view?: Pick<TaskView, 'status' | 'progress' | 'workerId'>): FollowState {
@@ -62,12 +64,23 @@ export function applyEvent(state: FollowState, event: TaskEvent): FollowState {
         phase: 'running-step',
         action: describeCall(event.call),
       };
-    case 'tool_result':
-      return { ...state, phase: 'thinking' };
+    case 'tool_result': {
+      const { lastOutput: _shown, ...rest } = state;
+      return { ...rest, phase: 'thinking' };
+    }
+    case 'tool_output': {
+      const last = event.chunk
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .pop();
+      return last === undefined ? state : { ...state, lastOutput: truncate(oneLine(last), 60) };
+    }
     case 'finished':
       return { ...state, phase: 'finishing', summary: event.summary };
     case 'assistant_message':
     case 'tool_error':
+    case 'model_delta':
+    case 'webhook':
       return state;
   }
 }
@@ -100,8 +113,13 @@ export function eventLine(state: FollowState, event: TaskEvent): string | undefi
     }
     case 'tool_error':
       return `  tool error: ${truncate(oneLine(event.message), 100)}`;
+    case 'tool_output':
+      return outputLines(event.stream, event.chunk);
+    case 'webhook':
+      return `  webhook ${event.outcome} (attempt ${event.attempt}${event.statusCode ? `, HTTP ${event.statusCode}` : ''}${event.error ? `, ${event.error.code}` : ''})`;
     case 'finished':
       return `finished (${event.reason})`;
+    case 'model_delta':
     case 'assistant_message':
     case 'turn':
     case 'progress':
@@ -109,11 +127,26 @@ export function eventLine(state: FollowState, event: TaskEvent): string | undefi
   }
 }
 
+/**
+ * A command's live output as the follow log shows it: each line indented under its step, stderr
+ * marked, so it reads apart from the step lines around it.
+ */
+function outputLines(stream: 'stdout' | 'stderr', chunk: string): string | undefined {
+  const text = chunk.endsWith('\n') ? chunk.slice(0, -1) : chunk;
+  if (text === '') return undefined;
+  const mark = stream === 'stderr' ? '  ! ' : '  | ';
+  return text
+    .split('\n')
+    .map((l) => `${mark}${l}`)
+    .join('\n');
+}
+
 /** The bar's right-hand text: `thinking · execute-command echo hi`. */
 export function barText(state: FollowState): string {
   if (FINAL_STATUSES.includes(state.status)) return state.status;
   const phase = state.status === 'queued' ? 'queued' : state.phase;
-  return state.action ? `${phase} · ${state.action}` : phase;
+  const text = state.action ? `${phase} · ${state.action}` : phase;
+  return state.lastOutput && state.phase === 'running-step' ? `${text} · ${state.lastOutput}` : text;
 }
 
 /** The closing lines: status, summary, files and where the report is. */

@@ -1,5 +1,5 @@
 import type { DaytonaAction, RunsIn, StepOutcome } from '@research/contracts';
-import type { Sandbox } from '@research/sandbox';
+import type { LiveOutput, Sandbox } from '@research/sandbox';
 
 /** One attempt of a step, as a runner sees it. */
 export interface StepAttempt {
@@ -10,6 +10,8 @@ export interface StepAttempt {
   lastAttempt: boolean;
   /** Aborted when the task is cancelled: the step stops. */
   signal?: AbortSignal;
+  /** A running command's output as it comes (live output); runners without any ignore it. */
+  onOutput?: (output: LiveOutput) => void;
 }
 
 /**
@@ -26,6 +28,7 @@ export type ActionRunners = { readonly [W in RunsIn]: ActionRunner };
 /** The sandbox actions, in the task's sandbox container. */
 export function sandboxRunner(sandbox: Sandbox): ActionRunner {
   return {
-    run: ({ taskId, action, signal }) => sandbox.run(taskId, action, signal ? { signal } : {}),
+    run: ({ taskId, action, signal, onOutput }) =>
+      sandbox.run(taskId, action, { ...(signal ? { signal } : {}), ...(onOutput ? { onOutput } : {}) }),
   };
 }

@@ -22,6 +22,7 @@ import { StepDispatcher } from './step-dispatcher.js';
 import { StepExecutor } from './step-executor.js';
 import { TaskRunner } from './task-runner.js';
 import { WebSteps } from './web-steps.js';
+import { startWebhookWorker } from './webhook-deliverer.js';
 
 export interface WorkerRuntimeOptions {
   env: Env;
@@ -59,7 +60,10 @@ export async function startWorker({
   const blockingSteps = connection.duplicate();
   const subscriber = connection.duplicate();
   const prefix = env.QUEUE_PREFIX;
-  const store = new TaskStore(connection, prefix, { retentionSeconds: env.TASK_RETENTION_HOURS * 3_600 });
+  const store = new TaskStore(connection, prefix, {
+    retentionSeconds: env.TASK_RETENTION_HOURS * 3_600,
+    webhookRetry: { attempts: env.WEBHOOK_ATTEMPTS, backoffMs: env.WEBHOOK_BACKOFF_MS },
+  });
   const registry = new WorkerRegistry(connection, prefix);
   const deathWatch = new DeathWatch(registry, connection, env.WORKER_HEARTBEAT_MS * 6);
 
@@ -121,6 +125,8 @@ export async function startWorker({
   taskWorker.on('lockRenewalFailed', (jobIds: string[]) => tasks.loseLocks(jobIds));
   taskWorker.on('failed', (job, err) => tasks.onFailed(job, err));
 
+  const webhooks = startWebhookWorker(env, store, connection, log);
+
   // Cancel: the API flags the task and publishes its id; whoever runs it aborts it.
   await store.cancels.subscribe(subscriber, (taskId) => tasks.cancel(taskId));
 
@@ -172,6 +178,8 @@ export async function startWorker({
         await stepWorker.close(timedOut);
         await stepQueue.close();
         await agentQueue.close();
+        await webhooks?.close();
+        await store.close();
         await registry.remove(workerId).catch(() => undefined);
         await sandbox
           .dispose(env.SANDBOX_ON_SHUTDOWN)

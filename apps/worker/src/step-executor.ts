@@ -4,6 +4,7 @@ import { actionOf, exitCodeOf, type StepOutcome } from '@research/contracts';
 import { asJobError, StepJobData, type StepJobResult, type TaskStore, stepJobId, stepJobResult } from '@research/queue';
 import type { Sandbox } from '@research/sandbox';
 import type { ActionRunners } from './action-runner.js';
+import { LiveOutputSink } from './live-output.js';
 
 export interface StepExecutorOptions {
   store: TaskStore;
@@ -91,6 +92,7 @@ export class StepExecutor {
     void store.steps.set(taskId, { ...record, status: 'running' }).catch(() => undefined);
     const signal = this.options.signalOf(taskId);
     const started = performance.now();
+    const live = new LiveOutputSink(store, job, taskId, stepIndex, this.log);
     let outcome: StepOutcome;
     try {
       // The one place that decides where an action runs: its catalog entry.
@@ -99,9 +101,11 @@ export class StepExecutor {
         stepIndex,
         action,
         lastAttempt: attempts >= (job.opts.attempts ?? 1),
+        onOutput: live.onOutput,
         ...(signal ? { signal } : {}),
       });
     } catch (err) {
+      await live.drain();
       const e = err as Error;
       const where = { taskId, step: stepIndex, action: action.action, attempt: attempts };
       // A cancel aborts the step on purpose: not a failure anyone needs to look into.
@@ -113,6 +117,7 @@ export class StepExecutor {
       throw asJobError(err);
     }
     const durationMs = Math.round((performance.now() - started) * 100) / 100;
+    await live.drain();
     this.noteRestarts();
     const exitCode = outcome.ok ? exitCodeOf(outcome.result) : undefined;
     this.log.debug(

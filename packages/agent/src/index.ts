@@ -11,7 +11,7 @@ export {
   initialState,
   completedSteps,
 } from './state.js';
-export type { ModelProvider, ModelRequest, ModelTurn } from './provider.js';
+export type { ModelDelta, ModelProvider, ModelRequest, ModelTurn } from './provider.js';
 export { ToolRegistry, createDefaultRegistry } from './registry.js';
 export type { ToolResolution, FunctionToolSpec, DefaultRegistryOptions } from './registry.js';
 export type { ToolDefinition, ToolArgsResult } from './tools/types.js';

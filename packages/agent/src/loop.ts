@@ -1,3 +1,4 @@
+import { DeltaThrottle } from './deltas.js';
 import { type StepOutcome, type TaskEvent, type ToolCall, toolOf } from '@research/contracts';
 import { silentLogger, type AgentLogger } from './logger.js';
 import type { ModelProvider, ModelTurn } from './provider.js';
@@ -219,6 +220,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<AgentOutcome> {
       }
       await emit({ type: 'turn', at: now(), turn: state.turns + 1 });
       let turn: ModelTurn;
+      const deltas = new DeltaThrottle(state.turns + 1, emit);
       try {
         turn = await opts.provider.complete(
           {
@@ -228,11 +230,14 @@ export async function runAgent(opts: RunAgentOptions): Promise<AgentOutcome> {
             ...(opts.model ? { model: opts.model } : {}),
           },
           stop.signal,
+          deltas.push,
         );
       } catch (err) {
+        await deltas.close();
         if (stop.signal.aborted) return await stopped();
         throw err;
       }
+      await deltas.close();
       state.turns += 1;
       state.usage.promptTokens += turn.usage?.promptTokens ?? 0;
       state.usage.completionTokens += turn.usage?.completionTokens ?? 0;

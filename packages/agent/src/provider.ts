@@ -10,6 +10,9 @@ export type ModelRequest = {
   model?: string;
 };
 
+/** A piece of a streamed answer: its text, or the arguments of a native function call. */
+export type ModelDelta = { part: 'text' | 'tool_call'; chunk: string };
+
 export type ModelTurn = {
   /** Assistant text: the whole answer in xml format, prose (or the final answer) in native format. */
   text: string;
@@ -21,5 +24,6 @@ export type ModelTurn = {
 /** A chat model. Must honour `signal`, and throw LlmError when the endpoint gives up. */
 export interface ModelProvider {
   readonly name: string;
-  complete(request: ModelRequest, signal: AbortSignal): Promise<ModelTurn>;
+  /** `onDelta` sees the answer's parts as they stream, when the provider streams (LLM_STREAM); others never call it. */
+  complete(request: ModelRequest, signal: AbortSignal, onDelta?: (delta: ModelDelta) => void): Promise<ModelTurn>;
 }

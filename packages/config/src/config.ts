@@ -36,6 +36,12 @@ export function loadEnv(source: Record<string, string | undefined> = process.env
       message: `REDIS_CLUSTER=true needs a hash-tagged prefix like {research} (got ${JSON.stringify(env.QUEUE_PREFIX)})`,
     });
   }
+  if (problems.length === 0 && Object.keys(env.TENANT_WEBHOOK_URLS).length > 0 && !env.WEBHOOK_SECRET) {
+    problems.push({
+      variable: 'WEBHOOK_SECRET',
+      message: 'TENANT_WEBHOOK_URLS is set, and deliveries are signed: set WEBHOOK_SECRET too (whsec_…)',
+    });
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return env;
 }

@@ -61,6 +61,44 @@ const trustProxy = z.string().transform((s, ctx): boolean | number | string => {
 });
 
 /**
+ * A Standard Webhooks secret: `whsec_` and the base64 of the key, which the specification wants
+ * 24 to 64 bytes long. Checked here so a bad one stops the process at start, not at the first
+ * delivery.
+ */
+const webhookSecret = z.string().superRefine((s, ctx) => {
+  const body = s.startsWith('whsec_') ? s.slice(6) : undefined;
+  const bytes = body !== undefined && /^[A-Za-z0-9+/]+={0,2}$/.test(body) ? Buffer.from(body, 'base64').length : 0;
+  if (bytes < 24 || bytes > 64)
+    ctx.addIssue({
+      code: 'custom',
+      message: 'expected whsec_ followed by the base64 of 24 to 64 bytes (e.g. `whsec_$(openssl rand -base64 32)`)',
+    });
+});
+
+/** `tenant=url,tenant=url`: one http(s) URL per tenant. */
+const tenantUrls = z.string().transform((s, ctx): Record<string, string> => {
+  const out: Record<string, string> = {};
+  for (const entry of s
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e !== '')) {
+    const eq = entry.indexOf('=');
+    const tenant = entry.slice(0, eq).trim();
+    const url = entry.slice(eq + 1).trim();
+    if (eq <= 0 || !/^[A-Za-z0-9_.-]{1,64}$/.test(tenant) || !/^https?:\/\/[^\s]+$/.test(url) || !URL.canParse(url)) {
+      ctx.issues.push({
+        code: 'custom',
+        input: s,
+        message: `expected tenant=http(s)-URL entries (not ${JSON.stringify(entry.slice(0, 80))})`,
+      });
+      return z.NEVER;
+    }
+    out[tenant] = url;
+  }
+  return out;
+});
+
+/**
  * `<hostname>-<pid>-<6 hex>`, fixed for the life of the process. Hostname and pid alone collided
  * when `docker-compose --scale worker=3` ran with host networking: every replica was `vm-1`
  * (node is PID 1 in each container), so three workers shared one step queue and one sandbox
@@ -265,6 +303,10 @@ export const ENV = {
     schema: num().int().min(0).max(10).default(2),
     doc: 'retries of a model request on 429, 5xx and connection errors',
   },
+  LLM_STREAM: {
+    schema: bool.default(false),
+    doc: 'the openai provider streams its answers (`stream: true`); the event stream carries them as `model_delta` events while they come',
+  },
   TOOL_CALL_FORMAT: {
     schema: z.enum(['xml', 'native']).default('xml'),
     doc: '`xml`: `<daytona-execute>` blocks in text; `native`: JSON-schema function calling',
@@ -311,6 +353,28 @@ export const ENV = {
     schema: csv.default([]),
     doc: 'destinations always refused (same forms); deny wins over allow',
   },
+  // --- Webhooks (deliveries of final statuses and progress, signed per Standard Webhooks)
+  WEBHOOK_SECRET: {
+    schema: webhookSecret.optional(),
+    doc: 'signing secret of webhook deliveries, `whsec_` + base64 of 24 to 64 random bytes; without it a task with a webhook is refused (400 `webhooks_disabled`)',
+    credential: 'value',
+  },
+  TENANT_WEBHOOK_URLS: {
+    schema: tenantUrls.default({}),
+    doc: "default webhook per tenant, `tenant=https://…` comma-separated; a task's own `webhook` wins",
+  },
+  WEBHOOK_ATTEMPTS: {
+    schema: num().int().min(1).max(30).default(8),
+    doc: 'attempts of one delivery (at least once: a 2xx ends it); with the default backoff 8 attempts span about 10 minutes',
+  },
+  WEBHOOK_BACKOFF_MS: {
+    schema: num().int().min(10).default(5_000),
+    doc: 'wait before the second attempt of a delivery, doubled after each failure (with jitter)',
+  },
+  WEBHOOK_TIMEOUT_MS: {
+    schema: num().int().min(100).max(120_000).default(10_000),
+    doc: 'time the receiver has to answer one attempt',
+  },
   // --- Logging
   LOG_LEVEL: {
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -332,5 +396,6 @@ export function envDefault(name: EnvName): string | undefined {
   const v = parsed.data as unknown;
   if (name === 'WORKER_ID') return 'hostname-pid-random';
   if (Array.isArray(v)) return v.length > 0 ? v.join(',') : undefined;
+  if (typeof v === 'object' && v !== null && Object.keys(v).length === 0) return undefined;
   return String(v);
 }

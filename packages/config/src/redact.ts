@@ -42,6 +42,9 @@ export function credentialsIn(source: Record<string, string | undefined> = proce
     }
   }
   for (const name of ['LLM_API_KEY', 'DASHBOARD_PASSWORD', 'WEBHOOK_SECRET', 'WEB_SEARCH_API_KEY']) add(source[name]);
+  // The signing key is the base64 after `whsec_`: a message quoting only that part gives it away too.
+  const webhookKey = source.WEBHOOK_SECRET?.trim();
+  if (webhookKey?.startsWith('whsec_')) add(webhookKey.slice('whsec_'.length));
   for (const entry of (source.API_KEYS ?? '').split(',')) {
     const colon = entry.indexOf(':');
     add(entry);

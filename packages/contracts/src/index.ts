@@ -84,5 +84,15 @@ export {
   UsageReport,
 } from './task-ops.js';
 export { TaskEvent } from './events.js';
+export {
+  WEBHOOK_EVENTS,
+  WebhookEvent,
+  TaskWebhook,
+  WebhookOutcome,
+  WebhookAttempt,
+  WebhookDelivery,
+  WebhookDeliveries,
+} from './webhooks.js';
+export { WebhookPayload } from './webhook-payload.js';
 export type { TaskEventType, StoredTaskEvent } from './events.js';
 export { ApiErrorBody } from './errors.js';

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ActionName } from './actions.js';
+import { TaskWebhook } from './webhooks.js';
 
 /** What a task id may be: it names a job, a directory under /workspace and Redis keys. */
 export const TASK_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
@@ -171,6 +172,8 @@ export const TaskRequest = z.strictObject({
    * record, not in the task job's data, and the worker drops them once placed.
    */
   files: InputFiles.optional(),
+  /** Where deliveries of this task go (signed per Standard Webhooks); default: the tenant's, if any. */
+  webhook: TaskWebhook.optional(),
 });
 export type TaskRequest = z.infer<typeof TaskRequest>;
 

@@ -8,6 +8,7 @@ import {
   summarizeAction,
   TaskId,
   TaskRequest,
+  WebhookEvent,
 } from '@research/contracts';
 import type { JobsOptions, QueueOptions, WorkerOptions } from 'bullmq';
 import type { Redis } from './connection.js';
@@ -68,6 +69,19 @@ export function stepJobResult(outcome: StepOutcome): StepJobResult {
     ? { ok: true, action: outcome.result.action }
     : { ok: true, action: outcome.result.action, exitCode };
 }
+
+/** Payload of a webhook delivery job in the `webhooks` queue: the body is fixed, each attempt signs it anew. */
+export const WebhookJobData = z.object({
+  taskId: TaskId,
+  /** The `webhook-id` and the job id. */
+  deliveryId: z.string().min(1).max(200),
+  event: WebhookEvent,
+  type: z.string(),
+  url: z.string(),
+  /** The JSON body, as sent on every attempt. */
+  payload: z.string(),
+});
+export type WebhookJobData = z.infer<typeof WebhookJobData>;
 
 interface CatalogEntry<S extends z.ZodType> {
   schema: S;
@@ -136,6 +150,20 @@ export const JOBS = {
     removeOnComplete: true,
     removeOnFail: { age: 1 * DAY_S, count: 1_000 },
   } satisfies CatalogEntry<typeof ExpiryJobData>,
+  webhook: {
+    schema: WebhookJobData,
+    name: (d: WebhookJobData) => `webhook ${d.type} · ${d.taskId}`,
+    retry: {
+      // At least once, over minutes: 5 s, 10 s, 20 s, … — 8 attempts span about 10 minutes, so a
+      // receiver that is being redeployed still gets it. WEBHOOK_ATTEMPTS / WEBHOOK_BACKOFF_MS
+      // override both (tests use a short backoff).
+      attempts: 8,
+      backoff: { type: 'exponential', delay: 5_000, jitter: 0.2 },
+      maxStalledCount: 3,
+    },
+    removeOnComplete: { age: 1 * DAY_S, count: 10_000 },
+    removeOnFail: { age: 7 * DAY_S, count: 10_000 },
+  } satisfies CatalogEntry<typeof WebhookJobData>,
 } as const;
 
 export type JobKind = keyof typeof JOBS;

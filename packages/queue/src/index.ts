@@ -1,12 +1,21 @@
 export { createRedis, duplicateRedis, isCluster, waitForRedis, API_COMMAND_TIMEOUT_MS } from './connection.js';
 export { isRedisUnavailable, failedForRedis } from './redis-unavailable.js';
 export type { ConnectionRole, CreateRedisOptions, Redis } from './connection.js';
-export { AGENT_QUEUE, EXPIRY_QUEUE, stepQueueName, stepQueueOwner, isStepQueue, stepJobId } from './names.js';
+export {
+  AGENT_QUEUE,
+  EXPIRY_QUEUE,
+  WEBHOOK_QUEUE,
+  stepQueueName,
+  stepQueueOwner,
+  isStepQueue,
+  stepJobId,
+} from './names.js';
 export {
   TaskJobData,
   ExpiryJobData,
   StepJobData,
   StepJobResult,
+  WebhookJobData,
   stepJobResult,
   JOBS,
   jobOptions,
@@ -38,6 +47,7 @@ export type { TaskDeletion, Deletion } from './store/deletion.js';
 export type { WorkspaceCleanups } from './store/workspace-cleanup.js';
 export type { StepRecords, StoredStep } from './store/steps.js';
 export type { TaskEvents } from './store/events.js';
+export type { TaskWebhooks, WebhookRetry } from './store/webhooks.js';
 export type { TaskFiles, StoredFile, ListedFile } from './store/files.js';
 export type { Idempotency, IdempotencyClaim } from './store/idempotency.js';
 export type { SandboxSlots } from './store/slots.js';

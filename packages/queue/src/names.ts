@@ -6,6 +6,8 @@ export const AGENT_QUEUE = 'agent';
  * and fails the task as `expired` if it is still queued (see `ExpirySweeper` in the API).
  */
 export const EXPIRY_QUEUE = 'expiry';
+/** Webhook deliveries, one job each (see TaskWebhooks). */
+export const WEBHOOK_QUEUE = 'webhooks';
 
 const STEP_QUEUE_PREFIX = 'steps.';
 

@@ -16,10 +16,13 @@ import { TaskKeys, UNFINISHED_TTL_S } from './store/task-keys.js';
 import { UsageRecords } from './store/usage.js';
 import { WorkspaceCleanups } from './store/workspace-cleanup.js';
 import { WebBudgets } from './store/web-budget.js';
+import { TaskWebhooks, type WebhookRetry } from './store/webhooks.js';
 
 export interface TaskStoreOptions {
   /** How long a finished task's record, events and files are kept. Default: 7 days. */
   retentionSeconds?: number;
+  /** How webhook deliveries queued by this store retry. Default: the job catalog's. */
+  webhookRetry?: WebhookRetry;
 }
 
 /**
@@ -59,17 +62,20 @@ export class TaskStore {
   readonly inputs: TaskInputs;
   /** Per-task web budget counters. */
   readonly web: WebBudgets;
+  /** Webhook deliveries and their attempts. */
+  readonly webhooks: TaskWebhooks;
 
   constructor(redis: Redis, prefix: string, options: TaskStoreOptions = {}) {
     const keys = new TaskKeys(prefix);
     const retentionSeconds = options.retentionSeconds ?? 7 * 86_400;
     this.idempotency = new Idempotency(redis, prefix);
-    this.steps = new StepRecords(redis, keys);
     // An index set outlives every record in it: unfinished ones and finished ones alike.
     this.index = new TaskIndex(redis, keys, Math.max(UNFINISHED_TTL_S, retentionSeconds) + 86_400);
-    this.lifecycle = new TaskLifecycle(redis, keys, this.idempotency, this.index, retentionSeconds);
-    this.records = new TaskRecords(redis, keys, this.steps);
     this.events = new TaskEvents(redis, keys);
+    this.webhooks = new TaskWebhooks(redis, keys, this.events, retentionSeconds, options.webhookRetry);
+    this.steps = new StepRecords(redis, keys, this.webhooks);
+    this.lifecycle = new TaskLifecycle(redis, keys, this.idempotency, this.index, retentionSeconds, this.webhooks);
+    this.records = new TaskRecords(redis, keys, this.steps);
     this.files = new TaskFiles(redis, keys);
     this.slots = new SandboxSlots(redis, keys);
     this.cancels = new CancelRequests(redis, keys);
@@ -80,5 +86,10 @@ export class TaskStore {
     this.footprint = new TaskFootprint(redis, keys);
     this.inputs = new TaskInputs(redis, keys);
     this.web = new WebBudgets(redis, keys);
+  }
+
+  /** Closes what the store opened itself (the webhook queue); the connection stays the caller's. */
+  async close(): Promise<void> {
+    await this.webhooks.close();
   }
 }

@@ -33,7 +33,7 @@ import {
 import { ExecTransport } from './exec-transport.js';
 import { resolveOptions, type DockerSandboxOptions, type ResolvedOptions } from './options.js';
 import { assertTaskId } from './paths.js';
-import type { ExportReply, RunnerReply, RunnerRequest, Transport } from './protocol.js';
+import type { CallOptions, ExportReply, RunnerReply, RunnerRequest, Transport } from './protocol.js';
 import { actionRequest } from './requests.js';
 import { RunnerTransport } from './runner-transport.js';
 import { replaceIfDrifted } from './replace.js';
@@ -116,6 +116,7 @@ export class DockerSandbox implements Sandbox {
     const replyTimeoutMs = req.op === 'execute-command' ? req.timeoutMs + REPLY_SLACK_MS : FILE_OP_REPLY_MS;
     const reply = await this.request<ActionResult>(req, {
       signal: options.signal,
+      onOutput: options.onOutput,
       replyTimeoutMs,
       // An action that runs code may have had effects: it is not repeated behind the caller's back.
       idempotent: !actionOf(parsed.data.action).effects.runsCode,
@@ -191,7 +192,10 @@ export class DockerSandbox implements Sandbox {
     if (req.op !== 'execute-command') return req;
     const asked = a.action === 'execute-command' ? a.timeoutMs : undefined;
     const timeoutMs = Math.min(asked ?? Infinity, options.timeoutMs ?? Infinity, this.o.commandTimeoutMs);
-    return { ...req, timeoutMs: Math.max(1, timeoutMs), maxOutputBytes: this.o.maxOutputBytes };
+    const live = options.onOutput
+      ? { live: { intervalMs: this.o.liveOutputIntervalMs, maxBytes: this.o.liveOutputMaxBytes } }
+      : {};
+    return { ...req, timeoutMs: Math.max(1, timeoutMs), maxOutputBytes: this.o.maxOutputBytes, ...live };
   }
 
   /**
@@ -200,14 +204,15 @@ export class DockerSandbox implements Sandbox {
    * container or runner died; a command in flight is not (it may have had effects) — that call
    * throws a retryable error and the next one finds a fresh sandbox.
    */
-  private async request<T>(
-    req: RunnerRequest,
-    opts: { signal?: AbortSignal | undefined; replyTimeoutMs: number; idempotent: boolean },
-  ): Promise<RunnerReply<T>> {
+  private async request<T>(req: RunnerRequest, opts: CallOptions & { idempotent: boolean }): Promise<RunnerReply<T>> {
     for (let attempt = 0; ; attempt++) {
       const live = await this.current();
       try {
-        const reply = await live.transport.call<T>(req, { signal: opts.signal, replyTimeoutMs: opts.replyTimeoutMs });
+        const reply = await live.transport.call<T>(req, {
+          signal: opts.signal,
+          replyTimeoutMs: opts.replyTimeoutMs,
+          onOutput: opts.onOutput,
+        });
         if (live.transport.kind === 'exec' && req.op === 'execute-command' && reply.ok)
           await this.assertStillRunning(live, reply.result as ActionResult);
         return reply;

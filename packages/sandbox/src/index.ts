@@ -15,6 +15,7 @@ export {
   InvalidTaskIdError,
   PathOutsideWorkspaceError,
 } from './errors.js';
+export type { LiveOutput } from './protocol.js';
 export type { Sandbox, SandboxInfo, RunOptions, ExportedFile, ExportOptions, ExportResult } from './types.js';
 export { TaskSandboxPool } from './task-pool.js';
 export {

@@ -21,6 +21,14 @@ export interface DockerSandboxOptions {
   commandTimeoutMs?: number;
   /** stdout and stderr kept per command, each; the rest is cut with a marker. Default: 65_536. */
   maxOutputBytes?: number;
+  /**
+   * A running command's live output (RunOptions.onOutput) comes at most once per stream this
+   * often, coalesced: about 4 a second, so a chatty command costs a few events, not one per write.
+   * Default: 250.
+   */
+  liveOutputIntervalMs?: number;
+  /** Bytes of live output per command; past it one last chunk says so (the outcome has all of it). Default: 65_536. */
+  liveOutputMaxBytes?: number;
   /** read-file returns at most this many bytes (`truncated: true` beyond). Default: 1_048_576. */
   maxReadBytes?: number;
   /** list-files stops after this many entries. Default: 1000. */
@@ -88,6 +96,8 @@ export const DEFAULTS = {
   pids: 256,
   commandTimeoutMs: 120_000,
   maxOutputBytes: 64 * 1024,
+  liveOutputIntervalMs: 250,
+  liveOutputMaxBytes: 64 * 1024,
   maxReadBytes: 1024 * 1024,
   listMaxEntries: 1000,
   listMaxDepth: 8,

@@ -4,7 +4,7 @@ import type { ActionResult, SandboxAction } from '@research/contracts';
  * Version of the runner's line protocol (runner/sandbox_runner/proto.py has the same number).
  * The runner says its version in its ready line; the host refuses any other.
  */
-export const RUNNER_PROTOCOL = 2;
+export const RUNNER_PROTOCOL = 3;
 
 // Every field is set: path parameters are resolved (an absent one is the task directory), and the
 // host bounds a command's time itself.
@@ -18,7 +18,27 @@ type Call<A> = A extends { action: infer N } ? Required<Omit<A, 'action'>> & { o
 export type ActionRequest = Call<SandboxAction>;
 
 /** execute-command, with the bounds the host sets on every command. */
-export type ExecuteRequest = Extract<ActionRequest, { op: 'execute-command' }> & { maxOutputBytes: number };
+export type ExecuteRequest = Extract<ActionRequest, { op: 'execute-command' }> & {
+  maxOutputBytes: number;
+  /** Asks for the command's output while it runs (`LiveOutput` lines before the reply). */
+  live?: LiveOutputRequest;
+};
+
+/** How a command's live output is bounded; the runner coalesces what comes between lines. */
+export interface LiveOutputRequest {
+  /** At most one line per stream this often. */
+  intervalMs: number;
+  /** Bytes of live output per command; past it one last line with `truncated`. */
+  maxBytes: number;
+}
+
+/** Output of a running command, as the runner sends it before the command's reply. */
+export interface LiveOutput {
+  stream: 'stdout' | 'stderr';
+  chunk: string;
+  /** The command's live output stops here (its cap was reached); its reply still has all of it. */
+  truncated?: true;
+}
 
 /**
  * The runner's line protocol (see runner/sandbox_runner/proto.py): the actions, and the ops
@@ -53,6 +73,8 @@ export interface CallOptions {
   signal?: AbortSignal | undefined;
   /** Host-side bound on the reply; past it the call fails with SandboxTimeoutError. */
   replyTimeoutMs: number;
+  /** Live output of the call (an execute-command with `live`); transports without it never call it. */
+  onOutput?: ((output: LiveOutput) => void) | undefined;
 }
 
 /** A way to get requests answered inside the container. */

@@ -4,7 +4,14 @@ import type { Logger } from '@research/config';
 import { DockerDemuxer, LineSplitter } from './demux.js';
 import { toSandboxError } from './docker-errors.js';
 import { SandboxAbortedError, SandboxProtocolError, SandboxRunnerError, SandboxTimeoutError } from './errors.js';
-import { type CallOptions, RUNNER_PROTOCOL, type RunnerReply, type RunnerRequest, type Transport } from './protocol.js';
+import {
+  type CallOptions,
+  type LiveOutput,
+  RUNNER_PROTOCOL,
+  type RunnerReply,
+  type RunnerRequest,
+  type Transport,
+} from './protocol.js';
 
 export interface RunnerStartOptions {
   container: Dockerode.Container;
@@ -19,6 +26,7 @@ export interface RunnerStartOptions {
 }
 
 interface Pending {
+  onOutput: ((output: LiveOutput) => void) | undefined;
   resolve: (reply: RunnerReply<never>) => void;
   reject: (err: Error) => void;
   done: () => void;
@@ -94,6 +102,7 @@ export class RunnerTransport implements Transport {
         reject(new SandboxTimeoutError(`the runner did not answer ${req.op} within ${options.replyTimeoutMs} ms`));
       }, options.replyTimeoutMs);
       const entry: Pending = {
+        onOutput: options.onOutput,
         resolve: resolve as (r: RunnerReply<never>) => void,
         reject,
         done: () => {
@@ -157,6 +166,7 @@ export class RunnerTransport implements Transport {
       ok?: boolean;
       result?: unknown;
       error?: { code: string; message: string };
+      output?: LiveOutput;
     };
     try {
       msg = JSON.parse(line.toString('utf8')) as typeof msg;
@@ -189,6 +199,14 @@ export class RunnerTransport implements Transport {
     }
     const entry = msg.id === undefined ? undefined : this.pending.get(msg.id);
     if (!entry) return; // a reply to a cancel, or to a call that timed out or was aborted
+    if (msg.output) {
+      try {
+        entry.onOutput?.(msg.output);
+      } catch (err) {
+        this.logger.warn({ err }, 'a live output handler threw; the command goes on');
+      }
+      return;
+    }
     entry.done();
     entry.resolve(
       (msg.ok

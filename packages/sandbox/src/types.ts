@@ -1,3 +1,4 @@
+import type { LiveOutput } from './protocol.js';
 import type { DaytonaAction, StepOutcome } from '@research/contracts';
 
 /** What ensure() found or did. */
@@ -21,6 +22,12 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Bound for execute-command, capped by the sandbox's commandTimeoutMs. */
   timeoutMs?: number;
+  /**
+   * Called with an execute-command's output while it runs (coalesced: at most one call per
+   * stream every `liveOutputIntervalMs`, `liveOutputMaxBytes` per command). The outcome still
+   * has the whole output. The exec fallback transport never calls it. Default: none.
+   */
+  onOutput?: (output: LiveOutput) => void;
 }
 
 export interface ExportedFile {

@@ -27,3 +27,5 @@ export {
   retryAfterMs,
 } from './errors.js';
 export type { EgressRule, SearchErrorCode } from './errors.js';
+export { WebhookSender } from './webhook.js';
+export type { WebhookMessage, WebhookSendOptions, WebhookSendResult } from './webhook.js';

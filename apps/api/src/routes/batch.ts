@@ -25,7 +25,12 @@ export function batchHandler(submitter: Submitter) {
       try {
         const { idempotencyKey, ...request } = parseTaskRequest(raw, BatchItem, `task ${i}`);
         const idempotencyHash = idempotencyHashOf(idempotencyKey, tenant, 'idempotencyKey');
-        submissions.push(idempotencyHash === undefined ? { request } : { request, idempotencyHash });
+        const webhook = submitter.webhookOf(tenant, request);
+        submissions.push({
+          request,
+          ...(idempotencyHash === undefined ? {} : { idempotencyHash }),
+          ...(webhook === undefined ? {} : { webhook }),
+        });
         positions.push(i);
       } catch (err) {
         if (!(err instanceof ApiError)) throw err;

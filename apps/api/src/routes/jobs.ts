@@ -12,6 +12,7 @@ import { batchHandler } from './batch.js';
 import { listTasks } from './list.js';
 import { methodNotAllowed } from './method.js';
 import { idempotencyHashOf, parseTaskRequest } from './submit-input.js';
+import { taskWebhook } from './webhooks.js';
 
 export function taskLinks(id: string): TaskAccepted['links'] {
   const self = `/v1/jobs/${id}`;
@@ -33,6 +34,7 @@ export function jobsRouter(deps: ApiDeps & Required<Pick<ApiDeps, 'expiry'>>): R
     expiry,
     quota,
     fair: new FairShare(redis, env.QUEUE_PREFIX),
+    webhookOf: (tenant, request) => taskWebhook(env, tenant, request),
     logger,
     defaultMaxSteps: env.TASK_MAX_STEPS,
   });
@@ -43,8 +45,13 @@ export function jobsRouter(deps: ApiDeps & Required<Pick<ApiDeps, 'expiry'>>): R
       const { tenant } = callerOf(res.locals);
       const idempotencyHash = idempotencyHashOf(req.get('idempotency-key'), tenant);
       const request = parseTaskRequest(req.body);
+      const webhook = submitter.webhookOf(tenant, request);
       const [outcome] = await submitter.submit(tenant, [
-        idempotencyHash === undefined ? { request } : { request, idempotencyHash },
+        {
+          request,
+          ...(idempotencyHash === undefined ? {} : { idempotencyHash }),
+          ...(webhook === undefined ? {} : { webhook }),
+        },
       ]);
       if (!outcome!.ok) throw outcome!.error;
       const { id, created, createdAt } = outcome!;

@@ -6,7 +6,8 @@ import { OpenAIProvider } from './openai.js';
 
 /** The provider LLM_PROVIDER selects, configured from the parsed environment. */
 export function createProvider(
-  env: Pick<Env, 'LLM_PROVIDER' | 'LLM_BASE_URL' | 'LLM_API_KEY' | 'LLM_MODEL' | 'LLM_TIMEOUT_MS' | 'LLM_MAX_RETRIES'>,
+  env: Pick<Env, 'LLM_PROVIDER' | 'LLM_BASE_URL' | 'LLM_API_KEY' | 'LLM_MODEL' | 'LLM_TIMEOUT_MS' | 'LLM_MAX_RETRIES'> &
+    Partial<Pick<Env, 'LLM_STREAM'>>,
   logger?: AgentLogger,
 ): ModelProvider {
   switch (env.LLM_PROVIDER) {
@@ -19,6 +20,7 @@ export function createProvider(
         model: env.LLM_MODEL,
         timeoutMs: env.LLM_TIMEOUT_MS,
         maxRetries: env.LLM_MAX_RETRIES,
+        stream: env.LLM_STREAM ?? false,
         ...(logger ? { logger } : {}),
       });
   }

@@ -5,8 +5,9 @@ import type {
 } from 'openai/resources/chat/completions';
 import { AgentAbortError, LlmError } from '../errors.js';
 import { silentLogger, type AgentLogger } from '../logger.js';
-import type { ModelProvider, ModelRequest, ModelTurn } from '../provider.js';
+import type { ModelDelta, ModelProvider, ModelRequest, ModelTurn } from '../provider.js';
 import type { AgentMessage, NativeToolCall } from '../state.js';
+import { StreamStalledError, streamed } from './openai-stream.js';
 
 export interface OpenAIProviderOptions {
   /** Base URL of any OpenAI-compatible endpoint. Default: the SDK's (api.openai.com). */
@@ -22,6 +23,12 @@ export interface OpenAIProviderOptions {
   timeoutMs?: number;
   /** Retries on 408/409/429/5xx and connection errors, done by the SDK with backoff. Default: 2. */
   maxRetries?: number;
+  /**
+   * Stream answers (`stream: true`, LLM_STREAM): the request's `onDelta` sees them as they come
+   * and the turn is the same as without streaming. A stream that goes quiet for `timeoutMs`
+   * fails like a timed-out request. Default: false.
+   */
+  stream?: boolean;
   logger?: AgentLogger;
 }
 
@@ -63,7 +70,8 @@ const NULL_BODY_STATUSES = new Set([204, 205, 304]);
  * sent headers and then stalled mid-body held the task until its own budget ran out. Buffering
  * here puts the body under the same timer and the same abort signal (the SDK links the caller's
  * signal to it), so a stalled body is a timed-out attempt the SDK retries like any other. The
- * SDK reads a non-streamed body whole anyway, and this provider never streams.
+ * SDK reads a non-streamed body whole anyway; streamed answers (LLM_STREAM) use a client of
+ * their own without this, bounded by an idle timer instead (openai-stream.ts).
  */
 const fetchWholeBody: NonNullable<ClientOptions['fetch']> = async (input, init) => {
   const response = await fetch(input, init);
@@ -82,19 +90,28 @@ export class OpenAIProvider implements ModelProvider {
   readonly #maxRetries: number;
   readonly #timeoutMs: number;
   readonly #logger: AgentLogger;
+  readonly #stream: boolean;
+  #streamClient: OpenAI | undefined;
 
   constructor(options: OpenAIProviderOptions) {
     this.model = options.model;
     this.#maxRetries = options.maxRetries ?? 2;
     this.#timeoutMs = options.timeoutMs ?? 120_000;
     this.#logger = options.logger ?? silentLogger;
+    this.#stream = options.stream ?? false;
+    this.#client = this.#makeClient(options, fetchWholeBody);
+    // A streamed body must not be buffered: that client reads it as it comes.
+    if (this.#stream) this.#streamClient = this.#makeClient(options, fetch);
+  }
+
+  #makeClient(options: OpenAIProviderOptions, fetchFn: NonNullable<ClientOptions['fetch']>): OpenAI {
     const log = this.#logger;
-    this.#client = new OpenAI({
+    return new OpenAI({
       apiKey: options.apiKey || 'not-needed',
       ...(options.baseURL ? { baseURL: options.baseURL } : {}),
       timeout: this.#timeoutMs,
       maxRetries: this.#maxRetries,
-      fetch: fetchWholeBody,
+      fetch: fetchFn,
       // The SDK reports its retries at info level; keep them, but in our logs.
       logLevel: 'info',
       logger: {
@@ -106,7 +123,11 @@ export class OpenAIProvider implements ModelProvider {
     });
   }
 
-  async complete(request: ModelRequest, signal: AbortSignal): Promise<ModelTurn> {
+  async complete(
+    request: ModelRequest,
+    signal: AbortSignal,
+    onDelta?: (delta: ModelDelta) => void,
+  ): Promise<ModelTurn> {
     const model = request.model ?? this.model;
     const body: ChatCompletionCreateParamsNonStreaming = {
       model,
@@ -117,7 +138,10 @@ export class OpenAIProvider implements ModelProvider {
     };
     let completion: OpenAI.Chat.Completions.ChatCompletion;
     try {
-      completion = await this.#client.chat.completions.create(body, { signal });
+      completion =
+        this.#streamClient && onDelta
+          ? await streamed(this.#streamClient, body, signal, this.#timeoutMs, onDelta)
+          : await this.#client.chat.completions.create(body, { signal });
     } catch (err) {
       throw this.#toError(err, model, signal);
     }
@@ -146,6 +170,12 @@ export class OpenAIProvider implements ModelProvider {
 
   #toError(err: unknown, model: string, signal: AbortSignal): Error {
     if (err instanceof OpenAI.APIUserAbortError || signal.aborted) return new AgentAbortError('cancelled');
+    if (err instanceof StreamStalledError)
+      return new LlmError(`the model's stream went quiet for ${this.#timeoutMs} ms (model ${model})`, {
+        retryable: true,
+        attempts: 1,
+        cause: err,
+      });
     const attempts = this.#maxRetries + 1;
     if (err instanceof OpenAI.APIConnectionTimeoutError) {
       return new LlmError(

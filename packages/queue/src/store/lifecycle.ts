@@ -6,12 +6,14 @@ import {
   type TaskRequest,
   type TaskResult,
   type TaskStatus,
+  type TaskWebhook,
 } from '@research/contracts';
 import { DEFAULT_TENANT } from '@research/config';
 import type { Redis } from '../connection.js';
 import type { Idempotency } from './idempotency.js';
 import { statsKey, tenantStatsKey } from './stats.js';
 import { INDEX_LUA, indexPosition, promptPreview, type TaskIndex } from './task-index.js';
+import type { TaskWebhooks } from './webhooks.js';
 import { EVENTS_MAX_LEN, type TaskKeys, UNFINISHED_TTL_S } from './task-keys.js';
 
 type Multi = ReturnType<Redis['multi']>;
@@ -28,6 +30,8 @@ export interface NewTask {
   idempotencyHash?: string;
   /** The tenant of the API key that submitted it (`records.tenant(id)` reads it back). */
   tenant?: string;
+  /** Where its webhook deliveries go (its own, or its tenant's default). */
+  webhook?: TaskWebhook;
 }
 
 export interface CreatedTask {
@@ -53,6 +57,7 @@ export class TaskLifecycle {
     private readonly idempotency: Idempotency,
     private readonly index: TaskIndex,
     private readonly retentionSeconds: number,
+    private readonly webhooks: TaskWebhooks,
   ) {}
 
   /**
@@ -89,7 +94,7 @@ export class TaskLifecycle {
   }
 
   private addRecord(m: Multi, task: NewTask, touched: Set<string>): void {
-    const { id, request, createdAt, maxSteps, idempotencyHash, tenant } = task;
+    const { id, request, createdAt, maxSteps, idempotencyHash, tenant, webhook } = task;
     const progress: TaskProgress = { step: 0, maxSteps, phase: 'queued' };
     const event: TaskEvent = { type: 'status', at: createdAt, status: 'queued' };
     // Input files go beside the record, not in it: every view reads the whole record.
@@ -107,6 +112,7 @@ export class TaskLifecycle {
       ...(request.tags?.length ? { tags: JSON.stringify(request.tags) } : {}),
       ...(idempotencyHash === undefined ? {} : { idem: idempotencyHash }),
       ...(tenant === undefined ? {} : { tenant }),
+      ...(webhook === undefined ? {} : { webhook: JSON.stringify(webhook) }),
     })
       .expire(this.keys.record(id), UNFINISHED_TTL_S)
       .xadd(this.keys.events(id), 'MAXLEN', '~', EVENTS_MAX_LEN, '*', 'e', JSON.stringify(event))
@@ -143,6 +149,8 @@ export class TaskLifecycle {
    * (a cancel and a completion, say) end with exactly one final status, and the stream's last
    * `status` event is that status. A final status sets the retention of everything the task keeps.
    * A refused change writes nothing and says which status the task has (undefined: no record).
+   * An applied final status queues its webhook delivery, whoever set it (the worker, a cancel at
+   * the API): the one place every final status goes through.
    */
   async transition(
     id: string,
@@ -193,9 +201,11 @@ export class TaskLifecycle {
       this.index.ttlSeconds,
       DEFAULT_TENANT,
       ...fields,
-    )) as [number, string, string?];
-    const [done, status, startedAt] = reply;
+    )) as [number, string, string?, string?];
+    const [done, status, startedAt, webhook] = reply;
     if (done !== 1) return { ok: false, status: status === '' ? undefined : (status as TaskStatus) };
+    // After the status is set: a crash between the two loses the delivery (see README, Webhooks).
+    if (final && webhook) await this.webhooks.final(id, to, at, webhook);
     return startedAt ? { ok: true, status: to, startedAt } : { ok: true, status: to };
   }
 }
@@ -251,5 +261,6 @@ if ARGV[7] == '1' then
   for i = 1, #KEYS do
     if i ~= 3 and i ~= 4 then redis.call('EXPIRE', KEYS[i], ARGV[5]) end
   end
+  return {1, to, startedAt, redis.call('HGET', KEYS[1], 'webhook') or ''}
 end
 return {1, to, startedAt}`;

@@ -4,6 +4,7 @@ import { fencedHset, type TaskFence } from './fence.js';
 import { FOOTPRINT_FIELDS } from './footprint.js';
 import { addStepDuration } from './stats.js';
 import { UNFINISHED_TTL_S, type TaskKeys } from './task-keys.js';
+import type { TaskWebhooks } from './webhooks.js';
 
 export interface StoredStep extends StepView {
   /** Step queue the step job was added to (the worker that owned the task then). */
@@ -15,6 +16,8 @@ export class StepRecords {
   constructor(
     private readonly redis: Redis,
     private readonly keys: TaskKeys,
+    /** Queues a progress delivery for each finished step, when the task's webhook asks for them. */
+    private readonly webhooks?: TaskWebhooks,
   ) {}
 
   /**
@@ -67,6 +70,7 @@ export class StepRecords {
     const stored = JSON.stringify(outcome);
     const m = this.redis
       .multi()
+      .hget(this.keys.record(id), 'webhook')
       .hset(this.keys.steps(id), String(step.index), JSON.stringify(step))
       .hset(this.keys.outcomes(id), String(step.index), stored)
       .expire(this.keys.steps(id), UNFINISHED_TTL_S)
@@ -76,7 +80,14 @@ export class StepRecords {
       .expire(this.keys.record(id), UNFINISHED_TTL_S, 'NX');
     // The duration goes into the histogram in the same round trip.
     if (step.durationMs !== undefined) addStepDuration(m, this.keys.prefix, step.durationMs);
-    await m.exec();
+    const replies = await m.exec();
+    const webhook = replies?.[0]?.[1] as string | null | undefined;
+    if (webhook && this.webhooks)
+      await this.webhooks.progress(id, webhook, {
+        index: step.index,
+        action: step.action,
+        ...(step.exitCode === undefined ? {} : { exitCode: step.exitCode }),
+      });
   }
 
   /** The recorded outcome of a finished step (see `complete`); undefined when it has none. */

@@ -41,6 +41,10 @@ export class TaskKeys {
   inputs(id: string): string {
     return `${this.prefix}:task:${id}:inputs`;
   }
+  /** Webhook deliveries and their attempts, by delivery id. */
+  webhooks(id: string): string {
+    return `${this.prefix}:task:${id}:webhooks`;
+  }
   /** With per-task sandboxes: the task a slot (container and volume) was given to, for garbage collection. */
   slotTask(slot: string): string {
     return `${this.prefix}:sandbox-slot:${slot}`;
@@ -56,6 +60,7 @@ export class TaskKeys {
       this.counted(id),
       this.web(id),
       this.inputs(id),
+      this.webhooks(id),
     ];
   }
 }

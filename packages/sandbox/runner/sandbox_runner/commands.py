@@ -6,6 +6,7 @@ exits — not at EOF, since a background job may hold the pipes open for ever �
 deadline, when its whole process group is SIGKILLed.
 """
 import _thread
+import codecs
 import json
 import os
 import selectors
@@ -21,6 +22,8 @@ from .quota import GROWTH_SLACK, USAGE, enabled, mb, quota, volume_used
 from .shells import POOL, spawn_command
 
 MARKER = "\n[… output truncated at %d bytes]"
+LIVE_MARKER = "\n[… live output stops at %d bytes; the step's result has the rest]"
+STREAMS = {"out": "stdout", "err": "stderr"}
 
 # Running commands: request id -> (task id, process group id).
 procs_lock = threading.Lock()
@@ -45,6 +48,57 @@ class Command:
         self.used_before = None
         self.budget = None
         self.volume_before = None
+        self.live = None
+
+
+class Live:
+    """A command's output sent while it runs ({"id", "output": {stream, chunk}} lines, before its
+    reply): coalesced, at most one line per stream every `interval` seconds, `max_bytes` in all.
+    The reply still carries the whole output; this only shows it early, so what it costs is
+    bounded per command whatever the command prints."""
+
+    def __init__(self, spec):
+        self.interval = max(0.05, float(spec.get("intervalMs") or 250) / 1000.0)
+        self.max_bytes = max(0, int(spec.get("maxBytes") or 64 * 1024))
+        self.pending = {"out": bytearray(), "err": bytearray()}
+        self.decoders = {k: codecs.getincrementaldecoder("utf-8")("replace") for k in STREAMS}
+        self.taken = 0
+        self.next_at = 0.0
+        self.capped = False
+
+    def take(self, kind, data):
+        if self.capped:
+            return
+        room = self.max_bytes - self.taken
+        self.pending[kind] += data[:room]
+        self.taken += min(len(data), room)
+        if len(data) > room:
+            self.capped = True
+
+    def due(self):
+        """When the next line may go out, or None when nothing waits."""
+        if any(self.pending.values()) or self.capped is True:
+            return self.next_at
+        return None
+
+    def flush(self, rid, now, final=False):
+        if not final and now < self.next_at:
+            return
+        sent = 0
+        for kind, buf in self.pending.items():
+            if not buf and not final:
+                continue
+            chunk = self.decoders[kind].decode(bytes(buf), final)
+            buf.clear()
+            if chunk:
+                send({"id": rid, "output": {"stream": STREAMS[kind], "chunk": chunk}})
+                sent += 1
+        if self.capped is True:
+            send({"id": rid, "output": {"stream": "stdout", "chunk": LIVE_MARKER % self.max_bytes, "truncated": True}})
+            self.capped = "told"
+            sent += 1
+        if sent:
+            self.next_at = now + self.interval * sent
 
 
 class Loop:
@@ -141,6 +195,8 @@ class Loop:
         cmd.used_before = used
         cmd.budget = budget
         cmd.volume_before = volume_before
+        if req.get("live"):
+            cmd.live = Live(req["live"])
         with procs_lock:
             running[cmd.rid] = (task, proc.pid)
         self.commands[cmd.rid] = cmd
@@ -167,6 +223,8 @@ class Loop:
             f.close()
             del cmd.open[kind]
             return False
+        if cmd.live is not None:
+            cmd.live.take(kind, data)
         buf = cmd.bufs[kind]
         room = cmd.cap - len(buf)
         if len(data) > room:
@@ -179,8 +237,9 @@ class Loop:
         if not self.commands:
             return None
         now = time.monotonic()
-        live = [c.deadline for c in self.commands.values() if not c.timed_out]
-        wait = max(0.0, min(live) - now) if live else None
+        due = [c.deadline for c in self.commands.values() if not c.timed_out]
+        due += [d for d in (c.live.due() for c in self.commands.values() if c.live) if d is not None]
+        wait = max(0.0, min(due) - now) if due else None
         if any(c.pidfd is None for c in self.commands.values()):
             wait = 0.01 if wait is None else min(wait, 0.01)
         return wait
@@ -191,6 +250,8 @@ class Loop:
             if not cmd.timed_out and now >= cmd.deadline:
                 cmd.timed_out = True
                 procs.kill_group(cmd.proc.pid)
+            if cmd.live is not None and cmd.live.due() is not None:
+                cmd.live.flush(cmd.rid, now)
             if cmd.pidfd is None and cmd.proc.poll() is not None:
                 self.finish(cmd)
 
@@ -207,6 +268,9 @@ class Loop:
         if cmd.pidfd is not None:
             os.close(cmd.pidfd)
         rc = cmd.proc.wait()
+        if cmd.live is not None:
+            # What is left goes out now, so every live line comes before the reply.
+            cmd.live.flush(cmd.rid, time.monotonic(), final=True)
         del self.commands[cmd.rid]
         with procs_lock:
             running.pop(cmd.rid, None)

@@ -2,6 +2,8 @@
 
 Requests:  {"id": N, "op": "<op>", ...}, one per stdin line.
 Replies:   {"id": N, "ok": true, "result": {...}} | {"id": N, "ok": false, "error": {"code", "message"}}
+Live output of an execute-command that asked for it (`live`), before its reply:
+           {"id": N, "output": {"stream": "stdout"|"stderr", "chunk": "...", "truncated"?: true}}
 The first line written is {"id": 0, "ready": true, "protocol": PROTOCOL, ...} — or, when the
 runner cannot set itself up, {"id": 0, "ready": false, "protocol": PROTOCOL, "error": {...}}.
 stdout belongs to the protocol; diagnostics go to stderr.
@@ -11,7 +13,7 @@ import sys
 import threading
 
 # Bump on any change of requests, replies or the ready line; the host refuses another version.
-PROTOCOL = 2
+PROTOCOL = 3
 
 CONFIG = {
     "workspace": "/workspace",

@@ -1,5 +1,5 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { DEFAULT_API_URL } from './client.js';
+import { DEFAULT_API_URL } from '@research/client';
 
 /** Where the API is and the key for it, after flags and environment are merged. */
 export interface Connection {

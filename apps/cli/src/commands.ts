@@ -1,8 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import type { TaskRequest, TaskView } from '@research/contracts';
 import { EXIT, type CliCommand, type Connection } from './args.js';
-import { ResearchClient } from './client.js';
-import { ApiError, ConnectionError, ProtocolError, TimeoutError } from './errors.js';
+import { ResearchClient, ApiError, ConnectionError, ProtocolError, TimeoutError } from '@research/client';
 import { followTask, type Output } from './follow.js';
 import { formatBytes, statusReport } from './render.js';
 

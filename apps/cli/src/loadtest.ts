@@ -3,8 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { Command, CommanderError, Option } from 'commander';
 import { FINAL_STATUSES, type TaskRequest, type TaskView } from '@research/contracts';
 import { positiveInt } from './args.js';
-import { DEFAULT_API_URL, ResearchClient } from './client.js';
-import { ApiError, ConnectionError, TimeoutError } from './errors.js';
+import { DEFAULT_API_URL, ResearchClient, ApiError, ConnectionError, TimeoutError } from '@research/client';
 import { histogram, niceBinMs, rateSeries, summarize, type Bin, type Percentiles, type RatePoint } from './stats.js';
 
 export interface LoadtestOptions {

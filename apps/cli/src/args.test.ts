@@ -56,6 +56,12 @@ describe('research arguments', () => {
     expect(command(['cancel', 't1'])).toMatchObject({ name: 'cancel', id: 't1' });
   });
 
+  it('parses logs with --follow and --json', () => {
+    expect(command(['logs', 't1'])).toMatchObject({ name: 'logs', id: 't1', follow: false, json: false });
+    expect(command(['logs', 't1', '-f', '--json'])).toMatchObject({ name: 'logs', id: 't1', follow: true, json: true });
+    expect(parseArgs(['logs'], env)).toMatchObject({ kind: 'exit', code: EXIT.usage });
+  });
+
   it('refuses bad numbers, missing arguments and unknown commands with exit code 2', () => {
     for (const argv of [
       ['submit', 'x', '--max-steps', 'ten'],

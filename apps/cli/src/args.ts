@@ -21,7 +21,8 @@ export type CliCommand =
   | { name: 'follow'; id: string; json: boolean; conn: Connection }
   | { name: 'status'; id: string; json: boolean; conn: Connection }
   | { name: 'files'; id: string; path?: string; output?: string; conn: Connection }
-  | { name: 'cancel'; id: string; conn: Connection };
+  | { name: 'cancel'; id: string; conn: Connection }
+  | { name: 'logs'; id: string; follow: boolean; json: boolean; conn: Connection };
 
 /** Either a command to run, or what commander printed (help, version, a usage error) and the exit code. */
 export type ParseResult =
@@ -151,6 +152,15 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
     .argument('<id>', 'task id')
     .action((id: string, _o: unknown, cmd: Command) => {
       result = { name: 'cancel', id, conn: conn(cmd) };
+    });
+
+  sub('logs')
+    .description("print a task's events (the past ones; with --follow, live ones too until the task ends)")
+    .argument('<id>', 'task id')
+    .option('-f, --follow', 'keep printing live events until the task is final', false)
+    .option('--json', 'one JSON object per event and line: {id, event}', false)
+    .action((id: string, o: { follow: boolean; json: boolean }, cmd: Command) => {
+      result = { name: 'logs', id, follow: o.follow, json: o.json, conn: conn(cmd) };
     });
 
   try {

@@ -3,6 +3,7 @@ import type { TaskRequest, TaskView } from '@research/contracts';
 import { EXIT, type CliCommand, type Connection } from './args.js';
 import { ResearchClient, ApiError, ConnectionError, ProtocolError, TimeoutError } from '@research/client';
 import { followTask, type Output } from './follow.js';
+import { printLogs } from './logs.js';
 import { formatBytes, statusReport } from './render.js';
 
 export interface Io {
@@ -75,6 +76,16 @@ async function dispatch(command: CliCommand, io: Io): Promise<number> {
       await client.cancel(command.id);
       io.stdout.write(`cancel requested for ${command.id}; check with: research status ${command.id}\n`);
       return EXIT.ok;
+    case 'logs': {
+      const printed = await printLogs(client, command.id, {
+        out: io.stdout,
+        follow: command.follow,
+        json: command.json,
+        ...(io.signal ? { signal: io.signal } : {}),
+      });
+      if (printed === 0 && !command.json) io.stderr.write('no events (yet)\n');
+      return io.signal?.aborted ? EXIT.interrupted : EXIT.ok;
+    }
   }
 }
 

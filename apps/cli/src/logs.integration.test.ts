@@ -42,7 +42,7 @@ describe('research logs', () => {
       'turn              turn 1',
       'tool_call         step 1 execute-command python3 analysis.py',
       'tool_result       step 1 execute-command exit 0 (5 ms)',
-      '               ok',
+      '             | ok',
       'finished          answer: all done',
       'status            completed 2 files',
     ]);
@@ -57,7 +57,7 @@ describe('research logs', () => {
     const lines = untimed(stdout);
     expect(lines[0]).toBe('status            queued');
     expect(lines).toContain('tool_call         step 1 execute-command echo one');
-    expect(lines.at(-1)).toBe('               ok');
+    expect(lines.at(-1)).toBe('             | ok');
     expect((await client.get(id)).status).toBe('running');
   });
 

@@ -56,7 +56,7 @@ export function formatLog({ event }: StreamedEvent): string {
   const lines = [`${time} ${event.type.padEnd(17)} ${logText(event)}`.trimEnd()];
   if (event.type === 'tool_result' && event.outcome.ok) {
     const result = event.outcome.result;
-    if ('stdout' in result) lines.push(...indented(result.stdout, '  '));
+    if ('stdout' in result) lines.push(...indented(result.stdout, '| '));
     if ('stderr' in result) lines.push(...indented(result.stderr, '! '));
   }
   return `${lines.join('\n')}\n`;

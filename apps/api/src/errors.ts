@@ -2,6 +2,7 @@ import type { ErrorRequestHandler, Response } from 'express';
 import { z } from 'zod';
 import type { ApiErrorBody } from '@research/contracts';
 import type { Logger } from '@research/config';
+import { isRedisUnavailable } from '@research/queue';
 
 /**
  * Every error the API answers with. Route code throws these; `errorHandler` is the one place
@@ -173,21 +174,8 @@ export function toApiError(err: unknown, limits: { maxBodyBytes: number }): ApiE
       return new InvalidRequestError('malformed request (bad URL encoding or headers)');
     }
   }
-  if (isRedisConnectionError(err)) return new RedisUnavailableError();
+  if (isRedisUnavailable(err)) return new RedisUnavailableError();
   return new InternalError();
-}
-
-const CONNECTION_ERROR =
-  /enableOfflineQueue|Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENOTCONN|max retries per request|Stream isn't writeable|Command timed out|^OOM |LOADING |MASTERDOWN|READONLY|CLUSTERDOWN|TRYAGAIN|Too many Cluster redirections|Failed to refresh slots cache/i;
-
-/** Errors ioredis and BullMQ raise while Redis (or a Cluster's slot) is unreachable, out of memory or still loading: the caller may retry later. */
-export function isRedisConnectionError(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  return (
-    err.name === 'MaxRetriesPerRequestError' ||
-    err.name === 'ConnectionClosedError' ||
-    CONNECTION_ERROR.test(err.message)
-  );
 }
 
 /** The one place errors become HTTP responses. Never sends a stack trace. */

@@ -1,5 +1,5 @@
-import type { Redis } from '@research/queue';
-import { RedisUnavailableError, isRedisConnectionError } from './errors.js';
+import { API_COMMAND_TIMEOUT_MS, failedForRedis, type Redis } from '@research/queue';
+import { RedisUnavailableError } from './errors.js';
 
 /**
  * Runs Redis work for a request: refuses at once when the connection is not ready (BullMQ would
@@ -10,6 +10,7 @@ import { RedisUnavailableError, isRedisConnectionError } from './errors.js';
 export async function guard<T>(redis: Redis, work: () => Promise<T>, timeoutMs?: number): Promise<T> {
   if (redis.status !== 'ready') throw new RedisUnavailableError();
   let timer: NodeJS.Timeout | undefined;
+  const started = performance.now();
   try {
     if (timeoutMs === undefined) return await work();
     // A tighter bound than the connection's command timeout (readiness probes).
@@ -21,7 +22,9 @@ export async function guard<T>(redis: Redis, work: () => Promise<T>, timeoutMs?:
     });
     return await Promise.race([work(), timeout]);
   } catch (err) {
-    if (isRedisConnectionError(err)) throw new RedisUnavailableError();
+    if (err instanceof RedisUnavailableError) throw err;
+    if (failedForRedis(err, redis, performance.now() - started, API_COMMAND_TIMEOUT_MS))
+      throw new RedisUnavailableError();
     throw err;
   } finally {
     clearTimeout(timer);

@@ -1,4 +1,5 @@
 export { createRedis, duplicateRedis, isCluster, waitForRedis, API_COMMAND_TIMEOUT_MS } from './connection.js';
+export { isRedisUnavailable, failedForRedis } from './redis-unavailable.js';
 export type { ConnectionRole, CreateRedisOptions, Redis } from './connection.js';
 export { AGENT_QUEUE, stepQueueName, stepQueueOwner, isStepQueue, stepJobId } from './names.js';
 export {

@@ -25,6 +25,7 @@ import {
   SandboxAbortedError,
   SandboxError,
   SandboxNotFoundError,
+  SandboxStoppedDuringCommandError,
   SandboxProtocolError,
   SandboxRunnerError,
   SandboxTimeoutError,
@@ -214,11 +215,7 @@ export class DockerSandbox implements Sandbox {
         const undelivered =
           failure instanceof SandboxNotFoundError &&
           live.transport.kind === 'exec' &&
-          !(
-            err instanceof SandboxNotFoundError &&
-            req.op === 'execute-command' &&
-            err.message.startsWith('the sandbox container stopped')
-          );
+          !(err instanceof SandboxStoppedDuringCommandError && req.op === 'execute-command');
         if (attempt === 0 && (opts.idempotent || undelivered)) {
           this.log.warn({ err: failure.message, op: req.op }, 'sandbox failed; re-ensuring and retrying once');
           continue;
@@ -266,7 +263,7 @@ export class DockerSandbox implements Sandbox {
     if (result.action !== 'execute-command' || (result.exitCode !== 137 && result.exitCode !== -1) || result.timedOut)
       return;
     const state = await live.container.inspect().catch(() => undefined);
-    if (!state?.State.Running) throw new SandboxNotFoundError('the sandbox container stopped during the command');
+    if (!state?.State.Running) throw new SandboxStoppedDuringCommandError();
   }
 
   private async doEnsure(): Promise<SandboxInfo> {

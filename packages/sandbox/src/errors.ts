@@ -29,6 +29,16 @@ export class SandboxNotFoundError extends SandboxError {
   override readonly retryable = true;
 }
 
+/**
+ * The container stopped while a command ran in it (found by the exec transport's check after the
+ * command): the command may have had effects, so the sandbox never re-sends it on its own.
+ */
+export class SandboxStoppedDuringCommandError extends SandboxNotFoundError {
+  constructor() {
+    super('the sandbox container stopped during the command');
+  }
+}
+
 /** The Docker engine is unreachable or failed a request. */
 export class SandboxUnavailableError extends SandboxError {
   override readonly name = 'SandboxUnavailableError' as const;

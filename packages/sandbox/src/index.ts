@@ -6,6 +6,7 @@ export {
   SandboxError,
   SandboxTimeoutError,
   SandboxNotFoundError,
+  SandboxStoppedDuringCommandError,
   SandboxUnavailableError,
   SandboxRunnerError,
   SandboxImageMissingError,

@@ -1,5 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { DEFAULT_API_URL } from '@research/client';
+import { type GcCommand, registerGc } from './gc.js';
 
 /** Where the API is and the key for it, after flags and environment are merged. */
 export interface Connection {
@@ -22,7 +23,8 @@ export type CliCommand =
   | { name: 'status'; id: string; json: boolean; conn: Connection }
   | { name: 'files'; id: string; path?: string; output?: string; conn: Connection }
   | { name: 'cancel'; id: string; conn: Connection }
-  | { name: 'logs'; id: string; follow: boolean; json: boolean; conn: Connection };
+  | { name: 'logs'; id: string; follow: boolean; json: boolean; conn: Connection }
+  | GcCommand;
 
 /** Either a command to run, or what commander printed (help, version, a usage error) and the exit code. */
 export type ParseResult =
@@ -162,6 +164,8 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
     .action((id: string, o: { follow: boolean; json: boolean }, cmd: Command) => {
       result = { name: 'logs', id, follow: o.follow, json: o.json, conn: conn(cmd) };
     });
+
+  registerGc(sub('gc'), (c, cmd) => (result = { ...c, conn: conn(cmd) }));
 
   try {
     program.parse([...argv], { from: 'user' });

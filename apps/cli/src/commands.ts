@@ -3,6 +3,7 @@ import type { TaskRequest, TaskView } from '@research/contracts';
 import { EXIT, type CliCommand, type Connection } from './args.js';
 import { ResearchClient, ApiError, ConnectionError, ProtocolError, TimeoutError } from '@research/client';
 import { followTask, type Output } from './follow.js';
+import { runGc } from './gc.js';
 import { printLogs } from './logs.js';
 import { formatBytes, statusReport } from './render.js';
 
@@ -33,6 +34,7 @@ export async function runCommand(command: CliCommand, io: Io): Promise<number> {
 }
 
 async function dispatch(command: CliCommand, io: Io): Promise<number> {
+  if (command.name === 'gc') return runGc(command, io);
   const client = clientFor(command.conn);
   switch (command.name) {
     case 'submit': {

@@ -18,10 +18,16 @@ export interface ApiBenchOptions {
 
 const PROMPT = 'Research current market conditions and investment opportunities';
 
+/** Tasks per `POST /v1/jobs/batch` request, and per raw `addBulk` in the baseline. */
+const BATCH = 100;
+
 /**
- * Intake: `POST /v1/jobs` accepted/s against the real API process (no worker runs, so nothing
- * but intake is measured) vs raw `queue.add` of the same payload and job options with the same
- * concurrency, on the same Redis. The two kinds of run alternate.
+ * Intake against the real API process (no worker runs, so nothing but intake is measured):
+ * - single: `POST /v1/jobs` accepted/s against `GET /healthz`/s over the same connections (the
+ *   HTTP stack's own ceiling here); raw in-process `queue.add`/s is kept for continuity;
+ * - batch: `POST /v1/jobs/batch` tasks accepted/s against raw in-process `addBulk` of the same
+ *   jobs in the same batch size, on the same Redis (null while the API has no batch route).
+ * The kinds of run alternate so that other load on the machine hits them alike.
  */
 export async function benchApi({
   concurrency = 16,
@@ -39,6 +45,10 @@ export async function benchApi({
 
     const rawRates: number[] = [];
     const apiRates: number[] = [];
+    const healthRates: number[] = [];
+    const bulkRates: number[] = [];
+    const batchRates: number[] = [];
+    let batchMissing = false;
     const cpu = { api: 0, apiRedis: 0, accepted: 0, node: 0, rawRedis: 0, added: 0 };
     const latency = { p50: [] as number[], p99: [] as number[] };
     let non2xx = warm.non2xx;
@@ -62,16 +72,28 @@ export async function benchApi({
       latency.p99.push(apiRun.latency.p99);
       non2xx += apiRun.non2xx;
       errors += apiRun.errors;
+
+      // The HTTP stack's own ceiling here: the API's cheapest route, same connections.
+      const health = await autocannon({ url: `${url}/healthz`, connections: concurrency, duration: durationS });
+      healthRates.push(perSecond(health['2xx'], health.finish.getTime() - health.start.getTime()));
+
+      const bulk = await rawAddBulk(raw, concurrency, durationS * 1_000);
+      bulkRates.push(perSecond(bulk.added, bulk.elapsedMs));
+      if (!batchMissing) {
+        const batch = await postBatches(url, key, concurrency, durationS * 1_000);
+        if (batch === undefined) batchMissing = true;
+        else {
+          batchRates.push(perSecond(batch.accepted, batch.elapsedMs));
+          errors += batch.errors;
+        }
+      }
     }
-    // The HTTP stack's own ceiling here: the API's cheapest route, same connections.
-    const health = await autocannon({
-      url: `${url}/healthz`,
-      connections: concurrency,
-      duration: Math.min(3, durationS),
-    });
 
     const rawAddPerSec = percentile(rawRates, 50);
     const acceptedPerSec = percentile(apiRates, 50);
+    const healthzPerSec = percentile(healthRates, 50);
+    const rawAddBulkPerSec = percentile(bulkRates, 50);
+    const batchAcceptedPerSec = batchMissing ? null : percentile(batchRates, 50);
     // Every task record the API made must have a job behind it for the workers.
     const [queued, submitted] = await Promise.all([
       system.agentQueue.getJobCountByTypes('wait', 'prioritized'),
@@ -81,12 +103,17 @@ export async function benchApi({
     return {
       api: {
         acceptedPerSec,
+        healthzPerSec,
+        ratioVsHealthz: round(acceptedPerSec / healthzPerSec, 3),
+        batchAcceptedPerSec,
+        rawAddBulkPerSec,
+        batchRatio: batchAcceptedPerSec === null ? null : round(batchAcceptedPerSec / rawAddBulkPerSec, 3),
+        batchSize: BATCH,
         rawAddPerSec,
-        ratio: round(acceptedPerSec / rawAddPerSec, 3),
+        ratioVsRawAdd: round(acceptedPerSec / rawAddPerSec, 3),
         concurrency,
         latencyP50Ms: percentile(latency.p50, 50),
         latencyP99Ms: percentile(latency.p99, 50),
-        healthzPerSec: perSecond(health['2xx'], health.finish.getTime() - health.start.getTime()),
         cpuMsPerAccepted: { api: per(cpu.api, cpu.accepted), redis: per(cpu.apiRedis, cpu.accepted) },
         cpuMsPerRawAdd: { node: per(cpu.node, cpu.added), redis: per(cpu.rawRedis, cpu.added) },
         non2xx,
@@ -112,6 +139,76 @@ function post(url: string, key: string, connections: number, durationS: number):
 
 let rawIds = 0;
 
+function rawJob() {
+  const data: TaskJobData = {
+    taskId: `raw-${++rawIds}`,
+    request: { prompt: PROMPT },
+    createdAt: new Date().toISOString(),
+  };
+  return { name: JOBS.task.name(data), data, opts: jobOptions('task', { jobId: data.taskId }) };
+}
+
+/** `concurrency` callers adding `BATCH` task jobs per `addBulk` back to back for `durationMs`. */
+async function rawAddBulk(
+  queue: Queue,
+  concurrency: number,
+  durationMs: number,
+): Promise<{ added: number; elapsedMs: number }> {
+  let added = 0;
+  const started = performance.now();
+  const until = started + durationMs;
+  const caller = async () => {
+    while (performance.now() < until) {
+      await queue.addBulk(Array.from({ length: BATCH }, rawJob));
+      added += BATCH;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, caller));
+  return { added, elapsedMs: performance.now() - started };
+}
+
+/**
+ * `concurrency` callers posting `BATCH` tasks per `POST /v1/jobs/batch` for `durationMs`; the
+ * tasks accepted (items answered with an id). Undefined when the API has no such route (the
+ * probe is refused: 404, or 400/405 from a route that takes `batch` for a task id).
+ */
+async function postBatches(
+  url: string,
+  key: string,
+  concurrency: number,
+  durationMs: number,
+): Promise<{ accepted: number; errors: number; elapsedMs: number } | undefined> {
+  const body = JSON.stringify({ tasks: Array.from({ length: BATCH }, () => ({ prompt: PROMPT })) });
+  const send = () =>
+    fetch(`${url}/v1/jobs/batch`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body,
+    });
+  const probe = await send();
+  if (!probe.ok) {
+    await probe.body?.cancel();
+    return undefined;
+  }
+  await probe.arrayBuffer();
+  let accepted = 0;
+  let errors = 0;
+  const started = performance.now();
+  const until = started + durationMs;
+  const caller = async () => {
+    while (performance.now() < until) {
+      const res = await send();
+      const json = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+      const items = Object.values(json).find(Array.isArray) as { id?: string }[] | undefined;
+      const ok = (items ?? []).filter((i) => typeof i?.id === 'string').length;
+      accepted += ok;
+      if (res.status >= 300 || ok < BATCH) errors++;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, caller));
+  return { accepted, errors, elapsedMs: performance.now() - started };
+}
+
 /** `concurrency` callers adding task jobs back to back for `durationMs`. */
 async function rawAdd(
   queue: Queue,
@@ -123,12 +220,8 @@ async function rawAdd(
   const until = started + durationMs;
   const caller = async () => {
     while (performance.now() < until) {
-      const data: TaskJobData = {
-        taskId: `raw-${++rawIds}`,
-        request: { prompt: PROMPT },
-        createdAt: new Date().toISOString(),
-      };
-      await queue.add(JOBS.task.name(data), data, jobOptions('task', { jobId: data.taskId }));
+      const { name, data, opts } = rawJob();
+      await queue.add(name, data, opts);
       added++;
     }
   };

@@ -1,6 +1,7 @@
 import Docker from 'dockerode';
 import { Job, Worker, type Queue } from 'bullmq';
 import { createRedis, type Redis } from '@research/queue';
+import { DockerSandbox } from '@research/sandbox';
 import { REDIS_URL } from '@research/testing';
 import { containerCpuMs, engineCpuMs, processCpuMs, redisCpuMs } from '../support/cpu.js';
 import { BenchSystem, replayTasks } from '../support/system.js';
@@ -18,10 +19,13 @@ export interface QueueBenchOptions {
 }
 
 /**
- * Raw BullMQ no-op jobs/s against our 1-step tasks/s (`execute-command "true"` through a real
- * worker process and its container), on the same Redis with the same worker concurrency.
- * Both drain a queue that was filled while paused, after a warm-up; the two kinds of run
- * alternate so that other load on the machine hits both alike.
+ * Our 1-step tasks/s (`execute-command "true"` through a real worker process and its container)
+ * against the same command run through the runner alone (`Sandbox.run` on a container of its
+ * own, in-process, the same number of callers as the worker's concurrency): what the queue,
+ * the task record, the model loop and the step job cost on top of the command itself. Raw
+ * BullMQ no-op jobs/s is kept for continuity (no design that runs a command in a container
+ * can come near it). Queues drain after being filled while paused, after a warm-up; the
+ * three kinds of run alternate so that other load on the machine hits them alike.
  */
 export async function benchQueue({
   rawJobs = 10_000,
@@ -30,6 +34,7 @@ export async function benchQueue({
   rounds = 3,
 }: QueueBenchOptions = {}) {
   const system = await BenchSystem.open('queue');
+  const cleanups: (() => Promise<void>)[] = [];
   try {
     const noop = system.queue('noop');
     const worker = await system.startWorker(system.newWorkerId(), { WORKER_CONCURRENCY: String(concurrency) });
@@ -37,6 +42,16 @@ export async function benchQueue({
     await system.runBatch(replayTasks(Math.min(100, tasks), 'true', 1), 120_000);
 
     const docker = new Docker();
+    const runner = new DockerSandbox({ workerId: `${worker.name}-runner`, volume: `${system.volume}-runner`, docker });
+    cleanups.push(async () => {
+      await runner.dispose('remove').catch(() => undefined);
+      await docker
+        .getVolume(`${system.volume}-runner`)
+        .remove()
+        .catch(() => undefined);
+    });
+    await runner.ensure();
+    await runCommands(runner, Math.min(200, tasks), concurrency);
     const cpu = () =>
       Promise.all([
         processCpuMs(worker.pid),
@@ -45,6 +60,7 @@ export async function benchQueue({
         engineCpuMs(),
       ]);
     const rawRates: number[] = [];
+    const runnerRates: number[] = [];
     const taskRates: number[] = [];
     const rawCpu = { node: 0, redis: 0, jobs: 0 };
     const taskCpu = [0, 0, 0, 0];
@@ -58,6 +74,10 @@ export async function benchQueue({
       rawCpu.node += raw.nodeCpuMs;
       rawCpu.redis += raw.redisCpuMs;
       rawCpu.jobs += rawJobs;
+
+      const commands = await runCommands(runner, tasks, concurrency);
+      runnerRates.push(perSecond(tasks, commands.elapsedMs));
+      failed += commands.failed;
 
       const before = await cpu();
       const batch = await system.runBatch(replayTasks(tasks, 'true', 1), 600_000);
@@ -77,12 +97,15 @@ export async function benchQueue({
     }
     const rawJobsPerSec = percentile(rawRates, 50);
     const taskJobsPerSec = percentile(taskRates, 50);
+    const runnerCommandsPerSec = percentile(runnerRates, 50);
     const perTask = (i: number) => round((taskCpu[i] ?? 0) / Math.max(1, completed), 3);
     return {
       queue: {
-        rawJobsPerSec,
         taskJobsPerSec,
-        ratio: round(taskJobsPerSec / rawJobsPerSec, 3),
+        runnerCommandsPerSec,
+        ratioVsRunner: round(taskJobsPerSec / runnerCommandsPerSec, 3),
+        rawJobsPerSec,
+        ratioVsRaw: round(taskJobsPerSec / rawJobsPerSec, 3),
         concurrency,
         taskBusyP50Ms: round(percentile(busy, 50)),
         // CPU per unit of work: where a task's cost goes, next to a no-op job's. The Redis and
@@ -95,8 +118,29 @@ export async function benchQueue({
       },
     };
   } finally {
+    for (const c of cleanups) await c();
     await system.close();
   }
+}
+
+/** `n` `execute-command "true"` through the runner, `concurrency` at a time. */
+async function runCommands(
+  sandbox: DockerSandbox,
+  n: number,
+  concurrency: number,
+): Promise<{ elapsedMs: number; failed: number }> {
+  let next = 0;
+  let failed = 0;
+  const started = performance.now();
+  const caller = async (c: number) => {
+    while (next < n) {
+      next++;
+      const outcome = await sandbox.run(`runner-${c}`, { action: 'execute-command', command: 'true' });
+      if (!outcome.ok || outcome.result.action !== 'execute-command' || outcome.result.exitCode !== 0) failed++;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, (_, c) => caller(c)));
+  return { elapsedMs: performance.now() - started, failed };
 }
 
 /** Fills the paused queue with `n` jobs, then times one Worker (processor returns at once) draining it. */

@@ -7,6 +7,8 @@ export interface Machine {
   cpu: string;
   node: string;
   date: string;
+  /** 1, 5 and 15-minute load averages when the run ended (the machine may be shared). */
+  loadAvg: number[];
 }
 
 export function machine(): Machine {
@@ -22,5 +24,6 @@ export function machine(): Machine {
     cpu,
     node: process.version,
     date: new Date().toISOString(),
+    loadAvg: os.loadavg().map((l) => Math.round(l * 100) / 100),
   };
 }

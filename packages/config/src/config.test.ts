@@ -87,6 +87,31 @@ describe('loadEnv', () => {
     }
   });
 
+  it('names the allowed range for a number out of range, and the kind of number for one of the wrong kind', () => {
+    const message = (source: Record<string, string>) => {
+      try {
+        loadEnv(source);
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return 'accepted';
+    };
+    expect(message({ WORKER_CONCURRENCY: '100000' })).toMatch(
+      /WORKER_CONCURRENCY: expected a whole number from 1 to \d+ \(got "100000"\)/,
+    );
+    expect(message({ WORKER_CONCURRENCY: '0' })).toMatch(
+      /WORKER_CONCURRENCY: expected a whole number from 1 to \d+ \(got "0"\)/,
+    );
+    expect(message({ WORKER_CONCURRENCY: '2.5' })).toMatch(/WORKER_CONCURRENCY: expected a whole number \(got "2.5"\)/);
+    expect(message({ WORKER_CONCURRENCY: 'many' })).toMatch(/WORKER_CONCURRENCY: expected a number \(got "many"\)/);
+    expect(message({ SANDBOX_PIDS: '3' })).toMatch(/SANDBOX_PIDS: expected a whole number of at least 16 \(got "3"\)/);
+    expect(message({ SANDBOX_CPUS: '0' })).toMatch(
+      /SANDBOX_CPUS: expected a number above 0 and at most 256 \(got "0"\)/,
+    );
+    // A check with its own wording keeps it.
+    expect(message({ PORT: '70000' })).toMatch(/PORT: expected a port from 1 to 65535/);
+  });
+
   it('reports every bad variable at once', () => {
     expect(() => loadEnv({ PORT: 'x', DASHBOARD_PORT: 'y' })).toThrow(/PORT[\s\S]*DASHBOARD_PORT/);
   });

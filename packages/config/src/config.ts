@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { ENV, type Env, type EnvName } from './env.js';
 import { redactUrl } from './redact.js';
 
@@ -25,7 +25,8 @@ export function loadEnv(source: Record<string, string | undefined> = process.env
     const value = raw === undefined || raw.trim() === '' ? undefined : raw;
     const parsed = (ENV[name].schema as z.ZodType).safeParse(value);
     if (parsed.success) out[name] = parsed.data;
-    else problems.push({ variable: name, message: describe(parsed.error, raw, credentialKind(name)) });
+    else
+      problems.push({ variable: name, message: describe(parsed.error, raw, credentialKind(name), ENV[name].schema) });
   }
   const env = out as Env;
   // A Lua script or MULTI may touch one Cluster slot only; the hash tag puts every key in one.
@@ -39,13 +40,42 @@ export function loadEnv(source: Record<string, string | undefined> = process.env
   return env;
 }
 
-function describe(error: z.ZodError, raw: string | undefined, credential: 'url' | 'value' | undefined): string {
+function describe(
+  error: z.ZodError,
+  raw: string | undefined,
+  credential: 'url' | 'value' | undefined,
+  schema: z.ZodType,
+): string {
   const issue = error.issues[0];
+  // zod's own range messages ("Too big: expected number to be <=256") give one bound in its
+  // notation; a variable out of range is told the whole range. Checks with their own message keep it.
+  const outOfRange =
+    (issue?.code === 'too_big' || issue?.code === 'too_small') && /^Too (big|small)/.test(issue.message);
+  const message = outOfRange ? (rangeOf(schema) ?? issue.message) : issue?.message;
   // A credential is never echoed (this message goes to the terminal and to logs); a URL is, stripped.
   const shown = raw === undefined || credential === 'value' ? undefined : credential === 'url' ? redactUrl(raw) : raw;
   const got =
     shown === undefined ? '' : ` (got ${JSON.stringify(shown.length > 60 ? `${shown.slice(0, 60)}…` : shown)})`;
-  return `${issue?.message ?? 'invalid value'}${got}`;
+  return `${message ?? 'invalid value'}${got}`;
+}
+
+/** "expected a whole number from 1 to 256" for a number schema (under its default or optional); undefined otherwise. */
+function rangeOf(schema: z.ZodType): string | undefined {
+  let inner: unknown = schema;
+  while (inner instanceof z.ZodDefault || inner instanceof z.ZodOptional) inner = inner.unwrap();
+  if (!(inner instanceof z.ZodNumber)) return undefined;
+  const kind = inner.isInt ? 'a whole number' : 'a number';
+  const { minValue: min, maxValue: max } = inner;
+  const lowOk = min !== null && Number.isFinite(min) && min > Number.MIN_SAFE_INTEGER;
+  const highOk = max !== null && Number.isFinite(max) && max < Number.MAX_SAFE_INTEGER;
+  // `positive()` keeps 0 as an exclusive minimum: zod reports minValue 0 either way.
+  const exclusiveLow = lowOk && !inner.safeParse(min).success;
+  const low = exclusiveLow ? `above ${min}` : `${min}`;
+  if (lowOk && highOk)
+    return exclusiveLow ? `expected ${kind} ${low} and at most ${max}` : `expected ${kind} from ${min} to ${max}`;
+  if (lowOk) return exclusiveLow ? `expected ${kind} above ${min}` : `expected ${kind} of at least ${min}`;
+  if (highOk) return `expected ${kind} of at most ${max}`;
+  return undefined;
 }
 
 function credentialKind(name: EnvName): 'url' | 'value' | undefined {

@@ -15,8 +15,19 @@ const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
-/** A number from text, with a message that says so instead of zod's `received NaN`. */
-const num = () => z.coerce.number({ error: (i) => (i.input === undefined ? 'required' : 'expected a number') });
+/**
+ * A number from text, with a message that says so instead of zod's `received NaN`. Only type
+ * issues get it: a schema-level message also replaced the range checks' own, so
+ * `WORKER_CONCURRENCY=500` once said "expected a number" (the range is worded in config.ts).
+ */
+const num = () =>
+  z.coerce.number({
+    error: (i) => {
+      if (i.code !== 'invalid_type') return undefined;
+      if (i.input === undefined) return 'required';
+      return i.expected === 'int' ? 'expected a whole number' : 'expected a number';
+    },
+  });
 
 const port = num()
   .int('expected a whole port number')

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Redis } from '../connection.js';
 
 /**
@@ -18,6 +19,7 @@ const FENCED_HSET = `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 if ARGV[4] ~= '' then redis.call('EXPIRE', KEYS[2], ARGV[4]) end
 return 1`;
+const FENCED_HSET_SHA = createHash('sha1').update(FENCED_HSET).digest('hex');
 
 /** Sets one field of a hash only while `fence` holds the lock; false (nothing written) when it does not. */
 export async function fencedHset(
@@ -28,8 +30,7 @@ export async function fencedHset(
   value: string,
   ttlSeconds?: number,
 ): Promise<boolean> {
-  const done = await redis.eval(
-    FENCED_HSET,
+  const args = [
     2,
     fence.lockKey,
     key,
@@ -37,6 +38,12 @@ export async function fencedHset(
     field,
     value,
     ttlSeconds === undefined ? '' : String(ttlSeconds),
-  );
+  ] as const;
+  // By its SHA: the checkpoint goes through here after every turn and step, and EVAL sent the
+  // script's text with each one. A Redis that has not seen it yet (or was restarted) gets it once.
+  const done = await redis.evalsha(FENCED_HSET_SHA, ...args).catch((err: unknown) => {
+    if (err instanceof Error && err.message.startsWith('NOSCRIPT')) return redis.eval(FENCED_HSET, ...args);
+    throw err;
+  });
   return done === 1;
 }

@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { ApiKey, Env, Logger } from '@research/config';
-import type { Redis, TaskJobData, TaskStore } from '@research/queue';
+import type { ExpiryJobData, Redis, TaskJobData, TaskStore } from '@research/queue';
 import type { SseStreams } from './sse.js';
 
 /** What the HTTP app needs; `createApi` builds these from the environment, tests build their own. */
@@ -11,6 +11,8 @@ export interface ApiDeps {
   store: TaskStore;
   /** The `agent` queue, with `prefix: env.QUEUE_PREFIX`. */
   queue: Queue<TaskJobData>;
+  /** The `expiry` queue (checks of tasks with a `ttlSeconds`). Default: one the app opens over `redis`. */
+  expiry?: Queue<ExpiryJobData>;
   logger: Logger;
   /** Open SSE streams, so shutdown can end them. Default: a fresh set per app. */
   streams?: SseStreams;

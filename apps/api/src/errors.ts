@@ -145,6 +145,8 @@ interface HttpishError {
   statusCode?: unknown;
   type?: unknown;
   expose?: unknown;
+  /** body-parser's limit of the route that refused the body. */
+  limit?: unknown;
 }
 
 /** Maps anything thrown to an ApiError. Unknown errors become a bare 500 without internals. */
@@ -159,7 +161,8 @@ export function toApiError(err: unknown, limits: { maxBodyBytes: number }): ApiE
       case 'entity.parse.failed':
         return new InvalidRequestError('request body is not valid JSON', undefined, 'invalid_json');
       case 'entity.too.large':
-        return new PayloadTooLargeError(limits.maxBodyBytes);
+        // Routes differ in their limit (a batch takes more than a single submit).
+        return new PayloadTooLargeError(typeof e.limit === 'number' ? e.limit : limits.maxBodyBytes);
       case 'encoding.unsupported':
         return new UnsupportedMediaTypeError('unsupported Content-Encoding (use identity, gzip, deflate or br)');
       case 'charset.unsupported':

@@ -185,7 +185,8 @@ describe('fuzz', () => {
       }),
       { numRuns: 2_000 },
     );
-  });
+    // 2,000 submits take about 20 s alone and more beside other suites on a shared machine.
+  }, 120_000);
 
   it('task routes: 1000 generated ids, paths and methods never get a 5xx', async () => {
     const segment = fc.oneof(

@@ -52,6 +52,76 @@ function storedStepHistogram(store: TaskStore, run: <T>(work: () => Promise<T>) 
 }
 
 /**
+ * Counters per tenant, from the per-tenant totals the store keeps in Redis (`TaskStats.tenantCounters`).
+ * The label's values are the configured tenants, so the number of series stays bounded.
+ */
+function registerTenantMetrics(
+  registry: Registry,
+  store: TaskStore,
+  run: <T>(work: () => Promise<T>) => Promise<T>,
+): void {
+  // One read of the totals per scrape, shared by the counters below.
+  let pending: Promise<Map<string, Record<string, number>>> | undefined;
+  const totals = () => {
+    pending ??= run(() => store.stats.tenantCounters()).finally(() => {
+      setImmediate(() => {
+        pending = undefined;
+      });
+    });
+    return pending;
+  };
+  const counter = (
+    name: string,
+    help: string,
+    fill: (c: Counter<string>, tenant: string, t: Record<string, number>) => void,
+    labelNames: string[] = ['tenant'],
+  ) =>
+    new Counter({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      async collect() {
+        const all = await totals();
+        this.reset();
+        for (const [tenant, t] of all) fill(this, tenant, t);
+      },
+    });
+  counter('research_tenant_tasks_submitted_total', 'Tasks accepted by the API, by tenant', (c, tenant, t) =>
+    c.inc({ tenant }, t.submitted ?? 0),
+  );
+  counter(
+    'research_tenant_tasks_finished_total',
+    'Tasks that reached a final status, by tenant and status',
+    (c, tenant, t) => {
+      for (const status of FINAL_STATUSES) c.inc({ tenant, status }, t[status] ?? 0);
+    },
+    ['tenant', 'status'],
+  );
+  counter('research_tenant_model_calls_total', 'Model calls of tasks, by tenant', (c, tenant, t) =>
+    c.inc({ tenant }, t.modelCalls ?? 0),
+  );
+  counter(
+    'research_tenant_tokens_total',
+    'Model tokens of tasks as the provider reported them, by tenant and kind (prompt, completion)',
+    (c, tenant, t) => {
+      c.inc({ tenant, kind: 'prompt' }, t.promptTokens ?? 0);
+      c.inc({ tenant, kind: 'completion' }, t.completionTokens ?? 0);
+    },
+    ['tenant', 'kind'],
+  );
+  counter('research_tenant_steps_total', 'Finished tool steps of tasks, by tenant', (c, tenant, t) =>
+    c.inc({ tenant }, t.steps ?? 0),
+  );
+  counter('research_tenant_command_seconds_total', 'Time commands ran in sandboxes, by tenant', (c, tenant, t) =>
+    c.inc({ tenant }, (t.commandMs ?? 0) / 1000),
+  );
+  counter('research_tenant_fetched_bytes_total', 'Bytes received by web fetches, by tenant', (c, tenant, t) =>
+    c.inc({ tenant }, t.fetchedBytes ?? 0),
+  );
+}
+
+/**
  * Prometheus metrics, collected from Redis on each scrape so every API replica reports the
  * whole system. A scrape while Redis is down fails (503) rather than reporting stale zeros.
  */
@@ -147,6 +217,7 @@ export function createMetrics(deps: Pick<ApiDeps, 'env' | 'redis' | 'store' | 'q
     },
   });
   registry.registerMetric(storedStepHistogram(store, run));
+  registerTenantMetrics(registry, store, run);
 
   return {
     registry,

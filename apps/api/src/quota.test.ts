@@ -106,8 +106,10 @@ describe('TENANT_MAX_QUEUED', () => {
       env: { API_KEYS: `f:${KEYS.a}`, TENANT_MAX_QUEUED: String(LIMIT) },
     });
     try {
-      // Every add now fails inside BullMQ's script (WRONGTYPE on the wait list).
+      // Every add now fails inside BullMQ's script (WRONGTYPE on the wait list, and on the
+      // prioritized set every task job goes to).
       await failing.redis.set(`${failing.prefix}:agent:wait`, 'not a list');
+      await failing.redis.set(`${failing.prefix}:agent:prioritized`, 'not a set');
       const res = await call(failing.url, 'POST', '/v1/jobs', { headers: as(KEYS.a), body: { prompt: 'x' } });
       expect(res.status).toBeGreaterThanOrEqual(500);
       expect(await new QueuedQuota(failing.redis, failing.prefix, LIMIT).counted('f')).toBe(0);

@@ -29,7 +29,7 @@ describe('health, readiness, metrics, OpenAPI (no key needed)', () => {
       'research_tasks_submitted_total 1',
       'research_tasks_finished_total{status="completed"} 0',
       'research_tasks{status="queued"} 1',
-      'research_queue_jobs{queue="agent",state="waiting"} 1',
+      'research_queue_jobs{queue="agent",state="prioritized"} 1',
       'research_step_duration_seconds_bucket{le="0.05"} 1',
       'research_step_duration_seconds_bucket{le="+Inf"} 1',
       'research_step_duration_seconds_count 1',

@@ -2,18 +2,30 @@ import express, { type Express } from 'express';
 import helmet from 'helmet';
 import { Queue } from 'bullmq';
 import { createLogger, loadApiKeys, type Env } from '@research/config';
-import { AGENT_QUEUE, TaskStore, createRedis, queueOptions, type TaskJobData } from '@research/queue';
+import {
+  AGENT_QUEUE,
+  EXPIRY_QUEUE,
+  type ExpiryJobData,
+  QueuedQuota,
+  TaskStore,
+  createRedis,
+  queueOptions,
+  type TaskJobData,
+} from '@research/queue';
 import { bearerAuth } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { NotFoundError, RedisUnavailableError, errorHandler } from './errors.js';
+import { ExpirySweeper } from './expiry.js';
 import { AuthFailureGate, keyRateLimit } from './limits.js';
 import { createMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 import { guard } from './redis-guard.js';
+import { archiveRouter } from './routes/archive.js';
 import { eventsRouter } from './routes/events.js';
 import { filesRouter } from './routes/files.js';
 import { jobsRouter } from './routes/jobs.js';
 import { methodNotAllowed } from './routes/method.js';
+import { usageRouter } from './routes/usage.js';
 import { SseStreams } from './sse.js';
 
 /** Readiness answers within about this long even when Redis hangs. */
@@ -29,6 +41,9 @@ export function createServer(deps: ApiDeps): Express {
   const limits = { maxBodyBytes: env.MAX_BODY_BYTES };
 
   const keys = deps.keys ?? loadApiKeys(env);
+  const ownExpiry = deps.expiry === undefined;
+  const expiry = deps.expiry ?? new Queue<ExpiryJobData>(EXPIRY_QUEUE, queueOptions(redis, env.QUEUE_PREFIX));
+  if (ownExpiry) expiry.on('error', (err) => logger.debug({ err: err.message }, 'expiry queue error'));
 
   const app = express();
   app.disable('x-powered-by');
@@ -77,9 +92,11 @@ export function createServer(deps: ApiDeps): Express {
   const v1 = express.Router();
   v1.use(bearerAuth(keys, new AuthFailureGate(redis, env.QUEUE_PREFIX, env.AUTH_FAILURE_LIMIT_PER_MIN)));
   v1.use(keyRateLimit(redis, env.QUEUE_PREFIX, env.API_RATE_LIMIT_PER_MIN));
-  v1.use(jobsRouter(deps));
+  v1.use(jobsRouter({ ...deps, expiry }));
   v1.use(eventsRouter(deps, streams));
   v1.use(filesRouter(deps));
+  v1.use(archiveRouter(deps));
+  v1.use(usageRouter(deps));
   app.use('/v1', v1);
 
   app.use((req, _res, next) => next(new NotFoundError(`no route ${req.method} ${req.path.slice(0, 200)}`)));
@@ -88,6 +105,7 @@ export function createServer(deps: ApiDeps): Express {
   shutdowns.set(app, async () => {
     streams.closeAll();
     await metrics.close();
+    if (ownExpiry) await expiry.close().catch(() => undefined);
   });
   return app;
 }
@@ -117,15 +135,29 @@ export function createApi(env: Env, logger = createLogger({ level: env.LOG_LEVEL
   const queueRedis = redis.duplicate();
   const queue = new Queue<TaskJobData>(AGENT_QUEUE, queueOptions(queueRedis, env.QUEUE_PREFIX));
   queue.on('error', (err) => logger.debug({ err: err.message }, 'queue error'));
-  const deps: ApiDeps = { env, redis, store, queue, logger, streams: new SseStreams() };
+  const expiry = new Queue<ExpiryJobData>(EXPIRY_QUEUE, queueOptions(queueRedis, env.QUEUE_PREFIX));
+  expiry.on('error', (err) => logger.debug({ err: err.message }, 'expiry queue error'));
+  const deps: ApiDeps = { env, redis, store, queue, expiry, logger, streams: new SseStreams() };
   const app = createServer(deps);
+  // The sweeper's Worker blocks on its connection, which must wait through outages like a worker's.
+  const sweeperRedis = createRedis(env.REDIS_URL, 'worker', { cluster: env.REDIS_CLUSTER });
+  sweeperRedis.on('error', (err) => logger.debug({ err: err.message }, 'redis connection error (expiry sweeper)'));
+  const sweeper = new ExpirySweeper({
+    connection: sweeperRedis,
+    prefix: env.QUEUE_PREFIX,
+    store,
+    queue,
+    quota: new QueuedQuota(redis, env.QUEUE_PREFIX, env.TENANT_MAX_QUEUED),
+    logger,
+  });
   return {
     app,
     deps,
     async close() {
       await shutdownServer(app);
-      await queue.close().catch(() => {});
-      for (const c of [queueRedis]) {
+      await sweeper.close().catch(() => {});
+      await Promise.all([queue.close().catch(() => {}), expiry.close().catch(() => {})]);
+      for (const c of [queueRedis, sweeperRedis]) {
         if (c.status === 'ready') await c.quit().catch(() => c.disconnect());
         else c.disconnect();
       }

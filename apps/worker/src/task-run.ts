@@ -11,7 +11,10 @@ import {
 } from '@research/contracts';
 import {
   asJobError,
+  expiryMessage,
+  isExpired,
   isRetryable,
+  stepUsageOf,
   type StatusDetails,
   stepLogLine,
   type TaskJobData,
@@ -54,7 +57,11 @@ export interface TaskRunResult {
 const SNAPSHOT_EVERY_MS = 2_000;
 
 /** Runs one task job: resumes from its checkpoint, runs the loop, keeps the files, ends the task. */
-export async function runTask(ctx: TaskRunContext, job: Job, { taskId, request }: TaskJobData): Promise<TaskRunResult> {
+export async function runTask(
+  ctx: TaskRunContext,
+  job: Job,
+  { taskId, request, createdAt }: TaskJobData,
+): Promise<TaskRunResult> {
   const { env, store, sandbox, workerId, control } = ctx;
   const log = ctx.logger.child({ taskId, workerId });
 
@@ -75,6 +82,16 @@ export async function runTask(ctx: TaskRunContext, job: Job, { taskId, request }
       { ranHere: true, ranCommand, keepFiles: false },
     );
     return { status, summary: 'cancelled before it started' };
+  }
+
+  // The API's expiry check may not have run yet (a backlog of checks, or the API down): the
+  // deadline is the same here, checked before the task starts.
+  if (isExpired(request.ttlSeconds, createdAt) && request.ttlSeconds !== undefined) {
+    const expired = await store.lifecycle.expire(taskId, expiryMessage(request.ttlSeconds));
+    if (expired.ok || (expired.status && FINAL_STATUSES.includes(expired.status))) {
+      log.info({ ttlSeconds: request.ttlSeconds }, 'the task expired before it started; not running it');
+      return { status: expired.ok ? 'failed' : expired.status!, summary: 'expired' };
+    }
   }
 
   const started = await store.lifecycle.start(taskId, { workerId });
@@ -188,6 +205,7 @@ export async function runTask(ctx: TaskRunContext, job: Job, { taskId, request }
           });
           const durationMs = Math.round(performance.now() - started);
           background(job.log(stepLogLine(index, call.args.action, result, durationMs)));
+          background(store.usage.recordStep(taskId, index, stepUsageOf(result)));
           setProgress({ phase: 'thinking' });
           if (effects.writesWorkspace) void snapshot(false);
           return result;
@@ -198,6 +216,7 @@ export async function runTask(ctx: TaskRunContext, job: Job, { taskId, request }
       },
       onCheckpoint: async (s: AgentState) => {
         if (!owned()) return;
+        background(store.usage.recordModel(taskId, modelUsageOf(s)));
         if (!(await store.records.saveCheckpoint(taskId, s, fence))) {
           const err = new LeaseLostError(
             `task ${taskId}: the lock is no longer this run's; its checkpoint was not saved`,
@@ -209,6 +228,7 @@ export async function runTask(ctx: TaskRunContext, job: Job, { taskId, request }
     });
     if (!owned()) throw new LeaseLostError(`lost the lock of task ${taskId}; it resumes from its checkpoint`);
 
+    background(store.usage.recordModel(taskId, modelUsageOf(outcome.state)));
     setProgress({ phase: 'finishing' });
     await snapshot(true);
     const files = touched ? ((await store.files.list(taskId)) ?? []) : [];
@@ -268,4 +288,9 @@ function untilLost<T>(lease: AbortSignal, work: Promise<T>): Promise<T> {
 async function saveFiles(ctx: TaskRunContext, taskId: string): Promise<void> {
   const { files } = await ctx.sandbox.exportFiles(taskId, { maxBytes: ctx.env.RESULT_MAX_BYTES });
   await ctx.store.files.save(taskId, files);
+}
+
+/** The model usage a task's state counts so far (absolute totals: the store adds only what is new). */
+function modelUsageOf(s: AgentState): { modelCalls: number; promptTokens: number; completionTokens: number } {
+  return { modelCalls: s.turns, promptTokens: s.usage.promptTokens, completionTokens: s.usage.completionTokens };
 }

@@ -128,6 +128,13 @@ export const ENV = {
       .default(256 * 1024),
     doc: 'largest accepted request body; a larger declared Content-Length gets 413 before the body is read',
   },
+  MAX_BATCH_BODY_BYTES: {
+    schema: num()
+      .int()
+      .min(1024)
+      .default(8 * 1024 * 1024),
+    doc: 'largest accepted body of `POST /v1/jobs/batch` (up to 1,000 tasks), which has this limit instead of MAX_BODY_BYTES',
+  },
   BODY_TIMEOUT_MS: {
     schema: num().int().min(100).max(600_000).default(5_000),
     doc: 'time a request has to deliver its whole body; a body that stalls is cut with 408',

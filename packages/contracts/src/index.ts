@@ -52,7 +52,32 @@ export {
   TaskError,
   TaskView,
   TaskAccepted,
+  TAG_PATTERN,
+  TaskTag,
+  MAX_TAGS,
+  TaskPriority,
+  DEFAULT_PRIORITY,
+  MAX_TTL_SECONDS,
+  TaskUsage,
+  USAGE_FIELDS,
 } from './task.js';
+export {
+  MAX_LIST_LIMIT,
+  DEFAULT_LIST_LIMIT,
+  TaskListQuery,
+  TaskListItem,
+  TaskList,
+  MAX_BATCH_TASKS,
+  IDEMPOTENCY_KEY_PATTERN,
+  BatchItem,
+  BatchRequest,
+  BatchItemResult,
+  BatchResult,
+  UsageDay,
+  MAX_USAGE_DAYS,
+  UsageQuery,
+  UsageReport,
+} from './task-ops.js';
 export { TaskEvent } from './events.js';
 export type { TaskEventType, StoredTaskEvent } from './events.js';
 export { ApiErrorBody } from './errors.js';

@@ -28,6 +28,22 @@ export const TaskMetadata = z.preprocess((raw, ctx) => {
 }, MetadataRecord);
 export type TaskMetadata = z.infer<typeof TaskMetadata>;
 
+/** A label to find a task by (`GET /v1/jobs?tag=`); part of Redis keys, hence the narrow alphabet. */
+export const TAG_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
+export const TaskTag = z.string().regex(TAG_PATTERN, 'a tag is 1 to 64 letters, digits, "_", ".", ":" or "-"');
+export type TaskTag = z.infer<typeof TaskTag>;
+
+/** Tags one task may carry. */
+export const MAX_TAGS = 10;
+
+/** How urgent a task is: 1 (least) to 10 (most); a task without one is {@link DEFAULT_PRIORITY}. */
+export const TaskPriority = z.number().int().min(1).max(10);
+export type TaskPriority = z.infer<typeof TaskPriority>;
+export const DEFAULT_PRIORITY = 5;
+
+/** Longest `ttlSeconds`: as long as an unfinished task's record lives. */
+export const MAX_TTL_SECONDS = 30 * 86_400;
+
 /** `POST /v1/jobs` body; also the task job's payload and what the CLI sends. */
 export const TaskRequest = z.strictObject({
   prompt: z
@@ -40,6 +56,14 @@ export const TaskRequest = z.strictObject({
   timeoutSeconds: z.number().int().min(1).max(86_400).optional(),
   model: z.string().min(1).max(200).optional(),
   metadata: TaskMetadata.optional(),
+  tags: z
+    .array(TaskTag)
+    .max(MAX_TAGS, `a task has at most ${MAX_TAGS} tags`)
+    .refine((tags) => new Set(tags).size === tags.length, 'tags must not repeat')
+    .optional(),
+  priority: TaskPriority.optional(),
+  /** A task not started this long after it was submitted ends `failed` with error code `expired`. */
+  ttlSeconds: z.number().int().min(1).max(MAX_TTL_SECONDS).optional(),
 });
 export type TaskRequest = z.infer<typeof TaskRequest>;
 
@@ -85,8 +109,39 @@ export const TaskResult = z.object({
 });
 export type TaskResult = z.infer<typeof TaskResult>;
 
-export const TaskErrorCode = z.enum(['max_steps', 'timeout', 'cancelled', 'llm_error', 'sandbox_error', 'internal']);
+export const TaskErrorCode = z.enum([
+  'max_steps',
+  'timeout',
+  'cancelled',
+  'expired',
+  'llm_error',
+  'sandbox_error',
+  'internal',
+]);
 export type TaskErrorCode = z.infer<typeof TaskErrorCode>;
+
+/**
+ * What a task used, written as it runs: model calls and their tokens (as the provider reports
+ * them; the offline model reports none), finished steps, the time its commands ran in the
+ * sandbox, and the bytes its web fetches received.
+ */
+export const TaskUsage = z.object({
+  modelCalls: z.number().int().nonnegative(),
+  promptTokens: z.number().int().nonnegative(),
+  completionTokens: z.number().int().nonnegative(),
+  steps: z.number().int().nonnegative(),
+  commandMs: z.number().int().nonnegative(),
+  fetchedBytes: z.number().int().nonnegative(),
+});
+export type TaskUsage = z.infer<typeof TaskUsage>;
+export const USAGE_FIELDS = [
+  'modelCalls',
+  'promptTokens',
+  'completionTokens',
+  'steps',
+  'commandMs',
+  'fetchedBytes',
+] as const satisfies readonly (keyof TaskUsage)[];
 
 /** `GET /v1/jobs/:id`. */
 export const TaskView = z.object({
@@ -104,6 +159,10 @@ export const TaskView = z.object({
   metadata: TaskMetadata.optional(),
   /** The tenant of the key that submitted it (an API before tenants sent none). */
   tenant: z.string().optional(),
+  /** Always sent by this API (optional for answers of older ones). */
+  tags: z.array(z.string()).optional(),
+  /** Always sent by this API (optional for answers of older ones). */
+  usage: TaskUsage.optional(),
 });
 export type TaskView = z.infer<typeof TaskView>;
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import {
   ActionName,
+  DEFAULT_PRIORITY,
   DaytonaAction,
   exitCodeOf,
   type StepOutcome,
@@ -19,6 +20,20 @@ export const TaskJobData = z.object({
   createdAt: z.iso.datetime(),
 });
 export type TaskJobData = z.infer<typeof TaskJobData>;
+
+/** Payload of an expiry check in the `expiry` queue (its job id is the task's). */
+export const ExpiryJobData = z.object({ taskId: TaskId, ttlSeconds: z.number().int().positive() });
+export type ExpiryJobData = z.infer<typeof ExpiryJobData>;
+
+/** Whether a task submitted at `createdAt` with `ttlSeconds` may no longer start at `nowMs`. */
+export function isExpired(ttlSeconds: number | undefined, createdAt: string, nowMs = Date.now()): boolean {
+  return ttlSeconds !== undefined && nowMs >= Date.parse(createdAt) + ttlSeconds * 1_000;
+}
+
+/** The error message of a task that expired (error code `expired`). */
+export function expiryMessage(ttlSeconds: number): string {
+  return `the task did not start within ${ttlSeconds} s of its submission (ttlSeconds=${ttlSeconds})`;
+}
 
 /** Payload of a step job in `steps.<workerId>`. */
 export const StepJobData = z.object({
@@ -105,9 +120,37 @@ export const JOBS = {
     removeOnComplete: { age: 1 * DAY_S, count: 50_000 },
     removeOnFail: { age: 7 * DAY_S, count: 10_000 },
   } satisfies CatalogEntry<typeof StepJobData>,
+  expiry: {
+    schema: ExpiryJobData,
+    name: (d: ExpiryJobData) => `expire ${d.taskId}`,
+    retry: {
+      // The check is one guarded transition: retrying it is always safe, and a check that never
+      // runs only leaves the task to the check a worker makes when it picks the task up.
+      attempts: 5,
+      backoff: { type: 'exponential', delay: 1_000, jitter: 0.5 },
+      maxStalledCount: 3,
+    },
+    removeOnComplete: true,
+    removeOnFail: { age: 1 * DAY_S, count: 1_000 },
+  } satisfies CatalogEntry<typeof ExpiryJobData>,
 } as const;
 
 export type JobKind = keyof typeof JOBS;
+
+/**
+ * BullMQ's priority for a task's `priority` (1 least urgent … 10 most): BullMQ runs lower numbers
+ * first, so 10 → 1, 5 (the default) → 6, 1 → 10. Every task gets one, because BullMQ takes jobs
+ * without a priority before all prioritized ones: a task that left it out would jump the queue.
+ * Equal priorities keep their submit order.
+ */
+export function bullmqPriority(priority: number | undefined): number {
+  return 11 - (priority ?? DEFAULT_PRIORITY);
+}
+
+/** Options of a task's job: the catalog's, with its id and priority. */
+export function taskJobOptions(taskId: string, request: TaskRequest): JobsOptions {
+  return jobOptions('task', { jobId: taskId, priority: bullmqPriority(request.priority) });
+}
 
 /** Job options from the catalog, for `queue.add(name, data, jobOptions('task', {...}))`. */
 export function jobOptions(kind: JobKind, extra: JobsOptions = {}): JobsOptions {

@@ -1,14 +1,19 @@
 export { createRedis, duplicateRedis, isCluster, waitForRedis, API_COMMAND_TIMEOUT_MS } from './connection.js';
 export { isRedisUnavailable, failedForRedis } from './redis-unavailable.js';
 export type { ConnectionRole, CreateRedisOptions, Redis } from './connection.js';
-export { AGENT_QUEUE, stepQueueName, stepQueueOwner, isStepQueue, stepJobId } from './names.js';
+export { AGENT_QUEUE, EXPIRY_QUEUE, stepQueueName, stepQueueOwner, isStepQueue, stepJobId } from './names.js';
 export {
   TaskJobData,
+  ExpiryJobData,
   StepJobData,
   StepJobResult,
   stepJobResult,
   JOBS,
   jobOptions,
+  taskJobOptions,
+  bullmqPriority,
+  isExpired,
+  expiryMessage,
   workerOptions,
   queueOptions,
   QUEUE_EVENTS_MAX_LEN,
@@ -23,6 +28,12 @@ export type { TaskStats, StepHistogram } from './store/stats.js';
 export { TRANSITIONS } from './store/lifecycle.js';
 export type { TaskLifecycle, NewTask, CreatedTask, StatusDetails, Transition } from './store/lifecycle.js';
 export type { TaskRecords } from './store/records.js';
+export { isIndexPosition } from './store/task-index.js';
+export type { TaskIndex, IndexQuery, IndexPage, IndexedTask } from './store/task-index.js';
+export { USAGE_DAY_TTL_S, emptyUsage, stepUsageOf } from './store/usage.js';
+export type { UsageRecords, StepUsage, UsageSums } from './store/usage.js';
+export type { TaskDeletion, Deletion } from './store/deletion.js';
+export type { WorkspaceCleanups } from './store/workspace-cleanup.js';
 export type { StepRecords, StoredStep } from './store/steps.js';
 export type { TaskEvents } from './store/events.js';
 export type { TaskFiles, StoredFile, ListedFile } from './store/files.js';

@@ -1,6 +1,12 @@
 /** The queue every research task goes through. */
 export const AGENT_QUEUE = 'agent';
 
+/**
+ * Delayed checks of tasks with a `ttlSeconds`: each fires when its task's time to start is over
+ * and fails the task as `expired` if it is still queued (see `ExpirySweeper` in the API).
+ */
+export const EXPIRY_QUEUE = 'expiry';
+
 const STEP_QUEUE_PREFIX = 'steps.';
 
 /** Each worker consumes its own step queue, so a step runs in the container of the worker that owns the task. */

@@ -1,5 +1,6 @@
 import type { Redis } from './connection.js';
 import { CancelRequests } from './store/cancel.js';
+import { TaskDeletion } from './store/deletion.js';
 import { TaskEvents } from './store/events.js';
 import { TaskFiles } from './store/files.js';
 import { Idempotency } from './store/idempotency.js';
@@ -8,7 +9,10 @@ import { TaskRecords } from './store/records.js';
 import { SandboxSlots } from './store/slots.js';
 import { TaskStats } from './store/stats.js';
 import { StepRecords } from './store/steps.js';
-import { TaskKeys } from './store/task-keys.js';
+import { TaskIndex } from './store/task-index.js';
+import { TaskKeys, UNFINISHED_TTL_S } from './store/task-keys.js';
+import { UsageRecords } from './store/usage.js';
+import { WorkspaceCleanups } from './store/workspace-cleanup.js';
 
 export interface TaskStoreOptions {
   /** How long a finished task's record, events and files are kept. Default: 7 days. */
@@ -38,17 +42,31 @@ export class TaskStore {
   readonly cancels: CancelRequests;
   /** Counters and the step duration histogram. */
   readonly stats: TaskStats;
+  /** The list of tasks by tenant, status and tag. */
+  readonly index: TaskIndex;
+  /** What tasks use, per task and per tenant and day. */
+  readonly usage: UsageRecords;
+  /** Deleting a finished task. */
+  readonly deletion: TaskDeletion;
+  /** Requests to remove deleted tasks' workspaces. */
+  readonly workspaces: WorkspaceCleanups;
 
   constructor(redis: Redis, prefix: string, options: TaskStoreOptions = {}) {
     const keys = new TaskKeys(prefix);
+    const retentionSeconds = options.retentionSeconds ?? 7 * 86_400;
     this.idempotency = new Idempotency(redis, prefix);
     this.steps = new StepRecords(redis, keys);
-    this.lifecycle = new TaskLifecycle(redis, keys, this.idempotency, options.retentionSeconds ?? 7 * 86_400);
+    // An index set outlives every record in it: unfinished ones and finished ones alike.
+    this.index = new TaskIndex(redis, keys, Math.max(UNFINISHED_TTL_S, retentionSeconds) + 86_400);
+    this.lifecycle = new TaskLifecycle(redis, keys, this.idempotency, this.index, retentionSeconds);
     this.records = new TaskRecords(redis, keys, this.steps);
     this.events = new TaskEvents(redis, keys);
     this.files = new TaskFiles(redis, keys);
     this.slots = new SandboxSlots(redis, keys);
     this.cancels = new CancelRequests(redis, keys);
     this.stats = new TaskStats(redis, prefix);
+    this.usage = new UsageRecords(redis, keys);
+    this.deletion = new TaskDeletion(redis, keys, this.index);
+    this.workspaces = new WorkspaceCleanups(redis, keys);
   }
 }

@@ -7,7 +7,7 @@ import {
   TaskStore,
   WorkerRegistry,
   createRedis,
-  jobOptions,
+  taskJobOptions,
   type Redis,
   type TaskJobData,
 } from '@research/queue';
@@ -228,7 +228,7 @@ export class System {
     const createdAt = new Date().toISOString();
     const jobs = requests.map((request) => {
       const data: TaskJobData = { taskId: `t-${this.id}-${++this.enqueued}`, request, createdAt };
-      return { name: JOBS.task.name(data), data, opts: jobOptions('task', { jobId: data.taskId }) };
+      return { name: JOBS.task.name(data), data, opts: taskJobOptions(data.taskId, request) };
     });
     for (let i = 0; i < jobs.length; i += 250) {
       const chunk = jobs.slice(i, i + 250);

@@ -62,7 +62,8 @@ describe('POST /v1/jobs', () => {
       createdAt: accepted.createdAt,
     });
     expect(job?.opts.attempts).toBeGreaterThanOrEqual(3);
-    expect(await job?.getState()).toBe('waiting');
+    // Every task job has a priority (see bullmqPriority), so a queued one is `prioritized`.
+    expect(await job?.getState()).toBe('prioritized');
 
     const view = await call(api.url, 'GET', accepted.links.self, { headers: AUTH });
     expect(view.status).toBe(200);
@@ -166,7 +167,7 @@ describe('Idempotency-Key', () => {
     expect(b.status).toBe(202);
     expect(b.json.id).toBe(a.json.id);
     expect(b.json.createdAt).toBe(a.json.createdAt);
-    const counts = await api.queue.getJobs(['waiting']);
+    const counts = await api.queue.getJobs(['prioritized']);
     expect(counts.filter((j) => j.data.request.prompt === 'once')).toHaveLength(1);
   });
 
@@ -254,7 +255,7 @@ describe('POST /v1/jobs/:id/cancel', () => {
   it('removes a queued job from the queue and marks it cancelled', async () => {
     const { json } = await post({ prompt: 'cancel me' });
     const id = (json as TaskAccepted).id;
-    expect(await api.queue.getJobState(id)).toBe('waiting');
+    expect(await api.queue.getJobState(id)).toBe('prioritized');
     const res = await call(api.url, 'POST', `/v1/jobs/${id}/cancel`, { headers: AUTH });
     expect(res.status).toBe(202);
     expect(TaskView.parse(res.json).status).toBe('cancelled');

@@ -7,10 +7,14 @@ import {
   type TaskResult,
   type TaskStatus,
 } from '@research/contracts';
+import { DEFAULT_TENANT } from '@research/config';
 import type { Redis } from '../connection.js';
 import type { Idempotency } from './idempotency.js';
-import { statsKey } from './stats.js';
+import { statsKey, tenantStatsKey } from './stats.js';
+import { INDEX_LUA, indexPosition, promptPreview, type TaskIndex } from './task-index.js';
 import { EVENTS_MAX_LEN, type TaskKeys, UNFINISHED_TTL_S } from './task-keys.js';
+
+type Multi = ReturnType<Redis['multi']>;
 
 /** What a new task's record starts with. One object, so a field can be added without touching callers. */
 export interface NewTask {
@@ -46,6 +50,7 @@ export class TaskLifecycle {
     private readonly redis: Redis,
     private readonly keys: TaskKeys,
     private readonly idempotency: Idempotency,
+    private readonly index: TaskIndex,
     private readonly retentionSeconds: number,
   ) {}
 
@@ -53,29 +58,61 @@ export class TaskLifecycle {
    * Creates the record unless the idempotency key already names a task; returns the task's id
    * and whether it is new.
    */
-  async create({ id, request, createdAt, maxSteps, idempotencyHash, tenant }: NewTask): Promise<CreatedTask> {
-    if (idempotencyHash) {
-      const claim = await this.idempotency.claim(idempotencyHash, id, request);
-      if (!claim.claimed) return { id: claim.id, created: false, sameRequest: claim.sameRequest };
+  async create(task: NewTask): Promise<CreatedTask> {
+    const [created] = await this.createMany([task]);
+    return created!;
+  }
+
+  /**
+   * {@link create} for many tasks: the idempotency claims go out together, then every new record,
+   * its first event and its index entries in one MULTI. Results are in the order of `tasks`.
+   */
+  async createMany(tasks: readonly NewTask[]): Promise<CreatedTask[]> {
+    const claims = await Promise.all(
+      tasks.map((t) => (t.idempotencyHash ? this.idempotency.claim(t.idempotencyHash, t.id, t.request) : undefined)),
+    );
+    const m = this.redis.multi();
+    const touched = new Set<string>();
+    const results = tasks.map((task, i): CreatedTask => {
+      const claim = claims[i];
+      if (claim && !claim.claimed) return { id: claim.id, created: false, sameRequest: claim.sameRequest };
+      this.addRecord(m, task, touched);
+      return { id: task.id, created: true, sameRequest: true };
+    });
+    if (results.some((r) => r.created)) {
+      this.index.expire(m, touched);
+      await m.exec();
     }
+    return results;
+  }
+
+  private addRecord(m: Multi, task: NewTask, touched: Set<string>): void {
+    const { id, request, createdAt, maxSteps, idempotencyHash, tenant } = task;
     const progress: TaskProgress = { step: 0, maxSteps, phase: 'queued' };
     const event: TaskEvent = { type: 'status', at: createdAt, status: 'queued' };
-    await this.redis
-      .multi()
-      .hset(this.keys.record(id), {
-        id,
-        request: JSON.stringify(request),
-        status: 'queued',
-        createdAt,
-        progress: JSON.stringify(progress),
-        ...(tenant === undefined ? {} : { tenant }),
-      })
+    const pos = indexPosition(createdAt, id);
+    m.hset(this.keys.record(id), {
+      id,
+      request: JSON.stringify(request),
+      status: 'queued',
+      createdAt,
+      progress: JSON.stringify(progress),
+      pos,
+      preview: promptPreview(request.prompt),
+      ...(request.tags?.length ? { tags: JSON.stringify(request.tags) } : {}),
+      ...(idempotencyHash === undefined ? {} : { idem: idempotencyHash }),
+      ...(tenant === undefined ? {} : { tenant }),
+    })
       .expire(this.keys.record(id), UNFINISHED_TTL_S)
       .xadd(this.keys.events(id), 'MAXLEN', '~', EVENTS_MAX_LEN, '*', 'e', JSON.stringify(event))
       .expire(this.keys.events(id), UNFINISHED_TTL_S)
       .hincrby(statsKey(this.keys.prefix), 'submitted', 1)
-      .exec();
-    return { id, created: true, sameRequest: true };
+      .hincrby(tenantStatsKey(this.keys.prefix), `${tenant ?? DEFAULT_TENANT}|submitted`, 1);
+    this.index.addNew(
+      m,
+      { pos, ...(tenant === undefined ? {} : { tenant }), ...(request.tags ? { tags: request.tags } : {}) },
+      touched,
+    );
   }
 
   async status(id: string): Promise<TaskStatus | undefined> {
@@ -108,6 +145,24 @@ export class TaskLifecycle {
     details: StatusDetails = {},
     at = new Date().toISOString(),
   ): Promise<Transition> {
+    return this.apply(id, to, details, at, allowedFrom(to));
+  }
+
+  /**
+   * Fails a task that is still `queued` with error code `expired` (its `ttlSeconds` is over). A
+   * task that started or ended meanwhile is left as it is: the result says its status.
+   */
+  expire(id: string, message: string, at = new Date().toISOString()): Promise<Transition> {
+    return this.apply(id, 'failed', { error: { code: 'expired', message } }, at, ['queued']);
+  }
+
+  private async apply(
+    id: string,
+    to: TaskStatus,
+    details: StatusDetails,
+    at: string,
+    from: readonly TaskStatus[],
+  ): Promise<Transition> {
     const final = FINAL_STATUSES.includes(to);
     const fields: string[] = [];
     if (details.workerId) fields.push('workerId', details.workerId);
@@ -115,22 +170,23 @@ export class TaskLifecycle {
     if (details.error) fields.push('error', JSON.stringify(details.error));
     if (final) fields.push('finishedAt', at);
     const event: TaskEvent = { type: 'status', at, status: to, ...details };
+    const [record, ...kept] = this.keys.all(id);
+    const keys = [record!, this.keys.events(id), statsKey(this.keys.prefix), tenantStatsKey(this.keys.prefix)];
+    for (const key of kept) if (!keys.includes(key)) keys.push(key);
     const reply = (await this.redis.eval(
       TRANSITION,
-      6,
-      this.keys.record(id),
-      this.keys.events(id),
-      statsKey(this.keys.prefix),
-      this.keys.steps(id),
-      this.keys.outcomes(id),
-      this.keys.files(id),
+      keys.length,
+      ...keys,
       to,
       at,
       JSON.stringify(event),
       EVENTS_MAX_LEN,
       this.retentionSeconds,
-      allowedFrom(to).join(' '),
+      from.join(' '),
       final ? '1' : '0',
+      this.index.base,
+      this.index.ttlSeconds,
+      DEFAULT_TENANT,
       ...fields,
     )) as [number, string, string?];
     const [done, status, startedAt] = reply;
@@ -159,11 +215,14 @@ export type Transition =
   | { ok: false; status: TaskStatus | undefined };
 
 /**
- * KEYS: record, events, stats, then the other keys a finished task keeps (steps, outcomes, files).
- * ARGV: to, at, event JSON, events max length, retention s, statuses `to` may follow (space
- * separated), final ('1'/'0'), then field/value pairs for the record.
+ * KEYS: record, events, stats, tenant stats, then the other keys a finished task keeps (steps,
+ * outcomes, files, counted steps). ARGV: to, at, event JSON, events max length, retention s,
+ * statuses the task may be in (space separated), final ('1'/'0'), index base, index TTL s, the
+ * default tenant, then field/value pairs for the record. The index moves in the same script, so
+ * a list never shows a status the record does not have.
  */
-const TRANSITION = `local current = redis.call('HGET', KEYS[1], 'status')
+const TRANSITION = `${INDEX_LUA}
+local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return {0, ''} end
 local allowed = false
 for from in string.gmatch(ARGV[6], '%S+') do
@@ -171,17 +230,21 @@ for from in string.gmatch(ARGV[6], '%S+') do
 end
 if not allowed then return {0, current} end
 local to = ARGV[1]
-if #ARGV > 7 then redis.call('HSET', KEYS[1], 'status', to, unpack(ARGV, 8)) else redis.call('HSET', KEYS[1], 'status', to) end
+if #ARGV > 10 then redis.call('HSET', KEYS[1], 'status', to, unpack(ARGV, 11)) else redis.call('HSET', KEYS[1], 'status', to) end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'e', ARGV[3])
 local startedAt = ''
 if to == 'running' then
   redis.call('HSETNX', KEYS[1], 'startedAt', ARGV[2])
   startedAt = redis.call('HGET', KEYS[1], 'startedAt')
 end
+local meta = redis.call('HMGET', KEYS[1], 'pos', 'tenant')
+local tenant = meta[2] or ARGV[10]
+if meta[1] then index_move(ARGV[8], tonumber(ARGV[9]), tenant, meta[1], current, to) end
 if ARGV[7] == '1' then
   redis.call('HINCRBY', KEYS[3], to, 1)
+  redis.call('HINCRBY', KEYS[4], tenant .. '|' .. to, 1)
   for i = 1, #KEYS do
-    if i ~= 3 then redis.call('EXPIRE', KEYS[i], ARGV[5]) end
+    if i ~= 3 and i ~= 4 then redis.call('EXPIRE', KEYS[i], ARGV[5]) end
   end
 end
 return {1, to, startedAt}`;

@@ -11,6 +11,7 @@ import type { Redis } from '../connection.js';
 import { fencedHset, type TaskFence } from './fence.js';
 import type { StepRecords } from './steps.js';
 import type { TaskKeys } from './task-keys.js';
+import { UsageRecords } from './usage.js';
 
 const CHECKPOINT_FIELD = 'checkpoint';
 
@@ -48,6 +49,8 @@ export class TaskRecords {
       createdAt: h.createdAt,
       progress: h.progress ? (JSON.parse(h.progress) as TaskProgress) : { step: 0, maxSteps: 1, phase: 'queued' },
       steps: steps.map(({ queue: _queue, ...v }) => StepView.parse(v)),
+      tags: request.tags ?? [],
+      usage: UsageRecords.fromRecord(h),
     };
     if (h.startedAt) view.startedAt = h.startedAt;
     if (h.finishedAt) view.finishedAt = h.finishedAt;

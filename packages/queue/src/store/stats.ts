@@ -10,6 +10,14 @@ export function statsKey(prefix: string): string {
   return `${prefix}:stats`;
 }
 
+/**
+ * Totals per tenant (`<tenant>|<name>` fields: submitted, completed, failed, cancelled, and the
+ * usage fields), counted in the same scripts and transactions as the changes they count.
+ */
+export function tenantStatsKey(prefix: string): string {
+  return `${prefix}:stats:tenants`;
+}
+
 /** One bucket per observation (made cumulative when read), plus count and sum, within `m`. */
 export function addStepDuration(m: Multi, prefix: string, durationMs: number): Multi {
   const key = statsKey(prefix);
@@ -57,6 +65,21 @@ export class TaskStats {
       count: Number(h.step_count ?? 0),
       sumSeconds: Number(h.step_sum_s ?? 0),
     };
+  }
+
+  /** Totals per tenant since the store began: submitted, completed, failed, cancelled, modelCalls, …. */
+  async tenantCounters(): Promise<Map<string, Record<string, number>>> {
+    const h = await this.redis.hgetall(tenantStatsKey(this.prefix));
+    const out = new Map<string, Record<string, number>>();
+    for (const [field, value] of Object.entries(h)) {
+      const bar = field.lastIndexOf('|');
+      if (bar <= 0) continue;
+      const tenant = field.slice(0, bar);
+      const counters = out.get(tenant) ?? {};
+      counters[field.slice(bar + 1)] = Number(value);
+      out.set(tenant, counters);
+    }
+    return out;
   }
 
   /** Totals since the store began: submitted, completed, failed, cancelled, containerRestarts, …. */

@@ -29,13 +29,17 @@ export class TaskKeys {
   files(id: string): string {
     return `${this.prefix}:task:${id}:files`;
   }
+  /** Indexes of the steps already counted in the task's usage (so a step is counted once). */
+  counted(id: string): string {
+    return `${this.prefix}:task:${id}:counted`;
+  }
   /** With per-task sandboxes: the task a slot (container and volume) was given to, for garbage collection. */
   slotTask(slot: string): string {
     return `${this.prefix}:sandbox-slot:${slot}`;
   }
-  /** Everything a task keeps, for the retention of a finished one. */
+  /** Everything a task keeps, for the retention of a finished one; the record first. */
   all(id: string): string[] {
-    return [this.record(id), this.steps(id), this.outcomes(id), this.events(id), this.files(id)];
+    return [this.record(id), this.steps(id), this.outcomes(id), this.events(id), this.files(id), this.counted(id)];
   }
 }
 

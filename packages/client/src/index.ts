@@ -1,5 +1,5 @@
 export { ResearchClient } from './client.js';
-export type { SubmitOptions } from './client.js';
+export type { ArchiveDownload, ListQuery, SubmitOptions, UsageQueryOptions } from './client.js';
 export { DEFAULT_API_URL } from './transport.js';
 export type { ClientOptions } from './transport.js';
 export type { EventsOptions, StreamedEvent } from './events.js';

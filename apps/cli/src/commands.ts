@@ -6,6 +6,7 @@ import { followTask, type Output } from './follow.js';
 import { runGc } from './gc.js';
 import { printLogs } from './logs.js';
 import { formatBytes, statusReport } from './render.js';
+import { InputError, downloadArchive, listTasks, submitBatch } from './task-ops.js';
 
 export interface Io {
   stdout: Output & { write(chunk: string | Uint8Array): unknown };
@@ -88,6 +89,16 @@ async function dispatch(command: CliCommand, io: Io): Promise<number> {
       if (printed === 0 && !command.json) io.stderr.write('no events (yet)\n');
       return io.signal?.aborted ? EXIT.interrupted : EXIT.ok;
     }
+    case 'list':
+      return await listTasks(client, command, io);
+    case 'download':
+      return await downloadArchive(client, command, io);
+    case 'batch':
+      return await submitBatch(client, command, io);
+    case 'delete':
+      await client.delete(command.id);
+      io.stdout.write(`deleted ${command.id}\n`);
+      return EXIT.ok;
   }
 }
 
@@ -121,6 +132,7 @@ export function describeError(
 ): { message: string; code: number } {
   const url = command.conn.url;
   if (err instanceof MissingKeyError) return { message: err.message, code: EXIT.auth };
+  if (err instanceof InputError) return { message: err.message, code: EXIT.usage };
   if (err instanceof ApiError) {
     switch (err.status) {
       case 401:

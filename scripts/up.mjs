@@ -338,7 +338,15 @@ async function main() {
   }
   const apiUrl = `http://127.0.0.1:${apiPort}`;
   const dashboardUrl = `http://127.0.0.1:${dashboardPort}`;
-  await waitFor(() => httpOk(`${apiUrl}/readyz`), 'the API', 30_000);
+  // The API's own client (built above with the apps): ready() is GET /readyz, Redis reachable.
+  const { ResearchClient } = await import(new URL('../packages/client/dist/index.js', import.meta.url).href);
+  const api = new ResearchClient({ baseUrl: apiUrl, apiKey, requestTimeoutMs: 1_000 });
+  const ready = () =>
+    api
+      .ready()
+      .then(() => true)
+      .catch(() => false);
+  await waitFor(ready, 'the API', 30_000);
   await waitFor(() => httpOk(`${dashboardUrl}/`), 'the dashboard', 30_000);
 
   console.log(`

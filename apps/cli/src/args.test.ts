@@ -3,6 +3,7 @@ import { EXIT, parseArgs, type CliCommand } from './args.js';
 import { parseLoadtestArgs } from './loadtest.js';
 
 const env = { RESEARCH_API_URL: 'http://127.0.0.1:4000', RESEARCH_API_KEY: 'env-key' };
+const envConn = { url: 'http://127.0.0.1:4000', key: 'env-key' };
 
 function command(argv: string[], e: Record<string, string | undefined> = env): CliCommand {
   const r = parseArgs(argv, e);
@@ -72,6 +73,56 @@ describe('research arguments', () => {
       output: 'out.md',
     });
     expect(command(['cancel', 't1'])).toMatchObject({ name: 'cancel', id: 't1' });
+  });
+
+  it('parses list, download, batch and delete', () => {
+    expect(command(['list'])).toEqual({ name: 'list', all: false, json: false, conn: envConn });
+    expect(
+      command([
+        'list',
+        '--status',
+        'failed',
+        '--tag',
+        'nightly',
+        '--created-after',
+        '2026-11-01T00:00:00Z',
+        '--created-before',
+        '2026-12-01T00:00:00Z',
+        '--limit',
+        '50',
+        '--cursor',
+        'abc',
+        '--json',
+      ]),
+    ).toEqual({
+      name: 'list',
+      status: 'failed',
+      tag: 'nightly',
+      createdAfter: '2026-11-01T00:00:00Z',
+      createdBefore: '2026-12-01T00:00:00Z',
+      limit: 50,
+      cursor: 'abc',
+      all: false,
+      json: true,
+      conn: envConn,
+    });
+    expect(parseArgs(['list', '--status', 'sleeping'], env)).toMatchObject({ kind: 'exit', code: EXIT.usage });
+    expect(parseArgs(['list', '--all', '--cursor', 'abc'], env)).toMatchObject({ kind: 'exit', code: EXIT.usage });
+    expect(command(['download', 't1'])).toEqual({ name: 'download', id: 't1', conn: envConn });
+    expect(command(['download', 't1', '-o', '-'])).toMatchObject({ output: '-' });
+    expect(command(['batch', 'tasks.jsonl'])).toEqual({
+      name: 'batch',
+      file: 'tasks.jsonl',
+      json: false,
+      conn: envConn,
+    });
+    expect(command(['delete', 't1'])).toEqual({ name: 'delete', id: 't1', conn: envConn });
+  });
+
+  it('parses logs with --follow and --json', () => {
+    expect(command(['logs', 't1'])).toMatchObject({ name: 'logs', id: 't1', follow: false, json: false });
+    expect(command(['logs', 't1', '-f', '--json'])).toMatchObject({ name: 'logs', id: 't1', follow: true, json: true });
+    expect(parseArgs(['logs'], env)).toMatchObject({ kind: 'exit', code: EXIT.usage });
   });
 
   it('refuses bad numbers, missing arguments and unknown commands with exit code 2', () => {
@@ -155,5 +206,16 @@ describe('loadtest arguments', () => {
     expect(both).toMatchObject({ kind: 'exit', code: 2 });
     expect(both.kind === 'exit' && both.stderr).toContain('cannot be used with');
     expect(parseLoadtestArgs(['--tasks', '5'], {})).toMatchObject({ kind: 'exit', code: 3 });
+  });
+
+  it('takes --batch N up to 1,000', () => {
+    expect(parseLoadtestArgs(['--key', 'k', '--batch', '250'], {})).toMatchObject({
+      kind: 'run',
+      options: { batch: 250 },
+    });
+    expect(parseLoadtestArgs(['--key', 'k'], {})).not.toHaveProperty('options.batch');
+    const tooBig = parseLoadtestArgs(['--key', 'k', '--batch', '1001'], {});
+    expect(tooBig).toMatchObject({ kind: 'exit', code: 2 });
+    expect(tooBig.kind === 'exit' && tooBig.stderr).toContain('at most 1000 tasks');
   });
 });

@@ -1,6 +1,7 @@
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { basename } from 'node:path';
-import { DEFAULT_API_URL } from './client.js';
+import { MAX_LIST_LIMIT, TASK_STATUSES, type TaskStatus } from '@research/contracts';
+import { DEFAULT_API_URL } from '@research/client';
 import { type GcCommand, registerGc } from './gc.js';
 
 /** Where the API is and the key for it, after flags and environment are merged. */
@@ -26,6 +27,22 @@ export type CliCommand =
   | { name: 'status'; id: string; json: boolean; conn: Connection }
   | { name: 'files'; id: string; path?: string; output?: string; conn: Connection }
   | { name: 'cancel'; id: string; conn: Connection }
+  | { name: 'logs'; id: string; follow: boolean; json: boolean; conn: Connection }
+  | {
+      name: 'list';
+      status?: TaskStatus;
+      tag?: string;
+      createdAfter?: string;
+      createdBefore?: string;
+      limit?: number;
+      cursor?: string;
+      all: boolean;
+      json: boolean;
+      conn: Connection;
+    }
+  | { name: 'download'; id: string; output?: string; conn: Connection }
+  | { name: 'batch'; file: string; json: boolean; conn: Connection }
+  | { name: 'delete'; id: string; conn: Connection }
   | GcCommand;
 
 /** A local file to send as an input file, and where it goes in the task directory. */
@@ -189,6 +206,79 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
     .argument('<id>', 'task id')
     .action((id: string, _o: unknown, cmd: Command) => {
       result = { name: 'cancel', id, conn: conn(cmd) };
+    });
+
+  sub('logs')
+    .description("print a task's events (the past ones; with --follow, live ones too until the task ends)")
+    .argument('<id>', 'task id')
+    .option('-f, --follow', 'keep printing live events until the task is final', false)
+    .option('--json', 'one JSON object per event and line: {id, event}', false)
+    .action((id: string, o: { follow: boolean; json: boolean }, cmd: Command) => {
+      result = { name: 'logs', id, follow: o.follow, json: o.json, conn: conn(cmd) };
+    });
+
+  sub('list')
+    .description('list your tasks, newest first, one page at a time (or --all)')
+    .addOption(new Option('--status <status>', 'only tasks with this status').choices(TASK_STATUSES))
+    .option('--tag <tag>', 'only tasks with this tag')
+    .option('--created-after <time>', 'only tasks created after this ISO 8601 instant')
+    .option('--created-before <time>', 'only tasks created before this ISO 8601 instant')
+    .option('--limit <n>', `tasks per page, at most ${MAX_LIST_LIMIT} [20]`, positiveInt)
+    .option('--cursor <cursor>', 'the page after the one that printed this cursor')
+    .option('--all', 'follow every page to the end', false)
+    .option('--json', 'print the page ({items, nextCursor}), or with --all one task per line', false)
+    .action(
+      (
+        o: {
+          status?: TaskStatus;
+          tag?: string;
+          createdAfter?: string;
+          createdBefore?: string;
+          limit?: number;
+          cursor?: string;
+          all: boolean;
+          json: boolean;
+        },
+        cmd: Command,
+      ) => {
+        if (o.all && o.cursor !== undefined)
+          cmd.error('error: --all starts at the first page; leave out --cursor', { exitCode: EXIT.usage });
+        result = {
+          name: 'list',
+          ...(o.status !== undefined ? { status: o.status } : {}),
+          ...(o.tag !== undefined ? { tag: o.tag } : {}),
+          ...(o.createdAfter !== undefined ? { createdAfter: o.createdAfter } : {}),
+          ...(o.createdBefore !== undefined ? { createdBefore: o.createdBefore } : {}),
+          ...(o.limit !== undefined ? { limit: o.limit } : {}),
+          ...(o.cursor !== undefined ? { cursor: o.cursor } : {}),
+          all: o.all,
+          json: o.json,
+          conn: conn(cmd),
+        };
+      },
+    );
+
+  sub('download')
+    .description("download a task's kept files as one .tar.gz")
+    .argument('<id>', 'task id')
+    .option('-o, --output <file>', 'where to write it (`-` for stdout) [research-<id>.tar.gz]')
+    .action((id: string, o: { output?: string }, cmd: Command) => {
+      result = { name: 'download', id, ...(o.output !== undefined ? { output: o.output } : {}), conn: conn(cmd) };
+    });
+
+  sub('batch')
+    .description('submit many tasks at once: one JSON task per line ({"prompt": …, "tags": […], "idempotencyKey": …})')
+    .argument('<file>', 'a JSON Lines file, or - for stdin')
+    .option('--json', 'print the results ({id} or {error}) one per line', false)
+    .action((file: string, o: { json: boolean }, cmd: Command) => {
+      result = { name: 'batch', file, json: o.json, conn: conn(cmd) };
+    });
+
+  sub('delete')
+    .description('delete a finished task: its record, events, files and workspace')
+    .argument('<id>', 'task id')
+    .action((id: string, _o: unknown, cmd: Command) => {
+      result = { name: 'delete', id, conn: conn(cmd) };
     });
 
   registerGc(sub('gc'), (c, cmd) => (result = { ...c, conn: conn(cmd) }));

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from './args.js';
-import { ResearchClient } from './client.js';
+import { ResearchClient } from '@research/client';
 import { cleanPrefix, freePort, testPrefix } from '@research/testing';
 import { KEY, cli, playFinish, playStep, startApi, type RunningApi } from '../test/api.js';
 

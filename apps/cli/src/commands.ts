@@ -1,11 +1,12 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import type { InputFile, TaskRequest, TaskView } from '@research/contracts';
 import { EXIT, type CliCommand, type Connection, type FileSpec } from './args.js';
-import { ResearchClient } from './client.js';
-import { ApiError, ConnectionError, ProtocolError, TimeoutError } from './errors.js';
+import { ResearchClient, ApiError, ConnectionError, ProtocolError, TimeoutError } from '@research/client';
 import { followTask, type Output } from './follow.js';
 import { runGc } from './gc.js';
+import { printLogs } from './logs.js';
 import { formatBytes, statusReport } from './render.js';
+import { InputError, downloadArchive, listTasks, submitBatch } from './task-ops.js';
 
 export interface Io {
   stdout: Output & { write(chunk: string | Uint8Array): unknown };
@@ -102,6 +103,26 @@ async function dispatch(command: CliCommand, io: Io): Promise<number> {
       await client.cancel(command.id);
       io.stdout.write(`cancel requested for ${command.id}; check with: research status ${command.id}\n`);
       return EXIT.ok;
+    case 'logs': {
+      const printed = await printLogs(client, command.id, {
+        out: io.stdout,
+        follow: command.follow,
+        json: command.json,
+        ...(io.signal ? { signal: io.signal } : {}),
+      });
+      if (printed === 0 && !command.json) io.stderr.write('no events (yet)\n');
+      return io.signal?.aborted ? EXIT.interrupted : EXIT.ok;
+    }
+    case 'list':
+      return await listTasks(client, command, io);
+    case 'download':
+      return await downloadArchive(client, command, io);
+    case 'batch':
+      return await submitBatch(client, command, io);
+    case 'delete':
+      await client.delete(command.id);
+      io.stdout.write(`deleted ${command.id}\n`);
+      return EXIT.ok;
   }
 }
 
@@ -136,6 +157,7 @@ export function describeError(
   const url = command.conn.url;
   if (err instanceof MissingKeyError) return { message: err.message, code: EXIT.auth };
   if (err instanceof InputFileReadError) return { message: err.message, code: EXIT.usage };
+  if (err instanceof InputError) return { message: err.message, code: EXIT.usage };
   if (err instanceof ApiError) {
     switch (err.status) {
       case 401:

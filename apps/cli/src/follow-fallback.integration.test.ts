@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TaskView } from '@research/contracts';
 import { EXIT } from './args.js';
-import { ResearchClient } from './client.js';
+import { ResearchClient } from '@research/client';
 import { followTask } from './follow.js';
 import { cli } from '../test/api.js';
 

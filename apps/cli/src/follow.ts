@@ -1,7 +1,13 @@
 import cliProgress from 'cli-progress';
 import { FINAL_STATUSES, type TaskEvent, type TaskView } from '@research/contracts';
-import type { EventsOptions, ResearchClient } from './client.js';
-import { ApiError, ConnectionError, ProtocolError, TimeoutError } from './errors.js';
+import {
+  type EventsOptions,
+  type ResearchClient,
+  ApiError,
+  ConnectionError,
+  ProtocolError,
+  TimeoutError,
+} from '@research/client';
 import { applyEvent, barText, eventLine, finalReport, initialState, type FollowState } from './render.js';
 
 /** Where follow output goes; `write` receives whole lines or bar frames. */

@@ -2,7 +2,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describeError } from './commands.js';
-import { ResearchClient } from './client.js';
+import { ResearchClient } from '@research/client';
 import { formatResult, loadPrompts, parseLoadtestArgs, preflight, runLoadtest } from './loadtest.js';
 import { renderReport } from './report-html.js';
 

@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { Command, CommanderError, Option } from 'commander';
-import { FINAL_STATUSES, type TaskRequest, type TaskView } from '@research/contracts';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { FINAL_STATUSES, MAX_BATCH_TASKS, type TaskRequest, type TaskView } from '@research/contracts';
 import { positiveInt } from './args.js';
-import { DEFAULT_API_URL, ResearchClient } from './client.js';
-import { ApiError, ConnectionError, TimeoutError } from './errors.js';
+import { DEFAULT_API_URL, ResearchClient, ApiError } from '@research/client';
+import { mapLimit, sleep, submitAll } from './loadtest-submit.js';
+
+export { mapLimit } from './loadtest-submit.js';
 import { histogram, niceBinMs, rateSeries, summarize, type Bin, type Percentiles, type RatePoint } from './stats.js';
 
 export interface LoadtestOptions {
@@ -12,8 +14,10 @@ export interface LoadtestOptions {
   key: string;
   /** Tasks to submit. */
   tasks: number;
-  /** Requests in flight at most (submits, then polls). */
+  /** Requests in flight at most (submits or batches, then polls). */
   concurrency: number;
+  /** Submit in batches of this many tasks (`POST /v1/jobs/batch`, at most 1,000) instead of one request per task. */
+  batch?: number;
   /** K-step replay tasks: K `execute-command` blocks the offline model replays one per turn. Default: 1 (when no prompts). */
   steps?: number;
   /** Prompts, one per task, cycled when fewer than `tasks` (from `--prompt-file`). */
@@ -55,6 +59,8 @@ export interface LoadtestResult {
   mode: { kind: 'replay'; steps: number } | { kind: 'prompts'; file: string | null; count: number };
   url: string;
   concurrency: number;
+  /** Tasks per `POST /v1/jobs/batch`; null when each task was its own `POST /v1/jobs`. */
+  batch: number | null;
   startedAt: string;
   finishedAt: string;
   durationSec: number;
@@ -119,6 +125,16 @@ export function parseLoadtestArgs(
     .option('--tasks <n>', 'tasks to submit', positiveInt, 100)
     .option('--concurrency <c>', 'requests in flight at most', positiveInt, 10)
     .addOption(
+      new Option(
+        '--batch <n>',
+        `submit in batches of N tasks (POST /v1/jobs/batch, N at most ${MAX_BATCH_TASKS})`,
+      ).argParser((v) => {
+        const n = positiveInt(v);
+        if (n > MAX_BATCH_TASKS) throw new InvalidArgumentError(`a batch holds at most ${MAX_BATCH_TASKS} tasks.`);
+        return n;
+      }),
+    )
+    .addOption(
       new Option('--steps <k>', 'K-step replay tasks (execute-command `echo` blocks) [1]')
         .argParser(positiveInt)
         .conflicts('promptFile'),
@@ -142,6 +158,7 @@ export function parseLoadtestArgs(
     key?: string;
     tasks: number;
     concurrency: number;
+    batch?: number;
     steps?: number;
     promptFile?: string;
     maxSteps?: number;
@@ -165,6 +182,7 @@ export function parseLoadtestArgs(
   if (o.promptFile !== undefined) options.promptFile = o.promptFile;
   else options.steps = o.steps ?? 1;
   if (o.maxSteps !== undefined) options.maxSteps = o.maxSteps;
+  if (o.batch !== undefined) options.batch = o.batch;
   if (o.report !== undefined) options.reportDir = o.report;
   return { kind: 'run', options };
 }
@@ -174,18 +192,6 @@ export async function loadPrompts(options: LoadtestOptions): Promise<LoadtestOpt
   const prompts = promptsFromText(await readFile(options.promptFile, 'utf8'));
   if (prompts.length === 0) throw new Error(`${options.promptFile} holds no prompts (one per line)`);
   return { ...options, prompts };
-}
-
-/** Runs `fn` over `items` with at most `limit` at once. */
-export async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lanes = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
-    while (next < items.length) {
-      const item = items[next++]!;
-      await fn(item);
-    }
-  });
-  await Promise.all(lanes);
 }
 
 export interface RunHooks {
@@ -223,31 +229,19 @@ export async function runLoadtest(options: LoadtestOptions, hooks: RunHooks = {}
     return request;
   };
 
-  // Submit: the idempotency key makes a retry after a dropped connection safe (no duplicate task).
-  await mapLimit(records, options.concurrency, async (r) => {
-    r.submitStartMs = Date.now();
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const accepted = await client.submit(requestFor(r.index), { idempotencyKey: `loadtest-${runId}-${r.index}` });
-        r.id = accepted.id;
-        r.submitEndMs = Date.now();
-        submitted += 1;
-        hooks.onSubmitted?.(accepted.id, r.index);
-        break;
-      } catch (err) {
-        if (attempt < 3 && retryable(err) && Date.now() < deadlineMs) {
-          errors.submitRetries += 1;
-          await sleep(200 * 2 ** attempt);
-          continue;
-        }
-        r.submitError = errorText(err);
-        r.submitEndMs = Date.now();
-        if (errors.submitSamples.length < 10 && !errors.submitSamples.includes(r.submitError))
-          errors.submitSamples.push(r.submitError);
-        break;
-      }
-    }
-    report();
+  await submitAll(records, {
+    client,
+    concurrency: options.concurrency,
+    ...(options.batch !== undefined ? { batch: options.batch } : {}),
+    deadlineMs,
+    requestFor,
+    keyFor: (i) => `loadtest-${runId}-${i}`,
+    onAccepted: (r) => {
+      submitted += 1;
+      hooks.onSubmitted?.(r.id!, r.index);
+      report();
+    },
+    errors,
   });
   const submitEndMs = Date.now();
 
@@ -281,7 +275,7 @@ export async function runLoadtest(options: LoadtestOptions, hooks: RunHooks = {}
 /** Pure: the figures from what the run saw. */
 export function buildResult(
   records: readonly TaskRecord[],
-  options: Pick<LoadtestOptions, 'url' | 'concurrency' | 'steps' | 'prompts' | 'promptFile'>,
+  options: Pick<LoadtestOptions, 'url' | 'concurrency' | 'batch' | 'steps' | 'prompts' | 'promptFile'>,
   run: { startMs: number; submitEndMs: number; endMs: number; errors: LoadtestResult['errors'] },
 ): LoadtestResult {
   const accepted = records.filter((r) => r.id !== undefined);
@@ -325,6 +319,7 @@ export function buildResult(
       : { kind: 'replay', steps: options.steps ?? 1 },
     url: options.url,
     concurrency: options.concurrency,
+    batch: options.batch ?? null,
     startedAt: new Date(run.startMs).toISOString(),
     finishedAt: new Date(run.endMs).toISOString(),
     durationSec: (run.endMs - run.startMs) / 1000,
@@ -364,7 +359,7 @@ export function formatResult(r: LoadtestResult): string {
       ? `${r.mode.steps}-step replay tasks`
       : `prompts from ${r.mode.file ?? 'a list'} (${r.mode.count})`;
   const lines = [
-    `loadtest: ${r.tasks} ${mode} against ${r.url}, concurrency ${r.concurrency}`,
+    `loadtest: ${r.tasks} ${mode} against ${r.url}, concurrency ${r.concurrency}${r.batch !== null ? `, in batches of ${r.batch}` : ''}`,
     `submitted   ${r.submitted}/${r.tasks} in ${n(r.submitDurationSec, 2)} s  (${n(r.submitRatePerSec)} tasks/s)`,
     `finished    completed ${r.completed} · failed ${r.failed} (failed ${r.failedByReason.failed}, cancelled ${r.failedByReason.cancelled}, refused ${r.failedByReason.submitError}) · lost ${r.lost}`,
     `throughput  ${n(r.throughputTasksPerSec, 2)} tasks/s · ${n(r.throughputStepsPerSec, 2)} steps/s  (over ${n(r.windowSec, 2)} s, first createdAt → last finishedAt)`,
@@ -404,18 +399,4 @@ export async function preflight(client: ResearchClient): Promise<void> {
     if (err instanceof ApiError && err.status === 404) return;
     throw err;
   }
-}
-
-function retryable(err: unknown): boolean {
-  if (err instanceof ConnectionError || err instanceof TimeoutError) return true;
-  return err instanceof ApiError && (err.status === 429 || err.status === 503 || err.status === 502);
-}
-
-function errorText(err: unknown): string {
-  if (err instanceof ApiError) return `${err.status} ${err.code}: ${err.message}`;
-  return err instanceof Error ? err.message : String(err);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

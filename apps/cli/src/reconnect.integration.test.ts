@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from './args.js';
-import { ResearchClient, type StreamedEvent } from './client.js';
+import { ResearchClient, type StreamedEvent } from '@research/client';
 import { cleanPrefix, testPrefix } from '@research/testing';
 import { KEY, cli, playFinish, playStep, startApi, type RunningApi } from '../test/api.js';
 

@@ -149,8 +149,8 @@ export function cli(args: string[], env: Record<string, string | undefined>): Cl
 }
 
 /**
- * Plays the worker for every task the API queues: finds them in the agent queue's wait list (job
- * id = task id), runs as many steps as the prompt has `<daytona-execute>` blocks, and completes —
+ * Plays the worker for every task the API queues: finds them in the agent queue's wait list or
+ * prioritized set (job id = task id), runs as many steps as the prompt has `<daytona-execute>` blocks, and completes —
  * unless `decide` says to fail the task or leave it hanging.
  */
 export function fakeWorker(
@@ -194,7 +194,11 @@ export function fakeWorker(
   const loop = (async () => {
     await waitForRedis(redis, REDIS_URL);
     while (!stopped) {
-      const ids = await redis.lrange(`${prefix}:agent:wait`, 0, -1);
+      // Task jobs with a priority (every one since tasks take `priority`) wait in the `prioritized` set, others in `wait`.
+      const ids = [
+        ...(await redis.lrange(`${prefix}:agent:wait`, 0, -1)),
+        ...(await redis.zrange(`${prefix}:agent:prioritized`, 0, -1)),
+      ];
       for (const id of ids) {
         if (seen.has(id)) continue;
         seen.add(id);

@@ -1,3 +1,4 @@
+import { ApiError, ResearchClient } from '@research/client';
 import { until, type Spawned } from '@research/testing';
 import { collectGarbage, rssMb } from '../support/process.js';
 import { round, sleep } from '../support/stats.js';
@@ -27,24 +28,21 @@ export async function benchMemory({
   try {
     const api = await system.startApi();
     const worker = await system.startWorker(system.newWorkerId(), { WORKER_CONCURRENCY: '4' });
-    const { apiUrl: url, apiKey: key } = system;
+    const client = new ResearchClient({ baseUrl: system.apiUrl, apiKey: system.apiKey });
     const atStart = { worker: await settledRssMb(worker), api: await settledRssMb(api) };
 
     const submit = async (n: number): Promise<{ lost: number; rejected: number }> => {
       const target = (await total(system)) + n;
       let next = 0;
       let rejected = 0;
-      const body = JSON.stringify({ prompt: replayPrompt(['true']), maxSteps: 2 });
+      const request = { prompt: replayPrompt(['true']), maxSteps: 2 };
       const caller = async () => {
         while (next < n) {
           next++;
-          const res = await fetch(`${url}/v1/jobs`, {
-            method: 'POST',
-            headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-            body,
+          await client.submit(request).catch((err: unknown) => {
+            if (!(err instanceof ApiError)) throw err;
+            rejected++;
           });
-          await res.arrayBuffer();
-          if (res.status !== 202) rejected++;
         }
       };
       await Promise.all(Array.from({ length: submitConcurrency }, caller));

@@ -1,5 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { DEFAULT_API_URL } from './client.js';
+import { type GcCommand, registerGc } from './gc.js';
 
 /** Where the API is and the key for it, after flags and environment are merged. */
 export interface Connection {
@@ -21,7 +22,8 @@ export type CliCommand =
   | { name: 'follow'; id: string; json: boolean; conn: Connection }
   | { name: 'status'; id: string; json: boolean; conn: Connection }
   | { name: 'files'; id: string; path?: string; output?: string; conn: Connection }
-  | { name: 'cancel'; id: string; conn: Connection };
+  | { name: 'cancel'; id: string; conn: Connection }
+  | GcCommand;
 
 /** Either a command to run, or what commander printed (help, version, a usage error) and the exit code. */
 export type ParseResult =
@@ -152,6 +154,8 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
     .action((id: string, _o: unknown, cmd: Command) => {
       result = { name: 'cancel', id, conn: conn(cmd) };
     });
+
+  registerGc(sub('gc'), (c, cmd) => (result = { ...c, conn: conn(cmd) }));
 
   try {
     program.parse([...argv], { from: 'user' });

@@ -4,6 +4,7 @@ import { EXIT, type CliCommand, type Connection } from './args.js';
 import { ResearchClient } from './client.js';
 import { ApiError, ConnectionError, ProtocolError, TimeoutError } from './errors.js';
 import { followTask, type Output } from './follow.js';
+import { runGc } from './gc.js';
 import { formatBytes, statusReport } from './render.js';
 
 export interface Io {
@@ -33,6 +34,7 @@ export async function runCommand(command: CliCommand, io: Io): Promise<number> {
 }
 
 async function dispatch(command: CliCommand, io: Io): Promise<number> {
+  if (command.name === 'gc') return runGc(command, io);
   const client = clientFor(command.conn);
   switch (command.name) {
     case 'submit': {

@@ -18,6 +18,14 @@ export interface LivenessOptions {
   /** Task workspaces older than this are deleted from the volume; 0 keeps them. */
   retentionMs: number;
   logger: Logger;
+  /**
+   * Removes dead workers' sandbox containers and slot volumes (see ./gc.ts): first once the death
+   * watch can judge (a Redis restart silences every worker at once), then every `gcEveryMs`.
+   * Default: none.
+   */
+  collectGarbage?: () => Promise<unknown>;
+  /** Default: 3_600_000. */
+  gcEveryMs?: number;
 }
 
 /**
@@ -29,6 +37,7 @@ export class Liveness {
   private readonly startedAt = new Date().toISOString();
   private readonly timers: NodeJS.Timeout[] = [];
   private reaping = false;
+  private nextGcAt = 0;
   private readonly beatNow = () =>
     void this.beat().catch((err: unknown) => this.options.logger.warn({ err }, 'heartbeat failed'));
 
@@ -88,6 +97,11 @@ export class Liveness {
       for (const id of await deathWatch.dead()) {
         if (id === workerId) continue;
         if (await registry.reap(id, connection)) logger.info({ deadWorker: id }, "reaped a dead worker's step queue");
+      }
+      const { collectGarbage, gcEveryMs = 3_600_000 } = this.options;
+      if (collectGarbage && deathWatch.canJudge() && Date.now() >= this.nextGcAt) {
+        this.nextGcAt = Date.now() + gcEveryMs;
+        await collectGarbage().catch((err: unknown) => logger.warn({ err }, 'sandbox garbage collection failed'));
       }
     } finally {
       this.reaping = false;

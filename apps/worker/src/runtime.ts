@@ -14,6 +14,7 @@ import {
   workerOptions,
 } from '@research/queue';
 import { DockerSandbox, type Sandbox, TaskSandboxPool, sandboxOptionsFromEnv } from '@research/sandbox';
+import { sandboxGc } from './gc.js';
 import { Liveness } from './liveness.js';
 import { StepDispatcher } from './step-dispatcher.js';
 import { StepExecutor } from './step-executor.js';
@@ -124,6 +125,7 @@ export async function startWorker({
     heartbeatMs: env.WORKER_HEARTBEAT_MS,
     retentionMs: env.SANDBOX_RETENTION_HOURS * 3_600_000,
     logger: log,
+    collectGarbage: sandboxGc({ prefix, registry, store, staleMs: deathWatch.staleMs, logger: log }),
   });
   await liveness.start();
 

@@ -79,6 +79,15 @@ export class WorkerRegistry {
     return score === null ? undefined : Number(score);
   }
 
+  /**
+   * Whether worker `id` is alive: it holds its WORKER_ID claim (renewed with every beat), or beat
+   * within `staleMs`. Garbage collection keeps everything of a live worker.
+   */
+  async isLive(id: string, staleMs: number): Promise<boolean> {
+    const [claimed, beat] = await Promise.all([this.redis.exists(this.keys.claim(id)), this.lastBeat(id)]);
+    return claimed === 1 || (beat !== undefined && Date.now() - beat < staleMs);
+  }
+
   /** Ids of workers whose last beat is older than `staleMs`. */
   async stale(staleMs: number): Promise<string[]> {
     return this.redis.zrangebyscore(this.keys.workers(), '-inf', `(${Date.now() - staleMs}`);

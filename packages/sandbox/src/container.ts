@@ -4,11 +4,11 @@ import { pack } from 'tar-stream';
 import { dockerStatus, toSandboxError } from './docker-errors.js';
 import { SandboxImageMissingError } from './errors.js';
 import { execOnce } from './exec.js';
+import { LABEL_PREFIX, LABEL_SANDBOX, LABEL_SPEC, LABEL_VOLUME, LABEL_WORKER } from './labels.js';
 import type { ResolvedOptions } from './options.js';
 import { WORKSPACE_ROOT } from './paths.js';
+import { specRecord } from './spec.js';
 
-export const LABEL_SANDBOX = 'research.sandbox';
-export const LABEL_WORKER = 'research.worker';
 export const RESEARCH_DIR = '/opt/research';
 /** The runner, a package directory python3 runs as a program (its __main__.py). */
 export const RUNNER_PATH = `${RESEARCH_DIR}/runner`;
@@ -31,10 +31,10 @@ export function containerName(workerId: string): string {
  */
 export function createSpec(o: ResolvedOptions): Dockerode.ContainerCreateOptions {
   const memory = o.memoryMb * 1024 * 1024;
-  return {
+  const spec: Dockerode.ContainerCreateOptions = {
     name: containerName(o.workerId),
     Image: o.image,
-    Labels: { ...o.labels, [LABEL_SANDBOX]: 'true', [LABEL_WORKER]: o.workerId },
+    Labels: { ...o.labels, ...ownLabels(o), [LABEL_WORKER]: o.workerId },
     // Our own keep-alive, not the image's entrypoint: the production image's entrypoint starts
     // services (browser, VNC) a network-less sandbox has no use for.
     Entrypoint: ['sleep'],
@@ -58,6 +58,13 @@ export function createSpec(o: ResolvedOptions): Dockerode.ContainerCreateOptions
       Mounts: [{ Type: 'volume', Source: o.volume, Target: WORKSPACE_ROOT }],
     },
   };
+  spec.Labels = { ...spec.Labels, [LABEL_SPEC]: JSON.stringify(specRecord(spec)) };
+  return spec;
+}
+
+/** The labels every container and volume of this sandbox carries: ours, and the deployment's prefix. */
+export function ownLabels(o: Pick<ResolvedOptions, 'queuePrefix'>): Record<string, string> {
+  return { [LABEL_SANDBOX]: 'true', [LABEL_PREFIX]: o.queuePrefix };
 }
 
 /** This worker's container, by labels (running ones first). */
@@ -74,9 +81,10 @@ export async function findContainer(docker: Dockerode, workerId: string): Promis
   return list.find((c) => c.State === 'running') ?? list[0];
 }
 
-export async function ensureImage(docker: Dockerode, image: string): Promise<void> {
+/** The ID `image` resolves to now; SandboxImageMissingError when the engine does not have it. */
+export async function resolveImage(docker: Dockerode, image: string): Promise<string> {
   try {
-    await docker.getImage(image).inspect();
+    return (await docker.getImage(image).inspect()).Id;
   } catch (err) {
     if (dockerStatus(err) === 404) {
       throw new SandboxImageMissingError(
@@ -88,14 +96,22 @@ export async function ensureImage(docker: Dockerode, image: string): Promise<voi
   }
 }
 
-export async function ensureVolume(docker: Dockerode, volume: string): Promise<void> {
+/**
+ * The shared workspace volume, created when missing. Labelled as shared, never with a worker:
+ * it outlives whichever worker made it, and gc removes it only when asked to and no live worker
+ * of the deployment is left (see gc.ts).
+ */
+export async function ensureVolume(
+  docker: Dockerode,
+  o: Pick<ResolvedOptions, 'volume' | 'queuePrefix'>,
+): Promise<void> {
   try {
-    await docker.getVolume(volume).inspect();
+    await docker.getVolume(o.volume).inspect();
   } catch (err) {
     if (dockerStatus(err) !== 404) throw toSandboxError(err, 'inspect volume');
     try {
       // Idempotent on the engine's side: a concurrent creator gets the same volume.
-      await docker.createVolume({ Name: volume, Labels: { [LABEL_SANDBOX]: 'true' } });
+      await docker.createVolume({ Name: o.volume, Labels: { ...ownLabels(o), [LABEL_VOLUME]: 'shared' } });
     } catch (e) {
       throw toSandboxError(e, 'create volume');
     }

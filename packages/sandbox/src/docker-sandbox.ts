@@ -12,11 +12,11 @@ import {
 import {
   containerName,
   createSpec,
-  ensureImage,
   ensureVolume,
   findContainer,
   installRunner,
   probeContainer,
+  resolveImage,
   RUNNER_PATH,
 } from './container.js';
 import { dockerStatus, toSandboxError } from './docker-errors.js';
@@ -36,6 +36,7 @@ import { assertTaskId } from './paths.js';
 import type { ExportReply, RunnerReply, RunnerRequest, Transport } from './protocol.js';
 import { actionRequest } from './requests.js';
 import { RunnerTransport } from './runner-transport.js';
+import { type Drift, describeDrift, imageDrift, specDrift, specRecord } from './spec.js';
 import type { ExportOptions, ExportResult, RunOptions, Sandbox, SandboxInfo } from './types.js';
 
 const WORKER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -271,6 +272,7 @@ export class DockerSandbox implements Sandbox {
     let started = false;
     let container: Dockerode.Container | undefined;
     let inspect: Dockerode.ContainerInspectInfo | undefined;
+    let replaced: Drift[] | undefined;
     for (let attempt = 0; attempt < 3 && !inspect?.State.Running; attempt++) {
       const found = await findContainer(this.docker, this.o.workerId);
       if (!found) {
@@ -278,6 +280,13 @@ export class DockerSandbox implements Sandbox {
         created = true;
       } else {
         container = this.docker.getContainer(found.Id);
+        // Only while nothing of ours runs in it: before this process used it, or once it is not
+        // running (its commands died with it). A running container in use is never pulled away
+        // from its tasks; a tag rebuilt meanwhile takes effect at the next start.
+        if (replaced === undefined && (!this.ensuredOnce || found.State !== 'running')) {
+          replaced = await this.replaceIfDrifted(container);
+          if (replaced.length > 0) continue;
+        }
       }
       try {
         inspect = await container.inspect();
@@ -307,6 +316,7 @@ export class DockerSandbox implements Sandbox {
       image: inspect.Config.Image,
       created,
       started,
+      ...(replaced && replaced.length > 0 ? { replaced: replaced.map((d) => d.field) } : {}),
     };
     if (
       this.live &&
@@ -334,9 +344,40 @@ export class DockerSandbox implements Sandbox {
     return info;
   }
 
+  /**
+   * Removes the found container when it runs another image ID than SANDBOX_IMAGE resolves to now,
+   * or was made with another hardening spec; returns how it differed (empty: kept). An incident:
+   * a worker restarted with another image found its stopped container, started it and ran the old
+   * image. The workspace is on the volume, so only the container's own file system goes.
+   */
+  private async replaceIfDrifted(container: Dockerode.Container): Promise<Drift[]> {
+    let info: Dockerode.ContainerInspectInfo;
+    try {
+      info = await container.inspect();
+    } catch (err) {
+      if (dockerStatus(err) === 404) return [];
+      throw toSandboxError(err, 'inspect container');
+    }
+    const imageId = await resolveImage(this.docker, this.o.image);
+    const image = imageDrift(info, { name: this.o.image, id: imageId });
+    const drift = [...(image ? [image] : []), ...specDrift(info.Config.Labels, specRecord(createSpec(this.o)))];
+    if (drift.length === 0) return drift;
+    const name = info.Name.replace(/^\//, '');
+    this.log.warn(
+      { containerId: info.Id.slice(0, 12), drift },
+      `sandbox container ${name} differs from the configuration (${describeDrift(drift)}); replacing it`,
+    );
+    try {
+      await container.remove({ force: true });
+    } catch (err) {
+      if (dockerStatus(err) !== 404) throw toSandboxError(err, 'remove a container that differs');
+    }
+    return drift;
+  }
+
   private async create(): Promise<Dockerode.Container> {
-    await ensureImage(this.docker, this.o.image);
-    await ensureVolume(this.docker, this.o.volume);
+    await resolveImage(this.docker, this.o.image);
+    await ensureVolume(this.docker, this.o);
     try {
       const c = await this.docker.createContainer(createSpec(this.o));
       this.log.info({ name: containerName(this.o.workerId), image: this.o.image }, 'sandbox container created');

@@ -55,6 +55,12 @@ export interface DockerSandboxOptions {
    * README, "Capabilities"). Commands hold none of them, in any set.
    */
   capAdd?: string[];
+  /**
+   * The deployment's queue prefix (QUEUE_PREFIX), labelled `research.prefix` on every container and
+   * volume, so garbage collection never touches another deployment's objects on a shared engine.
+   * Default: `{research}`.
+   */
+  queuePrefix?: string;
   /** Extra container labels; the contract labels cannot be overridden. Default: none. */
   labels?: Record<string, string>;
   /**
@@ -92,6 +98,7 @@ export const DEFAULTS = {
   exportMaxFiles: 5_000,
   exportMaxNameBytes: 128 * 1024,
   capAdd: ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'KILL', 'SETGID', 'SETUID', 'SETPCAP'],
+  queuePrefix: '{research}',
   labels: {},
   useRunner: true,
   dockerTimeoutMs: 30_000,
@@ -116,6 +123,7 @@ export function resolveOptions(options: DockerSandboxOptions): ResolvedOptions {
 export function sandboxOptionsFromEnv(env: Env, logger?: Logger): DockerSandboxOptions {
   return {
     workerId: env.WORKER_ID,
+    queuePrefix: env.QUEUE_PREFIX,
     image: env.SANDBOX_IMAGE,
     volume: env.SANDBOX_VOLUME,
     networkMode: env.SANDBOX_NETWORK,

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExecuteCommandResult, StepOutcome } from '@research/contracts';
-import { LABEL_POOL_OWNER, TaskSandboxPool, type SlotAssignments } from './task-pool.js';
+import { LABEL_POOL_OWNER } from './labels.js';
+import { TaskSandboxPool, type SlotAssignments } from './task-pool.js';
 import { docker, requireDocker, uniqueId } from './test-helpers.js';
 
 const workerId = uniqueId('pool');

@@ -2,15 +2,12 @@ import { randomUUID } from 'node:crypto';
 import Dockerode from 'dockerode';
 import { createLogger, type Logger } from '@research/config';
 import type { DaytonaAction, StepOutcome } from '@research/contracts';
-import { LABEL_SANDBOX } from './container.js';
+import { ownLabels } from './container.js';
 import { DockerSandbox } from './docker-sandbox.js';
-import type { DockerSandboxOptions } from './options.js';
+import { LABEL_POOL_OWNER, LABEL_PREFIX, LABEL_SLOT, LABEL_VOLUME } from './labels.js';
+import { DEFAULTS, type DockerSandboxOptions } from './options.js';
 import { assertTaskId } from './paths.js';
 import type { ExportOptions, ExportResult, RunOptions, Sandbox, SandboxInfo } from './types.js';
-
-/** Label of every container and volume a pool makes, with the id of the worker that made it. */
-export const LABEL_POOL_OWNER = 'research.pool-owner';
-const LABEL_SLOT = 'research.slot';
 
 /**
  * Where a task's slot is recorded, so a task that resumes on another worker (same Docker engine)
@@ -61,6 +58,10 @@ export class TaskSandboxPool implements Sandbox {
     this.warmTarget = o.warm ?? 2;
   }
 
+  private get prefix(): string {
+    return this.o.base.queuePrefix ?? DEFAULTS.queuePrefix;
+  }
+
   get restarts(): number {
     let n = this.retired;
     for (const s of this.idle) n += s.sandbox.restarts;
@@ -104,7 +105,10 @@ export class TaskSandboxPool implements Sandbox {
     if (slot) await this.destroy(slot);
   }
 
-  /** Slots of dead workers and tasks that never finished: unused containers and volumes older than maxAgeMs. */
+  /**
+   * This worker's slots of tasks that never finished: unused containers and volumes older than
+   * maxAgeMs. Other workers' slots are left to garbage collection (gc.ts), which knows who is alive.
+   */
   async cleanupExpired(maxAgeMs: number): Promise<number> {
     const cutoff = Date.now() - maxAgeMs;
     let removed = 0;
@@ -113,7 +117,8 @@ export class TaskSandboxPool implements Sandbox {
       const s = await p.catch(() => undefined);
       if (s) mine.add(s.id);
     }
-    const containers = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL_POOL_OWNER}`] } });
+    const label = [`${LABEL_POOL_OWNER}=${this.o.base.workerId}`, `${LABEL_PREFIX}=${this.prefix}`];
+    const containers = await this.docker.listContainers({ all: true, filters: { label } });
     for (const c of containers) {
       const slot = c.Labels[LABEL_SLOT];
       if (!slot || mine.has(slot) || c.Created * 1000 > cutoff) continue;
@@ -123,7 +128,7 @@ export class TaskSandboxPool implements Sandbox {
         .catch(() => undefined);
       removed++;
     }
-    const { Volumes } = await this.docker.listVolumes({ filters: { label: [LABEL_POOL_OWNER], dangling: ['true'] } });
+    const { Volumes } = await this.docker.listVolumes({ filters: { label, dangling: ['true'] } });
     for (const v of Volumes ?? []) {
       const slot = v.Labels?.[LABEL_SLOT];
       const created = Date.parse((v as { CreatedAt?: string }).CreatedAt ?? '');
@@ -189,10 +194,15 @@ export class TaskSandboxPool implements Sandbox {
 
   private async makeSlot(): Promise<Slot> {
     const slot = this.slot(`${this.o.base.workerId.slice(0, 40)}-t${randomUUID().slice(0, 12)}`);
-    // The slot's own volume, labelled so clean-up can find it.
+    // The slot's own volume, labelled with its owner so clean-up and gc can tell whose it is.
     await this.docker.createVolume({
       Name: slot.volume,
-      Labels: { [LABEL_SANDBOX]: 'true', [LABEL_POOL_OWNER]: this.o.base.workerId, [LABEL_SLOT]: slot.id },
+      Labels: {
+        ...ownLabels({ queuePrefix: this.prefix }),
+        [LABEL_VOLUME]: 'slot',
+        [LABEL_POOL_OWNER]: this.o.base.workerId,
+        [LABEL_SLOT]: slot.id,
+      },
     });
     await slot.sandbox.ensure();
     return slot;

@@ -9,6 +9,11 @@ export interface SandboxInfo {
   created: boolean;
   /** The container was stopped (or just created) and was started. */
   started: boolean;
+  /**
+   * The container found was removed and made again, because these fields differed from the
+   * configuration (`image`, or a field of the hardening spec); absent when nothing was replaced.
+   */
+  replaced?: string[];
 }
 
 export interface RunOptions {

@@ -29,6 +29,10 @@ export class TaskKeys {
   files(id: string): string {
     return `${this.prefix}:task:${id}:files`;
   }
+  /** With per-task sandboxes: the task a slot (container and volume) was given to, for garbage collection. */
+  slotTask(slot: string): string {
+    return `${this.prefix}:sandbox-slot:${slot}`;
+  }
   /** Everything a task keeps, for the retention of a finished one. */
   all(id: string): string[] {
     return [this.record(id), this.steps(id), this.outcomes(id), this.events(id), this.files(id)];

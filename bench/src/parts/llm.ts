@@ -44,7 +44,15 @@ const SUBMIT_CONCURRENCY = 32;
 export async function benchLlm(opts: LlmBenchOptions = {}) {
   const formats = opts.formats ?? ['xml', 'native'];
   const out: Record<string, unknown> = {};
-  for (const format of formats) out[format] = await runFormat(format, opts);
+  for (const format of formats) {
+    // One format failing (a process that died, a timeout) keeps the other's figures.
+    try {
+      out[format] = await runFormat(format, opts);
+    } catch (err) {
+      out[format] = { error: (err as Error).message.split('\n')[0] ?? String(err) };
+      process.stderr.write(`bench: llm ${format} failed: ${(err as Error).stack ?? String(err)}\n`);
+    }
+  }
   return { llm: out };
 }
 
@@ -75,7 +83,8 @@ async function runFormat(format: ToolFormat, opts: LlmBenchOptions) {
           () => false,
         );
       },
-      10_000,
+      // A busy machine can take seconds to start a node process.
+      60_000,
       50,
     );
     const api = await system.startApi();

@@ -201,9 +201,12 @@ export const ENV = {
       .default(defaultWorkerId()),
     doc: "this worker's id; names its step queue `steps.<WORKER_ID>` and labels its container; the default adds a random suffix, so replicas that share a hostname and a PID (host networking, PID 1 in containers) still differ",
   },
+  // Model-bound tasks wait on the model most of the time: a slot costs the worker ~0.2–0.6 MiB
+  // (bench/RESULTS.md), so the limit is set by the container the tasks share (concurrent
+  // commands' memory and pids), not by the worker. See the README's "Sizing a worker".
   WORKER_CONCURRENCY: {
-    schema: num().int().min(1).max(256).default(4),
-    doc: 'research tasks one worker runs at once (they share its container)',
+    schema: num().int().min(1).max(1_024).default(64),
+    doc: 'research tasks one worker runs at once (they share its container; see "Sizing a worker")',
   },
   WORKER_HEARTBEAT_MS: {
     schema: num().int().min(100).default(5_000),

@@ -1,8 +1,10 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { TaskEvent, TaskResult } from '@research/contracts';
+import type { TaskResult } from '@research/contracts';
 import { createRedis, waitForRedis, type TaskStore } from '@research/queue';
 import { REDIS_URL, startInProcessApi } from '@research/testing';
+
+export { playStep } from '@research/testing';
 // apps/api has no `exports` map (yet); its built entry is the stable way in.
 import { createApi } from '@research/api/dist/index.js';
 
@@ -30,52 +32,6 @@ export async function startApi(prefix: string, port = 0): Promise<RunningApi> {
 }
 
 const now = () => new Date().toISOString();
-
-/** Plays the worker for one step: progress, the call, its record, its result. */
-export async function playStep(
-  store: TaskStore,
-  id: string,
-  index: number,
-  command: string,
-  maxSteps = 3,
-): Promise<void> {
-  await store.records.setProgress(id, { step: index + 1, maxSteps, phase: 'running-step' });
-  await store.events.append(id, { type: 'turn', at: now(), turn: index + 1 });
-  await store.events.append(id, {
-    type: 'tool_call',
-    at: now(),
-    step: index,
-    call: { id: `call_${index}`, tool: 'daytona-execute', args: { action: 'execute-command', command } },
-  });
-  await store.steps.set(id, {
-    index,
-    action: 'execute-command',
-    status: 'completed',
-    attempts: 1,
-    exitCode: 0,
-    durationMs: 5,
-  });
-  const result: TaskEvent = {
-    type: 'tool_result',
-    at: now(),
-    step: index,
-    action: 'execute-command',
-    durationMs: 5,
-    outcome: {
-      ok: true,
-      result: {
-        action: 'execute-command',
-        exitCode: 0,
-        stdout: 'ok\n',
-        stderr: '',
-        timedOut: false,
-        truncated: false,
-        durationMs: 5,
-      },
-    },
-  };
-  await store.events.append(id, result);
-}
 
 /** Plays the worker's end: files kept, `finished`, final status with the result. */
 export async function playFinish(store: TaskStore, id: string, summary: string): Promise<TaskResult> {

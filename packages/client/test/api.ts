@@ -1,6 +1,5 @@
-import type { TaskEvent } from '@research/contracts';
 import { waitForRedis, type TaskStore } from '@research/queue';
-import { startInProcessApi } from '@research/testing';
+import { playStep as play, startInProcessApi, type PlayStepOptions } from '@research/testing';
 // apps/api has no `exports` map; its built entry is the stable way in.
 import { createApi } from '@research/api/dist/index.js';
 
@@ -29,36 +28,10 @@ export async function startApi(prefix: string, port = 0, env: Record<string, str
 
 const now = () => new Date().toISOString();
 
-/** Plays the worker for one `execute-command` step: the call, its record, its result. */
-export async function playStep(store: TaskStore, id: string, index: number, command: string): Promise<void> {
-  await store.records.setProgress(id, { step: index + 1, maxSteps: 5, phase: 'running-step' });
-  await store.events.append(id, {
-    type: 'tool_call',
-    at: now(),
-    step: index,
-    call: { id: `call_${index}`, tool: 'daytona-execute', args: { action: 'execute-command', command } },
-  });
-  await store.steps.set(id, { index, action: 'execute-command', status: 'completed', attempts: 1, exitCode: 0 });
-  const result: TaskEvent = {
-    type: 'tool_result',
-    at: now(),
-    step: index,
-    action: 'execute-command',
-    durationMs: 5,
-    outcome: {
-      ok: true,
-      result: {
-        action: 'execute-command',
-        exitCode: 0,
-        stdout: 'ok\n',
-        stderr: '',
-        timedOut: false,
-        truncated: false,
-        durationMs: 5,
-      },
-    },
-  };
-  await store.events.append(id, result);
+/** Plays the worker for one `execute-command` step (a budget of 5 steps, no turn event). */
+export function playStep(store: TaskStore, id: string, index: number, command: string): Promise<void> {
+  const options: PlayStepOptions = { maxSteps: 5, turn: false };
+  return play(store, id, index, command, options);
 }
 
 /** Plays the worker's end: `report.md` kept, `finished`, then the final status. */

@@ -11,3 +11,5 @@ export type { Listening, RawResponse } from './http.js';
 export { startInProcessApi } from './in-process-api.js';
 export type { AppUnderTest, InProcessApi, InProcessApiOptions } from './in-process-api.js';
 export { keepOnLoopback, launchChromium } from './browser.js';
+export { playStep } from './play.js';
+export type { PlayStepOptions } from './play.js';

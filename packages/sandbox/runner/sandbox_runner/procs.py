@@ -37,28 +37,50 @@ def by_uid(wanted):
     return found
 
 
+# How long kill_uid keeps at a uid whose processes keep coming back (a bomb on a busy machine).
+KILL_UID_BUDGET_S = 10.0
+
+
+def _of_uid(uid, me):
+    return [pid for pid in pids() if pid not in (1, me) and real_uid(pid, live_only=True) == uid]
+
+
 def kill_uid(uid):
-    """SIGKILLs every process of `uid`, sweeping until none is left (a bomb forks while it is
-    being killed). Needs no new process or thread, so it works while the pids limit is held.
-    Returns how many were killed."""
+    """SIGKILLs every process of `uid`. A fork bomb refills every pid a kill frees, and on a busy
+    machine it can outpace kill sweeps, so the uid is frozen first: SIGSTOP to each process found,
+    again until a pass finds none not yet stopped (a stopped process forks no more), then SIGKILL
+    to all, sweeping until none is left. Needs no new process or thread, so it works while the
+    pids limit is held. Returns how many were killed."""
     me = os.getpid()
+    deadline = time.monotonic() + KILL_UID_BUDGET_S
+    stopped = set()
+    while time.monotonic() < deadline:
+        fresh = [pid for pid in _of_uid(uid, me) if pid not in stopped]
+        if not fresh:
+            break
+        for pid in fresh:
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except (ProcessLookupError, PermissionError):
+                pass
+            stopped.add(pid)
     killed = 0
-    for sweep in range(50):
+    sweep = 0
+    while True:
         found = 0
-        for pid in pids():
-            if pid in (1, me) or real_uid(pid, live_only=True) != uid:
-                continue
+        for pid in _of_uid(uid, me):
             try:
                 os.kill(pid, signal.SIGKILL)
                 found += 1
             except (ProcessLookupError, PermissionError):
                 continue
         killed += found
-        if not found:
+        if not found or time.monotonic() > deadline:
             break
         if sweep > 0:
-            # A bomb forks while it is killed; the processes of the first pass may just be dying.
+            # Killed processes may take a moment to die (and stop being listed as live).
             time.sleep(0.005)
+        sweep += 1
     return killed
 
 

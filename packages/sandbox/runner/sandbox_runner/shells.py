@@ -27,8 +27,14 @@ from .proto import CONFIG
 SHELL = "/bin/bash" if os.access("/bin/bash", os.X_OK) else "/bin/sh"
 QUIET_S = 0.02
 
+# Commands run at the lowest CPU priority (nice 19, inherited by all they start), the runner
+# at its own: within the container's CPU budget a fork bomb's hundreds of processes then
+# cannot starve the runner that has to kill them (an incident: on a loaded machine, kill sweeps
+# at equal priority got under 1 % of the container's CPU and the bomb outlived its task). The
+# warm shell renices itself before it waits, off the command's path.
+_NICE = "renice -n 19 -p $$ >/dev/null 2>&1; "
 _BOOT = (
-    "read -r -n 1 -u {go} __research_go || exit 0; exec {go}<&-; "
+    _NICE + "read -r -n 1 -u {go} __research_go || exit 0; exec {go}<&-; "
     "IFS= read -r -d '' -u {m} __research_cwd; IFS= read -r -d '' -u {m} __research_fsize; "
     "IFS= read -r -d '' -u {m} __research_cmd; exec {m}<&-; "
     'umask 077; ulimit -f "$__research_fsize" || exit 126; '
@@ -36,7 +42,7 @@ _BOOT = (
     'BASH_EXECUTION_STRING=$__research_cmd; eval "unset __research_cmd; $__research_cmd"'
 )
 # Without bash: no pre-started shells, and the command is an argument (visible in ps).
-_SH_BOOT = 'umask 077; ulimit -f "$2" || exit 126; cd -- "$1" || exit 126; eval "$3"'
+_SH_BOOT = _NICE + 'umask 077; ulimit -f "$2" || exit 126; cd -- "$1" || exit 126; eval "$3"'
 
 
 def _ids(uid):

@@ -188,10 +188,6 @@ export class TaskRunner {
         .cancelTask(taskId)
         .catch((err: unknown) => l.warn({ err }, "could not stop the finished task's leftover processes"));
     const ended = await store.lifecycle.transition(taskId, to, details);
-    // Final either way (ours, or whoever ended it first): the outcomes now hold all the output.
-    await store.events
-      .dropLiveOutput(taskId)
-      .catch((err: unknown) => l.warn({ err }, "could not drop the finished task's live output events"));
     // Refused: someone ended the task first (a cancel of its re-queued job, say); that status stands.
     if (!ended.ok) {
       l.info({ status: ended.status, wanted: to }, 'the task had ended meanwhile; its status stands');

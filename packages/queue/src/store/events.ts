@@ -67,34 +67,6 @@ export class TaskEvents {
     return { streamId, footprint: footprintOf(written, files) };
   }
 
-  /**
-   * Removes events by stream id: a step's `tool_output` events once its outcome is stored (they
-   * were for watchers while the command ran; the `tool_result` carries all of it), so a command's
-   * output is kept once. Their bytes stay counted in the footprint (a cap errs on the safe side).
-   */
-  async remove(id: string, streamIds: readonly string[]): Promise<void> {
-    if (streamIds.length > 0) await this.redis.xdel(this.keys.events(id), ...streamIds);
-  }
-
-  /**
-   * Removes a finished task's `tool_output` events: they were for watchers while its commands
-   * ran, and each step's `tool_result` (its stored outcome) carries all of that output, so after
-   * the task a command's output is kept once. Their bytes stay counted in the footprint (the cap
-   * errs on the safe side). Returns how many went.
-   */
-  async dropLiveOutput(id: string, pageSize = 1_000): Promise<number> {
-    const key = this.keys.events(id);
-    let dropped = 0;
-    let after = '-';
-    for (;;) {
-      const rows = await this.redis.xrange(key, after, '+', 'COUNT', pageSize);
-      const live = rows.filter(([, fields]) => isLiveOutput(fields[1])).map(([sid]) => sid);
-      if (live.length > 0) dropped += await this.redis.xdel(key, ...live);
-      if (rows.length < pageSize) return dropped;
-      after = `(${rows[rows.length - 1]![0]}`;
-    }
-  }
-
   /** Events after `afterId` (exclusive), oldest first. */
   async read(id: string, afterId = '-', count = 500): Promise<StoredTaskEvent[]> {
     const start = afterId === '-' ? '-' : `(${afterId}`;
@@ -134,14 +106,5 @@ export class TaskEvents {
       (event as { outcome: StepOutcome }).outcome = raw ? (JSON.parse(raw) as StepOutcome) : LOST_OUTCOME;
     });
     return events;
-  }
-}
-
-function isLiveOutput(json: string | undefined): boolean {
-  if (!json?.includes('"tool_output"')) return false;
-  try {
-    return (JSON.parse(json) as { type?: unknown }).type === 'tool_output';
-  } catch {
-    return false;
   }
 }

@@ -104,30 +104,3 @@ describe('a command output stored once', () => {
     expect(totalBytes(footprint)).toBe(footprint.fileBytes + footprint.writtenBytes);
   });
 });
-
-describe('live output after the task', () => {
-  it("drops a finished task's tool_output events (in pages), keeping every other event in order", async () => {
-    const id = randomUUID();
-    const kept: string[] = [];
-    kept.push(await store.events.append(id, { type: 'turn', at: at(), turn: 1 }));
-    for (let i = 0; i < 25; i++)
-      await store.events.append(id, { type: 'tool_output', at: at(), step: 0, stream: 'stdout', chunk: `line ${i}\n` });
-    // A model answer that mentions tool_output is not live output.
-    kept.push(await store.events.append(id, { type: 'assistant_message', at: at(), text: '"tool_output"' }));
-    kept.push(
-      await store.events.append(id, {
-        type: 'tool_result',
-        at: at(),
-        step: 0,
-        action: 'execute-command',
-        durationMs: 1,
-        outcome,
-      }),
-    );
-    expect(await store.events.dropLiveOutput(id, 10)).toBe(25);
-    const left = await store.events.read(id);
-    expect(left.map((e) => e.id)).toEqual(kept);
-    expect(left.map((e) => e.event.type)).toEqual(['turn', 'assistant_message', 'tool_result']);
-    expect(await store.events.dropLiveOutput(id)).toBe(0);
-  });
-});

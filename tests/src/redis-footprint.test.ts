@@ -15,7 +15,9 @@ beforeAll(async () => {
   await requireServices();
   sys = new System();
   await sys.startApi();
-  await sys.startWorker(workerId, { TASK_MAX_REDIS_BYTES: String(CAP_BYTES) });
+  // Live output off: the bound below is the output's own storage; live output adds at most
+  // SANDBOX_LIVE_OUTPUT_BYTES per command beside it (see README, Live output).
+  await sys.startWorker(workerId, { TASK_MAX_REDIS_BYTES: String(CAP_BYTES), SANDBOX_LIVE_OUTPUT_BYTES: '0' });
 });
 
 afterAll(async () => {

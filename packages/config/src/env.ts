@@ -273,6 +273,14 @@ export const ENV = {
       .default(64 * 1024),
     doc: 'stdout/stderr kept per command; the rest is cut with a marker',
   },
+  SANDBOX_LIVE_OUTPUT_BYTES: {
+    schema: num()
+      .int()
+      .min(0)
+      .max(64 * 1024)
+      .default(4 * 1024),
+    doc: "live output (tool_output events) per command while it runs: a preview kept in the stream beside the step's outcome (0: none)",
+  },
   SANDBOX_TASK_DISK_MB: {
     schema: num().int().min(0).default(1024),
     doc: 'disk one task may use in /workspace/<taskId> (and its home), in MiB; past it its commands are stopped with disk_quota_exceeded (0: no quota)',

@@ -192,9 +192,10 @@ export class DockerSandbox implements Sandbox {
     if (req.op !== 'execute-command') return req;
     const asked = a.action === 'execute-command' ? a.timeoutMs : undefined;
     const timeoutMs = Math.min(asked ?? Infinity, options.timeoutMs ?? Infinity, this.o.commandTimeoutMs);
-    const live = options.onOutput
-      ? { live: { intervalMs: this.o.liveOutputIntervalMs, maxBytes: this.o.liveOutputMaxBytes } }
-      : {};
+    const live =
+      options.onOutput && this.o.liveOutputMaxBytes > 0
+        ? { live: { intervalMs: this.o.liveOutputIntervalMs, maxBytes: this.o.liveOutputMaxBytes } }
+        : {};
     return { ...req, timeoutMs: Math.max(1, timeoutMs), maxOutputBytes: this.o.maxOutputBytes, ...live };
   }
 

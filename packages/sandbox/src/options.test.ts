@@ -17,6 +17,7 @@ describe('sandboxOptionsFromEnv', () => {
       SANDBOX_COMMAND_TIMEOUT_MS: '5000',
       SANDBOX_TASK_DISK_MB: '64',
       SANDBOX_MAX_OUTPUT_BYTES: '4096',
+      SANDBOX_LIVE_OUTPUT_BYTES: '0',
     });
     expect(sandboxOptionsFromEnv(env)).toEqual({
       workerId: 'w-1',
@@ -30,6 +31,7 @@ describe('sandboxOptionsFromEnv', () => {
       commandTimeoutMs: 5000,
       taskDiskMb: 64,
       maxOutputBytes: 4096,
+      liveOutputMaxBytes: 0,
     });
   });
 

@@ -27,7 +27,11 @@ export interface DockerSandboxOptions {
    * Default: 250.
    */
   liveOutputIntervalMs?: number;
-  /** Bytes of live output per command; past it one last chunk says so (the outcome has all of it). Default: 65_536. */
+  /**
+   * Bytes of live output per command; past it one last chunk says so (the outcome has all of
+   * it). A preview, kept small because it stays in the task's event stream beside the outcome:
+   * a command's output is stored once, plus at most this much. 0: no live output. Default: 4_096.
+   */
   liveOutputMaxBytes?: number;
   /** read-file returns at most this many bytes (`truncated: true` beyond). Default: 1_048_576. */
   maxReadBytes?: number;
@@ -97,7 +101,7 @@ export const DEFAULTS = {
   commandTimeoutMs: 120_000,
   maxOutputBytes: 64 * 1024,
   liveOutputIntervalMs: 250,
-  liveOutputMaxBytes: 64 * 1024,
+  liveOutputMaxBytes: 4 * 1024,
   maxReadBytes: 1024 * 1024,
   listMaxEntries: 1000,
   listMaxDepth: 8,
@@ -142,6 +146,7 @@ export function sandboxOptionsFromEnv(env: Env, logger?: Logger): DockerSandboxO
     pids: env.SANDBOX_PIDS,
     commandTimeoutMs: env.SANDBOX_COMMAND_TIMEOUT_MS,
     maxOutputBytes: env.SANDBOX_MAX_OUTPUT_BYTES,
+    liveOutputMaxBytes: env.SANDBOX_LIVE_OUTPUT_BYTES,
     taskDiskMb: env.SANDBOX_TASK_DISK_MB,
     ...(logger ? { logger } : {}),
   };

@@ -59,7 +59,7 @@ class Live:
 
     def __init__(self, spec):
         self.interval = max(0.05, float(spec.get("intervalMs") or 250) / 1000.0)
-        self.max_bytes = max(0, int(spec.get("maxBytes") or 64 * 1024))
+        self.max_bytes = max(0, int(spec.get("maxBytes") or 4 * 1024))
         self.pending = {"out": bytearray(), "err": bytearray()}
         self.decoders = {k: codecs.getincrementaldecoder("utf-8")("replace") for k in STREAMS}
         self.taken = 0

@@ -62,7 +62,7 @@ export type { Footprint } from './store/footprint.js';
 export type { Entry, FairShareOptions } from './store/fair-share.js';
 export type { TaskFence } from './store/fence.js';
 export { jobLockKey, taskFence, MAX_JOB_PRIORITY } from './bullmq-internals.js';
-export { DeathWatch, WorkerRegistry } from './workers.js';
+export { DeathWatch, WorkerKeys, WorkerRegistry } from './workers.js';
 export { stepLogLine, parseStepLogLine } from './step-log.js';
 export type { WorkerInfo } from './workers.js';
 export { WorkerIdClaim, WorkerIdTakenError } from './worker-id.js';

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Queue } from 'bullmq';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WebhookDeliveries, WebhookPayload } from '@research/contracts';
+import { WEBHOOK_QUEUE, queueOptions } from '@research/queue';
 import { listen, type Listening, replayPrompt, requireServices, System } from '@research/testing';
 
 const secret = `whsec_${randomBytes(32).toString('base64')}`;
@@ -124,6 +126,18 @@ describe('webhooks', () => {
       'retrying',
       'delivered',
     ]);
+    // And in the delivery job's log, which Bull Board shows.
+    const queue = new Queue(WEBHOOK_QUEUE, queueOptions(sys.redis, sys.prefix));
+    try {
+      const { logs } = await queue.getJobLogs(delivery!.id);
+      expect(logs.map((l) => l.replace(/ in \d+ ms$/, ''))).toEqual([
+        'attempt 1: retrying HTTP 503, http_error',
+        'attempt 2: retrying HTTP 503, http_error',
+        'attempt 3: delivered HTTP 204',
+      ]);
+    } finally {
+      await queue.close();
+    }
   });
 
   it("sends a task without a webhook of its own to its tenant's default, with progress when asked", async () => {

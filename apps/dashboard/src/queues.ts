@@ -2,6 +2,7 @@ import { Queue } from 'bullmq';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import {
   AGENT_QUEUE,
+  WEBHOOK_QUEUE,
   isStepQueue,
   queueOptions,
   type Redis,
@@ -26,8 +27,29 @@ export interface QueueCatalogOptions {
   readOnly?: boolean;
 }
 
+/** Always on the board, in this order, before the step queues. */
+const FIXED = [AGENT_QUEUE, WEBHOOK_QUEUE];
+
+const DESCRIPTIONS: Record<string, string> = {
+  [AGENT_QUEUE]: 'Research tasks: one job per task (named with its tenant), its steps are the children',
+  [WEBHOOK_QUEUE]: 'Webhook deliveries: one job per delivery, each attempt in its log (destinations shown by origin)',
+};
+
 /**
- * The board's queues: `agent` plus every `steps.<workerId>` queue in Redis. Queues and
+ * A webhook URL's path and query often are its credential (a chat service's hook URL, a
+ * `?token=`): the board shows where a delivery goes, not how to call it.
+ */
+export function webhookDataForBoard(data: unknown): unknown {
+  if (data === null || typeof data !== 'object' || !('url' in data) || typeof data.url !== 'string') return data;
+  let origin = '[invalid URL]';
+  try {
+    origin = `${new URL(data.url).origin}/…`;
+  } catch {}
+  return { ...data, url: origin };
+}
+
+/**
+ * The board's queues: `agent`, `webhooks` and every `steps.<workerId>` queue in Redis. Queues and
  * adapters are kept across refreshes, so the board is only told when the set changes and a
  * vanished worker's queue is closed.
  */
@@ -35,13 +57,14 @@ export class QueueCatalog {
   private readonly open = new Map<string, { queue: Queue; adapter: BullMQAdapter }>();
 
   constructor(private readonly options: QueueCatalogOptions) {
-    this.ensure(AGENT_QUEUE);
+    for (const name of FIXED) this.ensure(name);
   }
 
-  /** Adapters in board order: the agent queue first, then step queues by name. */
+  /** Adapters in board order: the agent and webhook queues first, then step queues by name. */
   adapters(): BullMQAdapter[] {
+    const rank = (name: string) => (FIXED.includes(name) ? FIXED.indexOf(name) : FIXED.length);
     return [...this.open.entries()]
-      .sort(([a], [b]) => (a === AGENT_QUEUE ? -1 : b === AGENT_QUEUE ? 1 : a.localeCompare(b)))
+      .sort(([a], [b]) => rank(a) - rank(b) || a.localeCompare(b))
       .map(([, v]) => v.adapter);
   }
 
@@ -51,7 +74,7 @@ export class QueueCatalog {
 
   /** Re-reads the step queues from Redis; returns whether the set changed. */
   async refresh(board: BoardQueues): Promise<boolean> {
-    const wanted = new Set([AGENT_QUEUE, ...(await this.options.registry.stepQueues()).filter(isStepQueue)]);
+    const wanted = new Set([...FIXED, ...(await this.options.registry.stepQueues()).filter(isStepQueue)]);
     let changed = false;
     for (const name of wanted) {
       if (!this.open.has(name)) {
@@ -85,15 +108,16 @@ export class QueueCatalog {
     const options = {
       readOnlyMode: this.options.readOnly ?? false,
       // A step is retried by its task (which re-dispatches it), never by hand from the board.
-      allowRetries: agent && !(this.options.readOnly ?? false),
-      description: agent
-        ? 'Research tasks: one job per task (named with its tenant), its steps are the children'
-        : `Steps of worker ${name.slice('steps.'.length)}: one job per tool call, run in that worker's sandbox`,
+      allowRetries: FIXED.includes(name) && !(this.options.readOnly ?? false),
+      description:
+        DESCRIPTIONS[name] ??
+        `Steps of worker ${name.slice('steps.'.length)}: one job per tool call, run in that worker's sandbox`,
     };
     const adapter = agent
       ? new TaskQueueAdapter(queue, options, this.options.store)
       : new BullMQAdapter(queue, options);
-    adapter.setFormatter('data', (data: unknown) => formatForBoard(data));
+    const shown = name === WEBHOOK_QUEUE ? webhookDataForBoard : (data: unknown) => data;
+    adapter.setFormatter('data', (data: unknown) => formatForBoard(shown(data)));
     adapter.setFormatter('returnValue', (value: unknown) => formatForBoard(value));
     adapter.setFormatter('progress', (progress: unknown) => formatProgress(progress));
     this.open.set(name, { queue, adapter });

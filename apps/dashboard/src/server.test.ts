@@ -1,7 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
-import { AGENT_QUEUE, WorkerRegistry, createRedis, stepQueueName, waitForRedis, type Redis } from '@research/queue';
+import {
+  AGENT_QUEUE,
+  WEBHOOK_QUEUE,
+  WorkerRegistry,
+  createRedis,
+  stepQueueName,
+  waitForRedis,
+  type Redis,
+} from '@research/queue';
 import { createDashboard, type Dashboard } from './server.js';
 import { REDIS_URL, basicHeader, deletePrefix, eventually, listen, testPrefix } from '@research/testing';
 
@@ -145,6 +153,40 @@ describe('queues', () => {
     } finally {
       await agent.obliterate({ force: true });
       await agent.close();
+    }
+  });
+});
+
+describe('webhook deliveries', () => {
+  it('are a queue of their own, after the agent queue; a destination shows its origin only', async () => {
+    expect((await queueNames()).slice(0, 2)).toEqual([AGENT_QUEUE, WEBHOOK_QUEUE]);
+    const hooks = new Queue(WEBHOOK_QUEUE, { connection: redis, prefix });
+    try {
+      // Only stored: the board reads it, nothing is sent.
+      const job = await hooks.add(
+        'webhook task.completed · t-1',
+        {
+          taskId: 't-1',
+          deliveryId: 'msg_board_1',
+          event: 'final',
+          type: 'task.completed',
+          url: 'https://hooks.chat.test/services/T000/B000/hook-credential?sig=also-credential',
+          payload: '{}',
+        },
+        { jobId: 'msg_board_1' },
+      );
+      await job.log('attempt 1: retrying HTTP 503, http_error in 12 ms');
+      const res = await fetch(`${base}/api/queues/${WEBHOOK_QUEUE}/${job.id}`, { headers: good });
+      expect(res.status).toBe(200);
+      const text = await res.text();
+      expect(text).not.toContain('credential');
+      const body = JSON.parse(text) as { job: { data: { url: string; taskId: string } } };
+      expect(body.job.data).toMatchObject({ url: 'https://hooks.chat.test/…', taskId: 't-1' });
+      const logs = await fetch(`${base}/api/queues/${WEBHOOK_QUEUE}/${job.id}/logs`, { headers: good });
+      expect(await logs.json()).toEqual(['attempt 1: retrying HTTP 503, http_error in 12 ms']);
+    } finally {
+      await hooks.obliterate({ force: true });
+      await hooks.close();
     }
   });
 });

@@ -50,6 +50,12 @@ export class WebhookDeliverer {
           outcome: !sent.retryable || lastAttempt ? 'failed' : 'retrying',
         };
     await this.options.store.webhooks.attempted(taskId, deliveryId, record);
+    // The board's job log: one line per attempt, beside the API's record of them.
+    const answer = record.statusCode === undefined ? '' : ` HTTP ${record.statusCode}`;
+    const failure = 'error' in record && record.error ? `, ${record.error.code}` : '';
+    await job
+      .log(`attempt ${attempt}: ${record.outcome}${answer}${failure} in ${record.durationMs} ms`)
+      .catch(() => undefined);
     if (sent.ok) return { statusCode: sent.statusCode };
     const where = { taskId, delivery: deliveryId, attempt, code: sent.error.code };
     if (record.outcome === 'failed') this.options.logger.warn(where, 'webhook delivery failed for good');
@@ -58,6 +64,9 @@ export class WebhookDeliverer {
     throw sent.retryable ? new Error(message) : new UnrecoverableError(message);
   }
 }
+
+/** A final status's delivery is queued within milliseconds; one in the outbox longer than this was dropped. */
+const OUTBOX_GRACE_MS = 30_000;
 
 /**
  * The webhook delivery Worker of this process, when WEBHOOK_SECRET is set (without it no task
@@ -85,8 +94,17 @@ export function startWebhookWorker(
     workerOptions('webhook', { connection: blocking, prefix: env.QUEUE_PREFIX, concurrency: 8 }),
   );
   worker.on('error', (err) => log.error({ err }, 'webhook worker error'));
+  // Final statuses whose delivery was not queued (the process that set them died first).
+  const recover = () =>
+    void store.webhooks
+      .recover(OUTBOX_GRACE_MS)
+      .then((n) => n > 0 && log.info({ recovered: n }, 'queued webhook deliveries left in the outbox'))
+      .catch((err: unknown) => log.warn({ err }, 'could not read the webhook outbox'));
+  const timer = setInterval(recover, OUTBOX_GRACE_MS).unref();
+  recover();
   return {
     close: async () => {
+      clearInterval(timer);
       await worker.close();
       await blocking.quit().catch(() => blocking.disconnect());
     },

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { FINAL_STATUSES, type TaskEvent, type TaskStatus } from '@research/contracts';
+import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedis, type Redis, waitForRedis } from '../connection.js';
+import { WEBHOOK_QUEUE } from '../names.js';
 import { TaskStore } from '../task-store.js';
 import { TRANSITIONS, type Transition } from './lifecycle.js';
 
@@ -27,6 +29,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await Promise.all([api, worker, reaper].map((s) => s?.close()));
   const [c] = connections;
   const keys = c ? await c.keys(`${prefix}*`) : [];
   for (let i = 0; i < keys.length; i += 500) await c?.del(...keys.slice(i, i + 500));
@@ -150,5 +153,55 @@ describe('task transitions', () => {
     expect(Object.values(won).reduce((a, b) => a + b, 0)).toBe(RUNS);
     // The counters saw one final status per task too.
     expect((await finals()) - finalsBefore).toBe(RUNS);
+  });
+});
+
+describe('the webhook outbox', () => {
+  const webhook = { url: 'https://hooks.example.test/research' };
+  const withWebhook = async (): Promise<string> => {
+    const id = `t-${randomUUID()}`;
+    const createdAt = new Date().toISOString();
+    await api.lifecycle.create({ id, request: { prompt: 'hook' }, createdAt, maxSteps: 5, webhook });
+    return id;
+  };
+  const outboxed = (id: string) => connections[0]!.zscore(`${prefix}:webhook-outbox`, id);
+  const job = async (deliveryId: string) => {
+    const queue = new Queue(WEBHOOK_QUEUE, { connection: connections[0]!, prefix });
+    try {
+      return await queue.getJob(deliveryId);
+    } finally {
+      await queue.close();
+    }
+  };
+
+  it('a final status queues its delivery and leaves no outbox entry', async () => {
+    const id = await withWebhook();
+    await worker.lifecycle.start(id, { workerId: 'w1' });
+    expect(await worker.lifecycle.transition(id, 'completed')).toMatchObject({ ok: true });
+    expect(await outboxed(id)).toBeNull();
+    expect((await api.webhooks.list(id)).map((d) => [d.id, d.status])).toEqual([[`${id}-completed`, 'queued']]);
+    expect(await job(`${id}-completed`)).toBeDefined();
+  });
+
+  it('a writer killed after the status, before the delivery: recover queues it, once', async () => {
+    const id = await withWebhook();
+    const dying = new TaskStore(connections[1]!, prefix, { retentionSeconds: 60 });
+    // The process dies between the status write and the queueing of its delivery.
+    dying.webhooks.final = () => Promise.reject(new Error('killed'));
+    await expect(dying.lifecycle.transition(id, 'cancelled')).rejects.toThrow('killed');
+    expect(await api.lifecycle.status(id)).toBe('cancelled');
+    expect(await outboxed(id)).not.toBeNull();
+    expect(await api.webhooks.list(id)).toEqual([]);
+
+    // Not before the grace period: the writer may still be about to queue it.
+    expect(await reaper.webhooks.recover(60_000)).toBe(0);
+    expect(await reaper.webhooks.recover(0)).toBe(1);
+    expect(await outboxed(id)).toBeNull();
+    expect((await api.webhooks.list(id)).map((d) => [d.id, d.type, d.status])).toEqual([
+      [`${id}-cancelled`, 'task.cancelled', 'queued'],
+    ]);
+    expect((await job(`${id}-cancelled`))?.data).toMatchObject({ taskId: id, url: webhook.url, event: 'final' });
+    expect(await reaper.webhooks.recover(0)).toBe(0);
+    await dying.close();
   });
 });

@@ -184,7 +184,13 @@ export class TaskLifecycle {
     if (final) fields.push('finishedAt', at);
     const event: TaskEvent = { type: 'status', at, status: to, ...details };
     const [record, ...kept] = this.keys.all(id);
-    const keys = [record!, this.keys.events(id), statsKey(this.keys.prefix), tenantStatsKey(this.keys.prefix)];
+    const keys = [
+      record!,
+      this.keys.events(id),
+      statsKey(this.keys.prefix),
+      tenantStatsKey(this.keys.prefix),
+      this.keys.webhookOutbox(),
+    ];
     for (const key of kept) if (!keys.includes(key)) keys.push(key);
     const reply = (await this.redis.eval(
       TRANSITION,
@@ -200,12 +206,17 @@ export class TaskLifecycle {
       this.index.base,
       this.index.ttlSeconds,
       DEFAULT_TENANT,
+      id,
       ...fields,
     )) as [number, string, string?, string?];
     const [done, status, startedAt, webhook] = reply;
     if (done !== 1) return { ok: false, status: status === '' ? undefined : (status as TaskStatus) };
-    // After the status is set: a crash between the two loses the delivery (see README, Webhooks).
-    if (final && webhook) await this.webhooks.final(id, to, at, webhook);
+    // After the status is set; the script put the task in the webhook outbox, so a process killed
+    // before this leaves it there for TaskWebhooks.recover.
+    if (final && webhook) {
+      await this.webhooks.final(id, to, at, webhook);
+      await this.webhooks.settled(id);
+    }
     return startedAt ? { ok: true, status: to, startedAt } : { ok: true, status: to };
   }
 }
@@ -230,11 +241,12 @@ export type Transition =
   | { ok: false; status: TaskStatus | undefined };
 
 /**
- * KEYS: record, events, stats, tenant stats, then the other keys a finished task keeps (steps,
- * outcomes, files, counted steps, web budget, input files). ARGV: to, at, event JSON, events max length, retention s,
- * statuses the task may be in (space separated), final ('1'/'0'), index base, index TTL s, the
- * default tenant, then field/value pairs for the record. The index moves in the same script, so
- * a list never shows a status the record does not have.
+ * KEYS: record, events, stats, tenant stats, the webhook outbox, then the other keys a finished
+ * task keeps (steps, outcomes, files, counted steps, web budget, input files). ARGV: to, at, event
+ * JSON, events max length, retention s, statuses the task may be in (space separated), final
+ * ('1'/'0'), index base, index TTL s, the default tenant, the task id, then field/value pairs for
+ * the record. The index moves in the same script, so a list never shows a status the record does
+ * not have; a final status of a task with a webhook enters the outbox in it too.
  */
 const TRANSITION = `${INDEX_LUA}
 local current = redis.call('HGET', KEYS[1], 'status')
@@ -245,7 +257,7 @@ for from in string.gmatch(ARGV[6], '%S+') do
 end
 if not allowed then return {0, current} end
 local to = ARGV[1]
-if #ARGV > 10 then redis.call('HSET', KEYS[1], 'status', to, unpack(ARGV, 11)) else redis.call('HSET', KEYS[1], 'status', to) end
+if #ARGV > 11 then redis.call('HSET', KEYS[1], 'status', to, unpack(ARGV, 12)) else redis.call('HSET', KEYS[1], 'status', to) end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'e', ARGV[3])
 local startedAt = ''
 if to == 'running' then
@@ -259,8 +271,13 @@ if ARGV[7] == '1' then
   redis.call('HINCRBY', KEYS[3], to, 1)
   redis.call('HINCRBY', KEYS[4], tenant .. '|' .. to, 1)
   for i = 1, #KEYS do
-    if i ~= 3 and i ~= 4 then redis.call('EXPIRE', KEYS[i], ARGV[5]) end
+    if i > 5 or i < 3 then redis.call('EXPIRE', KEYS[i], ARGV[5]) end
   end
-  return {1, to, startedAt, redis.call('HGET', KEYS[1], 'webhook') or ''}
+  local webhook = redis.call('HGET', KEYS[1], 'webhook') or ''
+  if webhook ~= '' then
+    local t = redis.call('TIME')
+    redis.call('ZADD', KEYS[5], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), ARGV[11])
+  end
+  return {1, to, startedAt, webhook}
 end
 return {1, to, startedAt}`;

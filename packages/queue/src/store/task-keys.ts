@@ -44,7 +44,11 @@ export class TaskKeys {
   /** Webhook deliveries and their attempts, by delivery id. */
   webhooks(id: string): string {
     return `${this.prefix}:task:${id}:webhooks`;
+  } /** Sorted set: tasks whose final status is set and whose webhook delivery may not be queued yet (score: ms). */
+  webhookOutbox(): string {
+    return `${this.prefix}:webhook-outbox`;
   }
+
   /** With per-task sandboxes: the task a slot (container and volume) was given to, for garbage collection. */
   slotTask(slot: string): string {
     return `${this.prefix}:sandbox-slot:${slot}`;

@@ -105,7 +105,9 @@ export class TaskWebhooks {
     const key = this.keys.webhooks(id);
     const fresh = await this.redis.hsetnx(key, deliveryId, JSON.stringify(delivery));
     await this.redis.expire(key, this.retentionSeconds);
-    if (fresh === 0) return;
+    // Already queued, unless no attempt was made yet: then the job may never have been added (the
+    // process died in between); adding it again is a no-op while it exists (the job id is the delivery's).
+    if (fresh === 0 && (await this.statusOf(id, deliveryId)) !== 'queued') return;
     const data: WebhookJobData = {
       taskId: id,
       deliveryId,
@@ -121,6 +123,37 @@ export class TaskWebhooks {
       ...(backoffMs === undefined ? {} : { backoff: { ...JOBS.webhook.retry.backoff, delay: backoffMs } }),
     };
     await this.queue.add(JOBS.webhook.name(data), data, jobOptions('webhook', { jobId: deliveryId, ...retryOptions }));
+  }
+
+  /** The final status of task `id` was queued for delivery: it leaves the outbox. */
+  async settled(id: string): Promise<void> {
+    await this.redis.zrem(this.keys.webhookOutbox(), id);
+  }
+
+  /**
+   * Queues the final deliveries of tasks that reached their final status at least `olderThanMs`
+   * ago and are still in the outbox: the status write and the outbox entry are one script, so a
+   * process killed before it queued the delivery leaves the task here. Returns how many.
+   */
+  async recover(olderThanMs: number, count = 100): Promise<number> {
+    const outbox = this.keys.webhookOutbox();
+    const ids = await this.redis.zrangebyscore(outbox, '-inf', Date.now() - olderThanMs, 'LIMIT', 0, count);
+    for (const id of ids) {
+      const [status, finishedAt, webhook] = await this.redis.hmget(
+        this.keys.record(id),
+        'status',
+        'finishedAt',
+        'webhook',
+      );
+      if (status && finishedAt) await this.final(id, status as TaskStatus, finishedAt, webhook);
+      await this.settled(id);
+    }
+    return ids.length;
+  }
+
+  private async statusOf(id: string, deliveryId: string): Promise<WebhookDelivery['status'] | undefined> {
+    const raw = await this.redis.hget(this.keys.webhooks(id), deliveryId);
+    return raw ? WebhookDelivery.parse(JSON.parse(raw)).status : undefined;
   }
 
   /** Records one attempt of a delivery (and its `webhook` event on the task's stream). */

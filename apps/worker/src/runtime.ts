@@ -1,5 +1,5 @@
 import { type Job, Queue, Worker } from 'bullmq';
-import type { ModelProvider } from '@research/agent';
+import { type ModelProvider, createProvider } from '@research/agent';
 import type { Env, Logger } from '@research/config';
 import {
   AGENT_QUEUE,
@@ -90,7 +90,8 @@ export async function startWorker({
     dispatcher,
     fair,
     logger: log,
-    ...(provider ? { provider } : {}),
+    // One model client for every task of the worker (its connection pool, its parsed options).
+    provider: provider ?? createProvider(env, log),
     web: web.enabled,
   });
   const steps = new StepExecutor({

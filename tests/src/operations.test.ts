@@ -2,6 +2,7 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BatchResult, TaskList, TaskView, UsageReport } from '@research/contracts';
 import { System, eventually, replayPrompt, requireServices } from '@research/testing';
+import { containerWith, rootExec } from './docker-exec.js';
 
 const BETA = 'beta-operations-key-0123456789';
 const beta = { authorization: `Bearer ${BETA}` };
@@ -47,6 +48,7 @@ async function listAll(query: string, limit: number, headers: Record<string, str
 
 describe('operating many tasks on the real stack', () => {
   const ran: { id: string; priority: number }[] = [];
+  let workerId = '';
 
   it('a batch of 1,000 with one invalid item queues 999; unstarted within ttlSeconds, they end expired', async () => {
     const tasks: unknown[] = Array.from({ length: 1_000 }, (_, i) => ({
@@ -94,7 +96,8 @@ describe('operating many tasks on the real stack', () => {
       });
       ran.push({ id, priority });
     }
-    await sys.startWorker(sys.newWorkerId(), { WORKER_CONCURRENCY: '1' });
+    workerId = sys.newWorkerId();
+    await sys.startWorker(workerId, { WORKER_CONCURRENCY: '1' });
     const views = await Promise.all(ran.map(({ id }) => sys.waitFinal(id)));
     for (const v of views) expect(v.status).toBe('completed');
     const order = views
@@ -145,8 +148,11 @@ describe('operating many tasks on the real stack', () => {
     expect(other.usage.steps).toBe(0);
   });
 
-  it('a deleted task answers 404 everywhere and leaves the lists; its usage stays counted', async () => {
+  it('a deleted task answers 404 everywhere and leaves the lists; its usage stays counted; its workspace goes', async () => {
     const { id } = ran[0]!;
+    const container = await containerWith(`research.worker=${workerId}`);
+    const workspaces = async () => (await rootExec(container, 'ls -a /workspace')).split('\n');
+    expect(await workspaces()).toContain(id);
     expect((await sys.request(`/v1/jobs/${id}`, { method: 'DELETE' })).status).toBe(204);
     for (const [method, path] of [
       ['GET', ''],
@@ -168,5 +174,22 @@ describe('operating many tasks on the real stack', () => {
         .reverse(),
     );
     expect(UsageReport.parse((await json('/v1/usage')).body).usage.steps).toBe(3);
+    // The worker that ran it removes its directory in the sandbox; the others' stay.
+    await eventually('the workspace removed', async () => ((await workspaces()).includes(id) ? undefined : true));
+    expect(await workspaces()).toEqual(expect.arrayContaining(ran.slice(1).map((r) => r.id)));
+  });
+
+  it('a running task is not deleted: 409 naming cancel; cancelled, it can be', async () => {
+    const id = await sys.submit({ prompt: replayPrompt(['sleep 60']) });
+    await sys.waitFor(id, (v) => v.status === 'running');
+    const refused = await json<{ error: { code: string; message: string } }>(`/v1/jobs/${id}`, { method: 'DELETE' });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.code).toBe('not_finished');
+    expect(refused.body.error.message).toContain('cancel');
+    expect(TaskView.parse((await json(`/v1/jobs/${id}`)).body).status).toBe('running');
+    expect((await sys.request(`/v1/jobs/${id}/cancel`, { method: 'POST' })).status).toBe(202);
+    expect((await sys.waitFinal(id)).status).toBe('cancelled');
+    expect((await sys.request(`/v1/jobs/${id}`, { method: 'DELETE' })).status).toBe(204);
+    expect((await sys.request(`/v1/jobs/${id}`)).status).toBe(404);
   });
 });

@@ -23,6 +23,7 @@ import { StepExecutor } from './step-executor.js';
 import { TaskRunner } from './task-runner.js';
 import { WebSteps } from './web-steps.js';
 import { startWebhookWorker } from './webhook-deliverer.js';
+import { WorkspaceCleaner } from './workspace-cleaner.js';
 
 export interface WorkerRuntimeOptions {
   env: Env;
@@ -129,6 +130,9 @@ export async function startWorker({
 
   // Cancel: the API flags the task and publishes its id; whoever runs it aborts it.
   await store.cancels.subscribe(subscriber, (taskId) => tasks.cancel(taskId));
+  // Delete: the API asks the worker that ran the task last to remove its workspace.
+  const cleaner = new WorkspaceCleaner({ workerId, cleanups: store.workspaces, sandbox, logger: log });
+  await cleaner.start(subscriber);
 
   const liveness = new Liveness({
     workerId,
@@ -176,6 +180,7 @@ export async function startWorker({
         ]);
         if (timedOut) await taskWorker.close(true);
         await stepWorker.close(timedOut);
+        await cleaner.close();
         await stepQueue.close();
         await agentQueue.close();
         await webhooks?.close();

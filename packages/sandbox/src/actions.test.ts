@@ -373,6 +373,23 @@ describe.each(TRANSPORTS)('actions via $mode', ({ mode, useRunner }) => {
       expect(ls.stdout.split('\n')).toContain(`${task}-new`);
       expect(ls.stdout.split('\n')).not.toContain(`${task}-old`);
     });
+
+    it("removes a deleted task's workspace whatever its age, and what still runs as the task", async () => {
+      const t = `${task}-deleted`;
+      await sb.run(t, { action: 'create-file', filePath: 'sub/f.txt', content: 'gone' });
+      cmd(await sb.run(t, { action: 'execute-command', command: 'nohup sleep 301 >/dev/null 2>&1 &' }));
+      await sb.run(`${task}-kept`, { action: 'create-file', filePath: 'f.txt', content: 'kept' });
+      expect(await sb.removeWorkspace(t)).toBe(true);
+      expect(await sb.removeWorkspace(t)).toBe(false);
+      const dirs = (await rootExec(env.workerId, 'ls /workspace')).split('\n');
+      expect(dirs).not.toContain(t);
+      expect(dirs).toContain(`${task}-kept`);
+      const running = await rootExec(env.workerId, "cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '");
+      expect(running).not.toContain('sleep 301');
+      // The id can be used again from nothing.
+      const again = await sb.run(t, { action: 'list-files' });
+      expect(again).toMatchObject({ ok: true, result: { files: [] } });
+    });
   });
 
   it('is labelled and hardened as the design says', async () => {

@@ -165,6 +165,16 @@ export class DockerSandbox implements Sandbox {
     return reply.result.removed;
   }
 
+  async removeWorkspace(taskId: string): Promise<boolean> {
+    assertTaskId(taskId);
+    const reply = await this.request<{ removed: boolean }>(
+      { op: 'remove-task', task: taskId },
+      { replyTimeoutMs: FILE_OP_REPLY_MS, idempotent: true },
+    );
+    if (!reply.ok) throw new SandboxRunnerError(`removing the workspace failed: ${reply.error.message}`);
+    return reply.result.removed;
+  }
+
   async dispose(mode: 'keep' | 'stop' | 'remove' = 'stop'): Promise<void> {
     await this.ensuring?.catch(() => undefined);
     const live = this.live;

@@ -91,15 +91,20 @@ refuse io_error "the task directory did not become ready"
 kill_uid "$1"
 exit 0
 `,
-  /** args: maxAgeSeconds first count → how many task directories were removed. */
+  /**
+   * args: maxAgeSeconds first count [task] → how many task directories were removed. With a task,
+   * only its directory, whatever its age (the task was deleted).
+   */
   cleanup: `${KILL_UID}
-now=$(date +%s); n=0; first="$2"; count="$3"
-for d in ${WORKSPACE_ROOT}/* ${WORKSPACE_ROOT}/.[!.]*; do
+now=$(date +%s); n=0; first="$2"; count="$3"; only="\${4:-}"
+if [ -n "$only" ]; then set -- "$1" "$2" "$3" ${WORKSPACE_ROOT}/"$only"; else set -- "$1" "$2" "$3" ${WORKSPACE_ROOT}/* ${WORKSPACE_ROOT}/.[!.]*; fi
+age="$1"; shift 3
+for d in "$@"; do
   name=\${d##*/}
   case "$name" in ''|*[!A-Za-z0-9_-]*) continue;; esac
   [ -e "$d" ] || [ -L "$d" ] || continue
   m=$(stat -c %Y -- "$d") || continue
-  if [ $((now - m)) -ge "$1" ]; then
+  if [ -n "$only" ] || [ $((now - m)) -ge "$age" ]; then
     u=$(stat -c %u -- "$d")
     [ "$u" -ge "$first" ] && [ "$u" -lt $((first + count)) ] && kill_uid "$u"
     rm -rf -- "$d" ${HOMES}/"$name" && n=$((n + 1))

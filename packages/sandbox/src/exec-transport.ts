@@ -157,6 +157,12 @@ export class ExecTransport implements Transport {
         this.uids.clear();
         return { ok: true, result: { removed: Number(r.stdout.toString().trim()) || 0 } };
       }
+      case 'remove-task': {
+        const { taskUidFirst: first, taskUidCount: count } = this.o;
+        const r = await this.root('cleanup', ['0', String(first), String(count), req.task]);
+        this.uids.delete(req.task);
+        return { ok: true, result: { removed: Number(r.stdout.toString().trim()) > 0 } };
+      }
       case 'export':
         return { ok: true, result: await this.exportViaArchive(req) };
     }

@@ -99,10 +99,17 @@ export class TaskSandboxPool implements Sandbox {
 
   /** The task is over (its files are kept elsewhere): its container and volume go. */
   async releaseTask(taskId: string): Promise<void> {
+    await this.removeWorkspace(taskId);
+  }
+
+  /** A task's container and volume are its workspace: both go. False when it had none left. */
+  async removeWorkspace(taskId: string): Promise<boolean> {
     const pending = this.byTask.get(taskId);
     this.byTask.delete(taskId);
     const slot = pending ? await pending.catch(() => undefined) : await this.adopt(taskId);
-    if (slot) await this.destroy(slot);
+    if (!slot) return false;
+    await this.destroy(slot);
+    return true;
   }
 
   /**

@@ -79,6 +79,11 @@ export interface Sandbox {
   exportFiles(taskId: string, options: ExportOptions): Promise<ExportResult>;
   /** Deletes task workspaces whose last activity (directory mtime) is older than maxAgeMs; returns how many. */
   cleanupExpired(maxAgeMs: number): Promise<number>;
+  /**
+   * Deletes one task's workspace whatever its age, killing what still runs as the task first (the
+   * task was deleted). Resolves false when there was none.
+   */
+  removeWorkspace(taskId: string): Promise<boolean>;
   /** Times ensure() had to start or re-create the container after the first time. */
   readonly restarts: number;
   /** Closes the runner; then keeps, stops (default) or removes the container. */

@@ -31,6 +31,17 @@ export class WorkspaceCleanups {
     await this.redis.multi().sadd(key, taskId).expire(key, PENDING_TTL_S).publish(this.channel(), workerId).exec();
   }
 
+  /** Puts back requests that were taken but not carried out, without announcing them again. */
+  async keep(workerId: string, taskIds: string[]): Promise<void> {
+    if (taskIds.length === 0) return;
+    const key = this.pendingKey(workerId);
+    await this.redis
+      .multi()
+      .sadd(key, ...taskIds)
+      .expire(key, PENDING_TTL_S)
+      .exec();
+  }
+
   /** Takes up to `count` of the requests addressed to `workerId` (each is taken once). */
   async take(workerId: string, count = 100): Promise<string[]> {
     return this.redis.spop(this.pendingKey(workerId), count);

@@ -1,15 +1,17 @@
-"""What the host keeps of a task (export) and what retention removes (cleanup)."""
+"""What the host keeps of a task (export), what retention removes (cleanup) and what a deletion
+removes (remove-task)."""
 import base64
 import os
 import stat
 import time
 
 from . import identity, procs
-from .commands import busy_tasks
+from .commands import busy_tasks, op_cancel_task
 from .paths import TASK_RE, check_task_id, workspace_root
 from .privs import as_task
 from .proto import CONFIG
 from .quota import USAGE
+from .shells import POOL
 
 # Regular files looked at in one export, at most: a task with millions of files is cut here.
 EXPORT_SCAN_MAX = 1000000
@@ -81,6 +83,30 @@ def _regular_files(base):
     return paths, False
 
 
+def _remove_task(name, st):
+    """Removes one task's directory (`st` is its lstat) and its home here, after killing every
+    process of its uid; its uid's claim goes once the directory is gone."""
+    p = os.path.join(workspace_root(), name)
+    if not stat.S_ISDIR(st.st_mode):
+        try:
+            os.unlink(p)
+        except OSError:
+            pass
+        return
+    try:
+        _, uid = identity.task_dir(name, create=False)
+    except Exception:  # noqa: BLE001 - a broken directory is removed as it is
+        uid = st.st_uid
+    if uid is not None and identity.in_range(uid):
+        POOL.forget(uid)
+        procs.kill_uid(uid)
+    identity.remove_tree(p, uid)
+    identity.remove_tree(identity.home_of(name), uid)
+    if uid is not None and not os.path.lexists(p):
+        identity.release(name, uid)
+    USAGE.forget(name)
+
+
 def op_cleanup(req):
     """Deletes task directories (and their homes here) idle longer than maxAgeMs; returns how many."""
     root = workspace_root()
@@ -97,24 +123,25 @@ def op_cleanup(req):
             continue
         if st.st_mtime >= limit:
             continue
-        if not stat.S_ISDIR(st.st_mode):
-            try:
-                os.unlink(p)
-            except OSError:
-                pass
-        else:
-            try:
-                _, uid = identity.task_dir(name, create=False)
-            except Exception:  # noqa: BLE001 - a broken directory is removed as it is
-                uid = st.st_uid
-            if uid is not None and identity.in_range(uid):
-                procs.kill_uid(uid)
-            identity.remove_tree(p, uid)
-            identity.remove_tree(identity.home_of(name), uid)
-            if uid is not None and not os.path.lexists(p):
-                identity.release(name, uid)
-            USAGE.forget(name)
+        _remove_task(name, st)
         if not os.path.lexists(p):
             removed += 1
     identity.sweep_claims()
     return {"removed": removed}
+
+
+def op_remove_task(req):
+    """Deletes one task's directory and home whatever their age (the task was deleted): its
+    commands and what they left running are killed first. `removed` says whether there was one."""
+    check_task_id(req["task"])
+    name = req["task"]
+    p = os.path.join(workspace_root(), name)
+    op_cancel_task({"task": name})
+    try:
+        st = os.lstat(p)
+    except OSError:
+        return {"removed": False}
+    _remove_task(name, st)
+    if os.path.lexists(p):
+        raise OSError("the directory of task %s could not be removed" % name)
+    return {"removed": True}

@@ -10,7 +10,7 @@ import _thread
 from . import identity, privs
 from .commands import Loop, op_cancel, op_cancel_task
 from .files import op_create_file, op_list_files, op_read_file
-from .keep import op_cleanup, op_export
+from .keep import op_cleanup, op_export, op_remove_task
 from .proto import CONFIG, PROTOCOL, Refused, send, send_error
 from .shells import POOL, SHELL
 
@@ -27,6 +27,7 @@ OPS = {
     "cancel-task": op_cancel_task,
     "export": op_export,
     "cleanup": op_cleanup,
+    "remove-task": op_remove_task,
     "ping": op_ping,
 }
 # Ops that only signal processes run on the main thread (see Loop.dispatch).

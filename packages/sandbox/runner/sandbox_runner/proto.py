@@ -13,7 +13,7 @@ import sys
 import threading
 
 # Bump on any change of requests, replies or the ready line; the host refuses another version.
-PROTOCOL = 3
+PROTOCOL = 4
 
 CONFIG = {
     "workspace": "/workspace",

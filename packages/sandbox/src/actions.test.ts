@@ -377,7 +377,7 @@ describe.each(TRANSPORTS)('actions via $mode', ({ mode, useRunner }) => {
     it("removes a deleted task's workspace whatever its age, and what still runs as the task", async () => {
       const t = `${task}-deleted`;
       await sb.run(t, { action: 'create-file', filePath: 'sub/f.txt', content: 'gone' });
-      cmd(await sb.run(t, { action: 'execute-command', command: 'nohup sleep 301 >/dev/null 2>&1 &' }));
+      await runCommand(sb, t, 'nohup sleep 301 >/dev/null 2>&1 &');
       await sb.run(`${task}-kept`, { action: 'create-file', filePath: 'f.txt', content: 'kept' });
       expect(await sb.removeWorkspace(t)).toBe(true);
       expect(await sb.removeWorkspace(t)).toBe(false);

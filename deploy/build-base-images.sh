@@ -12,64 +12,31 @@
 # Environment: NODE_BIN [the `node` on PATH; must be v20], DEBIAN_MIRROR [the mirror apt uses].
 set -euo pipefail
 
+SAY_AS="base-images"
+# shellcheck source=debian-rootfs.sh
+source "$(dirname "${BASH_SOURCE[0]}")/debian-rootfs.sh"
+
 NODE_IMAGE="node:20-bookworm-slim"
 REDIS_IMAGE="redis:7-bookworm"
-FORCE=0
-for arg in "$@"; do
-  case "$arg" in
-    --force) FORCE=1 ;;
-    *) echo "usage: build-base-images.sh [--force]" >&2; exit 2 ;;
-  esac
-done
+parse_force "$@"
+require_docker
 
-say() { echo "base-images: $*"; }
-die() { echo "base-images: $*" >&2; exit 1; }
-
-docker info >/dev/null 2>&1 || die "the Docker engine is not reachable (is dockerd running? is /var/run/docker.sock there?)"
-
-present() { docker image inspect "$1" >/dev/null 2>&1; }
 wanted=()
 for image in "$NODE_IMAGE" "$REDIS_IMAGE"; do
-  if [[ $FORCE == 0 ]] && present "$image"; then say "$image is present (use --force to rebuild)"; else wanted+=("$image"); fi
+  if [[ $FORCE == 0 ]] && image_present "$image"; then say "$image is present (use --force to rebuild)"; else wanted+=("$image"); fi
 done
 ((${#wanted[@]} > 0)) || exit 0
 
 [[ $(id -u) == 0 ]] || die "debootstrap needs root; run as root (or pull $NODE_IMAGE and $REDIS_IMAGE from a registry)"
-command -v debootstrap >/dev/null 2>&1 ||
-  die "debootstrap is missing; install it (apt-get install -y debootstrap) or pull $NODE_IMAGE and $REDIS_IMAGE from a registry"
+require_debootstrap "pull $NODE_IMAGE and $REDIS_IMAGE from a registry"
 
-mirror() {
-  if [[ -n "${DEBIAN_MIRROR:-}" ]]; then echo "$DEBIAN_MIRROR"; return; fi
-  # The first bookworm URI apt is configured with (deb822 or one-line format), as sandbox-image/build.sh does.
-  local uri
-  uri=$(grep -hE '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -v security | head -n1 | awk '{print $2}' || true)
-  if [[ -z "$uri" ]]; then
-    uri=$(grep -hE '^deb ' /etc/apt/sources.list 2>/dev/null | grep -v security | head -n1 | awk '{print $2}' || true)
-  fi
-  echo "${uri:-http://deb.debian.org/debian}"
-}
-MIRROR="$(mirror)"
 WORK="$(mktemp -d /tmp/research-base-images.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 # One package cache for both runs: the second downloads only what the first did not.
 mkdir -p "$WORK/debs"
 
 bootstrap() { # <rootfs> <comma-separated extra packages>
-  local log="$WORK/debootstrap-$(basename "$1").log"
-  say "debootstrap bookworm ($2) from $MIRROR (a few minutes)"
-  debootstrap --variant=minbase --cache-dir="$WORK/debs" --include="$2" bookworm "$1" "$MIRROR" >"$log" 2>&1 || {
-    echo "base-images: debootstrap failed; last lines of its log:" >&2
-    tail -n 20 "$log" >&2
-    exit 1
-  }
-  rm -rf "$1"/var/cache/apt/archives/*.deb "$1"/var/lib/apt/lists/*
-}
-
-import() { # <rootfs> <tag> <docker import --change ...>...
-  local rootfs="$1" tag="$2"
-  shift 2
-  tar -C "$rootfs" -c . | docker import "$@" - "$tag" >/dev/null
-  say "imported $tag"
+  debian_rootfs "$1" "$2" "$WORK/debootstrap-$(basename "$1").log" --cache-dir="$WORK/debs"
 }
 
 build_node() {
@@ -97,7 +64,7 @@ build_node() {
   chroot "$rootfs" useradd --uid 1000 --gid node --create-home --shell /bin/bash node
   # The binary links only glibc, libstdc++ and libgcc, which minbase has; prove it runs there.
   chroot "$rootfs" /usr/local/bin/node -e 'process.exit(0)' || die "$node does not run in a bookworm minbase"
-  import "$rootfs" "$NODE_IMAGE" \
+  import_rootfs "$rootfs" "$NODE_IMAGE" \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change "ENV NODE_VERSION=${version#v}" \
     --change 'CMD ["node"]'
@@ -131,7 +98,7 @@ if [ "$1" = redis-server ]; then
 fi
 exec "$@"
 ENTRYPOINT
-  import "$rootfs" "$REDIS_IMAGE" \
+  import_rootfs "$rootfs" "$REDIS_IMAGE" \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'WORKDIR /data' \
     --change 'VOLUME /data' \

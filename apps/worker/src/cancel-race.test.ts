@@ -1,21 +1,15 @@
 import { FINAL_STATUSES, type TaskEvent, type TaskStatus, type TaskView } from '@research/contracts';
 import { TRANSITIONS } from '@research/queue';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { replayPrompt, requireServices, sleep } from '@research/testing';
-import { Harness } from '../test/harness.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { replayPrompt, sleep } from '@research/testing';
+import { useHarness } from '../test/harness.js';
 
-let h: Harness;
+const h = useHarness();
 /** Worker ids of this run: containers are named after them, so concurrent runs must not share one. */
 const w = (name: string) => `wt-${name}-${h.id}`;
 
 beforeAll(async () => {
-  await requireServices();
-  h = new Harness();
   await h.startWorker(w('race'), { WORKER_CONCURRENCY: '4' });
-});
-
-afterAll(async () => {
-  await h?.close();
 });
 
 /**

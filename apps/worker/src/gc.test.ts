@@ -3,26 +3,17 @@
  * the death watch can judge, and it removes a dead worker's container while a live worker's stays.
  */
 import Dockerode from 'dockerode';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createLogger } from '@research/config';
 import { DeathWatch, WorkerRegistry } from '@research/queue';
 import { DockerSandbox } from '@research/sandbox';
-import { requireServices, until } from '@research/testing';
-import { Harness } from '../test/harness.js';
+import { until } from '@research/testing';
+import { useHarness } from '../test/harness.js';
 import { sandboxGc } from './gc.js';
 import { Liveness } from './liveness.js';
 
 const docker = new Dockerode();
-let h: Harness;
-
-beforeAll(async () => {
-  await requireServices();
-  h = new Harness();
-});
-
-afterAll(async () => {
-  await h?.close();
-});
+const h = useHarness();
 
 const exists = (name: string) =>
   docker

@@ -7,22 +7,13 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WorkerKeys, WorkerRegistry, type WorkerInfo } from '@research/queue';
-import { requireServices, sleep } from '@research/testing';
-import { Harness } from '../test/harness.js';
+import { sleep } from '@research/testing';
+import { useHarness } from '../test/harness.js';
 
 const WORKER_MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
-let h: Harness;
-
-beforeAll(async () => {
-  await requireServices();
-  h = new Harness();
-});
-
-afterAll(async () => {
-  await h?.close();
-});
+const h = useHarness();
 
 interface Run {
   child: ChildProcess;

@@ -1,23 +1,14 @@
 import Docker from 'dockerode';
 import { Job, Queue } from 'bullmq';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { stepQueueName } from '@research/queue';
-import { replayPrompt, requireServices, sleep } from '@research/testing';
-import { Harness } from '../test/harness.js';
+import { replayPrompt, sleep } from '@research/testing';
+import { useHarness } from '../test/harness.js';
 
-let h: Harness;
+const h = useHarness();
 /** Worker ids of this run: containers are named after them, so concurrent runs must not share one. */
 const w = (name: string) => `wt-${name}-${h.id}`;
 const docker = new Docker();
-
-beforeAll(async () => {
-  await requireServices();
-  h = new Harness();
-});
-
-afterAll(async () => {
-  await h?.close();
-});
 
 describe('a worker with its sandbox container', () => {
   it('completes the offline research plan: todo.md ticked, the script output read back, report.md quoting it', async () => {

@@ -1,6 +1,7 @@
+import { afterAll, beforeAll } from 'vitest';
 import { createLogger, loadEnv } from '@research/config';
 import type { TaskRequest, TaskView } from '@research/contracts';
-import { System, type EnvOverrides } from '@research/testing';
+import { requireServices, System, type EnvOverrides } from '@research/testing';
 import { startWorker, type WorkerRuntime } from '../src/runtime.js';
 
 /**
@@ -50,4 +51,16 @@ export class Harness extends System {
     await this.stopInProcessWorkers();
     await super.close();
   }
+}
+
+/**
+ * The harness of a test file: Redis and Docker checked before its tests (failing with a message
+ * naming what to start), everything it started removed after them. Made at once, so that the
+ * file's helpers can close over it; its Redis client connects in the background meanwhile.
+ */
+export function useHarness(): Harness {
+  const h = new Harness();
+  beforeAll(() => requireServices());
+  afterAll(() => h.close());
+  return h;
 }

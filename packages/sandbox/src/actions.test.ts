@@ -1,23 +1,22 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { StepOutcome } from '@research/contracts';
 import { InvalidTaskIdError, SandboxAbortedError } from './errors.js';
-import { cmd, containerOf, processesMatching, requireDocker, rootExec, testSandbox, waitFor } from './test-helpers.js';
+import {
+  cmd,
+  containerOf,
+  processesMatching,
+  rootExec,
+  runCommand,
+  TRANSPORTS,
+  useSandbox,
+  waitFor,
+} from './test-helpers.js';
 
 /** The four actions and their safety rules, through the runner and through the exec fallback. */
-describe.each([
-  { mode: 'runner' as const, useRunner: true },
-  { mode: 'exec' as const, useRunner: false },
-])('actions via $mode', ({ mode, useRunner }) => {
-  const env = testSandbox({ useRunner, maxOutputBytes: 1024, maxReadBytes: 4096, listMaxEntries: 50 });
+describe.each(TRANSPORTS)('actions via $mode', ({ mode, useRunner }) => {
+  const env = useSandbox({ useRunner, maxOutputBytes: 1024, maxReadBytes: 4096, listMaxEntries: 50 }, { mode });
   const sb = env.sandbox;
   const task = `${mode}-task`;
-
-  beforeAll(async () => {
-    await requireDocker();
-    await sb.ensure();
-    expect(sb.mode).toBe(mode);
-  });
-  afterAll(() => env.cleanup());
 
   const refusedCode = (o: StepOutcome) => (o.ok ? `ok:${o.result.action}` : o.error.code);
 
@@ -28,12 +27,7 @@ describe.each([
         ok: true,
         result: { action: 'create-file', path: 'deep/er/notes.md', bytes: 9, overwritten: false },
       });
-      const back = cmd(
-        await sb.run(task, {
-          action: 'execute-command',
-          command: 'cat deep/er/notes.md; stat -c %u deep/er/notes.md deep/er deep; id -u',
-        }),
-      );
+      const back = await runCommand(sb, task, 'cat deep/er/notes.md; stat -c %u deep/er/notes.md deep/er deep; id -u');
       // Files the actions create belong to the task's own uid, the one its commands run as.
       const [content, ...owners] = back.stdout.split('\n').filter(Boolean);
       expect(content).toBe('# héllo');
@@ -78,13 +72,13 @@ describe.each([
     });
 
     it('reports binary files as such', async () => {
-      cmd(await sb.run(task, { action: 'execute-command', command: "printf '\\000\\001\\002\\377' > bin.dat" }));
+      await runCommand(sb, task, "printf '\\000\\001\\002\\377' > bin.dat");
       const o = await sb.run(task, { action: 'read-file', filePath: 'bin.dat' });
       expect(o.ok && o.result).toMatchObject({ binary: true, content: '', size: 4 });
     });
 
     it('caps the size', async () => {
-      cmd(await sb.run(task, { action: 'execute-command', command: 'head -c 10000 /dev/zero | tr "\\0" b > big.txt' }));
+      await runCommand(sb, task, 'head -c 10000 /dev/zero | tr "\\0" b > big.txt');
       const o = await sb.run(task, { action: 'read-file', filePath: 'big.txt' });
       expect(o.ok && o.result).toMatchObject({ truncated: true, size: 10000, binary: false });
       expect(o.ok && o.result.action === 'read-file' && o.result.content.length).toBe(4096);
@@ -101,7 +95,7 @@ describe.each([
       const t = `${task}-list`;
       await sb.run(t, { action: 'create-file', filePath: 'a.txt', content: 'abc' });
       await sb.run(t, { action: 'create-file', filePath: 'sub/b.txt', content: 'hello' });
-      cmd(await sb.run(t, { action: 'execute-command', command: 'ln -s a.txt link' }));
+      await runCommand(sb, t, 'ln -s a.txt link');
       const o = await sb.run(t, { action: 'list-files' });
       expect(o).toEqual({
         ok: true,
@@ -126,7 +120,7 @@ describe.each([
 
     it('stops at the entry limit', async () => {
       const t = `${task}-many`;
-      cmd(await sb.run(t, { action: 'execute-command', command: 'for i in $(seq 1 80); do echo $i > f$i; done' }));
+      await runCommand(sb, t, 'for i in $(seq 1 80); do echo $i > f$i; done');
       const o = await sb.run(t, { action: 'list-files', path: '.' });
       expect(o.ok && o.result).toMatchObject({ truncated: true });
       expect(o.ok && o.result.action === 'list-files' && o.result.files.length).toBe(50);
@@ -139,11 +133,10 @@ describe.each([
 
   describe('execute-command', () => {
     it("runs in the task directory as the task's own unprivileged uid, with no capabilities", async () => {
-      const r = cmd(
-        await sb.run(task, {
-          action: 'execute-command',
-          command: 'pwd; id -u; stat -c %u .; grep -E "^Cap(Eff|Prm)" /proc/self/status; echo oops >&2',
-        }),
+      const r = await runCommand(
+        sb,
+        task,
+        'pwd; id -u; stat -c %u .; grep -E "^Cap(Eff|Prm)" /proc/self/status; echo oops >&2',
       );
       expect(r).toMatchObject({ exitCode: 0, timedOut: false, truncated: false, stderr: 'oops\n' });
       const [pwd, uid, owner, ...caps] = r.stdout.split('\n').filter(Boolean);
@@ -160,19 +153,18 @@ describe.each([
     });
 
     it('returns a non-zero exit as a result', async () => {
-      const r = cmd(await sb.run(task, { action: 'execute-command', command: 'echo partial; exit 7' }));
+      const r = await runCommand(sb, task, 'echo partial; exit 7');
       expect(r).toMatchObject({ exitCode: 7, stdout: 'partial\n', timedOut: false });
-      const nf = cmd(await sb.run(task, { action: 'execute-command', command: 'no-such-program-xyz' }));
+      const nf = await runCommand(sb, task, 'no-such-program-xyz');
       expect(nf.exitCode).toBe(127);
       expect(nf.stderr).toContain('not found');
     });
 
     it('cuts output past maxOutputBytes with a marker', async () => {
-      const r = cmd(
-        await sb.run(task, {
-          action: 'execute-command',
-          command: 'head -c 5000 /dev/zero | tr "\\0" a; head -c 3000 /dev/zero | tr "\\0" e >&2',
-        }),
+      const r = await runCommand(
+        sb,
+        task,
+        'head -c 5000 /dev/zero | tr "\\0" a; head -c 3000 /dev/zero | tr "\\0" e >&2',
       );
       expect(r.truncated).toBe(true);
       expect(r.stdout).toBe(`${'a'.repeat(1024)}\n[… output truncated at 1024 bytes]`);
@@ -181,21 +173,15 @@ describe.each([
     });
 
     it('kills sleep 1000 and its children at the timeout', async () => {
-      const r = cmd(
-        await sb.run(task, {
-          action: 'execute-command',
-          command: 'echo started; sleep 1000 & sh -c "sleep 1001"; echo never',
-          timeoutMs: 1500,
-        }),
-      );
+      const r = await runCommand(sb, task, 'echo started; sleep 1000 & sh -c "sleep 1001"; echo never', {
+        timeoutMs: 1500,
+      });
       expect(r).toMatchObject({ timedOut: true, exitCode: 124, stdout: 'started\n' });
       await waitFor(async () => (await processesMatching(env.workerId, 'sleep 100[01]')).length === 0);
     });
 
     it('kills a command that ignores SIGTERM', async () => {
-      const r = cmd(
-        await sb.run(task, { action: 'execute-command', command: 'trap "" TERM INT HUP; sleep 1002', timeoutMs: 1000 }),
-      );
+      const r = await runCommand(sb, task, 'trap "" TERM INT HUP; sleep 1002', { timeoutMs: 1000 });
       expect(r.timedOut).toBe(true);
       await waitFor(async () => (await processesMatching(env.workerId, 'sleep 1002')).length === 0);
     });
@@ -264,7 +250,7 @@ describe.each([
     });
 
     it('has no network but loopback', async () => {
-      const r = cmd(await sb.run(task, { action: 'execute-command', command: 'ls /sys/class/net' }));
+      const r = await runCommand(sb, task, 'ls /sys/class/net');
       expect(r.stdout.split('\n').filter(Boolean)).toEqual(['lo']);
     });
   });
@@ -298,12 +284,10 @@ describe.each([
 
     it('refuses a symlink made by a command that points outside', async () => {
       const t = `${task}-links`;
-      cmd(
-        await sb.run(t, {
-          action: 'execute-command',
-          command:
-            'ln -s /etc/passwd leak && ln -s /etc etc && ln -s ../other-task sib && mkdir -p real && ln -s real inner',
-        }),
+      await runCommand(
+        sb,
+        t,
+        'ln -s /etc/passwd leak && ln -s /etc etc && ln -s ../other-task sib && mkdir -p real && ln -s real inner',
       );
       for (const p of ['leak', 'etc/hostname', 'sib/x']) {
         expect(refusedCode(await sb.run(t, { action: 'read-file', filePath: p }))).toBe('path_outside_workspace');
@@ -366,7 +350,7 @@ describe.each([
       await sb.run(t, { action: 'create-file', filePath: 'a.txt', content: '0123456789' });
       await sb.run(t, { action: 'create-file', filePath: 'sub/b.txt', content: 'x'.repeat(20) });
       await sb.run(t, { action: 'create-file', filePath: 'z-big.txt', content: 'y'.repeat(100) });
-      cmd(await sb.run(t, { action: 'execute-command', command: 'ln -s /etc/passwd pw; ln -s a.txt alias' }));
+      await runCommand(sb, t, 'ln -s /etc/passwd pw; ln -s a.txt alias');
       const out = await sb.exportFiles(t, { maxBytes: 40 });
       expect(out.truncated).toBe(true);
       expect(out.files.map((f) => [f.path, f.size, f.content?.toString()])).toEqual([
@@ -385,7 +369,7 @@ describe.each([
       await rootExec(env.workerId, `touch -d '3 days ago' /workspace/${task}-old`);
       const removed = await sb.cleanupExpired(24 * 3_600_000);
       expect(removed).toBe(1);
-      const ls = cmd(await sb.run('toucher', { action: 'execute-command', command: 'ls /workspace' }));
+      const ls = await runCommand(sb, 'toucher', 'ls /workspace');
       expect(ls.stdout.split('\n')).toContain(`${task}-new`);
       expect(ls.stdout.split('\n')).not.toContain(`${task}-old`);
     });
@@ -393,7 +377,7 @@ describe.each([
     it("removes a deleted task's workspace whatever its age, and what still runs as the task", async () => {
       const t = `${task}-deleted`;
       await sb.run(t, { action: 'create-file', filePath: 'sub/f.txt', content: 'gone' });
-      cmd(await sb.run(t, { action: 'execute-command', command: 'nohup sleep 301 >/dev/null 2>&1 &' }));
+      await runCommand(sb, t, 'nohup sleep 301 >/dev/null 2>&1 &');
       await sb.run(`${task}-kept`, { action: 'create-file', filePath: 'f.txt', content: 'kept' });
       expect(await sb.removeWorkspace(t)).toBe(true);
       expect(await sb.removeWorkspace(t)).toBe(false);

@@ -15,19 +15,28 @@ export class SandboxError extends Error {
   readonly retryable: boolean = true;
 }
 
-/** A Docker API call or the in-container runner did not answer in time. */
-export class SandboxTimeoutError extends SandboxError {
-  override readonly name = 'SandboxTimeoutError' as const;
-  override readonly code = 'sandbox_timeout';
-  override readonly retryable = true;
+/**
+ * The base class of one kind of sandbox error: its literal `name`, its stable `code`, and
+ * whether the same call may succeed later (`'retryable'`) or never will (`'final'`), stated
+ * once where the kind is declared.
+ */
+function errorKind<const Name extends string, const Code extends string>(
+  name: Name,
+  code: Code,
+  retry: 'retryable' | 'final',
+) {
+  return class extends SandboxError {
+    override readonly name: Name = name;
+    override readonly code: Code = code;
+    override readonly retryable: boolean = retry === 'retryable';
+  };
 }
 
+/** A Docker API call or the in-container runner did not answer in time. */
+export class SandboxTimeoutError extends errorKind('SandboxTimeoutError', 'sandbox_timeout', 'retryable') {}
+
 /** The container vanished (removed, killed, stopped) — the next call re-ensures it. */
-export class SandboxNotFoundError extends SandboxError {
-  override readonly name = 'SandboxNotFoundError' as const;
-  override readonly code = 'sandbox_not_found';
-  override readonly retryable = true;
-}
+export class SandboxNotFoundError extends errorKind('SandboxNotFoundError', 'sandbox_not_found', 'retryable') {}
 
 /**
  * The container stopped while a command ran in it (found by the exec transport's check after the
@@ -40,27 +49,16 @@ export class SandboxStoppedDuringCommandError extends SandboxNotFoundError {
 }
 
 /** The Docker engine is unreachable or failed a request. */
-export class SandboxUnavailableError extends SandboxError {
-  override readonly name = 'SandboxUnavailableError' as const;
-  override readonly code = 'sandbox_unavailable';
-  override readonly retryable = true;
-}
+export class SandboxUnavailableError extends errorKind('SandboxUnavailableError', 'sandbox_unavailable', 'retryable') {}
 
 /** The in-container runner died or broke the protocol; it is restarted on the next call. */
-export class SandboxRunnerError extends SandboxError {
-  override readonly name = 'SandboxRunnerError' as const;
-  override readonly code = 'sandbox_runner_failed';
-  override readonly retryable = true;
-}
+export class SandboxRunnerError extends errorKind('SandboxRunnerError', 'sandbox_runner_failed', 'retryable') {}
 
 /**
  * The runner in the container speaks another protocol version than this host: the runner files
  * shipped with this build do not match its code. Retrying does not help.
  */
-export class SandboxProtocolError extends SandboxError {
-  override readonly name = 'SandboxProtocolError' as const;
-  override readonly code = 'sandbox_protocol_mismatch';
-  override readonly retryable = false;
+export class SandboxProtocolError extends errorKind('SandboxProtocolError', 'sandbox_protocol_mismatch', 'final') {
   constructor(
     readonly runnerProtocol: unknown,
     readonly hostProtocol: number,
@@ -73,34 +71,24 @@ export class SandboxProtocolError extends SandboxError {
 }
 
 /** The sandbox image is not present and cannot be pulled. Retrying does not help. */
-export class SandboxImageMissingError extends SandboxError {
-  override readonly name = 'SandboxImageMissingError' as const;
-  override readonly code = 'sandbox_image_missing';
-  override readonly retryable = false;
-}
+export class SandboxImageMissingError extends errorKind('SandboxImageMissingError', 'sandbox_image_missing', 'final') {}
 
 /** The caller aborted the call (its AbortSignal fired); the command's process group was killed. */
-export class SandboxAbortedError extends SandboxError {
-  override readonly name = 'SandboxAbortedError' as const;
-  override readonly code = 'sandbox_aborted';
-  override readonly retryable = false;
-}
+export class SandboxAbortedError extends errorKind('SandboxAbortedError', 'sandbox_aborted', 'final') {}
 
 /** A task id that does not match TASK_ID_PATTERN (a bug in the caller). */
-export class InvalidTaskIdError extends SandboxError {
-  override readonly name = 'InvalidTaskIdError' as const;
-  override readonly code = 'invalid_task_id';
-  override readonly retryable = false;
+export class InvalidTaskIdError extends errorKind('InvalidTaskIdError', 'invalid_task_id', 'final') {
   constructor(readonly taskId: string) {
     super(`invalid task id ${JSON.stringify(taskId.slice(0, 200))}: expected ${TASK_ID_PATTERN}`);
   }
 }
 
 /** A path that leaves `/workspace/<taskId>`. `run()` reports it as code `path_outside_workspace`. */
-export class PathOutsideWorkspaceError extends SandboxError {
-  override readonly name = 'PathOutsideWorkspaceError' as const;
-  override readonly code = 'path_outside_workspace';
-  override readonly retryable = false;
+export class PathOutsideWorkspaceError extends errorKind(
+  'PathOutsideWorkspaceError',
+  'path_outside_workspace',
+  'final',
+) {
   constructor(
     readonly path: string,
     readonly taskId: string,

@@ -1,24 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cmd, requireDocker, testSandbox } from './test-helpers.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runCommand, TRANSPORTS, useSandbox } from './test-helpers.js';
 
-describe.each([
-  { mode: 'runner' as const, useRunner: true },
-  { mode: 'exec' as const, useRunner: false },
-])('bounded export via $mode', ({ mode, useRunner }) => {
-  const env = testSandbox({ useRunner, exportMaxFiles: 500, exportMaxNameBytes: 4096 });
+describe.each(TRANSPORTS)('bounded export via $mode', ({ mode, useRunner }) => {
+  const env = useSandbox({ useRunner, exportMaxFiles: 500, exportMaxNameBytes: 4096 }, { mode });
   const sb = env.sandbox;
   const task = `${mode}-many`;
 
   beforeAll(async () => {
-    await requireDocker();
-    await sb.ensure();
-    expect(sb.mode).toBe(mode);
     // 3,000 files, names f0001 … f3000 (5 bytes each).
-    cmd(
-      await sb.run(task, { action: 'execute-command', command: 'for i in $(seq -w 1 3000); do echo $i > f$i; done' }),
-    );
+    await runCommand(sb, task, 'for i in $(seq -w 1 3000); do echo $i > f$i; done');
   });
-  afterAll(() => env.cleanup());
 
   it('caps the list in count, marks it truncated and counts what it left out', async () => {
     const out = await sb.exportFiles(task, { maxBytes: 1024 * 1024, maxFiles: 100 });
@@ -39,13 +30,7 @@ describe.each([
   // The exec fallback streams the whole tree through getArchive: too slow to make a habit of here.
   it.runIf(mode === 'runner')('keeps a reply of 100,000 files small', async () => {
     const t = `${mode}-huge`;
-    cmd(
-      await sb.run(t, {
-        action: 'execute-command',
-        command: 'mkdir d && cd d && seq -w 1 100000 | xargs touch && ls | wc -l',
-        timeoutMs: 120_000,
-      }),
-    );
+    await runCommand(sb, t, 'mkdir d && cd d && seq -w 1 100000 | xargs touch && ls | wc -l', { timeoutMs: 120_000 });
     const started = performance.now();
     const out = await sb.exportFiles(t, { maxBytes: 1024 * 1024 });
     console.log(

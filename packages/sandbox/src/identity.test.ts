@@ -5,25 +5,21 @@ import {
   cmd,
   DENIED,
   docker,
+  NO_CAPABILITIES,
   removeWorker,
   requireDocker,
   rootExec,
+  runCommand,
   testSandbox,
   uniqueId,
+  useSandbox,
   VICTIM_COMMAND,
   waitFor,
 } from './test-helpers.js';
 
 describe('a task is its own identity in the shared container', () => {
-  const env = testSandbox();
+  const env = useSandbox({}, { mode: 'runner' });
   const sb = env.sandbox;
-
-  beforeAll(async () => {
-    await requireDocker();
-    await sb.ensure();
-    expect(sb.mode).toBe('runner');
-  });
-  afterAll(() => env.cleanup());
 
   it("cannot read or replace another task's files, signal its processes, open its or the runner's /proc entries, or forge the runner's replies", async () => {
     expect((await sb.run('victim', { action: 'create-file', filePath: 'secret.txt', content: 'A-secret' })).ok).toBe(
@@ -31,7 +27,7 @@ describe('a task is its own identity in the shared container', () => {
     );
     const victim = sb.run('victim', { action: 'execute-command', command: VICTIM_COMMAND, timeoutMs: 60_000 });
     await waitFor(async () => (await rootExec(env.workerId, 'ps -eo args')).includes('sleep 1029'));
-    const attack = cmd(await sb.run('attacker', { action: 'execute-command', command: attackScript('victim') }));
+    const attack = await runCommand(sb, 'attacker', attackScript('victim'));
     expect(attack.stdout.trim().split('\n')).toEqual(DENIED);
     await rootExec(env.workerId, 'touch /workspace/victim/release');
     expect(cmd(await victim)).toMatchObject({ exitCode: 0, stdout: 'A-secret' });
@@ -40,17 +36,8 @@ describe('a task is its own identity in the shared container', () => {
   });
 
   it('gives a command no capability in any set, under no-new-privileges; the runner keeps four', async () => {
-    const r = cmd(
-      await sb.run('caps', { action: 'execute-command', command: 'grep -E "^(Cap|NoNewPrivs)" /proc/self/status' }),
-    );
-    expect(r.stdout.split('\n').filter(Boolean)).toEqual([
-      'CapInh:\t0000000000000000',
-      'CapPrm:\t0000000000000000',
-      'CapEff:\t0000000000000000',
-      'CapBnd:\t0000000000000000',
-      'CapAmb:\t0000000000000000',
-      'NoNewPrivs:\t1',
-    ]);
+    const r = await runCommand(sb, 'caps', 'grep -E "^(Cap|NoNewPrivs)" /proc/self/status');
+    expect(r.stdout.split('\n').filter(Boolean)).toEqual(NO_CAPABILITIES);
     const runner = await rootExec(
       env.workerId,
       'p=$(pgrep -u 99999 -f opt/research/runner); grep -E "^(Uid|Cap(Eff|Prm|Bnd|Amb))" /proc/$p/status',
@@ -66,8 +53,8 @@ describe('a task is its own identity in the shared container', () => {
   });
 
   it('makes task directories 0700, owned by a uid of their own; a task cannot open its directory to others', async () => {
-    cmd(await sb.run('opener', { action: 'execute-command', command: 'chmod 777 .' }));
-    cmd(await sb.run('opener', { action: 'execute-command', command: 'true' }));
+    await runCommand(sb, 'opener', 'chmod 777 .');
+    await runCommand(sb, 'opener', 'true');
     const modes = await rootExec(
       env.workerId,
       'stat -c "%a %u %n" /workspace/opener /workspace/victim /workspace/caps',
@@ -85,7 +72,7 @@ describe('a task is its own identity in the shared container', () => {
       env.workerId,
       'mkdir -p /workspace/legacy/sub && echo old > /workspace/legacy/sub/f && chmod 700 /workspace/legacy/sub && chown -R 1000:1000 /workspace/legacy',
     );
-    const r = cmd(await sb.run('legacy', { action: 'execute-command', command: 'cat sub/f; id -u; stat -c %u sub/f' }));
+    const r = await runCommand(sb, 'legacy', 'cat sub/f; id -u; stat -c %u sub/f');
     const [content, uid, owner] = r.stdout.trim().split('\n');
     expect(content).toBe('old');
     expect(Number(uid)).toBeGreaterThanOrEqual(100_000);
@@ -97,8 +84,7 @@ describe('task uids on a volume shared by several containers', () => {
   const volume = `${uniqueId('shared')}-ws`;
   const one = testSandbox({ volume });
   const two = testSandbox({ volume });
-  const uidOf = async (sb: DockerSandbox, task: string) =>
-    Number(cmd(await sb.run(task, { action: 'execute-command', command: 'id -u' })).stdout.trim());
+  const uidOf = async (sb: DockerSandbox, task: string) => Number((await runCommand(sb, task, 'id -u')).stdout.trim());
 
   beforeAll(async () => {
     await requireDocker();

@@ -1,56 +1,21 @@
-import { pack } from 'tar-stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { ROOT_ONLY_DOCKERFILE } from '@research/testing';
 import {
   attackScript,
   cmd,
   DENIED,
-  docker,
-  requireDocker,
   rootExec,
-  testSandbox,
-  uniqueId,
+  runCommand,
+  useImage,
+  useSandbox,
   VICTIM_COMMAND,
   waitFor,
 } from './test-helpers.js';
 
-async function build(tag: string, dockerfile: string): Promise<void> {
-  const ctx = pack();
-  ctx.entry({ name: 'Dockerfile' }, dockerfile);
-  ctx.finalize();
-  const stream = await docker.buildImage(ctx as unknown as NodeJS.ReadableStream, { t: tag });
-  await new Promise<void>((resolve, reject) =>
-    docker.modem.followProgress(stream, (err) => (err ? reject(err) : resolve())),
-  );
-}
-
-// Shaped like kortix/suna:0.1.2.8 (FROM python:3.11-slim): python3 only at /usr/local/bin,
-// root the only user, WORKDIR /app, a long-running service as CMD. Built from the local image.
-const PRODUCTION_SHAPED = `FROM research-sandbox:latest
-USER root
-RUN userdel sandbox && rm -rf /home/sandbox \\
- && cp /usr/bin/python3.11 /usr/local/bin/python3 && rm -f /usr/bin/python3* \\
- && mkdir -p /app
-WORKDIR /app
-CMD ["/usr/local/bin/python3", "-m", "http.server", "8080"]
-`;
-
 describe('a root-only image shaped like the production one', () => {
-  const tag = `research-sandbox-rootonly-${uniqueId()}:test`;
-  const env = testSandbox({ image: tag });
+  const tag = useImage('rootonly', ROOT_ONLY_DOCKERFILE);
+  const env = useSandbox({ image: tag });
   const sb = env.sandbox;
-
-  beforeAll(async () => {
-    await requireDocker();
-    await build(tag, PRODUCTION_SHAPED);
-    await sb.ensure();
-  });
-  afterAll(async () => {
-    await env.cleanup();
-    await docker
-      .getImage(tag)
-      .remove({ force: true })
-      .catch(() => undefined);
-  });
 
   it('has what the production image has: only root, python3 only in /usr/local/bin', async () => {
     expect(sb.mode).toBe('runner');
@@ -62,12 +27,7 @@ describe('a root-only image shaped like the production one', () => {
   });
 
   it("runs each task as its own uid with no capabilities, and keeps tasks out of each other's files, processes and the runner", async () => {
-    const caps = cmd(
-      await sb.run('t1', {
-        action: 'execute-command',
-        command: 'id -u; grep -E "^Cap(Prm|Eff|Bnd|Amb)" /proc/self/status',
-      }),
-    );
+    const caps = await runCommand(sb, 't1', 'id -u; grep -E "^Cap(Prm|Eff|Bnd|Amb)" /proc/self/status');
     const [uid, ...sets] = caps.stdout.trim().split('\n');
     expect(Number(uid)).toBeGreaterThanOrEqual(100_000);
     expect(sets.map((l) => l.split('\t')[1])).toEqual(Array(4).fill('0000000000000000'));
@@ -79,7 +39,7 @@ describe('a root-only image shaped like the production one', () => {
     await waitFor(async () =>
       (await rootExec(env.workerId, 'cat /proc/[0-9]*/cmdline | tr "\\0" " "')).includes('sleep 1029'),
     );
-    const attack = cmd(await sb.run('attacker', { action: 'execute-command', command: attackScript('victim') }));
+    const attack = await runCommand(sb, 'attacker', attackScript('victim'));
     expect(attack.stdout.trim().split('\n')).toEqual(DENIED);
     await rootExec(env.workerId, 'touch /workspace/victim/release');
     expect(cmd(await victim)).toMatchObject({ exitCode: 0, stdout: 'A-secret' });
@@ -96,12 +56,7 @@ describe('a root-only image shaped like the production one', () => {
     ]);
     const out = await sb.exportFiles('files', { maxBytes: 1000 });
     expect(out.files.map((f) => [f.path, f.content?.toString()])).toEqual([['d/a.txt', 'abc']]);
-    cmd(
-      await sb.run('files', {
-        action: 'execute-command',
-        command: 'setsid sleep 1040 >/dev/null 2>&1 < /dev/null & echo bg',
-      }),
-    );
+    await runCommand(sb, 'files', 'setsid sleep 1040 >/dev/null 2>&1 < /dev/null & echo bg');
     await sb.cancelTask('files');
     expect(await rootExec(env.workerId, 'cat /proc/[0-9]*/cmdline | tr "\\0" " "')).not.toContain('sleep 1040');
   });

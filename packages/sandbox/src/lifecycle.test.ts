@@ -1,5 +1,5 @@
 import Dockerode from 'dockerode';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { DockerSandbox } from './docker-sandbox.js';
 import {
   type SandboxError,
@@ -8,25 +8,22 @@ import {
   SandboxUnavailableError,
 } from './errors.js';
 import {
-  cmd,
   containerOf,
   docker,
   processesMatching,
   removeWorker,
   requireDocker,
   rootExec,
-  testSandbox,
+  runCommand,
   uniqueId,
+  useSandbox,
   waitFor,
 } from './test-helpers.js';
 
 describe('container lifecycle', () => {
-  const env = testSandbox();
+  const env = useSandbox({}, { ensure: false });
   const sb = env.sandbox;
   const task = 'life';
-
-  beforeAll(requireDocker);
-  afterAll(() => env.cleanup());
 
   it('creates the container once, even when ensure() is called concurrently', async () => {
     const infos = await Promise.all(Array.from({ length: 5 }, () => sb.ensure()));
@@ -64,7 +61,7 @@ describe('container lifecycle', () => {
 
   it('starts a stopped container on the next action', async () => {
     await (await containerOf(env.workerId)).stop({ t: 0 });
-    const r = cmd(await sb.run(task, { action: 'execute-command', command: 'cat kept.txt' }));
+    const r = await runCommand(sb, task, 'cat kept.txt');
     expect(r.stdout).toBe('persisted');
     expect(sb.restarts).toBe(2);
   });
@@ -80,7 +77,7 @@ describe('container lifecycle', () => {
     const err = await settled;
     expect(err).toBeInstanceOf(SandboxNotFoundError);
     expect((err as SandboxError).retryable).toBe(true);
-    const r = cmd(await sb.run(task, { action: 'execute-command', command: 'echo back' }));
+    const r = await runCommand(sb, task, 'echo back');
     expect(r.stdout).toBe('back\n');
     expect(sb.restarts).toBe(3);
   });
@@ -92,7 +89,7 @@ describe('container lifecycle', () => {
     // file actions are retried once transparently.
     const r = await sb.run(task, { action: 'read-file', filePath: 'kept.txt' });
     expect(r.ok).toBe(true);
-    const c = cmd(await sb.run(task, { action: 'execute-command', command: 'echo ok' }));
+    const c = await runCommand(sb, task, 'echo ok');
     expect(c.stdout).toBe('ok\n');
     expect((await sb.ensure()).containerId).toBe(before);
     expect(sb.restarts).toBe(3);

@@ -1,16 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cmd, requireDocker, rootExec, testSandbox } from './test-helpers.js';
+import { describe, expect, it } from 'vitest';
+import { cmd, rootExec, runCommand, useSandbox } from './test-helpers.js';
 
 describe('resource limits', () => {
-  const env = testSandbox({ pids: 48, memoryMb: 256 });
+  const env = useSandbox({ pids: 48, memoryMb: 256 });
   const sb = env.sandbox;
   const task = 'bomb';
-
-  beforeAll(async () => {
-    await requireDocker();
-    await sb.ensure();
-  });
-  afterAll(() => env.cleanup());
 
   it('contains a fork bomb with the pids limit; the container stays usable', async () => {
     const outcome = await sb.run(task, {
@@ -45,7 +39,7 @@ describe('resource limits', () => {
   it('cancelTask reaches a background fork bomb at once, even while no runner thread can start', async () => {
     const bomb = 'bomb2';
     // Returns at once; the bomb lives on in the background and holds the pids limit.
-    cmd(await sb.run(bomb, { action: 'execute-command', command: ':(){ :|:& };:' }));
+    await runCommand(sb, bomb, ':(){ :|:& };:');
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     await sb.cancelTask(bomb);
     const r = await sb.run(bomb, { action: 'execute-command', command: "ls /proc | grep -c '^[0-9]'" });
@@ -55,12 +49,10 @@ describe('resource limits', () => {
 
   it('cancelTask also kills what left its process group (setsid), a fork bomb included', async () => {
     const escaper = 'escaper';
-    cmd(
-      await sb.run(escaper, {
-        action: 'execute-command',
-        command:
-          "setsid bash -c 'sleep 1000' >/dev/null 2>&1 </dev/null & setsid bash -c ':(){ :|:& };:' >/dev/null 2>&1 </dev/null & echo gone",
-      }),
+    await runCommand(
+      sb,
+      escaper,
+      "setsid bash -c 'sleep 1000' >/dev/null 2>&1 </dev/null & setsid bash -c ':(){ :|:& };:' >/dev/null 2>&1 </dev/null & echo gone",
     );
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     await sb.cancelTask(escaper);
@@ -75,16 +67,9 @@ describe('resource limits', () => {
       'cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes',
     );
     expect(limit.trim()).toBe(String(256 * 1024 * 1024));
-    const hog = cmd(
-      await sb.run(task, {
-        action: 'execute-command',
-        command: 'python3 -c "x = bytearray(600 * 1024 * 1024); print(len(x))"',
-      }),
-    );
+    const hog = await runCommand(sb, task, 'python3 -c "x = bytearray(600 * 1024 * 1024); print(len(x))"');
     expect(hog.exitCode).not.toBe(0);
     expect(hog.stdout).toBe('');
-    expect(cmd(await sb.run(task, { action: 'execute-command', command: 'echo still here' })).stdout).toBe(
-      'still here\n',
-    );
+    expect((await runCommand(sb, task, 'echo still here')).stdout).toBe('still here\n');
   });
 });

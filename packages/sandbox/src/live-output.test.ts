@@ -1,17 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { LiveOutput } from './protocol.js';
-import { cmd, requireDocker, testSandbox } from './test-helpers.js';
+import { cmd, runCommand, useSandbox } from './test-helpers.js';
 
 describe('live output of a running command', () => {
-  const env = testSandbox({ liveOutputMaxBytes: 2_000 });
+  const env = useSandbox({ liveOutputMaxBytes: 2_000 });
   const sb = env.sandbox;
   const task = 'live';
-
-  beforeAll(async () => {
-    await requireDocker();
-    await sb.ensure();
-  });
-  afterAll(() => env.cleanup());
 
   it('reaches the caller while the command runs, and the outcome still has all of it', async () => {
     const seen: LiveOutput[] = [];
@@ -36,18 +30,13 @@ describe('live output of a running command', () => {
     await released;
     const r = cmd(outcome);
     expect(r).toMatchObject({ exitCode: 0, timedOut: false, stdout: 'ready\ndone\n', stderr: 'warn\n' });
-    expect(
+    const streamed = (stream: LiveOutput['stream']) =>
       seen
-        .filter((o) => o.stream === 'stdout')
+        .filter((o) => o.stream === stream)
         .map((o) => o.chunk)
-        .join(''),
-    ).toBe('ready\ndone\n');
-    expect(
-      seen
-        .filter((o) => o.stream === 'stderr')
-        .map((o) => o.chunk)
-        .join(''),
-    ).toBe('warn\n');
+        .join('');
+    expect(streamed('stdout')).toBe('ready\ndone\n');
+    expect(streamed('stderr')).toBe('warn\n');
   });
 
   it('coalesces a chatty command into a few chunks and stops at the cap, with the outcome whole', async () => {
@@ -69,7 +58,7 @@ describe('live output of a running command', () => {
   });
 
   it('sends nothing when no one asked', async () => {
-    const r = cmd(await sb.run(task, { action: 'execute-command', command: 'echo quiet' }));
+    const r = await runCommand(sb, task, 'echo quiet');
     expect(r.stdout).toBe('quiet\n');
   });
 });

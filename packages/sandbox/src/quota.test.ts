@@ -1,6 +1,6 @@
 import type { StepOutcome } from '@research/contracts';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cmd, requireDocker, rootExec, testSandbox, waitFor } from './test-helpers.js';
+import { describe, expect, it } from 'vitest';
+import { rootExec, runCommand, TRANSPORTS, useSandbox, waitFor } from './test-helpers.js';
 
 const MB = 1024 * 1024;
 const QUOTA_MB = 20;
@@ -12,19 +12,9 @@ async function usedMb(workerId: string, task: string): Promise<number> {
   return Number(out.trim()) / MB;
 }
 
-describe.each([
-  { mode: 'runner' as const, useRunner: true },
-  { mode: 'exec' as const, useRunner: false },
-])('per-task disk quota via $mode', ({ mode, useRunner }) => {
-  const env = testSandbox({ useRunner, taskDiskMb: QUOTA_MB });
+describe.each(TRANSPORTS)('per-task disk quota via $mode', ({ mode, useRunner }) => {
+  const env = useSandbox({ useRunner, taskDiskMb: QUOTA_MB }, { mode });
   const sb = env.sandbox;
-
-  beforeAll(async () => {
-    await requireDocker();
-    await sb.ensure();
-    expect(sb.mode).toBe(mode);
-  });
-  afterAll(() => env.cleanup());
 
   it('stops one file written fast at the quota with disk_quota_exceeded', async () => {
     const o = await sb.run(`${mode}-fast`, { action: 'execute-command', command: 'head -c 200M /dev/zero > big' });
@@ -37,10 +27,10 @@ describe.each([
   it('refuses a create-file past the quota; deleting files makes room again', async () => {
     const t = `${mode}-create`;
     const content = 'y'.repeat(900 * 1024);
-    cmd(await sb.run(t, { action: 'execute-command', command: 'head -c 19800K /dev/zero > a' }));
+    await runCommand(sb, t, 'head -c 19800K /dev/zero > a');
     expect(code(await sb.run(t, { action: 'create-file', filePath: 'b.txt', content }))).toBe('disk_quota_exceeded');
-    expect(cmd(await sb.run(t, { action: 'execute-command', command: 'ls' })).stdout).toBe('a\n');
-    cmd(await sb.run(t, { action: 'execute-command', command: 'rm a' }));
+    expect((await runCommand(sb, t, 'ls')).stdout).toBe('a\n');
+    await runCommand(sb, t, 'rm a');
     expect(code(await sb.run(t, { action: 'create-file', filePath: 'b.txt', content }))).toBe('ok');
   });
 
@@ -49,27 +39,16 @@ describe.each([
     expect(code(await sb.run(hog, { action: 'execute-command', command: 'head -c 100M /dev/zero > big' }))).toBe(
       'disk_quota_exceeded',
     );
-    const n = cmd(
-      await sb.run(`${mode}-neighbour`, {
-        action: 'execute-command',
-        command: 'head -c 15M /dev/zero > data && wc -c < data',
-      }),
-    );
+    const n = await runCommand(sb, `${mode}-neighbour`, 'head -c 15M /dev/zero > data && wc -c < data');
     expect(n).toMatchObject({ exitCode: 0, stdout: `${15 * MB}\n` });
     // The task at its quota still runs commands that do not write (to clean up, say).
-    expect(cmd(await sb.run(hog, { action: 'execute-command', command: 'ls' })).stdout).toBe('big\n');
+    expect((await runCommand(sb, hog, 'ls')).stdout).toBe('big\n');
   });
 });
 
 describe('per-task disk quota: writers the file-size limit alone does not stop (runner)', () => {
-  const env = testSandbox({ taskDiskMb: QUOTA_MB });
+  const env = useSandbox({ taskDiskMb: QUOTA_MB });
   const sb = env.sandbox;
-
-  beforeAll(async () => {
-    await requireDocker();
-    await sb.ensure();
-  });
-  afterAll(() => env.cleanup());
 
   it('stops many files written at once, each under the budget', async () => {
     const o = await sb.run('many', {
@@ -84,12 +63,10 @@ describe('per-task disk quota: writers the file-size limit alone does not stop (
   });
 
   it('stops a background writer its command left running, and kills it', async () => {
-    cmd(
-      await sb.run('bg', {
-        action: 'execute-command',
-        command:
-          "setsid sh -c 'i=0; while :; do i=$((i+1)); head -c 1M /dev/zero > f$i; done' >/dev/null 2>&1 </dev/null & echo started",
-      }),
+    await runCommand(
+      sb,
+      'bg',
+      "setsid sh -c 'i=0; while :; do i=$((i+1)); head -c 1M /dev/zero > f$i; done' >/dev/null 2>&1 </dev/null & echo started",
     );
     await waitFor(async () => !(await rootExec(env.workerId, 'ps -eo args')).includes('while :'), 30_000);
     const used = await usedMb(env.workerId, 'bg');

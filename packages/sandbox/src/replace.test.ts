@@ -1,22 +1,14 @@
-import { pack } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@research/config';
+import { buildImage, removeImage, removeSandboxes } from '@research/testing';
 import { DockerSandbox } from './docker-sandbox.js';
-import { LABEL_POOL_OWNER } from './labels.js';
 import type { DockerSandboxOptions } from './options.js';
 import { type SlotAssignments, TaskSandboxPool } from './task-pool.js';
-import { cmd, containerOf, docker, removeWorker, requireDocker, uniqueId } from './test-helpers.js';
+import { containerOf, docker, removeWorker, requireDocker, runCommand, uniqueId } from './test-helpers.js';
 
-/** Builds a one-line variant of the local sandbox image (no pull: FROM a local image). */
-async function build(tag: string, marker: string): Promise<string> {
-  const ctx = pack();
-  ctx.entry({ name: 'Dockerfile' }, `FROM research-sandbox:latest\nLABEL research.test-marker=${marker}\n`);
-  ctx.finalize();
-  const stream = await docker.buildImage(ctx as unknown as NodeJS.ReadableStream, { t: tag });
-  await new Promise<void>((resolve, reject) =>
-    docker.modem.followProgress(stream, (err) => (err ? reject(err) : resolve())),
-  );
-  return (await docker.getImage(tag).inspect()).Id;
+/** Builds a one-line variant of the local sandbox image; resolves to its id. */
+function build(tag: string, marker: string): Promise<string> {
+  return buildImage(tag, `FROM research-sandbox:latest\nLABEL research.test-marker=${marker}\n`);
 }
 
 /** A logger whose warnings the test can read. */
@@ -54,11 +46,7 @@ describe('a found container that differs from the configuration', () => {
   });
   afterAll(async () => {
     await removeWorker(workerId, volume);
-    for (const tag of [tagA, tagB, moving])
-      await docker
-        .getImage(tag)
-        .remove({ force: true })
-        .catch(() => undefined);
+    for (const tag of [tagA, tagB, moving]) await removeImage(tag);
   });
 
   it('is replaced at start when SANDBOX_IMAGE now names another image, and the workspace stays', async () => {
@@ -117,7 +105,7 @@ describe('a found container that differs from the configuration', () => {
     expect(
       lines.some((l) => l.msg.includes(`memoryBytes: want ${512 * 1024 * 1024}, have ${1024 * 1024 * 1024}`)),
     ).toBe(true);
-    const r = cmd(await smaller.run('t1', { action: 'execute-command', command: 'cat kept.txt' }));
+    const r = await runCommand(smaller, 't1', 'cat kept.txt');
     expect(r.stdout).toBe('from A');
     await smaller.dispose('keep');
   });
@@ -132,7 +120,7 @@ describe('a found container that differs from the configuration', () => {
     expect((await sb.ensure()).containerId).toBe(first.containerId);
     // Its tasks' commands are gone once it is stopped: the next ensure replaces it.
     await docker.getContainer(first.containerId).stop({ t: 0 });
-    const r = cmd(await sb.run('t1', { action: 'execute-command', command: 'cat kept.txt' }));
+    const r = await runCommand(sb, 't1', 'cat kept.txt');
     expect(r.stdout).toBe('from A');
     const now = await containerOf(workerId);
     expect(now.id).not.toBe(first.containerId);
@@ -175,20 +163,7 @@ describe('a found container that differs from the configuration', () => {
       const left = await docker.listContainers({ all: true, filters: { label: [`research.slot=${slotId}`] } });
       expect(left).toHaveLength(0);
     } finally {
-      for (const owner of [poolWorker, `${run}-q`]) {
-        const cs = await docker.listContainers({ all: true, filters: { label: [`${LABEL_POOL_OWNER}=${owner}`] } });
-        for (const c of cs)
-          await docker
-            .getContainer(c.Id)
-            .remove({ force: true })
-            .catch(() => undefined);
-        const { Volumes } = await docker.listVolumes({ filters: { label: [`${LABEL_POOL_OWNER}=${owner}`] } });
-        for (const v of Volumes ?? [])
-          await docker
-            .getVolume(v.Name)
-            .remove()
-            .catch(() => undefined);
-      }
+      await removeSandboxes([poolWorker, `${run}-q`]);
     }
   });
 });

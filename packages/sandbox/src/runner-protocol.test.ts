@@ -1,20 +1,14 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { createLogger } from '@research/config';
 import { pack } from 'tar-stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SandboxProtocolError } from './errors.js';
 import { RUNNER_PROTOCOL } from './protocol.js';
 import { RunnerTransport } from './runner-transport.js';
-import { containerOf, requireDocker, rootExec, testSandbox } from './test-helpers.js';
+import { containerOf, rootExec, useSandbox } from './test-helpers.js';
 
 describe('runner protocol version', () => {
-  const env = testSandbox();
-
-  beforeAll(async () => {
-    await requireDocker();
-    await env.sandbox.ensure();
-  });
-  afterAll(() => env.cleanup());
+  const env = useSandbox();
 
   it('is the same number in the host and in the runner it ships', () => {
     const proto = readFileSync(new URL('../runner/sandbox_runner/proto.py', import.meta.url), 'utf8');

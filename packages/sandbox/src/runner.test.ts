@@ -1,59 +1,38 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pack } from 'tar-stream';
-import { cmd, docker, requireDocker, testSandbox, uniqueId } from './test-helpers.js';
+import { describe, expect, it } from 'vitest';
+import { runCommand, useImage, useSandbox } from './test-helpers.js';
 
 describe('runner specifics', () => {
-  const env = testSandbox();
+  const env = useSandbox({}, { mode: 'runner' });
   const sb = env.sandbox;
   const task = 'runner';
 
-  beforeAll(async () => {
-    await requireDocker();
-    await sb.ensure();
-    expect(sb.mode).toBe('runner');
-  });
-  afterAll(() => env.cleanup());
-
   it('answers when the command exits even if a background job keeps its stdout open', async () => {
-    const r = cmd(
-      await sb.run(task, { action: 'execute-command', command: 'sleep 1010 & echo done', timeoutMs: 30_000 }),
-    );
+    const r = await runCommand(sb, task, 'sleep 1010 & echo done', { timeoutMs: 30_000 });
     expect(r).toMatchObject({ exitCode: 0, stdout: 'done\n', timedOut: false });
     await sb.cancelTask(task);
   });
 
   it('times out a command that closed its stdout early and keeps running', async () => {
-    const r = cmd(
-      await sb.run(task, {
-        action: 'execute-command',
-        command: 'echo hi; exec >&- 2>&-; sleep 1011',
-        timeoutMs: 1_000,
-      }),
-    );
+    const r = await runCommand(sb, task, 'echo hi; exec >&- 2>&-; sleep 1011', { timeoutMs: 1_000 });
     expect(r).toMatchObject({ timedOut: true, stdout: 'hi\n' });
   });
 
   it('gives every command a fresh shell: no state leaks between commands', async () => {
-    cmd(await sb.run(task, { action: 'execute-command', command: 'export LEAK=1; cd /tmp; leakfn() { :; }' }));
+    await runCommand(sb, task, 'export LEAK=1; cd /tmp; leakfn() { :; }');
     const command =
       'echo "[$LEAK][$OLDPWD]"; pwd; declare -F leakfn; set | grep -c "__resea""rch" || true; printf "%s|" "$BASH_EXECUTION_STRING"';
-    const r = cmd(await sb.run(task, { action: 'execute-command', command }));
+    const r = await runCommand(sb, task, command);
     expect(r.stdout).toBe(`[][]\n/workspace/${task}\n0\n${command}|`);
   });
 
   it('runs bash, with its features', async () => {
-    const r = cmd(
-      await sb.run(task, {
-        action: 'execute-command',
-        command: 'set -o pipefail; [[ abc == a* ]] && echo {1..3}; false | true; echo "rc=$?"',
-      }),
-    );
+    const r = await runCommand(sb, task, 'set -o pipefail; [[ abc == a* ]] && echo {1..3}; false | true; echo "rc=$?"');
     expect(r.stdout).toBe('1 2 3\nrc=1\n');
   });
 
   it('passes large commands (over a pipe buffer) and odd characters through unchanged', async () => {
     const payload = `x'"\\$\`é\t${'y'.repeat(60_000)}`;
-    const r = cmd(await sb.run(task, { action: 'execute-command', command: `cat <<'EOF'\n${payload}\nEOF` }));
+    const r = await runCommand(sb, task, `cat <<'EOF'\n${payload}\nEOF`);
     expect(r.stdout).toBe(`${payload}\n`);
   });
 
@@ -64,27 +43,8 @@ describe('runner specifics', () => {
 });
 
 describe('image without python3', () => {
-  const tag = `research-sandbox-nopython-${uniqueId()}:test`;
-  const env = testSandbox({ image: tag });
-
-  beforeAll(async () => {
-    await requireDocker();
-    // Built from the local image, so no registry is needed.
-    const ctx = pack();
-    ctx.entry({ name: 'Dockerfile' }, 'FROM research-sandbox:latest\nUSER root\nRUN rm -f /usr/bin/python3*\n');
-    ctx.finalize();
-    const stream = await docker.buildImage(ctx as unknown as NodeJS.ReadableStream, { t: tag });
-    await new Promise<void>((resolve, reject) =>
-      docker.modem.followProgress(stream, (err) => (err ? reject(err) : resolve())),
-    );
-  });
-  afterAll(async () => {
-    await env.cleanup();
-    await docker
-      .getImage(tag)
-      .remove({ force: true })
-      .catch(() => undefined);
-  });
+  const tag = useImage('nopython', 'FROM research-sandbox:latest\nUSER root\nRUN rm -f /usr/bin/python3*\n');
+  const env = useSandbox({ image: tag }, { ensure: false });
 
   it('falls back to per-call exec and still does all four actions', async () => {
     await env.sandbox.ensure();
@@ -98,8 +58,6 @@ describe('image without python3', () => {
       'a',
       'a/b.txt',
     ]);
-    expect(
-      cmd(await env.sandbox.run(t, { action: 'execute-command', command: 'command -v python3 || echo none' })).stdout,
-    ).toBe('none\n');
+    expect((await runCommand(env.sandbox, t, 'command -v python3 || echo none')).stdout).toBe('none\n');
   });
 });

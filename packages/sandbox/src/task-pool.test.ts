@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExecuteCommandResult, StepOutcome } from '@research/contracts';
 import { LABEL_POOL_OWNER } from './labels.js';
 import { TaskSandboxPool, type SlotAssignments } from './task-pool.js';
+import { removeSandboxes } from '@research/testing';
 import { docker, requireDocker, uniqueId } from './test-helpers.js';
 
 const workerId = uniqueId('pool');
@@ -38,21 +39,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const p of pools) await p.dispose('remove').catch(() => undefined);
-  const containers = await docker.listContainers({
-    all: true,
-    filters: { label: [`${LABEL_POOL_OWNER}=${workerId}`] },
-  });
-  for (const c of containers)
-    await docker
-      .getContainer(c.Id)
-      .remove({ force: true })
-      .catch(() => undefined);
-  const { Volumes } = await docker.listVolumes({ filters: { label: [`${LABEL_POOL_OWNER}=${workerId}`] } });
-  for (const v of Volumes ?? [])
-    await docker
-      .getVolume(v.Name)
-      .remove()
-      .catch(() => undefined);
+  await removeSandboxes([workerId]);
 });
 
 describe('TaskSandboxPool (SANDBOX_ISOLATION=task)', () => {

@@ -13,3 +13,5 @@ export type { AppUnderTest, InProcessApi, InProcessApiOptions } from './in-proce
 export { keepOnLoopback, launchChromium } from './browser.js';
 export { playStep } from './play.js';
 export type { PlayStepOptions } from './play.js';
+export { ROOT_ONLY_DOCKERFILE, buildImage, removeImage, removeSandboxes, rootExec } from './docker.js';
+export { NO_CAPABILITIES, VICTIM_COMMAND, attackScript, attacksDenied } from './attacks.js';

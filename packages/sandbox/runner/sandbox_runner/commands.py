@@ -11,8 +11,11 @@ import json
 import os
 import selectors
 import signal
+import subprocess
 import threading
 import time
+from dataclasses import dataclass, field
+from typing import Optional
 
 from . import identity, procs
 from .paths import resolve
@@ -31,24 +34,31 @@ running = {}
 _cancelled = set()
 
 
+@dataclass(eq=False)
 class Command:
-    def __init__(self, rid, task, uid, proc, cap, start, deadline):
-        self.rid = rid
-        self.task = task
-        self.uid = uid
-        self.proc = proc
-        self.cap = cap
-        self.start = start
-        self.deadline = deadline
-        self.bufs = {"out": bytearray(), "err": bytearray()}
-        self.truncated = {"out": False, "err": False}
-        self.open = {"out": proc.stdout, "err": proc.stderr}
-        self.pidfd = None
-        self.timed_out = False
-        self.used_before = None
-        self.budget = None
-        self.volume_before = None
-        self.live = None
+    """One running command: what it was started with, and what the loop has seen of it."""
+
+    rid: int
+    task: str
+    uid: int
+    proc: subprocess.Popen
+    cap: int
+    start: float
+    deadline: float
+    # For the disk quota (None when it is off): the task's and the volume's use before the
+    # command started, and what the command may still write.
+    used_before: Optional[int] = None
+    budget: Optional[int] = None
+    volume_before: Optional[int] = None
+    live: Optional["Live"] = None
+    bufs: dict = field(default_factory=lambda: {"out": bytearray(), "err": bytearray()})
+    truncated: dict = field(default_factory=lambda: {"out": False, "err": False})
+    open: dict = field(init=False)
+    pidfd: Optional[int] = None
+    timed_out: bool = False
+
+    def __post_init__(self):
+        self.open = {"out": self.proc.stdout, "err": self.proc.stderr}
 
 
 class Live:
@@ -191,12 +201,9 @@ class Loop:
             raise Refused("resource_exhausted", "cannot start the command: %s (process limit reached?)" % e)
         USAGE.started(task, uid, used)
         POOL.want(task, uid)
-        cmd = Command(req["id"], task, uid, proc, cap, start, start + max(0.001, float(req["timeoutMs"]) / 1000.0))
-        cmd.used_before = used
-        cmd.budget = budget
-        cmd.volume_before = volume_before
-        if req.get("live"):
-            cmd.live = Live(req["live"])
+        deadline = start + max(0.001, float(req["timeoutMs"]) / 1000.0)
+        live = Live(req["live"]) if req.get("live") else None
+        cmd = Command(req["id"], task, uid, proc, cap, start, deadline, used, budget, volume_before, live)
         with procs_lock:
             running[cmd.rid] = (task, proc.pid)
         self.commands[cmd.rid] = cmd

@@ -65,15 +65,20 @@ def decode_text(data, truncated):
         return None
 
 
+def _stat_existing(real, shown):
+    """os.stat of a path the task named; when nothing is there, not_found naming the path as the task wrote it."""
+    try:
+        return os.stat(real)
+    except FileNotFoundError:
+        raise Refused("not_found", "%s does not exist" % shown)
+
+
 def op_read_file(req):
     base, uid = identity.task_dir(req["task"])
     shown = req["filePath"]
     with as_task(uid):
         full, real = resolve(base, shown)
-        try:
-            st = os.stat(real)
-        except FileNotFoundError:
-            raise Refused("not_found", "%s does not exist" % shown)
+        st = _stat_existing(real, shown)
         if stat.S_ISDIR(st.st_mode):
             raise Refused("is_directory", "%s is a directory; use list-files" % shown)
         if not stat.S_ISREG(st.st_mode):
@@ -99,10 +104,7 @@ def op_list_files(req):
     shown = req.get("path") or "."
     with as_task(uid):
         full, real = resolve(base, shown)
-        try:
-            st = os.stat(real)
-        except FileNotFoundError:
-            raise Refused("not_found", "%s does not exist" % shown)
+        st = _stat_existing(real, shown)
         root_rel = rel(base, full)
         if not stat.S_ISDIR(st.st_mode):
             entry = {"path": root_rel, "size": st.st_size, "type": "file"}

@@ -1,29 +1,15 @@
-import { randomUUID } from 'node:crypto';
 import type { StepOutcome } from '@research/contracts';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Queue, Worker } from 'bullmq';
-import { createRedis, waitForRedis, type Redis } from './connection.js';
 import { TaskStore } from './task-store.js';
+import { useRedis } from './testing/redis.js';
 import { WorkerRegistry } from './workers.js';
 import { AGENT_QUEUE, stepJobId, stepQueueName } from './names.js';
 import { JOBS, QUEUE_EVENTS_MAX_LEN, TaskJobData, jobOptions, queueOptions, stepJobResult } from './catalog.js';
 
-const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const prefix = `{test-${randomUUID().slice(0, 8)}}`;
-let redis: Redis;
-let store: TaskStore;
-
-beforeAll(async () => {
-  redis = createRedis(url, 'worker', { lazyConnect: false });
-  await waitForRedis(redis, url);
-  store = new TaskStore(redis, prefix, { retentionSeconds: 60 });
-});
-
-afterAll(async () => {
-  const keys = await redis.keys(`${prefix}*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
-});
+const db = useRedis('test');
+const { redis, prefix } = db;
+const store = new TaskStore(redis, prefix, { retentionSeconds: 60 });
 
 describe('TaskStore', () => {
   it('creates a task once per idempotency key and shows it as queued', async () => {
@@ -338,11 +324,9 @@ describe('WorkerRegistry', () => {
     expect(await registry.stepQueues()).not.toContain('steps.dead');
     expect(await task.getDependenciesCount()).toMatchObject({ unprocessed: 0 });
     // The task can now finish: no pending dependency blocks it.
-    const connection = createRedis(url, 'worker');
-    const worker = new Worker(AGENT_QUEUE, async () => 'ok', { connection, prefix });
+    const worker = new Worker(AGENT_QUEUE, async () => 'ok', { connection: db.connection(), prefix });
     await new Promise<void>((resolve) => worker.on('completed', () => resolve()));
     await worker.close();
-    await connection.quit();
     await agent.close();
     await steps.close();
   });

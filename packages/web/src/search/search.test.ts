@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EgressDeniedError, SearchError } from '../errors.js';
 import { EgressPolicy } from '../policy.js';
-import { startServer, type TestServer } from '../testing/servers.js';
+import { startServer, type TestServer } from '@research/testing/servers';
 import { BraveProvider } from './brave.js';
 import { createSearchProvider, requireWebSearch } from './create.js';
 import type { SearchProvider } from './provider.js';

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { AgentMessage } from '../state.js';
 import { ANALYSIS_SCRIPT } from './analysis-script.js';
 import {
+  analysisMove,
   callMove,
   jsonIn,
   listFiles,
@@ -10,6 +11,7 @@ import {
   resultsOfTurn,
   tickPlan,
   todoList,
+  writeMove,
   writePlan,
 } from './plan-history.js';
 
@@ -132,26 +134,23 @@ export function planMove(prompt: string, messages: readonly AgentMessage[]): Pla
     case 0:
       return writePlan(todo([]));
     case 1:
-      return callMove('The sandbox has no network, so the analysis generates a deterministic dataset itself.', {
-        action: 'create-file',
-        filePath: 'analysis.py',
-        content: ANALYSIS_SCRIPT,
-      });
+      return writeMove(
+        'The sandbox has no network, so the analysis generates a deterministic dataset itself.',
+        'analysis.py',
+        ANALYSIS_SCRIPT,
+      );
     case 2:
-      return callMove('Running the analysis in the sandbox.', {
-        action: 'execute-command',
-        command: 'python3 analysis.py',
-        timeoutMs: 120_000,
-      });
+      return analysisMove('Running the analysis in the sandbox.', 'python3 analysis.py');
     case 3:
       return callMove('Reading the computed figures back.', { action: 'read-file', filePath: 'results.json' });
     case 4: {
       const results = extractResults(textOfTurn(messages, 3)) ?? extractResults(textOfTurn(messages, 2));
-      return callMove(
+      return writeMove(
         results
           ? 'Writing report.md with the figures from results.json.'
           : 'The figures could not be read; the report says so.',
-        { action: 'create-file', filePath: 'report.md', content: report(prompt, results) },
+        'report.md',
+        report(prompt, results),
       );
     }
     case 5: {

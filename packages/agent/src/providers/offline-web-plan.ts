@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { AgentMessage } from '../state.js';
 import {
+  analysisMove,
   callMove,
   jsonIn,
   listFiles,
@@ -8,6 +9,7 @@ import {
   stepOfTurn,
   tickPlan,
   todoList,
+  writeMove,
   writePlan,
 } from './plan-history.js';
 import { WEB_ANALYSIS_SCRIPT } from './web-analysis-script.js';
@@ -146,25 +148,24 @@ export function webPlanMove(prompt: string, messages: readonly AgentMessage[]): 
   const saved = sources.flatMap((s) => (s.ok ? [s.savedAs] : []));
   switch (turn - analysisTurn) {
     case 0:
-      return callMove('Writing the analysis of the fetched files (Python standard library only).', {
-        action: 'create-file',
-        filePath: 'analyze_sources.py',
-        content: WEB_ANALYSIS_SCRIPT,
-      });
+      return writeMove(
+        'Writing the analysis of the fetched files (Python standard library only).',
+        'analyze_sources.py',
+        WEB_ANALYSIS_SCRIPT,
+      );
     case 1:
       // Only names of the form sources/NNN-slug.ext reach the command line (see FETCHED).
-      return callMove('Running the analysis over what was fetched.', {
-        action: 'execute-command',
-        command: ['python3 analyze_sources.py', ...saved].join(' '),
-        timeoutMs: 120_000,
-      });
+      return analysisMove(
+        'Running the analysis over what was fetched.',
+        ['python3 analyze_sources.py', ...saved].join(' '),
+      );
     case 2: {
       const analysis = readAnalysis(messages, analysisTurn + 1);
-      return callMove('Writing report.md with the computed figures and the sources it cites.', {
-        action: 'create-file',
-        filePath: 'report.md',
-        content: webReport({ prompt, query, search, sources, analysis }),
-      });
+      return writeMove(
+        'Writing report.md with the computed figures and the sources it cites.',
+        'report.md',
+        webReport({ prompt, query, search, sources, analysis }),
+      );
     }
     case 3: {
       const analysed = readAnalysis(messages, analysisTurn + 1) !== undefined;

@@ -2,12 +2,12 @@
  * The openai provider end to end against a real HTTP server on 127.0.0.1 that speaks the
  * chat-completions protocol (node:http, no mocks of the SDK or of fetch).
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AgentAbortError, LlmError } from '../errors.js';
 import { runAgent } from '../loop.js';
 import { initialState, type ToolCallFormat } from '../state.js';
+import { LoopbackEndpoint } from '../testing/endpoint.js';
 import { TempDirStepRunner } from '../testing/temp-dir-step-runner.js';
 import { createProvider } from './create.js';
 import { OfflineModel } from './offline.js';
@@ -33,33 +33,19 @@ type Seen = {
 };
 
 /** A chat-completions endpoint that answers from a script and records every request. */
-class FakeEndpoint {
+class FakeEndpoint extends LoopbackEndpoint {
   readonly seen: Seen[] = [];
   readonly replies: Reply[] = [];
-  #server = http.createServer((req, res) => {
-    let raw = '';
-    req.on('data', (c: Buffer) => (raw += c.toString()));
-    req.on('end', () => {
-      this.seen.push({ path: req.url ?? '', headers: req.headers, body: JSON.parse(raw || '{}') as Seen['body'] });
-      const reply = this.replies.length > 1 ? this.replies.shift() : this.replies[0];
-      if (!reply || reply.hang) return; // never answers; the client's timeout or abort ends it
-      res.writeHead(reply.status ?? 200, { 'content-type': 'application/json', ...reply.headers });
-      const json = JSON.stringify(reply.body ?? {});
-      if (reply.stallBody || reply.cutBody) {
-        res.write(json.slice(0, json.length / 2));
-        if (reply.cutBody) setTimeout(() => res.destroy(), 10);
-      } else res.end(json);
-    });
-  });
-
-  async start(): Promise<string> {
-    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}/v1`;
-  }
-
-  async stop(): Promise<void> {
-    this.#server.closeAllConnections();
-    await new Promise((resolve) => this.#server.close(resolve));
+  protected answer(req: http.IncomingMessage, res: http.ServerResponse, raw: string): void {
+    this.seen.push({ path: req.url ?? '', headers: req.headers, body: JSON.parse(raw || '{}') as Seen['body'] });
+    const reply = this.replies.length > 1 ? this.replies.shift() : this.replies[0];
+    if (!reply || reply.hang) return; // never answers; the client's timeout or abort ends it
+    res.writeHead(reply.status ?? 200, { 'content-type': 'application/json', ...reply.headers });
+    const json = JSON.stringify(reply.body ?? {});
+    if (reply.stallBody || reply.cutBody) {
+      res.write(json.slice(0, json.length / 2));
+      if (reply.cutBody) setTimeout(() => res.destroy(), 10);
+    } else res.end(json);
   }
 }
 

@@ -16,6 +16,16 @@ export function callMove(say: string, args: DaytonaAction): PlanMove {
   return { kind: 'call', say, args };
 }
 
+/** A call writing `content` to `filePath`. */
+export function writeMove(say: string, filePath: string, content: string): PlanMove {
+  return callMove(say, { action: 'create-file', filePath, content });
+}
+
+/** A call running an analysis script, given the two minutes one may take. */
+export function analysisMove(say: string, command: string): PlanMove {
+  return callMove(say, { action: 'execute-command', command, timeoutMs: 120_000 });
+}
+
 /** A plan's todo.md: its items, ticked where `ticked` says. */
 export function todoList(items: readonly string[], ticked: readonly boolean[]): string {
   return `# Research plan\n\n${items.map((item, i) => `- [${ticked[i] ? 'x' : ' '}] ${item}`).join('\n')}\n`;
@@ -23,16 +33,12 @@ export function todoList(items: readonly string[], ticked: readonly boolean[]): 
 
 /** The first move of every plan: writing its todo.md. */
 export function writePlan(todo: string): PlanMove {
-  return callMove('First I write the plan to todo.md.', { action: 'create-file', filePath: 'todo.md', content: todo });
+  return writeMove('First I write the plan to todo.md.', 'todo.md', todo);
 }
 
 /** Once the report is written: todo.md again, ticked where the results prove the work done. */
 export function tickPlan(todo: string): PlanMove {
-  return callMove('Ticking off todo.md where the results prove the work is done.', {
-    action: 'create-file',
-    filePath: 'todo.md',
-    content: todo,
-  });
+  return writeMove('Ticking off todo.md where the results prove the work is done.', 'todo.md', todo);
 }
 
 /** The last call of every plan. */

@@ -91,6 +91,20 @@ function provider(over: { maxRetries?: number; timeoutMs?: number } = {}): OpenA
   });
 }
 
+/** One model request saying "hi" straight to `p`: its answer, or what it threw. */
+function sayHi(p: OpenAIProvider, signal = new AbortController().signal): Promise<unknown> {
+  return p
+    .complete({ messages: [{ role: 'user', content: 'hi' }], format: 'xml', tools: [] }, signal)
+    .catch((e: unknown) => e);
+}
+
+/** A signal aborted `ms` from now, as a caller that gives up. */
+function abortedIn(ms: number): AbortSignal {
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(), ms);
+  return controller.signal;
+}
+
 function run(format: ToolCallFormat, p = provider(), signal = new AbortController().signal) {
   return runAgent({
     state: initialState({ prompt: 'Write a note' }, { format }),
@@ -239,9 +253,7 @@ describe('OpenAIProvider against a chat-completions server on loopback', () => {
     const url = await closed.start();
     await closed.stop();
     const p = new OpenAIProvider({ baseURL: url, model: 'm', maxRetries: 0, timeoutMs: 1_000 });
-    const err = (await p
-      .complete({ messages: [{ role: 'user', content: 'hi' }], format: 'xml', tools: [] }, new AbortController().signal)
-      .catch((e: unknown) => e)) as LlmError;
+    const err = (await sayHi(p)) as LlmError;
     expect(err).toBeInstanceOf(LlmError);
     expect(err.message).toMatch(
       /^the connection to the model endpoint failed \(model m, 1 attempt\): fetch failed: connect ECONNREFUSED 127\.0\.0\.1:\d+/,
@@ -250,29 +262,19 @@ describe('OpenAIProvider against a chat-completions server on loopback', () => {
 
   it('a body that stalls then the caller aborts is a cancellation, not an LlmError', async () => {
     endpoint.replies.push({ ...completion({ content: 'this answer never ends' }), stallBody: true });
-    const controller = new AbortController();
-    setTimeout(() => controller.abort(), 100);
-    const err = await provider()
-      .complete({ messages: [{ role: 'user', content: 'hi' }], format: 'xml', tools: [] }, controller.signal)
-      .catch((e: unknown) => e);
+    const err = await sayHi(provider(), abortedIn(100));
     expect(err).toBeInstanceOf(AgentAbortError);
   });
 
   it('cancels an in-flight request through the signal', async () => {
     endpoint.replies.push({ hang: true });
-    const controller = new AbortController();
-    setTimeout(() => controller.abort(), 50);
-    const out = await run('xml', provider(), controller.signal);
+    const out = await run('xml', provider(), abortedIn(50));
     expect(out.reason).toBe('cancelled');
   });
 
   it('complete() turns an abort into AgentAbortError, not an LlmError', async () => {
     endpoint.replies.push({ hang: true });
-    const controller = new AbortController();
-    setTimeout(() => controller.abort(), 50);
-    const err = await provider()
-      .complete({ messages: [{ role: 'user', content: 'hi' }], format: 'xml', tools: [] }, controller.signal)
-      .catch((e: unknown) => e);
+    const err = await sayHi(provider(), abortedIn(50));
     expect(err).toBeInstanceOf(AgentAbortError);
   });
 });

@@ -1,5 +1,4 @@
-import http from 'node:http';
-import net from 'node:net';
+import { startServer } from '@research/testing';
 
 /**
  * A small "internet" on 127.0.0.1 for the web system test: a SearXNG JSON API
@@ -46,8 +45,7 @@ export const RESULT_PATHS = ['/markets/steady', '/data/index.csv', '/blog/outloo
 export async function startLoopbackInternet(redirects: Record<string, string>): Promise<LoopbackInternet> {
   const queries: string[] = [];
   const fetched: string[] = [];
-  let siteOrigin = '';
-  const site = http.createServer((req, res) => {
+  const site = await startServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     fetched.push(path);
     const target = redirects[path];
@@ -68,7 +66,7 @@ export async function startLoopbackInternet(redirects: Record<string, string>): 
     }
     res.writeHead(200, { 'content-type': page[0] }).end(page[1]);
   });
-  const search = http.createServer((req, res) => {
+  const search = await startServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://search.invalid');
     if (url.pathname !== '/search' || url.searchParams.get('format') !== 'json') {
       // SearXNG answers 403 when the json format is not enabled.
@@ -79,7 +77,7 @@ export async function startLoopbackInternet(redirects: Record<string, string>): 
     queries.push(q);
     const titles = ['Markets steady as rates hold', 'Monthly index (CSV)', 'Outlook for the second half', 'Fourth'];
     const results = RESULT_PATHS.map((p, i) => ({
-      url: `${siteOrigin}${p}`,
+      url: `${site.origin}${p}`,
       title: titles[i],
       content: i === 2 ? INJECTION : `Snippet ${i + 1} about ${q}`,
       engine: 'duckduckgo',
@@ -89,52 +87,15 @@ export async function startLoopbackInternet(redirects: Record<string, string>): 
       .writeHead(200, { 'content-type': 'application/json' })
       .end(JSON.stringify({ query: q, number_of_results: results.length, results, answers: [], suggestions: [] }));
   });
-  const sitePort = await listen(site);
-  const searchPort = await listen(search);
-  siteOrigin = `http://127.0.0.1:${sitePort}`;
   return {
-    searchOrigin: `http://127.0.0.1:${searchPort}`,
-    siteOrigin,
-    searchPort,
-    sitePort,
+    searchOrigin: search.origin,
+    siteOrigin: site.origin,
+    searchPort: search.port,
+    sitePort: site.port,
     queries,
     fetched,
     close: async () => {
-      await Promise.all([site, search].map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+      await Promise.all([site.close(), search.close()]);
     },
-  };
-}
-
-async function listen(server: http.Server): Promise<number> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return (server.address() as net.AddressInfo).port;
-}
-
-/**
- * A TCP listener on one port of 127.0.0.1 and, where the machine has it, ::1 (and 0.0.0.0's
- * loopback answer), counting the connections it accepts: a refusal is proven by 0.
- */
-export async function countingListener(): Promise<{ port: number; connections(): number; close(): Promise<void> }> {
-  let count = 0;
-  const onConnection = (socket: net.Socket): void => {
-    count += 1;
-    socket.destroy();
-  };
-  const v4 = net.createServer(onConnection);
-  await new Promise<void>((resolve) => v4.listen(0, '127.0.0.1', resolve));
-  const port = (v4.address() as net.AddressInfo).port;
-  const servers = [v4];
-  const v6 = net.createServer(onConnection);
-  await new Promise<void>((resolve) => {
-    v6.once('error', () => resolve());
-    v6.listen(port, '::1', () => {
-      servers.push(v6);
-      resolve();
-    });
-  });
-  return {
-    port,
-    connections: () => count,
-    close: () => Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r())))).then(() => undefined),
   };
 }

@@ -1,15 +1,16 @@
 import type { TaskView } from '@research/contracts';
 import { createConnection } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { System, callsPrompt, requireServices, until } from '@research/testing';
-import { commandResult, stepOutcomes } from './fakes.js';
 import {
-  CSV,
-  RESULT_PATHS,
+  type CountingListener,
+  System,
+  callsPrompt,
   countingListener,
-  startLoopbackInternet,
-  type LoopbackInternet,
-} from './loopback-internet.js';
+  requireServices,
+  until,
+} from '@research/testing';
+import { commandResult, stepOutcomes } from './fakes.js';
+import { CSV, RESULT_PATHS, startLoopbackInternet, type LoopbackInternet } from './loopback-internet.js';
 
 /**
  * Research with sources on the real stack (API, a worker process, its Docker sandbox, Redis)
@@ -20,7 +21,7 @@ import {
 
 let sys: System;
 let net: LoopbackInternet;
-let counter: Awaited<ReturnType<typeof countingListener>>;
+let counter: CountingListener;
 const REDIS_PORT = Number(new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379').port || 6379);
 
 beforeAll(async () => {

@@ -1,48 +1,20 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import type { StepOutcome, TaskEvent, ToolCall } from '@research/contracts';
+import { describe, expect, it } from 'vitest';
+import type { StepOutcome, ToolCall } from '@research/contracts';
 import { LlmError } from './errors.js';
-import { runAgent, type RunAgentOptions, type StepRunner } from './loop.js';
+import { runAgent, type StepRunner } from './loop.js';
 import type { ModelTurn } from './provider.js';
-import { AgentState, initialState } from './state.js';
-import { ScriptedModel, TempDirStepRunner, untilAborted } from './testing/temp-dir-step-runner.js';
+import { AgentState } from './state.js';
+import { runOptions, useTempRunners } from './testing/loop.js';
+import { ScriptedModel, untilAborted } from './testing/temp-dir-step-runner.js';
 import { renderToolCall } from './xml.js';
 
-const runners: TempDirStepRunner[] = [];
-afterEach(async () => {
-  await Promise.all(runners.splice(0).map((r) => r.dispose()));
-});
-
-async function tempRunner(...args: Parameters<typeof TempDirStepRunner.create>): Promise<TempDirStepRunner> {
-  const runner = await TempDirStepRunner.create(...args);
-  runners.push(runner);
-  return runner;
-}
+const tempRunner = useTempRunners();
 
 const xmlTurn = (...blocks: Parameters<typeof renderToolCall>[0][]): ModelTurn => ({
   text: `Working.\n${blocks.map(renderToolCall).join('\n')}`,
   usage: { promptTokens: 10, completionTokens: 5 },
 });
 const answer = (text: string): ModelTurn => ({ text, usage: { promptTokens: 20, completionTokens: 3 } });
-
-function options(
-  over: Partial<RunAgentOptions> & Pick<RunAgentOptions, 'provider' | 'steps'>,
-): RunAgentOptions & { events: TaskEvent[]; checkpoints: AgentState[] } {
-  const events: TaskEvent[] = [];
-  const checkpoints: AgentState[] = [];
-  const format = over.format ?? 'xml';
-  return {
-    state: initialState({ prompt: 'Research the market' }, { format }),
-    format,
-    maxSteps: 20,
-    deadline: Date.now() + 60_000,
-    signal: new AbortController().signal,
-    onEvent: (e) => void events.push(e),
-    onCheckpoint: (s) => void checkpoints.push(s),
-    ...over,
-    events,
-    checkpoints,
-  };
-}
 
 describe('runAgent', () => {
   it('runs xml calls in order with global step indices and returns results as user messages', async () => {
@@ -52,7 +24,7 @@ describe('runAgent', () => {
       xmlTurn({ action: 'list-files' }),
       answer('Done: a.md written.'),
     ]);
-    const opts = options({ provider: model, steps });
+    const opts = runOptions({ provider: model, steps });
     const out = await runAgent(opts);
 
     expect(out.reason).toBe('answer');
@@ -118,7 +90,7 @@ describe('runAgent', () => {
       },
       answer('finished'),
     ]);
-    const opts = options({ provider: model, steps, format: 'native' });
+    const opts = runOptions({ provider: model, steps, format: 'native' });
     const out = await runAgent(opts);
     expect(out.reason).toBe('answer');
     expect(steps.calls.map((c) => [c.step, c.call.id, c.call.args.action])).toEqual([
@@ -142,7 +114,7 @@ describe('runAgent', () => {
       xmlTurn({ action: 'create-file', filePath: 'x.md', content: 'fixed' }),
       answer('ok'),
     ]);
-    const opts = options({ provider: model, steps });
+    const opts = runOptions({ provider: model, steps });
     const out = await runAgent(opts);
     expect(out.reason).toBe('answer');
     expect(opts.events.filter((e) => e.type === 'tool_error')).toEqual([
@@ -167,7 +139,7 @@ describe('runAgent', () => {
       },
       answer('ok'),
     ]);
-    const opts = options({ provider: model, steps, format: 'native' });
+    const opts = runOptions({ provider: model, steps, format: 'native' });
     await runAgent(opts);
     expect(opts.events.filter((e) => e.type === 'tool_error')).toHaveLength(2);
     const msgs = model.requests[1]?.messages ?? [];
@@ -186,7 +158,7 @@ describe('runAgent', () => {
       answer('ok'),
     ]);
     await runAgent(
-      options({
+      runOptions({
         provider: model,
         steps,
         logger: { debug: noop, info: noop, error: noop, warn: (_o, m) => void warnings.push(m ?? '') },
@@ -206,7 +178,7 @@ describe('runAgent', () => {
       onExecute: () => ({ exitCode: 0, stdout: big, stderr: '', timedOut: false, truncated: false, durationMs: 1 }),
     });
     const model = new ScriptedModel([xmlTurn({ action: 'execute-command', command: 'cat big' }), answer('ok')]);
-    const opts = options({ provider: model, steps, maxToolOutputChars: 1_000 });
+    const opts = runOptions({ provider: model, steps, maxToolOutputChars: 1_000 });
     await runAgent(opts);
     const result = model.requests[1]?.messages.at(-1)?.content ?? '';
     expect(result.length).toBeLessThan(1_300);
@@ -225,7 +197,7 @@ describe('runAgent', () => {
   it('stops at maxSteps without running more steps', async () => {
     const steps = await tempRunner();
     const model = new ScriptedModel([xmlTurn({ action: 'list-files' }, { action: 'list-files' })]);
-    const opts = options({ provider: model, steps, maxSteps: 3 });
+    const opts = runOptions({ provider: model, steps, maxSteps: 3 });
     const out = await runAgent(opts);
     expect(out.reason).toBe('max_steps');
     expect(steps.steps()).toEqual([0, 1, 2]);
@@ -236,7 +208,7 @@ describe('runAgent', () => {
   it('stops a model that only ever writes malformed blocks after maxTurns', async () => {
     const steps = await tempRunner();
     const model = new ScriptedModel([{ text: '<daytona-execute>\naction="nope"\n</daytona-execute>' }]);
-    const out = await runAgent(options({ provider: model, steps, maxSteps: 5, maxTurns: 4 }));
+    const out = await runAgent(runOptions({ provider: model, steps, maxSteps: 5, maxTurns: 4 }));
     expect(out.reason).toBe('max_steps');
     expect(model.requests).toHaveLength(4);
     expect(steps.calls).toEqual([]);
@@ -251,7 +223,7 @@ describe('runAgent', () => {
       },
     };
     const model = new ScriptedModel([xmlTurn({ action: 'execute-command', command: 'sleep 100' })]);
-    const opts = options({ provider: model, steps, deadline: Date.now() + 150 });
+    const opts = runOptions({ provider: model, steps, deadline: Date.now() + 150 });
     const out = await runAgent(opts);
     expect(out.reason).toBe('timeout');
     expect(stepSignal?.aborted).toBe(true);
@@ -261,7 +233,7 @@ describe('runAgent', () => {
 
   it('does not ask the model when the deadline has already passed', async () => {
     const model = new ScriptedModel([answer('never')]);
-    const out = await runAgent(options({ provider: model, steps: await tempRunner(), deadline: Date.now() - 1 }));
+    const out = await runAgent(runOptions({ provider: model, steps: await tempRunner(), deadline: Date.now() - 1 }));
     expect(out.reason).toBe('timeout');
     expect(model.requests).toEqual([]);
   });
@@ -269,7 +241,7 @@ describe('runAgent', () => {
   it('cancels through the signal, aborting the in-flight model request', async () => {
     const controller = new AbortController();
     const model = new ScriptedModel([(_n, signal) => untilAborted(signal)]);
-    const run = runAgent(options({ provider: model, steps: await tempRunner(), signal: controller.signal }));
+    const run = runAgent(runOptions({ provider: model, steps: await tempRunner(), signal: controller.signal }));
     await new Promise((r) => setTimeout(r, 20));
     controller.abort();
     const out = await run;
@@ -288,7 +260,7 @@ describe('runAgent', () => {
       },
     };
     const model = new ScriptedModel([xmlTurn({ action: 'list-files' }), answer('never')]);
-    const opts = options({ provider: model, steps, signal: controller.signal });
+    const opts = runOptions({ provider: model, steps, signal: controller.signal });
     const out = await runAgent(opts);
     expect(out.reason).toBe('cancelled');
     expect(seen[0]?.aborted).toBe(true);
@@ -299,7 +271,7 @@ describe('runAgent', () => {
   it('lets an infrastructure error of the StepRunner propagate', async () => {
     const steps: StepRunner = { run: () => Promise.reject(new Error('redis went away')) };
     const model = new ScriptedModel([xmlTurn({ action: 'list-files' })]);
-    await expect(runAgent(options({ provider: model, steps }))).rejects.toThrow('redis went away');
+    await expect(runAgent(runOptions({ provider: model, steps }))).rejects.toThrow('redis went away');
   });
 
   it('lets an LlmError propagate', async () => {
@@ -309,7 +281,7 @@ describe('runAgent', () => {
           new LlmError('the model endpoint failed with HTTP 500', { status: 500, retryable: true, attempts: 3 }),
         ),
     ]);
-    await expect(runAgent(options({ provider: model, steps: await tempRunner() }))).rejects.toBeInstanceOf(LlmError);
+    await expect(runAgent(runOptions({ provider: model, steps: await tempRunner() }))).rejects.toBeInstanceOf(LlmError);
   });
 
   it('keeps a state that survives JSON and validates against the AgentState schema', async () => {
@@ -318,7 +290,7 @@ describe('runAgent', () => {
       xmlTurn({ action: 'create-file', filePath: 'q.md', content: 'say "hi"\n' }),
       answer('ok'),
     ]);
-    const opts = options({ provider: model, steps });
+    const opts = runOptions({ provider: model, steps });
     await runAgent(opts);
     for (const cp of opts.checkpoints) {
       expect(JSON.parse(JSON.stringify(cp))).toEqual(cp);
@@ -328,8 +300,8 @@ describe('runAgent', () => {
 
   it('returns a finished state as it is', async () => {
     const model = new ScriptedModel([answer('done')]);
-    const first = await runAgent(options({ provider: model, steps: await tempRunner() }));
-    const again = await runAgent(options({ provider: model, steps: await tempRunner(), state: first.state }));
+    const first = await runAgent(runOptions({ provider: model, steps: await tempRunner() }));
+    const again = await runAgent(runOptions({ provider: model, steps: await tempRunner(), state: first.state }));
     expect(again.reason).toBe('answer');
     expect(model.requests).toHaveLength(1);
   });
@@ -353,14 +325,16 @@ describe('runAgent: resume from a checkpoint', () => {
     ]);
     const saved: AgentState[] = [];
     await expect(
-      runAgent(options({ provider: firstModel, steps, onCheckpoint: crashWhen((s) => s.pending.length === 2, saved) })),
+      runAgent(
+        runOptions({ provider: firstModel, steps, onCheckpoint: crashWhen((s) => s.pending.length === 2, saved) }),
+      ),
     ).rejects.toBeInstanceOf(Crash);
     expect(steps.calls).toEqual([]);
 
     const checkpoint = JSON.parse(JSON.stringify(saved.at(-1))) as AgentState;
     const secondModel = new ScriptedModel([answer('resumed and done')]);
     const resumedSteps = await tempRunner();
-    const out = await runAgent(options({ provider: secondModel, steps: resumedSteps, state: checkpoint }));
+    const out = await runAgent(runOptions({ provider: secondModel, steps: resumedSteps, state: checkpoint }));
     expect(out.reason).toBe('answer');
     expect(resumedSteps.steps()).toEqual([0, 1]);
     // One request only: the final answer after the pending calls ran.
@@ -391,7 +365,7 @@ describe('runAgent: resume from a checkpoint', () => {
     // Die right after step 2 (the first call of the second turn) is checkpointed.
     await expect(
       runAgent(
-        options({
+        runOptions({
           provider: new ScriptedModel(script),
           steps: recording(steps),
           onCheckpoint: crashWhen((s) => s.nextStep - s.pending.length === 3, saved),
@@ -403,7 +377,7 @@ describe('runAgent: resume from a checkpoint', () => {
     const checkpoint = JSON.parse(JSON.stringify(saved.at(-1))) as AgentState;
     expect(checkpoint.pending.map((p) => p.step)).toEqual([3]);
     const model = new ScriptedModel(script.slice(2));
-    const out = await runAgent(options({ provider: model, steps: recording(steps), state: checkpoint }));
+    const out = await runAgent(runOptions({ provider: model, steps: recording(steps), state: checkpoint }));
     expect(out.reason).toBe('answer');
     expect(log.map((l) => l.step)).toEqual([0, 1, 2, 3]);
     expect(log[3]?.call.args).toEqual({ action: 'read-file', filePath: 'a' });

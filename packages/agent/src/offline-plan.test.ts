@@ -5,13 +5,11 @@
  */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import type { TaskEvent } from '@research/contracts';
-import { runAgent } from './loop.js';
-import { OfflineModel } from './providers/offline.js';
+import { describe, expect, it } from 'vitest';
 import { ANALYSIS_SCRIPT } from './providers/analysis-script.js';
 import { type AgentState, initialState, type ToolCallFormat } from './state.js';
-import { TempDirStepRunner, type CannedExecute } from './testing/temp-dir-step-runner.js';
+import type { CannedExecute } from './testing/temp-dir-step-runner.js';
+import { runOffline, useTempRunners } from './testing/loop.js';
 
 // TEST DATA: shaped like analysis.py's output, with figures no code computes, so finding them in
 // report.md proves the report quotes the tool output.
@@ -62,29 +60,14 @@ const cannedPython: CannedExecute = async (action, root) => {
   return { exitCode: 0, stdout: `${CANNED_JSON}\n`, stderr: '', timedOut: false, truncated: false, durationMs: 42 };
 };
 
-const runners: TempDirStepRunner[] = [];
-afterEach(async () => {
-  await Promise.all(runners.splice(0).map((r) => r.dispose()));
-});
+const tempRunner = useTempRunners();
 
 async function runPlan(format: ToolCallFormat, onExecute: CannedExecute = cannedPython, state?: AgentState) {
-  const steps = await TempDirStepRunner.create({ onExecute });
-  runners.push(steps);
-  const events: TaskEvent[] = [];
-  const checkpoints: AgentState[] = [];
-  const outcome = await runAgent({
+  return runOffline(await tempRunner({ onExecute }), {
+    format,
     state:
       state ?? initialState({ prompt: 'Research current market conditions and investment opportunities' }, { format }),
-    provider: new OfflineModel(),
-    steps,
-    format,
-    maxSteps: 40,
-    deadline: Date.now() + 60_000,
-    signal: new AbortController().signal,
-    onEvent: (e) => void events.push(e),
-    onCheckpoint: (s) => void checkpoints.push(s),
   });
-  return { outcome, steps, events, checkpoints };
 }
 
 describe.each(['xml', 'native'] as const)('offline research plan (%s)', (format) => {

@@ -7,13 +7,12 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { StepOutcome, TaskEvent, WebFetchAction, WebSearchAction } from '@research/contracts';
-import { runAgent } from './loop.js';
-import { OfflineModel } from './providers/offline.js';
+import type { StepOutcome, WebFetchAction, WebSearchAction } from '@research/contracts';
 import { WEB_ANALYSIS_SCRIPT } from './providers/web-analysis-script.js';
 import { createDefaultRegistry } from './registry.js';
 import { type AgentState, initialState, type ToolCallFormat } from './state.js';
-import { type CannedExecute, type CannedWeb, TempDirStepRunner } from './testing/temp-dir-step-runner.js';
+import type { CannedExecute, CannedWeb } from './testing/temp-dir-step-runner.js';
+import { runOffline, useTempRunners } from './testing/loop.js';
 
 const PROMPT = 'Research current market conditions and investment opportunities';
 const INJECTION =
@@ -122,30 +121,17 @@ const cannedAnalysis: CannedExecute = async (action, root) => {
   return { exitCode: 0, stdout: `${json}\n`, stderr: '', timedOut: false, truncated: false, durationMs: 9 };
 };
 
-const runners: TempDirStepRunner[] = [];
-afterEach(async () => {
+const tempRunner = useTempRunners();
+afterEach(() => {
   fetches = 0;
-  await Promise.all(runners.splice(0).map((r) => r.dispose()));
 });
 
 async function run(format: ToolCallFormat, opts: { web?: CannedWeb; state?: AgentState; prompt?: string } = {}) {
-  const steps = await TempDirStepRunner.create({ onExecute: cannedAnalysis, onWeb: opts.web ?? cannedWeb() });
-  runners.push(steps);
-  const events: TaskEvent[] = [];
-  const checkpoints: AgentState[] = [];
-  const outcome = await runAgent({
-    state: opts.state ?? initialState({ prompt: opts.prompt ?? PROMPT }, { format, web: true }),
-    provider: new OfflineModel(),
-    steps,
+  return runOffline(await tempRunner({ onExecute: cannedAnalysis, onWeb: opts.web ?? cannedWeb() }), {
     format,
-    maxSteps: 40,
-    deadline: Date.now() + 60_000,
-    signal: new AbortController().signal,
+    state: opts.state ?? initialState({ prompt: opts.prompt ?? PROMPT }, { format, web: true }),
     registry: createDefaultRegistry({ web: true }),
-    onEvent: (e) => void events.push(e),
-    onCheckpoint: (s) => void checkpoints.push(s),
   });
-  return { outcome, steps, events, checkpoints };
 }
 
 describe.each(['xml', 'native'] as const)('offline web research plan (%s)', (format) => {

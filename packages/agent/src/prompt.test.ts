@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildSystemPrompt } from './prompt.js';
+import { SANDBOX_EXAMPLE_ACTIONS } from './testing/prompt-examples.js';
 import { parseToolCalls } from './xml.js';
 
 describe('buildSystemPrompt', () => {
@@ -11,13 +12,7 @@ describe('buildSystemPrompt', () => {
     expect(prompt).toMatch(/at most 12 tool calls/);
     const examples = parseToolCalls(prompt);
     expect(examples.errors).toEqual([]);
-    expect(examples.calls.map((c) => c.args.action)).toEqual([
-      'list-files',
-      'create-file',
-      'execute-command',
-      'read-file',
-      'list-files',
-    ]);
+    expect(examples.calls.map((c) => c.args.action)).toEqual(SANDBOX_EXAMPLE_ACTIONS);
   });
 
   it('native: describes function calling with JSON examples and no XML blocks to imitate', () => {

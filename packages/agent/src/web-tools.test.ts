@@ -1,11 +1,13 @@
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type StepOutcome, type TaskEvent, toolOf, WebFetchAction, WebSearchAction } from '@research/contracts';
 import { runAgent } from './loop.js';
 import { buildSystemPrompt } from './prompt.js';
 import { createDefaultRegistry } from './registry.js';
 import { initialState } from './state.js';
-import { ScriptedModel, TempDirStepRunner } from './testing/temp-dir-step-runner.js';
+import { ScriptedModel } from './testing/temp-dir-step-runner.js';
+import { useTempRunners } from './testing/loop.js';
+import { SANDBOX_EXAMPLE_ACTIONS } from './testing/prompt-examples.js';
 import { parseToolCalls, renderToolCall } from './xml.js';
 
 const web = createDefaultRegistry({ web: true });
@@ -27,10 +29,7 @@ const PAGE: StepOutcome = {
   },
 };
 
-const runners: TempDirStepRunner[] = [];
-afterEach(async () => {
-  await Promise.all(runners.splice(0).map((r) => r.dispose()));
-});
+const tempRunner = useTempRunners();
 
 describe('the web tools in the registry', () => {
   it('are registered and advertised only when enabled, each as its own function without an action', () => {
@@ -143,15 +142,7 @@ describe('the system prompt with web tools', () => {
     expect(prompt).not.toMatch(/generate or compute the data you need/);
     const examples = parseToolCalls(prompt, { registry: web });
     expect(examples.errors).toEqual([]);
-    expect(examples.calls.map((c) => c.args.action)).toEqual([
-      'list-files',
-      'create-file',
-      'execute-command',
-      'read-file',
-      'list-files',
-      'web-search',
-      'web-fetch',
-    ]);
+    expect(examples.calls.map((c) => c.args.action)).toEqual([...SANDBOX_EXAMPLE_ACTIONS, 'web-search', 'web-fetch']);
     const native = buildSystemPrompt({ format: 'native', web: true });
     expect(native).toContain('web-search({"query":"euro area inflation 2024 statistics","maxResults":5})');
     expect(native).toMatch(/Call the `web-search` and `web-fetch` functions/);
@@ -169,8 +160,7 @@ describe('runAgent with web tools', () => {
   it.each(['xml', 'native'] as const)(
     'runs web calls as steps of their own tool and shows the page to the model as untrusted data (%s)',
     async (format) => {
-      const steps = await TempDirStepRunner.create({ onWeb: () => PAGE });
-      runners.push(steps);
+      const steps = await tempRunner({ onWeb: () => PAGE });
       const turn =
         format === 'xml'
           ? { text: 'Fetching.\n<web-fetch url="https://example.org/report"/>' }

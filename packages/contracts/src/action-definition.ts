@@ -1,4 +1,14 @@
-import type { z } from 'zod';
+import { z } from 'zod';
+
+/** The call of action `name`: its parameters after the `action` discriminator; other keys are refused. */
+export function actionParams<N extends string, S extends z.ZodRawShape>(name: N, shape: S) {
+  return z.strictObject({ action: z.literal(name), ...shape });
+}
+
+/** What action `name` returned, tagged with its `action`. */
+export function actionResult<N extends string, S extends z.ZodRawShape>(name: N, shape: S) {
+  return z.object({ action: z.literal(name), ...shape });
+}
 
 /** What running an action may do; the worker decides from this what a step leaves behind. */
 export interface ActionEffects {

@@ -5,7 +5,14 @@
  * one entry here plus its executor. The sandbox actions are below, the web ones in web-actions.ts.
  */
 import { z } from 'zod';
-import { type ActionEffects, defineAction, NO_EFFECTS, type RunsIn } from './action-definition.js';
+import {
+  type ActionEffects,
+  actionParams,
+  actionResult,
+  defineAction,
+  NO_EFFECTS,
+  type RunsIn,
+} from './action-definition.js';
 import { webFetch, webSearch } from './web-actions.js';
 
 export type { ActionDefinition, ActionEffects, RunsIn } from './action-definition.js';
@@ -15,24 +22,21 @@ const DAYTONA_EXECUTE = 'daytona-execute' as const;
 const filePath = z.string().min(1, 'filePath must not be empty').max(4096, 'filePath is longer than 4096 characters');
 const PATH_DOC = 'path of the file, relative to the task directory';
 
-export const CreateFileAction = z.strictObject({
-  action: z.literal('create-file'),
+export const CreateFileAction = actionParams('create-file', {
   filePath,
   /** Full new content; an existing file is overwritten. */
   content: z.string().max(10 * 1024 * 1024, 'content is larger than 10 MiB'),
 });
 export type CreateFileAction = z.infer<typeof CreateFileAction>;
 
-export const CreateFileResult = z.object({
-  action: z.literal('create-file'),
+export const CreateFileResult = actionResult('create-file', {
   path: z.string(),
   bytes: z.number().int().nonnegative(),
   overwritten: z.boolean(),
 });
 export type CreateFileResult = z.infer<typeof CreateFileResult>;
 
-export const ExecuteCommandAction = z.strictObject({
-  action: z.literal('execute-command'),
+export const ExecuteCommandAction = actionParams('execute-command', {
   command: z.string().min(1, 'command must not be empty').max(100_000, 'command is longer than 100000 characters'),
   /** Capped by SANDBOX_COMMAND_TIMEOUT_MS. */
   timeoutMs: z.coerce
@@ -46,8 +50,7 @@ export const ExecuteCommandAction = z.strictObject({
 });
 export type ExecuteCommandAction = z.infer<typeof ExecuteCommandAction>;
 
-export const ExecuteCommandResult = z.object({
-  action: z.literal('execute-command'),
+export const ExecuteCommandResult = actionResult('execute-command', {
   exitCode: z.number().int(),
   stdout: z.string(),
   stderr: z.string(),
@@ -58,14 +61,12 @@ export const ExecuteCommandResult = z.object({
 });
 export type ExecuteCommandResult = z.infer<typeof ExecuteCommandResult>;
 
-export const ReadFileAction = z.strictObject({
-  action: z.literal('read-file'),
+export const ReadFileAction = actionParams('read-file', {
   filePath,
 });
 export type ReadFileAction = z.infer<typeof ReadFileAction>;
 
-export const ReadFileResult = z.object({
-  action: z.literal('read-file'),
+export const ReadFileResult = actionResult('read-file', {
   path: z.string(),
   size: z.number().int().nonnegative(),
   /** UTF-8 text; empty when `binary`. */
@@ -75,8 +76,7 @@ export const ReadFileResult = z.object({
 });
 export type ReadFileResult = z.infer<typeof ReadFileResult>;
 
-export const ListFilesAction = z.strictObject({
-  action: z.literal('list-files'),
+export const ListFilesAction = actionParams('list-files', {
   /** Relative to the task directory. Default: `.`. */
   path: z.string().min(1).max(4096).optional(),
 });
@@ -90,8 +90,7 @@ export const FileEntry = z.object({
 });
 export type FileEntry = z.infer<typeof FileEntry>;
 
-export const ListFilesResult = z.object({
-  action: z.literal('list-files'),
+export const ListFilesResult = actionResult('list-files', {
   path: z.string(),
   files: z.array(FileEntry),
   truncated: z.boolean(),

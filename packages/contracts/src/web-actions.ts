@@ -1,13 +1,12 @@
 import { z } from 'zod';
-import { defineAction, NO_EFFECTS } from './action-definition.js';
+import { actionParams, actionResult, defineAction, NO_EFFECTS } from './action-definition.js';
 
 /**
  * The web actions: each is its own tool (tool name = action name), run by the worker under the
  * egress policy, never in the sandbox (which has no network).
  */
 
-export const WebSearchAction = z.strictObject({
-  action: z.literal('web-search'),
+export const WebSearchAction = actionParams('web-search', {
   query: z.string().trim().min(1, 'query must not be empty').max(400, 'query is longer than 400 characters'),
   /** Default: the provider's own default, capped at 20. */
   maxResults: z.coerce.number().int().min(1).max(20).optional(),
@@ -22,8 +21,7 @@ export const WebSearchHit = z.object({
 });
 export type WebSearchHit = z.infer<typeof WebSearchHit>;
 
-export const WebSearchResult = z.object({
-  action: z.literal('web-search'),
+export const WebSearchResult = actionResult('web-search', {
   query: z.string(),
   /** `searxng`, `tavily` or `brave`. */
   provider: z.string(),
@@ -31,15 +29,13 @@ export const WebSearchResult = z.object({
 });
 export type WebSearchResult = z.infer<typeof WebSearchResult>;
 
-export const WebFetchAction = z.strictObject({
-  action: z.literal('web-fetch'),
+export const WebFetchAction = actionParams('web-fetch', {
   /** Any text: the egress policy, not the schema, refuses what may not be fetched, naming the rule. */
   url: z.string().trim().min(1, 'url must not be empty').max(4096, 'url is longer than 4096 characters'),
 });
 export type WebFetchAction = z.infer<typeof WebFetchAction>;
 
-export const WebFetchResult = z.object({
-  action: z.literal('web-fetch'),
+export const WebFetchResult = actionResult('web-fetch', {
   /** The final URL, after redirects. */
   url: z.string(),
   status: z.number().int(),

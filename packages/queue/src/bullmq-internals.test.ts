@@ -1,28 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { Queue, Worker } from 'bullmq';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { jobLockKey, MAX_JOB_PRIORITY, taskFence, waitingKeys } from './bullmq-internals.js';
-import { createRedis, type Redis, waitForRedis } from './connection.js';
+import { createRedis } from './connection.js';
+import { REDIS_URL, useRedis } from './testing/redis.js';
 
-const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const prefix = `{bullmq-keys-${randomUUID().slice(0, 8)}}`;
-let redis: Redis;
-
-beforeAll(async () => {
-  redis = createRedis(url, 'worker', { lazyConnect: false });
-  await waitForRedis(redis, url);
-});
-
-afterAll(async () => {
-  const keys = await redis.keys(`${prefix}*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
-});
+const { redis, prefix } = useRedis('bullmq-keys');
 
 describe('BullMQ key layout', () => {
   it('the lock key we compute is the one a real Worker locks a job with, holding its token until the job completes', async () => {
     const queue = new Queue('locks', { connection: redis, prefix });
-    const connection = createRedis(url, 'worker');
+    const connection = createRedis(REDIS_URL, 'worker');
     const worker = new Worker('locks', null, { connection, prefix, autorun: false, lockDuration: 30_000 });
     try {
       await queue.add('x', {}, { jobId: 'job-1' });

@@ -1,40 +1,11 @@
-import { randomUUID } from 'node:crypto';
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { JOBS, jobOptions, workerOptions } from './catalog.js';
-import { createRedis, type Redis, waitForRedis } from './connection.js';
 import { asJobError, isFinalFailure, isRetryable } from './retry.js';
+import { useRedis } from './testing/redis.js';
 
-const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const prefix = `{retry-${randomUUID().slice(0, 8)}}`;
-let redis: Redis;
-const opened: { close(): Promise<unknown> }[] = [];
-const connections: Redis[] = [];
-
-beforeAll(async () => {
-  redis = createRedis(url, 'worker', { lazyConnect: false });
-  await waitForRedis(redis, url);
-});
-
-afterAll(async () => {
-  for (const o of opened.reverse()) await o.close();
-  await Promise.all(connections.map((c) => c.quit()));
-  const keys = await redis.keys(`${prefix}*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
-});
-
-function connection(): Redis {
-  const c = createRedis(url, 'worker');
-  connections.push(c);
-  return c;
-}
-
-function queue(name: string): Queue {
-  const q = new Queue(name, { connection: redis, prefix });
-  opened.push(q);
-  return q;
-}
+const { redis, prefix, connection, closeAfter } = useRedis('retry');
+const queue = (name: string): Queue => closeAfter(new Queue(name, { connection: redis, prefix }));
 
 /** Each `failed` event of a Worker on `name`, with what `isFinalFailure` said of it then. */
 function failures(worker: Worker): { job: Job; err: Error; final: boolean }[] {
@@ -101,7 +72,7 @@ describe('isFinalFailure, against a real Worker', () => {
       },
       { connection: connection(), prefix },
     );
-    opened.push(worker);
+    closeAfter(worker);
     const seen = failures(worker);
     await q.add('x', { fatal: false }, { jobId: 'flaky', attempts: 2 });
     await q.add('x', { fatal: true }, { jobId: 'fatal', attempts: 5 });
@@ -116,7 +87,7 @@ describe('isFinalFailure, against a real Worker', () => {
     await q.add('x', {}, { jobId: 'stalls', attempts: 5 });
     // A worker takes the job and dies: its lock is never renewed.
     const dead = new Worker('stalls', null, { connection: connection(), prefix, autorun: false, lockDuration: 300 });
-    opened.push(dead);
+    closeAfter(dead);
     expect((await dead.getNextJob('dead-token'))?.id).toBe('stalls');
     await new Promise((r) => setTimeout(r, 400));
     let ran = false;
@@ -127,7 +98,7 @@ describe('isFinalFailure, against a real Worker', () => {
       },
       { connection: connection(), prefix, maxStalledCount: 0, stalledInterval: 200 },
     );
-    opened.push(worker);
+    closeAfter(worker);
     const seen = failures(worker);
     await until(() => seen.length === 1);
     expect(seen[0]?.final).toBe(true);

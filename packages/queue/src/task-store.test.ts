@@ -1,56 +1,31 @@
-import { randomUUID } from 'node:crypto';
 import type { StepOutcome } from '@research/contracts';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Queue, Worker } from 'bullmq';
-import { createRedis, waitForRedis, type Redis } from './connection.js';
+import type { NewTask } from './store/lifecycle.js';
 import { TaskStore } from './task-store.js';
+import { useRedis } from './testing/redis.js';
 import { WorkerRegistry } from './workers.js';
 import { AGENT_QUEUE, stepJobId, stepQueueName } from './names.js';
 import { JOBS, QUEUE_EVENTS_MAX_LEN, TaskJobData, jobOptions, queueOptions, stepJobResult } from './catalog.js';
 
-const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const prefix = `{test-${randomUUID().slice(0, 8)}}`;
-let redis: Redis;
-let store: TaskStore;
+const db = useRedis('test');
+const { redis, prefix } = db;
+const store = new TaskStore(redis, prefix, { retentionSeconds: 60 });
 
-beforeAll(async () => {
-  redis = createRedis(url, 'worker', { lazyConnect: false });
-  await waitForRedis(redis, url);
-  store = new TaskStore(redis, prefix, { retentionSeconds: 60 });
-});
-
-afterAll(async () => {
-  const keys = await redis.keys(`${prefix}*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
-});
+/** Creates task `id` now, with prompt `p` and 5 steps unless `fields` say otherwise. */
+const create = (id: string, fields: Partial<NewTask> = {}) =>
+  store.lifecycle.create({ id, request: { prompt: 'p' }, createdAt: new Date().toISOString(), maxSteps: 5, ...fields });
 
 describe('TaskStore', () => {
   it('creates a task once per idempotency key and shows it as queued', async () => {
     const now = new Date().toISOString();
-    const a = await store.lifecycle.create({
-      id: 't1',
-      request: { prompt: 'hello' },
-      createdAt: now,
-      maxSteps: 10,
-      idempotencyHash: 'k1',
-    });
-    const b = await store.lifecycle.create({
-      id: 't2',
-      request: { prompt: 'hello' },
-      createdAt: now,
-      maxSteps: 10,
-      idempotencyHash: 'k1',
-    });
+    const withKey = (id: string, prompt: string) =>
+      create(id, { request: { prompt }, createdAt: now, maxSteps: 10, idempotencyHash: 'k1' });
+    const a = await withKey('t1', 'hello');
+    const b = await withKey('t2', 'hello');
     expect(a).toEqual({ id: 't1', created: true, sameRequest: true });
     expect(b).toEqual({ id: 't1', created: false, sameRequest: true });
-    const c = await store.lifecycle.create({
-      id: 't2',
-      request: { prompt: 'something else' },
-      createdAt: now,
-      maxSteps: 10,
-      idempotencyHash: 'k1',
-    });
+    const c = await withKey('t2', 'something else');
     expect(c).toEqual({ id: 't1', created: false, sameRequest: false });
     expect(await store.records.exists('t2')).toBe(false);
     const view = await store.records.view('t1');
@@ -65,12 +40,7 @@ describe('TaskStore', () => {
 
   it('keeps status, steps, result and events in order, and expires finished tasks', async () => {
     const now = new Date().toISOString();
-    await store.lifecycle.create({
-      id: 't3',
-      request: { prompt: 'p', metadata: { team: 'a' } },
-      createdAt: now,
-      maxSteps: 5,
-    });
+    await create('t3', { request: { prompt: 'p', metadata: { team: 'a' } }, createdAt: now });
     expect(await store.lifecycle.start('t3', { workerId: 'w1', at: now })).toEqual({
       ok: true,
       status: 'running',
@@ -119,12 +89,7 @@ describe('TaskStore', () => {
   });
 
   it('keeps a finished step with its outcome, for as long as the task', async () => {
-    await store.lifecycle.create({
-      id: 't7',
-      request: { prompt: 'p' },
-      createdAt: new Date().toISOString(),
-      maxSteps: 5,
-    });
+    await create('t7');
     expect(await store.steps.outcome('t7', 0)).toBeUndefined();
     const outcome: StepOutcome = {
       ok: true,
@@ -167,19 +132,18 @@ describe('TaskStore', () => {
   });
 
   it("keeps a submit's input files beside the record until they are dropped, and expires them with the task", async () => {
-    const now = new Date().toISOString();
     const files = [
       { path: 'data/in.csv', content: 'a,b\n1,2\n', encoding: 'utf8' as const },
       { path: 'blob.bin', content: 'AAEC', encoding: 'base64' as const },
     ];
-    await store.lifecycle.create({ id: 'in1', request: { prompt: 'p', files }, createdAt: now, maxSteps: 5 });
+    await create('in1', { request: { prompt: 'p', files } });
     const raw = await redis.hget(`${prefix}:task:in1`, 'request');
     expect(JSON.parse(raw ?? '{}')).toEqual({ prompt: 'p' });
     expect(await store.inputs.load('in1')).toEqual(files);
     await store.inputs.drop('in1');
     expect(await store.inputs.load('in1')).toBeUndefined();
 
-    await store.lifecycle.create({ id: 'in2', request: { prompt: 'p', files }, createdAt: now, maxSteps: 5 });
+    await create('in2', { request: { prompt: 'p', files } });
     await store.lifecycle.transition('in2', 'cancelled', { error: { code: 'cancelled', message: 'x' } });
     const ttl = await redis.ttl(`${prefix}:task:in2:inputs`);
     expect(ttl).toBeGreaterThan(0);
@@ -199,7 +163,7 @@ describe('TaskStore', () => {
 
   it('waits for new events on a blocking connection', async () => {
     const now = new Date().toISOString();
-    await store.lifecycle.create({ id: 't4', request: { prompt: 'p' }, createdAt: now, maxSteps: 5 });
+    await create('t4', { createdAt: now });
     const [first] = await store.events.read('t4');
     const blocking = redis.duplicate();
     const waiting = store.events.wait(blocking, 't4', first!.id, 5_000);
@@ -210,12 +174,7 @@ describe('TaskStore', () => {
   });
 
   it('stores files by exact path only', async () => {
-    await store.lifecycle.create({
-      id: 't5',
-      request: { prompt: 'p' },
-      createdAt: new Date().toISOString(),
-      maxSteps: 5,
-    });
+    await create('t5');
     await store.files.save('t5', [
       { path: 'report.md', size: 5, content: Buffer.from('hello') },
       { path: 'big.bin', size: 10_000_000 },
@@ -229,12 +188,7 @@ describe('TaskStore', () => {
   });
 
   it('flags and announces a cancel', async () => {
-    await store.lifecycle.create({
-      id: 't6',
-      request: { prompt: 'p' },
-      createdAt: new Date().toISOString(),
-      maxSteps: 5,
-    });
+    await create('t6');
     const sub = redis.duplicate();
     let announce: (id: string) => void = () => undefined;
     const heard = new Promise<string>((resolve) => {
@@ -338,11 +292,9 @@ describe('WorkerRegistry', () => {
     expect(await registry.stepQueues()).not.toContain('steps.dead');
     expect(await task.getDependenciesCount()).toMatchObject({ unprocessed: 0 });
     // The task can now finish: no pending dependency blocks it.
-    const connection = createRedis(url, 'worker');
-    const worker = new Worker(AGENT_QUEUE, async () => 'ok', { connection, prefix });
+    const worker = new Worker(AGENT_QUEUE, async () => 'ok', { connection: db.connection(), prefix });
     await new Promise<void>((resolve) => worker.on('completed', () => resolve()));
     await worker.close();
-    await connection.quit();
     await agent.close();
     await steps.close();
   });
@@ -350,12 +302,7 @@ describe('WorkerRegistry', () => {
 
 describe('SandboxSlots', () => {
   it('a slot is in use while its task is not over, and not once it is final or unknown', async () => {
-    await store.lifecycle.create({
-      id: 'slotted',
-      request: { prompt: 'in a slot' },
-      createdAt: new Date().toISOString(),
-      maxSteps: 3,
-    });
+    await create('slotted', { request: { prompt: 'in a slot' }, maxSteps: 3 });
     await store.slots.set('slotted', 'slot-a');
     expect(await store.slots.get('slotted')).toBe('slot-a');
     expect(await store.slots.inUse('slot-a')).toBe(true);

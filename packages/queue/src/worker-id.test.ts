@@ -1,26 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRedis, waitForRedis, type Redis } from './connection.js';
+import { describe, expect, it } from 'vitest';
+import { createRedis, waitForRedis } from './connection.js';
+import { REDIS_URL, useRedis } from './testing/redis.js';
 import { WorkerIdClaim, type WorkerIdClaimOptions, WorkerIdTakenError } from './worker-id.js';
 import { WorkerKeys, WorkerRegistry } from './workers.js';
 
-const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const prefix = `{test-wid-${randomUUID().slice(0, 8)}}`;
 const TTL_MS = 60_000;
-let redis: Redis;
-let registry: WorkerRegistry;
-
-beforeAll(async () => {
-  redis = createRedis(url, 'worker');
-  await waitForRedis(redis, url);
-  registry = new WorkerRegistry(redis, prefix);
-});
-
-afterAll(async () => {
-  const keys = await redis.keys(`${prefix}*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
-});
+const { redis, prefix } = useRedis('test-wid');
+const registry = new WorkerRegistry(redis, prefix);
 
 const id = () => `w-${randomUUID().slice(0, 8)}`;
 const claim = (workerId: string, pid = 100, host = 'host-a', extra: Partial<WorkerIdClaimOptions> = {}) =>
@@ -85,8 +72,8 @@ describe('WorkerIdClaim', () => {
     const workerId = id();
     const connections = await Promise.all(
       Array.from({ length: 8 }, async () => {
-        const c = createRedis(url, 'worker');
-        await waitForRedis(c, url);
+        const c = createRedis(REDIS_URL, 'worker');
+        await waitForRedis(c, REDIS_URL);
         return c;
       }),
     );

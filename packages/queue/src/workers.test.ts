@@ -1,26 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRedis, waitForRedis, type Redis } from './connection.js';
+import { describe, expect, it } from 'vitest';
+import { createRedis, waitForRedis } from './connection.js';
 import { stepQueueName, stepQueueOwner } from './names.js';
+import { REDIS_URL, useRedis } from './testing/redis.js';
 import { DeathWatch, WorkerRegistry } from './workers.js';
 
-const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const prefix = `{test-${randomUUID().slice(0, 8)}}`;
 const STALE_MS = 400;
-let redis: Redis;
-let registry: WorkerRegistry;
-
-beforeAll(async () => {
-  redis = createRedis(url, 'worker');
-  await waitForRedis(redis, url);
-  registry = new WorkerRegistry(redis, prefix);
-});
-
-afterAll(async () => {
-  const keys = await redis.keys(`${prefix}*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
-});
+const { redis, prefix } = useRedis('test');
+const registry = new WorkerRegistry(redis, prefix);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** A worker whose last beat was `agoMs` ago, as Redis holds it after an outage. */
@@ -62,8 +49,8 @@ describe('DeathWatch', () => {
   });
 
   it('after a reconnect, waits the stale period again before judging: a live worker gets the time to beat', async () => {
-    const connection = createRedis(url, 'worker');
-    await waitForRedis(connection, url);
+    const connection = createRedis(REDIS_URL, 'worker');
+    await waitForRedis(connection, REDIS_URL);
     const watch = new DeathWatch(new WorkerRegistry(connection, prefix), connection, STALE_MS);
     try {
       await sleep(STALE_MS + 50);

@@ -8,6 +8,8 @@ export { sse } from './sse.js';
 export type { SseClient, SseMessage, StreamedEvent } from './sse.js';
 export { basicHeader, call, listen, raw } from './http.js';
 export type { Listening, RawResponse } from './http.js';
+export { countingListener, startServer } from './servers.js';
+export type { CountingListener, TestServer } from './servers.js';
 export { startInProcessApi } from './in-process-api.js';
 export type { AppUnderTest, InProcessApi, InProcessApiOptions } from './in-process-api.js';
 export { keepOnLoopback, launchChromium } from './browser.js';

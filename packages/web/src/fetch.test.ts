@@ -7,7 +7,7 @@ import { MemoryCounter, TaskWebBudget } from './budget.js';
 import { EgressDeniedError, HttpStatusError, UnsupportedContentError, WebError } from './errors.js';
 import { fetchPage, slugify } from './fetch.js';
 import { EgressPolicy } from './policy.js';
-import { startServer, type TestServer } from './testing/servers.js';
+import { startServer, type TestServer } from '@research/testing/servers';
 
 // TEST DATA: the pages of a small loopback "internet".
 const ARTICLE = `<!doctype html><html><head><title>Markets steady as rates hold</title>

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { egressRequest } from './http.js';
 import { EgressPolicy } from './policy.js';
-import { startServer, type TestServer } from './testing/servers.js';
+import { startServer, type TestServer } from '@research/testing/servers';
 
 let a: TestServer;
 let b: TestServer;

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EgressDeniedError, type EgressRule, WebError } from './errors.js';
 import { egressRequest } from './http.js';
 import { type Destination, EgressPolicy, type Resolver } from './policy.js';
-import { type CountingListener, countingListener, startServer, type TestServer } from './testing/servers.js';
+import { type CountingListener, countingListener, startServer, type TestServer } from '@research/testing/servers';
 
 /**
  * The egress policy against real sockets on loopback. The counting listener stands where a

@@ -1,10 +1,19 @@
 import { z } from 'zod';
-import type { DaytonaAction } from '@research/contracts';
 import type { AgentMessage } from '../state.js';
 import { ANALYSIS_SCRIPT } from './analysis-script.js';
-
-/** One move of the offline model: a call with a line of prose, or the final answer. */
-export type PlanMove = { kind: 'call'; say: string; args: DaytonaAction } | { kind: 'answer'; text: string };
+import {
+  analysisMove,
+  callMove,
+  jsonIn,
+  listFiles,
+  type PlanMove,
+  py,
+  resultsOfTurn,
+  tickPlan,
+  todoList,
+  writeMove,
+  writePlan,
+} from './plan-history.js';
 
 const TickerFigures = z.object({
   startPrice: z.number(),
@@ -36,47 +45,19 @@ const TODO_ITEMS = [
   'Write report.md quoting the computed figures',
 ] as const;
 
-function todo(ticked: readonly boolean[]): string {
-  const items = TODO_ITEMS.map((item, i) => `- [${ticked[i] ? 'x' : ' '}] ${item}`);
-  return `# Research plan\n\n${items.join('\n')}\n`;
-}
+const todo = (ticked: readonly boolean[]): string => todoList(TODO_ITEMS, ticked);
 
-/** The tool results that answered the n-th assistant turn (0-based), as text. */
-function resultsOfTurn(messages: readonly AgentMessage[], n: number): string | undefined {
-  let seen = -1;
-  const out: string[] = [];
-  for (const m of messages) {
-    if (m.role === 'assistant') {
-      seen += 1;
-      if (seen > n) break;
-      continue;
-    }
-    if (seen === n && (m.role === 'tool' || m.role === 'user')) out.push(m.content);
-  }
-  return out.length > 0 ? out.join('\n') : undefined;
+/** The tool results that answered the n-th assistant turn (0-based), as one text. */
+function textOfTurn(messages: readonly AgentMessage[], n: number): string | undefined {
+  const results = resultsOfTurn(messages, n);
+  return results.length > 0 ? results.join('\n') : undefined;
 }
 
 /** Finds the analysis JSON in a tool result (read-file content or command stdout). */
-function extractResults(text: string | undefined): AnalysisResults | undefined {
-  if (!text) return undefined;
-  const first = text.indexOf('{');
-  const last = text.lastIndexOf('}');
-  if (first < 0 || last <= first) return undefined;
-  try {
-    const parsed = AnalysisResults.safeParse(JSON.parse(text.slice(first, last + 1)));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
-  }
-}
+const extractResults = (text: string | undefined) => jsonIn(text, AnalysisResults);
 
 function succeeded(text: string | undefined): boolean {
   return text !== undefined && !/status="error"|: error \(|^error \(/m.test(text);
-}
-
-/** Python prints floats with a decimal point (54.0); quote them the way the output shows them. */
-function py(n: number): string {
-  return Number.isInteger(n) ? n.toFixed(1) : String(n);
 }
 
 function signed(n: number): string {
@@ -151,53 +132,37 @@ export function planMove(prompt: string, messages: readonly AgentMessage[]): Pla
   const turn = messages.filter((m) => m.role === 'assistant').length;
   switch (turn) {
     case 0:
-      return {
-        kind: 'call',
-        say: 'First I write the plan to todo.md.',
-        args: { action: 'create-file', filePath: 'todo.md', content: todo([]) },
-      };
+      return writePlan(todo([]));
     case 1:
-      return {
-        kind: 'call',
-        say: 'The sandbox has no network, so the analysis generates a deterministic dataset itself.',
-        args: { action: 'create-file', filePath: 'analysis.py', content: ANALYSIS_SCRIPT },
-      };
+      return writeMove(
+        'The sandbox has no network, so the analysis generates a deterministic dataset itself.',
+        'analysis.py',
+        ANALYSIS_SCRIPT,
+      );
     case 2:
-      return {
-        kind: 'call',
-        say: 'Running the analysis in the sandbox.',
-        args: { action: 'execute-command', command: 'python3 analysis.py', timeoutMs: 120_000 },
-      };
+      return analysisMove('Running the analysis in the sandbox.', 'python3 analysis.py');
     case 3:
-      return {
-        kind: 'call',
-        say: 'Reading the computed figures back.',
-        args: { action: 'read-file', filePath: 'results.json' },
-      };
+      return callMove('Reading the computed figures back.', { action: 'read-file', filePath: 'results.json' });
     case 4: {
-      const results = extractResults(resultsOfTurn(messages, 3)) ?? extractResults(resultsOfTurn(messages, 2));
-      return {
-        kind: 'call',
-        say: results
+      const results = extractResults(textOfTurn(messages, 3)) ?? extractResults(textOfTurn(messages, 2));
+      return writeMove(
+        results
           ? 'Writing report.md with the figures from results.json.'
           : 'The figures could not be read; the report says so.',
-        args: { action: 'create-file', filePath: 'report.md', content: report(prompt, results) },
-      };
+        'report.md',
+        report(prompt, results),
+      );
     }
     case 5: {
-      const ran = /exit code: 0\b/.test(resultsOfTurn(messages, 2) ?? '');
-      const read = extractResults(resultsOfTurn(messages, 3)) !== undefined;
-      const reported = read && succeeded(resultsOfTurn(messages, 4));
-      return {
-        kind: 'call',
-        say: 'Ticking off todo.md where the results prove the work is done.',
-        args: { action: 'create-file', filePath: 'todo.md', content: todo([ran, ran, read, reported]) },
-      };
+      const ran = /exit code: 0\b/.test(textOfTurn(messages, 2) ?? '');
+      const read = extractResults(textOfTurn(messages, 3)) !== undefined;
+      const reported = read && succeeded(textOfTurn(messages, 4));
+      return tickPlan(todo([ran, ran, read, reported]));
     }
     case 6:
-      return { kind: 'call', say: 'Listing the files of the task.', args: { action: 'list-files', path: '.' } };
+      return listFiles();
     default: {
-      const results = extractResults(resultsOfTurn(messages, 3));
+      const results = extractResults(textOfTurn(messages, 3));
       const figures = results
         ? ` Best: ${results.best.ticker} ${signed(results.best.totalReturnPct)}, worst: ${results.worst.ticker} ${signed(results.worst.totalReturnPct)}, equal-weight portfolio ${signed(results.equalWeight.totalReturnPct)}.`
         : ' The analysis output could not be read, so the report quotes no figures.';

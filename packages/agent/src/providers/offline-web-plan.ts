@@ -1,7 +1,17 @@
 import { z } from 'zod';
 import type { AgentMessage } from '../state.js';
-import type { PlanMove } from './offline-plan.js';
-import { stepOfTurn } from './plan-history.js';
+import {
+  analysisMove,
+  callMove,
+  jsonIn,
+  listFiles,
+  type PlanMove,
+  stepOfTurn,
+  tickPlan,
+  todoList,
+  writeMove,
+  writePlan,
+} from './plan-history.js';
 import { WEB_ANALYSIS_SCRIPT } from './web-analysis-script.js';
 import { type FetchedSource, type SearchReading, webReport } from './offline-web-report.js';
 
@@ -49,9 +59,7 @@ const TODO_ITEMS = [
   'Write report.md citing the URL of every source',
 ] as const;
 
-function todo(ticked: readonly boolean[]): string {
-  return `# Research plan\n\n${TODO_ITEMS.map((item, i) => `- [${ticked[i] ? 'x' : ' '}] ${item}`).join('\n')}\n`;
-}
+const todo = (ticked: readonly boolean[]): string => todoList(TODO_ITEMS, ticked);
 
 /** The task's first line, as a search query. */
 export function searchQuery(prompt: string): string {
@@ -109,15 +117,7 @@ function readFetch(messages: readonly AgentMessage[], n: number, requested: stri
 function readAnalysis(messages: readonly AgentMessage[], n: number): SourceAnalysis | undefined {
   const step = stepOfTurn(messages, n);
   if (!step?.ok || !/^exit code: 0\b/.test(step.body)) return undefined;
-  const first = step.body.indexOf('{');
-  const last = step.body.lastIndexOf('}');
-  if (first < 0 || last <= first) return undefined;
-  try {
-    const parsed = SourceAnalysis.safeParse(JSON.parse(step.body.slice(first, last + 1)));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
-  }
+  return jsonIn(step.body, SourceAnalysis);
 }
 
 /**
@@ -131,76 +131,49 @@ function readAnalysis(messages: readonly AgentMessage[], n: number): SourceAnaly
 export function webPlanMove(prompt: string, messages: readonly AgentMessage[]): PlanMove {
   const turn = messages.filter((m) => m.role === 'assistant').length;
   const query = searchQuery(prompt);
-  if (turn === 0)
-    return {
-      kind: 'call',
-      say: 'First I write the plan to todo.md.',
-      args: { action: 'create-file', filePath: 'todo.md', content: todo([]) },
-    };
+  if (turn === 0) return writePlan(todo([]));
   if (turn === 1)
-    return {
-      kind: 'call',
-      say: 'Searching the web for sources.',
-      args: { action: 'web-search', query, maxResults: SEARCH_RESULTS },
-    };
+    return callMove('Searching the web for sources.', { action: 'web-search', query, maxResults: SEARCH_RESULTS });
   const search = readSearch(messages);
   const targets = search.hits.slice(0, WEB_PLAN_FETCHES);
   const fetchTurn = (i: number): number => 2 + i;
   const analysisTurn = 2 + targets.length;
   const target = targets[turn - 2];
   if (target)
-    return {
-      kind: 'call',
-      say: `Fetching result ${turn - 1} of ${targets.length}; web-fetch saves it under sources/.`,
-      args: { action: 'web-fetch', url: target.url },
-    };
+    return callMove(`Fetching result ${turn - 1} of ${targets.length}; web-fetch saves it under sources/.`, {
+      action: 'web-fetch',
+      url: target.url,
+    });
   const sources = targets.map((t, i) => readFetch(messages, fetchTurn(i), t.url));
   const saved = sources.flatMap((s) => (s.ok ? [s.savedAs] : []));
   switch (turn - analysisTurn) {
     case 0:
-      return {
-        kind: 'call',
-        say: 'Writing the analysis of the fetched files (Python standard library only).',
-        args: { action: 'create-file', filePath: 'analyze_sources.py', content: WEB_ANALYSIS_SCRIPT },
-      };
+      return writeMove(
+        'Writing the analysis of the fetched files (Python standard library only).',
+        'analyze_sources.py',
+        WEB_ANALYSIS_SCRIPT,
+      );
     case 1:
-      return {
-        kind: 'call',
-        say: 'Running the analysis over what was fetched.',
-        // Only names of the form sources/NNN-slug.ext reach the command line (see FETCHED).
-        args: {
-          action: 'execute-command',
-          command: ['python3 analyze_sources.py', ...saved].join(' '),
-          timeoutMs: 120_000,
-        },
-      };
+      // Only names of the form sources/NNN-slug.ext reach the command line (see FETCHED).
+      return analysisMove(
+        'Running the analysis over what was fetched.',
+        ['python3 analyze_sources.py', ...saved].join(' '),
+      );
     case 2: {
       const analysis = readAnalysis(messages, analysisTurn + 1);
-      return {
-        kind: 'call',
-        say: 'Writing report.md with the computed figures and the sources it cites.',
-        args: {
-          action: 'create-file',
-          filePath: 'report.md',
-          content: webReport({ prompt, query, search, sources, analysis }),
-        },
-      };
+      return writeMove(
+        'Writing report.md with the computed figures and the sources it cites.',
+        'report.md',
+        webReport({ prompt, query, search, sources, analysis }),
+      );
     }
     case 3: {
       const analysed = readAnalysis(messages, analysisTurn + 1) !== undefined;
       const reported = stepOfTurn(messages, analysisTurn + 2)?.ok === true;
-      return {
-        kind: 'call',
-        say: 'Ticking off todo.md where the results prove the work is done.',
-        args: {
-          action: 'create-file',
-          filePath: 'todo.md',
-          content: todo([search.ok && search.hits.length > 0, saved.length > 0, analysed, reported]),
-        },
-      };
+      return tickPlan(todo([search.ok && search.hits.length > 0, saved.length > 0, analysed, reported]));
     }
     case 4:
-      return { kind: 'call', say: 'Listing the files of the task.', args: { action: 'list-files', path: '.' } };
+      return listFiles();
     default: {
       const cited = sources.filter((s) => s.ok).length;
       const why = search.ok ? '' : ` The search failed (${search.error}).`;

@@ -3,13 +3,13 @@
  * chat-completions with `stream: true` the way OpenAI does — `text/event-stream`, one
  * `chat.completion.chunk` per `data:` line, usage in a last chunk with no choices, `data: [DONE]`.
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TaskEvent } from '@research/contracts';
 import { LlmError } from '../errors.js';
 import { runAgent } from '../loop.js';
 import { initialState, type ToolCallFormat } from '../state.js';
+import { LoopbackEndpoint } from '../testing/endpoint.js';
 import { TempDirStepRunner } from '../testing/temp-dir-step-runner.js';
 import { OpenAIProvider } from './openai.js';
 
@@ -52,54 +52,40 @@ function chunksOf(answer: Answer): Record<string, unknown>[] {
 }
 
 /** Answers every request from the script: streamed when asked (`stream: true`), whole otherwise. */
-class StreamingEndpoint {
+class StreamingEndpoint extends LoopbackEndpoint {
   readonly answers: Answer[] = [];
   readonly streamed: boolean[] = [];
   #next = 0;
-  #server = http.createServer((req, res) => {
-    let raw = '';
-    req.on('data', (c: Buffer) => (raw += c.toString()));
-    req.on('end', () => {
-      const body = JSON.parse(raw || '{}') as { stream?: boolean };
-      this.streamed.push(body.stream === true);
-      const answer = this.answers[this.#next++ % this.answers.length] ?? {};
-      if (!body.stream) {
-        const message: Record<string, unknown> = { role: 'assistant', content: answer.content ?? null };
-        if (answer.toolCalls)
-          message.tool_calls = answer.toolCalls.map((c) => ({
-            id: c.id,
-            type: 'function',
-            function: { name: c.name, arguments: c.arguments },
-          }));
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(
-          JSON.stringify({
-            id: 'chatcmpl-whole',
-            object: 'chat.completion',
-            created: 1_700_000_000,
-            model: 'test-model',
-            choices: [{ index: 0, message, finish_reason: 'stop' }],
-            usage,
-          }),
-        );
-        return;
-      }
-      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-      const all = chunksOf(answer);
-      const sent = answer.stall ? all.slice(0, 3) : all;
-      for (const c of sent) res.write(`data: ${JSON.stringify(c)}\n\n`);
-      if (!answer.stall) res.end('data: [DONE]\n\n');
-    });
-  });
-
-  async start(): Promise<string> {
-    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}/v1`;
-  }
-
-  async stop(): Promise<void> {
-    this.#server.closeAllConnections();
-    await new Promise((resolve) => this.#server.close(resolve));
+  protected answer(_req: http.IncomingMessage, res: http.ServerResponse, raw: string): void {
+    const body = JSON.parse(raw || '{}') as { stream?: boolean };
+    this.streamed.push(body.stream === true);
+    const answer = this.answers[this.#next++ % this.answers.length] ?? {};
+    if (!body.stream) {
+      const message: Record<string, unknown> = { role: 'assistant', content: answer.content ?? null };
+      if (answer.toolCalls)
+        message.tool_calls = answer.toolCalls.map((c) => ({
+          id: c.id,
+          type: 'function',
+          function: { name: c.name, arguments: c.arguments },
+        }));
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          id: 'chatcmpl-whole',
+          object: 'chat.completion',
+          created: 1_700_000_000,
+          model: 'test-model',
+          choices: [{ index: 0, message, finish_reason: 'stop' }],
+          usage,
+        }),
+      );
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    const all = chunksOf(answer);
+    const sent = answer.stall ? all.slice(0, 3) : all;
+    for (const c of sent) res.write(`data: ${JSON.stringify(c)}\n\n`);
+    if (!answer.stall) res.end('data: [DONE]\n\n');
   }
 }
 

@@ -2,12 +2,12 @@
  * The openai provider end to end against a real HTTP server on 127.0.0.1 that speaks the
  * chat-completions protocol (node:http, no mocks of the SDK or of fetch).
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AgentAbortError, LlmError } from '../errors.js';
 import { runAgent } from '../loop.js';
 import { initialState, type ToolCallFormat } from '../state.js';
+import { LoopbackEndpoint } from '../testing/endpoint.js';
 import { TempDirStepRunner } from '../testing/temp-dir-step-runner.js';
 import { createProvider } from './create.js';
 import { OfflineModel } from './offline.js';
@@ -33,33 +33,19 @@ type Seen = {
 };
 
 /** A chat-completions endpoint that answers from a script and records every request. */
-class FakeEndpoint {
+class FakeEndpoint extends LoopbackEndpoint {
   readonly seen: Seen[] = [];
   readonly replies: Reply[] = [];
-  #server = http.createServer((req, res) => {
-    let raw = '';
-    req.on('data', (c: Buffer) => (raw += c.toString()));
-    req.on('end', () => {
-      this.seen.push({ path: req.url ?? '', headers: req.headers, body: JSON.parse(raw || '{}') as Seen['body'] });
-      const reply = this.replies.length > 1 ? this.replies.shift() : this.replies[0];
-      if (!reply || reply.hang) return; // never answers; the client's timeout or abort ends it
-      res.writeHead(reply.status ?? 200, { 'content-type': 'application/json', ...reply.headers });
-      const json = JSON.stringify(reply.body ?? {});
-      if (reply.stallBody || reply.cutBody) {
-        res.write(json.slice(0, json.length / 2));
-        if (reply.cutBody) setTimeout(() => res.destroy(), 10);
-      } else res.end(json);
-    });
-  });
-
-  async start(): Promise<string> {
-    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}/v1`;
-  }
-
-  async stop(): Promise<void> {
-    this.#server.closeAllConnections();
-    await new Promise((resolve) => this.#server.close(resolve));
+  protected answer(req: http.IncomingMessage, res: http.ServerResponse, raw: string): void {
+    this.seen.push({ path: req.url ?? '', headers: req.headers, body: JSON.parse(raw || '{}') as Seen['body'] });
+    const reply = this.replies.length > 1 ? this.replies.shift() : this.replies[0];
+    if (!reply || reply.hang) return; // never answers; the client's timeout or abort ends it
+    res.writeHead(reply.status ?? 200, { 'content-type': 'application/json', ...reply.headers });
+    const json = JSON.stringify(reply.body ?? {});
+    if (reply.stallBody || reply.cutBody) {
+      res.write(json.slice(0, json.length / 2));
+      if (reply.cutBody) setTimeout(() => res.destroy(), 10);
+    } else res.end(json);
   }
 }
 
@@ -103,6 +89,20 @@ function provider(over: { maxRetries?: number; timeoutMs?: number } = {}): OpenA
     maxRetries: over.maxRetries ?? 2,
     timeoutMs: over.timeoutMs ?? 5_000,
   });
+}
+
+/** One model request saying "hi" straight to `p`: its answer, or what it threw. */
+function sayHi(p: OpenAIProvider, signal = new AbortController().signal): Promise<unknown> {
+  return p
+    .complete({ messages: [{ role: 'user', content: 'hi' }], format: 'xml', tools: [] }, signal)
+    .catch((e: unknown) => e);
+}
+
+/** A signal aborted `ms` from now, as a caller that gives up. */
+function abortedIn(ms: number): AbortSignal {
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(), ms);
+  return controller.signal;
 }
 
 function run(format: ToolCallFormat, p = provider(), signal = new AbortController().signal) {
@@ -253,9 +253,7 @@ describe('OpenAIProvider against a chat-completions server on loopback', () => {
     const url = await closed.start();
     await closed.stop();
     const p = new OpenAIProvider({ baseURL: url, model: 'm', maxRetries: 0, timeoutMs: 1_000 });
-    const err = (await p
-      .complete({ messages: [{ role: 'user', content: 'hi' }], format: 'xml', tools: [] }, new AbortController().signal)
-      .catch((e: unknown) => e)) as LlmError;
+    const err = (await sayHi(p)) as LlmError;
     expect(err).toBeInstanceOf(LlmError);
     expect(err.message).toMatch(
       /^the connection to the model endpoint failed \(model m, 1 attempt\): fetch failed: connect ECONNREFUSED 127\.0\.0\.1:\d+/,
@@ -264,29 +262,19 @@ describe('OpenAIProvider against a chat-completions server on loopback', () => {
 
   it('a body that stalls then the caller aborts is a cancellation, not an LlmError', async () => {
     endpoint.replies.push({ ...completion({ content: 'this answer never ends' }), stallBody: true });
-    const controller = new AbortController();
-    setTimeout(() => controller.abort(), 100);
-    const err = await provider()
-      .complete({ messages: [{ role: 'user', content: 'hi' }], format: 'xml', tools: [] }, controller.signal)
-      .catch((e: unknown) => e);
+    const err = await sayHi(provider(), abortedIn(100));
     expect(err).toBeInstanceOf(AgentAbortError);
   });
 
   it('cancels an in-flight request through the signal', async () => {
     endpoint.replies.push({ hang: true });
-    const controller = new AbortController();
-    setTimeout(() => controller.abort(), 50);
-    const out = await run('xml', provider(), controller.signal);
+    const out = await run('xml', provider(), abortedIn(50));
     expect(out.reason).toBe('cancelled');
   });
 
   it('complete() turns an abort into AgentAbortError, not an LlmError', async () => {
     endpoint.replies.push({ hang: true });
-    const controller = new AbortController();
-    setTimeout(() => controller.abort(), 50);
-    const err = await provider()
-      .complete({ messages: [{ role: 'user', content: 'hi' }], format: 'xml', tools: [] }, controller.signal)
-      .catch((e: unknown) => e);
+    const err = await sayHi(provider(), abortedIn(50));
     expect(err).toBeInstanceOf(AgentAbortError);
   });
 });

@@ -1,9 +1,50 @@
+import type { DaytonaAction } from '@research/contracts';
+import type { z } from 'zod';
 import type { AgentMessage } from '../state.js';
 
 /**
- * Reading the offline model's own history back: the plans are functions of the conversation,
- * so a task resumed from a checkpoint makes the same moves.
+ * What the offline model's plans share: reading their own history back (the plans are functions
+ * of the conversation, so a task resumed from a checkpoint makes the same moves), and the moves
+ * every plan opens and closes with.
  */
+
+/** One move of the offline model: a call with a line of prose, or the final answer. */
+export type PlanMove = { kind: 'call'; say: string; args: DaytonaAction } | { kind: 'answer'; text: string };
+
+/** A tool call, with the line of prose said before it. */
+export function callMove(say: string, args: DaytonaAction): PlanMove {
+  return { kind: 'call', say, args };
+}
+
+/** A call writing `content` to `filePath`. */
+export function writeMove(say: string, filePath: string, content: string): PlanMove {
+  return callMove(say, { action: 'create-file', filePath, content });
+}
+
+/** A call running an analysis script, given the two minutes one may take. */
+export function analysisMove(say: string, command: string): PlanMove {
+  return callMove(say, { action: 'execute-command', command, timeoutMs: 120_000 });
+}
+
+/** A plan's todo.md: its items, ticked where `ticked` says. */
+export function todoList(items: readonly string[], ticked: readonly boolean[]): string {
+  return `# Research plan\n\n${items.map((item, i) => `- [${ticked[i] ? 'x' : ' '}] ${item}`).join('\n')}\n`;
+}
+
+/** The first move of every plan: writing its todo.md. */
+export function writePlan(todo: string): PlanMove {
+  return writeMove('First I write the plan to todo.md.', 'todo.md', todo);
+}
+
+/** Once the report is written: todo.md again, ticked where the results prove the work done. */
+export function tickPlan(todo: string): PlanMove {
+  return writeMove('Ticking off todo.md where the results prove the work is done.', 'todo.md', todo);
+}
+
+/** The last call of every plan. */
+export function listFiles(): PlanMove {
+  return callMove('Listing the files of the task.', { action: 'list-files', path: '.' });
+}
 
 /** The tool results that answered the n-th assistant turn (0-based), one string per result. */
 export function resultsOfTurn(messages: readonly AgentMessage[], n: number): string[] {
@@ -43,6 +84,23 @@ export function stepOfTurn(messages: readonly AgentMessage[], n: number): StepRe
   if (!failed) return { ok: true, body };
   const error = ERROR.exec(body);
   return { ok: false, code: error?.[1] ?? 'error', message: error?.[2] ?? body.split('\n', 1)[0] ?? '' };
+}
+
+/**
+ * The JSON object in `text` (a file's content, or a command's output with lines around it) if
+ * it fits `schema`.
+ */
+export function jsonIn<T>(text: string | undefined, schema: z.ZodType<T>): T | undefined {
+  if (!text) return undefined;
+  const first = text.indexOf('{');
+  const last = text.lastIndexOf('}');
+  if (first < 0 || last <= first) return undefined;
+  try {
+    const parsed = schema.safeParse(JSON.parse(text.slice(first, last + 1)));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Python prints floats with a decimal point (54.0); quote them the way the output shows them. */

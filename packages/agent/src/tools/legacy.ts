@@ -12,37 +12,49 @@ function defined(entries: Record<string, unknown>): Record<string, unknown> {
 }
 
 /**
+ * An old tool kept as an alias of daytona-execute's `action`: never advertised, its calls
+ * translated by `toAction`, with the arguments and spellings old prompts used.
+ */
+function alias(
+  name: string,
+  action: 'create-file' | 'execute-command',
+  properties: Record<string, { type: string }>,
+  required: string[],
+  toAction: ToolDefinition['toAction'],
+): ToolDefinition {
+  return {
+    name,
+    description: `Deprecated: use daytona-execute with action="${action}".`,
+    deprecated: { replacement: DAYTONA_EXECUTE },
+    parameters: { type: 'object', properties, required },
+    toAction,
+  };
+}
+
+/**
  * The seed's local FileCreationTool. It wrote to the host's /tmp; it now only survives as an
  * alias so old prompts keep working, and its calls become sandboxed create-file actions.
  */
-export const fileCreationTool: ToolDefinition = {
-  name: 'file-creation',
-  description: 'Deprecated: use daytona-execute with action="create-file".',
-  deprecated: { replacement: DAYTONA_EXECUTE },
-  parameters: {
-    type: 'object',
-    properties: { filePath: { type: 'string' }, content: { type: 'string' } },
-    required: ['filePath', 'content'],
-  },
-  toAction: (params) =>
+export const fileCreationTool = alias(
+  'file-creation',
+  'create-file',
+  { filePath: { type: 'string' }, content: { type: 'string' } },
+  ['filePath', 'content'],
+  (params) =>
     toDaytonaAction({
       action: 'create-file',
       filePath: pick(params, 'filePath', 'path', 'file_path', 'filename'),
       content: pick(params, 'content'),
     }),
-};
+);
 
 /** The seed's host-side CommandExecutionTool, now an alias of a sandboxed execute-command. */
-export const executeCommandTool: ToolDefinition = {
-  name: 'execute-command',
-  description: 'Deprecated: use daytona-execute with action="execute-command".',
-  deprecated: { replacement: DAYTONA_EXECUTE },
-  parameters: {
-    type: 'object',
-    properties: { command: { type: 'string' }, timeoutMs: { type: 'integer' }, cwd: { type: 'string' } },
-    required: ['command'],
-  },
-  toAction: (params) =>
+export const executeCommandTool = alias(
+  'execute-command',
+  'execute-command',
+  { command: { type: 'string' }, timeoutMs: { type: 'integer' }, cwd: { type: 'string' } },
+  ['command'],
+  (params) =>
     toDaytonaAction(
       defined({
         action: 'execute-command',
@@ -51,4 +63,4 @@ export const executeCommandTool: ToolDefinition = {
         cwd: pick(params, 'cwd', 'workingDirectory', 'folder'),
       }),
     ),
-};
+);

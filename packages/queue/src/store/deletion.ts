@@ -2,6 +2,7 @@ import { DEFAULT_TENANT } from '@research/config';
 import { FINAL_STATUSES, type TaskStatus } from '@research/contracts';
 import type { Redis } from '../connection.js';
 import { idempotencyKey } from './idempotency.js';
+import { WORDS_LUA } from './lua.js';
 import { INDEX_LUA, type TaskIndex } from './task-index.js';
 import type { TaskKeys } from './task-keys.js';
 
@@ -15,15 +16,11 @@ export type Deletion =
  * index base, idempotency key prefix, the task id, the default tenant. A task that is not final
  * is left alone; the check and the deletion are one script, so it cannot start meanwhile.
  */
-const DELETE = `${INDEX_LUA}
+const DELETE = `${INDEX_LUA}${WORDS_LUA}
 local h = redis.call('HMGET', KEYS[1], 'status', 'tenant', 'pos', 'tags', 'idem', 'workerId')
 local status = h[1]
 if not status then return {0, ''} end
-local final = false
-for s in string.gmatch(ARGV[1], '%S+') do
-  if s == status then final = true end
-end
-if not final then return {0, status} end
+if not has_word(ARGV[1], status) then return {0, status} end
 if h[3] then index_remove(ARGV[2], h[2] or ARGV[5], h[3], status, cjson.decode(h[4] or '[]')) end
 if h[5] then
   local key = ARGV[3] .. h[5]

@@ -1,5 +1,6 @@
 import type { StepOutcome, StoredTaskEvent, TaskEvent } from '@research/contracts';
 import type { Redis } from '../connection.js';
+import { LuaScript } from './lua.js';
 import { FOOTPRINT_FIELDS, type Footprint, footprintOf } from './footprint.js';
 import { EVENTS_MAX_LEN, type TaskKeys } from './task-keys.js';
 
@@ -10,16 +11,15 @@ import { EVENTS_MAX_LEN, type TaskKeys } from './task-keys.js';
  * Counts the bytes written into the record's footprint (when the record exists) and returns
  * {stream id, written bytes, file bytes}.
  */
-const APPEND = `local event = ARGV[2]
+const APPEND = new LuaScript<[string, number, number | string]>(
+  'researchAppendEvent',
+  `local event = ARGV[2]
 if ARGV[4] ~= '' and redis.call('HEXISTS', KEYS[2], ARGV[4]) == 1 then event = ARGV[3] end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', event)
 if redis.call('EXISTS', KEYS[3]) == 0 then return {id, 0, 0} end
 local written = redis.call('HINCRBY', KEYS[3], '${FOOTPRINT_FIELDS.written}', #event)
-return {id, written, redis.call('HGET', KEYS[3], '${FOOTPRINT_FIELDS.files}') or 0}`;
-
-interface AppendCommand {
-  researchAppendEvent(numKeys: number, ...args: (string | number)[]): Promise<[string, number, number | string]>;
-}
+return {id, written, redis.call('HGET', KEYS[3], '${FOOTPRINT_FIELDS.files}') or 0}`,
+);
 
 /** A step outcome gone from the outcomes hash (it cannot be, while the events are kept: they share the retention). */
 const LOST_OUTCOME: StepOutcome = {
@@ -29,15 +29,10 @@ const LOST_OUTCOME: StepOutcome = {
 
 /** A task's event stream (a capped Redis stream): what SSE replays and follows. */
 export class TaskEvents {
-  private readonly redis: Redis & AppendCommand;
-
   constructor(
-    redis: Redis,
+    private readonly redis: Redis,
     private readonly keys: TaskKeys,
-  ) {
-    if (!('researchAppendEvent' in redis)) redis.defineCommand('researchAppendEvent', { lua: APPEND });
-    this.redis = redis as Redis & AppendCommand;
-  }
+  ) {}
 
   /** Appends one event; returns its stream id. */
   async append(id: string, event: TaskEvent): Promise<string> {
@@ -54,15 +49,10 @@ export class TaskEvents {
       stripped = JSON.stringify(rest);
       step = String(event.step);
     }
-    const [streamId, written, files] = await this.redis.researchAppendEvent(
-      3,
-      this.keys.events(id),
-      this.keys.outcomes(id),
-      this.keys.record(id),
-      EVENTS_MAX_LEN,
-      full,
-      stripped,
-      step,
+    const [streamId, written, files] = await APPEND.run(
+      this.redis,
+      [this.keys.events(id), this.keys.outcomes(id), this.keys.record(id)],
+      [EVENTS_MAX_LEN, full, stripped, step],
     );
     return { streamId, footprint: footprintOf(written, files) };
   }

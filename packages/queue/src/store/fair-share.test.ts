@@ -1,44 +1,23 @@
 import { randomUUID } from 'node:crypto';
 import { type Job, Queue, Worker } from 'bullmq';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { jobLockKey, MAX_JOB_PRIORITY } from '../bullmq-internals.js';
 import { bullmqPriority, FAIR_TAG_SPAN, fairTagOf } from '../catalog.js';
-import { createRedis, type Redis, waitForRedis } from '../connection.js';
 import { AGENT_QUEUE } from '../names.js';
 import { TaskStore } from '../task-store.js';
+import { useRedis } from '../testing/redis.js';
 import { FairShare } from './fair-share.js';
 
-const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-let redis: Redis;
-const opened: { close(): Promise<unknown> }[] = [];
-const prefixes: string[] = [];
-
-beforeAll(async () => {
-  redis = createRedis(url, 'worker', { lazyConnect: false });
-  await waitForRedis(redis, url);
-});
-
-afterAll(async () => {
-  await Promise.all(opened.map((o) => o.close()));
-  for (const prefix of prefixes) {
-    const keys = await redis.keys(`${prefix}*`);
-    for (let i = 0; i < keys.length; i += 500) await redis.del(...keys.slice(i, i + 500));
-  }
-  await redis.quit();
-});
+const db = useRedis('fair');
+const { redis } = db;
 
 /** A queue prefix of its own, the agent queue, a task store and a worker that takes jobs by hand. */
 async function setup(maxRunning: number) {
-  const prefix = `{fair-${randomUUID().slice(0, 8)}}`;
-  prefixes.push(prefix);
-  const queue = new Queue(AGENT_QUEUE, { connection: redis, prefix });
-  const worker = new Worker(AGENT_QUEUE, null, {
-    connection: createRedis(url, 'worker'),
-    prefix,
-    autorun: false,
-    lockDuration: 30_000,
-  });
-  opened.push(worker, queue);
+  const prefix = db.newPrefix();
+  const queue = db.closeAfter(new Queue(AGENT_QUEUE, { connection: redis, prefix }));
+  const worker = db.closeAfter(
+    new Worker(AGENT_QUEUE, null, { connection: db.connection(), prefix, autorun: false, lockDuration: 30_000 }),
+  );
   const store = new TaskStore(redis, prefix, { retentionSeconds: 60 });
   const fair = new FairShare(redis, prefix, { maxRunning, queue });
   let n = 0;

@@ -3,6 +3,7 @@ import { Job, type Queue } from 'bullmq';
 import { jobLockKeyPrefix, waitingKeys } from '../bullmq-internals.js';
 import { FAIR_TAG_SPAN, fairTagOf } from '../catalog.js';
 import type { Redis } from '../connection.js';
+import { LuaScript } from './lua.js';
 import { AGENT_QUEUE } from '../names.js';
 import { TaskKeys } from './task-keys.js';
 
@@ -11,7 +12,9 @@ import { TaskKeys } from './task-keys.js';
  * ARGV tenant, reset threshold, highest tag, how many tasks. Returns the first task's tag (the
  * others follow it one by one).
  */
-const TAG = `local clock = tonumber(redis.call('GET', KEYS[1]) or '0')
+const TAG = new LuaScript<number>(
+  'researchFairTag',
+  `local clock = tonumber(redis.call('GET', KEYS[1]) or '0')
 if clock >= tonumber(ARGV[2]) and redis.call('LLEN', KEYS[3]) == 0 and redis.call('ZCARD', KEYS[4]) == 0
   and redis.call('ZCARD', KEYS[5]) == 0 then
   redis.call('DEL', KEYS[1], KEYS[2])
@@ -22,7 +25,8 @@ local last = tag + tonumber(ARGV[4]) - 1
 if tag > tonumber(ARGV[3]) then tag = tonumber(ARGV[3]) end
 if last > tonumber(ARGV[3]) then last = tonumber(ARGV[3]) end
 redis.call('HSET', KEYS[2], ARGV[1], last)
-return tag`;
+return tag`,
+);
 
 /**
  * The live running slots of a tenant (ARGV prefix of lock keys): a slot whose job no longer holds
@@ -57,7 +61,9 @@ end
  * priority, lock key prefix, tenant key prefix, default tenant, slots TTL (s).
  * Returns {1, tenant} (it holds a slot now, or there is no limit) or {0, tenant, running}.
  */
-const ENTER = `${LIVE}
+const ENTER = new LuaScript<[number, string, number?]>(
+  'researchFairEnter',
+  `${LIVE}
 local tenant = redis.call('HGET', KEYS[1], 'tenant') or ARGV[7]
 local limit = tonumber(ARGV[3])
 if limit > 0 then
@@ -70,7 +76,8 @@ if limit > 0 then
 end
 local priority = tonumber(ARGV[4])
 if priority > tonumber(redis.call('GET', KEYS[2]) or '0') then redis.call('SET', KEYS[2], priority) end
-return {1, tenant}`;
+return {1, tenant}`,
+);
 
 /**
  * A refused task parked (its job already moved to delayed), or a run that ended and gives its
@@ -78,7 +85,9 @@ return {1, tenant}`;
  * park), tag (for a park), limit, lock key prefix, tenant key prefix.
  * Returns the parked tasks to promote into the slots that are free now.
  */
-const PARK_OR_LEAVE = `${LIVE}
+const PARK_OR_LEAVE = new LuaScript<string[]>(
+  'researchFairPark',
+  `${LIVE}
 local slots = ARGV[7] .. ARGV[1] .. ':running'
 local parked = ARGV[7] .. ARGV[1] .. ':parked'
 if ARGV[3] == '' then
@@ -87,17 +96,21 @@ if ARGV[3] == '' then
 elseif redis.call('HGET', slots, ARGV[2]) == ARGV[3] then
   redis.call('HDEL', slots, ARGV[2])
 end
-return promotable(slots, parked, ARGV[6], tonumber(ARGV[5]), KEYS[1], ARGV[1])`;
+return promotable(slots, parked, ARGV[6], tonumber(ARGV[5]), KEYS[1], ARGV[1])`,
+);
 
 /** Every tenant with parked tasks: KEYS that set; ARGV limit, lock key prefix, tenant key prefix. */
-const RECONCILE = `${LIVE}
+const RECONCILE = new LuaScript<string[]>(
+  'researchFairReconcile',
+  `${LIVE}
 local ids = {}
 for _, tenant in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local got = promotable(ARGV[3] .. tenant .. ':running', ARGV[3] .. tenant .. ':parked', ARGV[2],
     tonumber(ARGV[1]), KEYS[1], tenant)
   for _, id in ipairs(got) do ids[#ids + 1] = id end
 end
-return ids`;
+return ids`,
+);
 
 /** Tags are set back to 1 once the clock passed this and nothing waits, long before FAIR_TAG_SPAN. */
 const RESET_TAGS_AT = FAIR_TAG_SPAN / 2;
@@ -109,13 +122,6 @@ const SLOTS_TTL_S = 31 * 86_400;
  * every heartbeat), so this only bounds the wait of a promotion lost with its process.
  */
 const PARKED_FALLBACK_MS = 120_000;
-
-interface FairCommands {
-  researchFairTag(numKeys: number, ...args: (string | number)[]): Promise<number>;
-  researchFairEnter(numKeys: number, ...args: (string | number)[]): Promise<[number, string, number?]>;
-  researchFairPark(numKeys: number, ...args: (string | number)[]): Promise<string[]>;
-  researchFairReconcile(numKeys: number, ...args: (string | number)[]): Promise<string[]>;
-}
 
 /** A task job's turn at the gate: it may run (`admitted`), or its tenant is at its running limit. */
 export interface Entry {
@@ -154,24 +160,16 @@ export interface FairShareOptions {
  * elsewhere (new token, same id) counts once, and a run that ends frees its slot in any case.
  */
 export class FairShare {
-  private readonly redis: Redis & FairCommands;
   private readonly keys: TaskKeys;
   readonly maxRunning: number;
 
   constructor(
-    redis: Redis,
+    private readonly redis: Redis,
     prefix: string,
     private readonly options: FairShareOptions = {},
   ) {
     this.keys = new TaskKeys(prefix);
     this.maxRunning = options.maxRunning ?? 0;
-    if (!('researchFairTag' in redis)) {
-      redis.defineCommand('researchFairTag', { lua: TAG });
-      redis.defineCommand('researchFairEnter', { lua: ENTER });
-      redis.defineCommand('researchFairPark', { lua: PARK_OR_LEAVE });
-      redis.defineCommand('researchFairReconcile', { lua: RECONCILE });
-    }
-    this.redis = redis as Redis & FairCommands;
   }
 
   private key(name: string): string {
@@ -189,34 +187,28 @@ export class FairShare {
   /** The fair-share tag of a new task of `tenant` (see the class); of `count` new ones, the first. */
   async tag(tenant: string, count = 1): Promise<number> {
     const waiting = waitingKeys(this.keys.prefix, AGENT_QUEUE);
-    return this.redis.researchFairTag(
-      5,
-      this.key('clock'),
-      this.key('tags'),
-      waiting.wait,
-      waiting.prioritized,
-      waiting.delayed,
-      tenant,
-      RESET_TAGS_AT,
-      FAIR_TAG_SPAN - 1,
-      count,
+    return TAG.run(
+      this.redis,
+      [this.key('clock'), this.key('tags'), waiting.wait, waiting.prioritized, waiting.delayed],
+      [tenant, RESET_TAGS_AT, FAIR_TAG_SPAN - 1, count],
     );
   }
 
   /** Called by the worker that got task job `job`, before it runs it. */
   async enter(job: Job): Promise<Entry> {
-    const [admitted, tenant, running] = await this.redis.researchFairEnter(
-      2,
-      this.keys.record(job.id ?? ''),
-      this.key('clock'),
-      job.id ?? '',
-      job.token ?? '',
-      this.maxRunning,
-      fairTagOf(job.opts.priority ?? 0),
-      this.lockPrefix(),
-      this.tenantPrefix(),
-      DEFAULT_TENANT,
-      SLOTS_TTL_S,
+    const [admitted, tenant, running] = await ENTER.run(
+      this.redis,
+      [this.keys.record(job.id ?? ''), this.key('clock')],
+      [
+        job.id ?? '',
+        job.token ?? '',
+        this.maxRunning,
+        fairTagOf(job.opts.priority ?? 0),
+        this.lockPrefix(),
+        this.tenantPrefix(),
+        DEFAULT_TENANT,
+        SLOTS_TTL_S,
+      ],
     );
     return admitted === 1 ? { admitted: true, tenant } : { admitted: false, tenant, running: running ?? 0 };
   }
@@ -246,13 +238,7 @@ export class FairShare {
   }
 
   private promotable(): Promise<string[]> {
-    return this.redis.researchFairReconcile(
-      1,
-      this.key('parked'),
-      this.maxRunning,
-      this.lockPrefix(),
-      this.tenantPrefix(),
-    );
+    return RECONCILE.run(this.redis, [this.key('parked')], [this.maxRunning, this.lockPrefix(), this.tenantPrefix()]);
   }
 
   /** Ids of the tasks of `tenant` holding a running slot now (stale slots not yet dropped included). */
@@ -261,16 +247,10 @@ export class FairShare {
   }
 
   private parkOrLeave(tenant: string, id: string, token: string, tag: number): Promise<string[]> {
-    return this.redis.researchFairPark(
-      1,
-      this.key('parked'),
-      tenant,
-      id,
-      token,
-      tag,
-      this.maxRunning,
-      this.lockPrefix(),
-      this.tenantPrefix(),
+    return PARK_OR_LEAVE.run(
+      this.redis,
+      [this.key('parked')],
+      [tenant, id, token, tag, this.maxRunning, this.lockPrefix(), this.tenantPrefix()],
     );
   }
 

@@ -1,26 +1,11 @@
-import { randomUUID } from 'node:crypto';
 import type { StepOutcome } from '@research/contracts';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRedis, type Redis, waitForRedis } from '../connection.js';
+import { describe, expect, it } from 'vitest';
 import { TaskStore } from '../task-store.js';
+import { useRedis } from '../testing/redis.js';
 import { totalBytes } from './footprint.js';
 
-const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const prefix = `{footprint-${randomUUID().slice(0, 8)}}`;
-let redis: Redis;
-let store: TaskStore;
-
-beforeAll(async () => {
-  redis = createRedis(url, 'worker', { lazyConnect: false });
-  await waitForRedis(redis, url);
-  store = new TaskStore(redis, prefix, { retentionSeconds: 60 });
-});
-
-afterAll(async () => {
-  const keys = await redis.keys(`${prefix}*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
-});
+const { redis, prefix } = useRedis('footprint');
+const store = new TaskStore(redis, prefix, { retentionSeconds: 60 });
 
 const at = () => new Date().toISOString();
 const output = 'x'.repeat(50_000);

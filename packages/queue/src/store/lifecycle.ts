@@ -11,6 +11,7 @@ import {
 import { DEFAULT_TENANT } from '@research/config';
 import type { Redis } from '../connection.js';
 import type { Idempotency } from './idempotency.js';
+import { WORDS_LUA } from './lua.js';
 import { statsKey, tenantStatsKey } from './stats.js';
 import { INDEX_LUA, indexPosition, promptPreview, type TaskIndex } from './task-index.js';
 import type { TaskWebhooks } from './webhooks.js';
@@ -248,14 +249,10 @@ export type Transition =
  * the record. The index moves in the same script, so a list never shows a status the record does
  * not have; a final status of a task with a webhook enters the outbox in it too.
  */
-const TRANSITION = `${INDEX_LUA}
+const TRANSITION = `${INDEX_LUA}${WORDS_LUA}
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return {0, ''} end
-local allowed = false
-for from in string.gmatch(ARGV[6], '%S+') do
-  if from == current then allowed = true end
-end
-if not allowed then return {0, current} end
+if not has_word(ARGV[6], current) then return {0, current} end
 local to = ARGV[1]
 if #ARGV > 11 then redis.call('HSET', KEYS[1], 'status', to, unpack(ARGV, 12)) else redis.call('HSET', KEYS[1], 'status', to) end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'e', ARGV[3])

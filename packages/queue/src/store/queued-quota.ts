@@ -1,4 +1,5 @@
 import type { Redis } from '../connection.js';
+import { LuaScript } from './lua.js';
 import { idempotencyKey } from './idempotency.js';
 import { TaskKeys } from './task-keys.js';
 
@@ -7,7 +8,9 @@ import { TaskKeys } from './task-keys.js';
  * ARGV: task id, now (ms), limit, task key prefix, grace (ms), set TTL (s).
  * Returns 1 admitted, 0 full, 2 a repeat of an idempotent submit (not counted again).
  */
-const ADMIT = `if #KEYS == 3 and redis.call('EXISTS', KEYS[3]) == 1 then return 2 end
+const ADMIT = new LuaScript<number>(
+  'researchAdmitQueued',
+  `if #KEYS == 3 and redis.call('EXISTS', KEYS[3]) == 1 then return 2 end
 local limit = tonumber(ARGV[3])
 if redis.call('ZCARD', KEYS[1]) >= limit then
   if redis.call('SET', KEYS[2], '1', 'PX', ${1_000}, 'NX') then
@@ -24,16 +27,13 @@ if redis.call('ZCARD', KEYS[1]) >= limit then
 end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[6])
-return 1`;
+return 1`,
+);
 
 /** A task counted before its record exists is not taken for expired within this long. */
 const RECORD_GRACE_MS = 60_000;
 /** The set outlives any task in it (unfinished records live 30 days). */
 const SET_TTL_S = 31 * 86_400;
-
-interface AdmitCommand {
-  researchAdmitQueued(numKeys: number, ...args: (string | number)[]): Promise<number>;
-}
 
 export type Admission = 'admitted' | 'full' | 'repeat';
 
@@ -51,19 +51,16 @@ export type Admission = 'admitted' | 'full' | 'repeat';
  * enqueue failure).
  */
 export class QueuedQuota {
-  private readonly redis: Redis & AdmitCommand;
   private readonly keys: TaskKeys;
 
   constructor(
-    redis: Redis,
+    private readonly redis: Redis,
     /** The queue prefix the tasks' records live under. */
     prefix: string,
     /** 0 = no limit. */
     readonly limit: number,
   ) {
     this.keys = new TaskKeys(prefix);
-    if (!('researchAdmitQueued' in redis)) redis.defineCommand('researchAdmitQueued', { lua: ADMIT });
-    this.redis = redis as Redis & AdmitCommand;
   }
 
   private setKey(tenant: string): string {
@@ -79,16 +76,10 @@ export class QueuedQuota {
     if (this.limit === 0) return 'admitted';
     const set = this.setKey(tenant);
     const idem = idempotencyHash === undefined ? [] : [idempotencyKey(this.keys.prefix, idempotencyHash)];
-    const keys = [set, `${set}:checked`, ...idem];
-    const outcome = await this.redis.researchAdmitQueued(
-      keys.length,
-      ...keys,
-      id,
-      Date.now(),
-      this.limit,
-      this.keys.record(''),
-      RECORD_GRACE_MS,
-      SET_TTL_S,
+    const outcome = await ADMIT.run(
+      this.redis,
+      [set, `${set}:checked`, ...idem],
+      [id, Date.now(), this.limit, this.keys.record(''), RECORD_GRACE_MS, SET_TTL_S],
     );
     return outcome === 1 ? 'admitted' : outcome === 2 ? 'repeat' : 'full';
   }

@@ -1,6 +1,7 @@
 import { DEFAULT_TENANT } from '@research/config';
 import type { TaskStatus } from '@research/contracts';
 import type { Redis } from '../connection.js';
+import { LuaScript } from './lua.js';
 import type { TaskKeys } from './task-keys.js';
 
 type Multi = ReturnType<Redis['multi']>;
@@ -93,7 +94,9 @@ end
  * prefix, status wanted ('' any). Returns the position to continue after ('' at the end), then
  * seven fields per task. Entries whose record is gone (expired, deleted) are dropped from the set.
  */
-const LIST = `local limit, budget = tonumber(ARGV[3]), tonumber(ARGV[4])
+const LIST = new LuaScript<string[]>(
+  'researchListTasks',
+  `local limit, budget = tonumber(ARGV[3]), tonumber(ARGV[4])
 local out, scanned, last, max, exhausted = {}, 0, '', ARGV[1], false
 while #out < limit * 7 and scanned < budget do
   local batch = redis.call('ZREVRANGEBYLEX', KEYS[1], max, ARGV[2], 'LIMIT', 0, math.min(100, budget - scanned))
@@ -119,11 +122,8 @@ if not exhausted and last ~= '' and #redis.call('ZREVRANGEBYLEX', KEYS[1], '(' .
   next = last
 end
 table.insert(out, 1, next)
-return out`;
-
-interface ListCommand {
-  researchListTasks(numKeys: number, ...args: (string | number)[]): Promise<string[]>;
-}
+return out`,
+);
 
 /**
  * The task index: sorted sets under the prefix, per tenant and across tenants (`all`, for admin
@@ -133,18 +133,15 @@ interface ListCommand {
  * once no task has been added to it for longer than any record lives.
  */
 export class TaskIndex {
-  private readonly redis: Redis & ListCommand;
   /** Start of every index key. */
   readonly base: string;
 
   constructor(
-    redis: Redis,
+    private readonly redis: Redis,
     private readonly keys: TaskKeys,
     /** Seconds an index set outlives the last task added to it. */
     readonly ttlSeconds: number,
   ) {
-    if (!('researchListTasks' in redis)) redis.defineCommand('researchListTasks', { lua: LIST });
-    this.redis = redis as Redis & ListCommand;
     this.base = `${keys.prefix}:idx:`;
   }
 
@@ -179,15 +176,17 @@ export class TaskIndex {
     const max = uppers[0] === undefined ? '+' : `(${uppers[0]}`;
     const min =
       q.createdAfterMs === undefined ? '-' : `[${String(Math.max(0, q.createdAfterMs + 1)).padStart(13, '0')}`;
-    const reply = await this.redis.researchListTasks(
-      1,
-      set,
-      max,
-      min,
-      q.limit,
-      SCAN_BUDGET,
-      this.keys.record(''),
-      q.tag !== undefined && q.status !== undefined ? q.status : '',
+    const reply = await LIST.run(
+      this.redis,
+      [set],
+      [
+        max,
+        min,
+        q.limit,
+        SCAN_BUDGET,
+        this.keys.record(''),
+        q.tag !== undefined && q.status !== undefined ? q.status : '',
+      ],
     );
     const [next = '', ...fields] = reply;
     const items: IndexedTask[] = [];

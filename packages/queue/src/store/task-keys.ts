@@ -6,6 +6,10 @@
  * Every key starts with the queue prefix, so with a hash-tagged prefix (`{research}`) a task's
  * keys and the queues share one Redis Cluster slot, and a script may touch several of them.
  */
+/** What a task keeps besides its record, each at `<record>:<part>`; a finished task keeps them all as long. */
+const PARTS = ['steps', 'outcomes', 'events', 'files', 'counted', 'web', 'inputs', 'webhooks'] as const;
+type Part = (typeof PARTS)[number];
+
 export class TaskKeys {
   constructor(readonly prefix: string) {}
 
@@ -14,58 +18,36 @@ export class TaskKeys {
     return `${this.prefix}:task:${id}`;
   }
   /** Step records (what the API shows), by step index. */
-  steps(id: string): string {
-    return `${this.prefix}:task:${id}:steps`;
-  }
+  readonly steps = this.#part('steps');
   /** Outcomes of finished steps, by step index: a re-delivered or resumed step is answered from here. */
-  outcomes(id: string): string {
-    return `${this.prefix}:task:${id}:outcomes`;
-  }
+  readonly outcomes = this.#part('outcomes');
   /** The event stream (SSE). */
-  events(id: string): string {
-    return `${this.prefix}:task:${id}:events`;
-  }
+  readonly events = this.#part('events');
   /** The kept files' bytes. */
-  files(id: string): string {
-    return `${this.prefix}:task:${id}:files`;
-  }
+  readonly files = this.#part('files');
   /** Indexes of the steps already counted in the task's usage (so a step is counted once). */
-  counted(id: string): string {
-    return `${this.prefix}:task:${id}:counted`;
-  }
+  readonly counted = this.#part('counted');
   /** The web budget's counters (fetches, bytes), shared by every worker running the task's steps. */
-  web(id: string): string {
-    return `${this.prefix}:task:${id}:web`;
-  }
+  readonly web = this.#part('web');
   /** Input files of the submit, until the worker has placed them in the task directory. */
-  inputs(id: string): string {
-    return `${this.prefix}:task:${id}:inputs`;
-  }
+  readonly inputs = this.#part('inputs');
   /** Webhook deliveries and their attempts, by delivery id. */
-  webhooks(id: string): string {
-    return `${this.prefix}:task:${id}:webhooks`;
-  } /** Sorted set: tasks whose final status is set and whose webhook delivery may not be queued yet (score: ms). */
+  readonly webhooks = this.#part('webhooks');
+  /** Sorted set: tasks whose final status is set and whose webhook delivery may not be queued yet (score: ms). */
   webhookOutbox(): string {
     return `${this.prefix}:webhook-outbox`;
   }
-
   /** With per-task sandboxes: the task a slot (container and volume) was given to, for garbage collection. */
   slotTask(slot: string): string {
     return `${this.prefix}:sandbox-slot:${slot}`;
   }
   /** Everything a task keeps, for the retention of a finished one; the record first. */
   all(id: string): string[] {
-    return [
-      this.record(id),
-      this.steps(id),
-      this.outcomes(id),
-      this.events(id),
-      this.files(id),
-      this.counted(id),
-      this.web(id),
-      this.inputs(id),
-      this.webhooks(id),
-    ];
+    return [this.record(id), ...PARTS.map((part) => this.#part(part)(id))];
+  }
+
+  #part(part: Part): (id: string) => string {
+    return (id) => `${this.record(id)}:${part}`;
   }
 }
 

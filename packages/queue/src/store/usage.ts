@@ -1,6 +1,7 @@
 import { DEFAULT_TENANT } from '@research/config';
 import { type StepOutcome, type TaskUsage, USAGE_FIELDS } from '@research/contracts';
 import type { Redis } from '../connection.js';
+import { LuaScript } from './lua.js';
 import { tenantStatsKey } from './stats.js';
 import type { TaskKeys } from './task-keys.js';
 
@@ -17,7 +18,9 @@ const FIELD_PREFIX = 'u:';
  * completionTokens, and for 'step' its index, commandMs, fetchedBytes. Whatever is new goes to
  * the task's totals, the tenant's day and the tenant's counters at once.
  */
-const RECORD = `if redis.call('HEXISTS', KEYS[1], 'status') == 0 then return 0 end
+const RECORD = new LuaScript<number>(
+  'researchRecordUsage',
+  `if redis.call('HEXISTS', KEYS[1], 'status') == 0 then return 0 end
 local deltas = {}
 if ARGV[1] == 'model' then
   for i, f in ipairs({'modelCalls', 'promptTokens', 'completionTokens'}) do
@@ -47,11 +50,8 @@ if counted > 0 then
   redis.call('SADD', KEYS[4], tenant)
   redis.call('EXPIRE', KEYS[4], ARGV[4])
 end
-return counted`;
-
-interface RecordCommand {
-  researchRecordUsage(numKeys: number, ...args: (string | number)[]): Promise<number>;
-}
+return counted`,
+);
 
 /** What one finished step adds to its task's usage. */
 export interface StepUsage {
@@ -90,15 +90,10 @@ export function emptyUsage(): TaskUsage {
  * then died is not counted. Deleting a task keeps its tenant's days: what was used stays used.
  */
 export class UsageRecords {
-  private readonly redis: Redis & RecordCommand;
-
   constructor(
-    redis: Redis,
+    private readonly redis: Redis,
     private readonly keys: TaskKeys,
-  ) {
-    if (!('researchRecordUsage' in redis)) redis.defineCommand('researchRecordUsage', { lua: RECORD });
-    this.redis = redis as Redis & RecordCommand;
-  }
+  ) {}
 
   private dayBase(): string {
     return `${this.keys.prefix}:usage:`;
@@ -109,18 +104,10 @@ export class UsageRecords {
   }
 
   private run(id: string, mode: 'model' | 'step', values: (string | number)[], at: Date): Promise<number> {
-    return this.redis.researchRecordUsage(
-      4,
-      this.keys.record(id),
-      this.keys.counted(id),
-      tenantStatsKey(this.keys.prefix),
-      this.tenantsKey(),
-      mode,
-      at.toISOString().slice(0, 10),
-      this.dayBase(),
-      USAGE_DAY_TTL_S,
-      DEFAULT_TENANT,
-      ...values,
+    return RECORD.run(
+      this.redis,
+      [this.keys.record(id), this.keys.counted(id), tenantStatsKey(this.keys.prefix), this.tenantsKey()],
+      [mode, at.toISOString().slice(0, 10), this.dayBase(), USAGE_DAY_TTL_S, DEFAULT_TENANT, ...values],
     );
   }
 

@@ -1,16 +1,8 @@
 import { z } from 'zod';
-import type { WebSearchResult } from '@research/contracts';
 import { SearchError } from '../errors.js';
 import type { EgressResponse } from '../http.js';
-import {
-  callProvider,
-  cleanHits,
-  errorDetail,
-  type ProviderOptions,
-  resultCount,
-  type SearchOptions,
-  type SearchProvider,
-} from './provider.js';
+import { type ApiRequest, ApiSearchProvider } from './api-provider.js';
+import { errorDetail, type ProviderOptions } from './provider.js';
 
 export const BRAVE_URL = 'https://api.search.brave.com';
 
@@ -23,6 +15,8 @@ const BraveAnswer = z.object({
     })
     .optional(),
 });
+
+type BraveAnswer = z.infer<typeof BraveAnswer>;
 
 /**
  * The seconds until the window that ran out resets. Brave sends one value per window
@@ -42,70 +36,48 @@ function rateLimitResetMs(res: EgressResponse): number | undefined {
  * invalid token is answered 401 or 422 (`SUBSCRIPTION_TOKEN_INVALID`); a rate limit 429 with
  * the window in `X-RateLimit-Reset`.
  */
-export class BraveProvider implements SearchProvider {
+export class BraveProvider extends ApiSearchProvider<BraveAnswer> {
   readonly name = 'brave';
-  readonly #base: URL;
+  protected readonly answer = { schema: BraveAnswer, mismatch: 'the answer is not a web search response' };
   readonly #apiKey: string;
-  readonly #options: ProviderOptions;
 
   constructor(apiKey: string, options: ProviderOptions & { baseUrl?: string }) {
-    const base = options.baseUrl ?? BRAVE_URL;
-    this.#base = new URL(base.endsWith('/') ? base : `${base}/`);
+    super(options.baseUrl ?? BRAVE_URL, options);
     this.#apiKey = apiKey;
-    this.#options = options;
   }
 
-  async search(query: string, options?: SearchOptions): Promise<WebSearchResult> {
-    const url = new URL('res/v1/web/search', this.#base);
+  protected request(query: string, count: number): ApiRequest {
+    const url = new URL('res/v1/web/search', this.base);
     url.searchParams.set('q', query);
-    url.searchParams.set('count', String(resultCount(options)));
-    const body = await callProvider(
-      this.name,
-      this.#options,
-      url.href,
-      {
-        headers: { 'x-subscription-token': this.#apiKey, accept: 'application/json' },
-        ...(options?.signal ? { signal: options.signal } : {}),
-      },
-      (res) => {
-        const detail = errorDetail(res);
-        if (res.status === 422 && /token/i.test(res.body.toString('utf8')))
-          return new SearchError(
-            this.name,
-            `the search API refused the key (HTTP 422): ${detail ?? 'invalid token'}; check WEB_SEARCH_API_KEY`,
-            {
-              code: 'search_auth_failed',
-              retryable: false,
-              status: 422,
-            },
-          );
-        if (res.status === 429 && res.headers['retry-after'] === undefined) {
-          const wait = rateLimitResetMs(res);
-          return new SearchError(
-            this.name,
-            `rate limited (HTTP 429)${wait !== undefined ? `; retry after ${wait} ms` : ''}${detail ? `: ${detail}` : ''}`,
-            {
-              code: 'search_rate_limited',
-              retryable: true,
-              status: 429,
-              ...(wait !== undefined ? { retryAfterMs: wait } : {}),
-            },
-          );
-        }
-        return undefined;
-      },
-    );
-    const parsed = BraveAnswer.safeParse(body);
-    if (!parsed.success)
-      throw new SearchError(this.name, 'the answer is not a web search response', {
-        code: 'search_bad_response',
-        retryable: false,
-      });
-    const hits = (parsed.data.web?.results ?? []).map((r) => ({
-      title: r.title,
-      url: r.url,
-      snippet: r.description ?? '',
-    }));
-    return { action: 'web-search', query, provider: this.name, results: cleanHits(hits, resultCount(options)) };
+    url.searchParams.set('count', String(count));
+    return { url, init: { headers: { 'x-subscription-token': this.#apiKey, accept: 'application/json' } } };
+  }
+
+  protected hits(answer: BraveAnswer) {
+    return (answer.web?.results ?? []).map((r) => ({ title: r.title, url: r.url, snippet: r.description ?? '' }));
+  }
+
+  protected override refusal(res: EgressResponse): SearchError | undefined {
+    const detail = errorDetail(res);
+    if (res.status === 422 && /token/i.test(res.body.toString('utf8')))
+      return new SearchError(
+        this.name,
+        `the search API refused the key (HTTP 422): ${detail ?? 'invalid token'}; check WEB_SEARCH_API_KEY`,
+        { code: 'search_auth_failed', retryable: false, status: 422 },
+      );
+    if (res.status === 429 && res.headers['retry-after'] === undefined) {
+      const wait = rateLimitResetMs(res);
+      return new SearchError(
+        this.name,
+        `rate limited (HTTP 429)${wait !== undefined ? `; retry after ${wait} ms` : ''}${detail ? `: ${detail}` : ''}`,
+        {
+          code: 'search_rate_limited',
+          retryable: true,
+          status: 429,
+          ...(wait !== undefined ? { retryAfterMs: wait } : {}),
+        },
+      );
+    }
+    return undefined;
   }
 }

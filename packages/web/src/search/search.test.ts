@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EgressDeniedError, SearchError } from '../errors.js';
 import { EgressPolicy } from '../policy.js';
-import { startServer, type TestServer } from '../testing/servers.js';
+import { startServer, type TestServer } from '@research/testing/servers';
 import { BraveProvider } from './brave.js';
 import { createSearchProvider, requireWebSearch } from './create.js';
 import type { SearchProvider } from './provider.js';
@@ -182,17 +182,20 @@ const EXPECTED = [
   { title: 'Outlook', url: 'http://news.example.net/outlook', snippet: '' },
 ];
 
+/** What every provider answers for 'euro area inflation' from its server's hits. */
+const answered = (provider: SearchProvider['name']) => ({
+  action: 'web-search',
+  query: 'euro area inflation',
+  provider,
+  results: EXPECTED,
+});
+
 describe('searxng', () => {
   const provider = (): SearchProvider => new SearxngProvider(servers.searxng.origin, { policy: policy() });
 
   it('asks GET /search?q=…&format=json and keeps the first http(s) results as plain text', async () => {
     const result = await provider().search('euro area inflation', { maxResults: 3 });
-    expect(result).toEqual({
-      action: 'web-search',
-      query: 'euro area inflation',
-      provider: 'searxng',
-      results: EXPECTED,
-    });
+    expect(result).toEqual(answered('searxng'));
     const sent = new URL(servers.searxng.requests.at(-1)?.url ?? '', 'http://x');
     expect(sent.pathname).toBe('/search');
     expect(Object.fromEntries(sent.searchParams)).toEqual({ q: 'euro area inflation', format: 'json' });
@@ -232,12 +235,7 @@ describe('tavily', () => {
 
   it('POSTs /search with the bearer key and {query, max_results}', async () => {
     const result = await provider().search('euro area inflation', { maxResults: 4 });
-    expect(result).toEqual({
-      action: 'web-search',
-      query: 'euro area inflation',
-      provider: 'tavily',
-      results: EXPECTED,
-    });
+    expect(result).toEqual(answered('tavily'));
     const sent = servers.tavily.requests.at(-1);
     expect(sent?.headers.authorization).toBe('Bearer tvly-test-key');
     expect(sent?.headers['content-type']).toBe('application/json');
@@ -275,12 +273,7 @@ describe('brave', () => {
 
   it('GETs /res/v1/web/search?q=…&count=… with X-Subscription-Token, and strips the description markup', async () => {
     const result = await provider().search('euro area inflation', { maxResults: 4 });
-    expect(result).toEqual({
-      action: 'web-search',
-      query: 'euro area inflation',
-      provider: 'brave',
-      results: EXPECTED,
-    });
+    expect(result).toEqual(answered('brave'));
     const sent = servers.brave.requests.at(-1);
     expect(sent?.headers['x-subscription-token']).toBe('BSA-test-key');
     expect(Object.fromEntries(new URL(sent?.url ?? '', 'http://x').searchParams)).toEqual({

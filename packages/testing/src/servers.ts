@@ -1,9 +1,6 @@
-/**
- * TEST HELPERS ONLY — not compiled into dist. Real HTTP servers on loopback, for the tests of
- * the egress policy, the fetcher and the search providers.
- */
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import net from 'node:net';
+import { listen } from './http.js';
 
 export interface TestServer {
   readonly port: number;
@@ -14,12 +11,15 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** An HTTP server on 127.0.0.1 that answers with `handler`. */
+/**
+ * An HTTP server on 127.0.0.1 that answers with `handler` once a request's body is in, and
+ * keeps every request (a provider's or a webhook's other side, speaking its documented API).
+ */
 export async function startServer(
   handler: (req: IncomingMessage, res: ServerResponse, body: string) => void | Promise<void>,
 ): Promise<TestServer> {
   const requests: TestServer['requests'] = [];
-  const server = http.createServer((req, res) => {
+  const { port, url, close } = await listen((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -31,18 +31,7 @@ export async function startServer(
       });
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  return {
-    port,
-    origin: `http://127.0.0.1:${port}`,
-    requests,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return { port, origin: url, requests, close };
 }
 
 export interface CountingListener {

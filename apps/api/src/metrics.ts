@@ -51,6 +51,19 @@ function storedStepHistogram(store: TaskStore, run: <T>(work: () => Promise<T>) 
   return metric as unknown as Metric;
 }
 
+/** The per-tenant counters that are one total each: name, help, and the value from a tenant's totals. */
+const TENANT_TOTALS: readonly [name: string, help: string, value: (t: Record<string, number>) => number][] = [
+  ['research_tenant_tasks_submitted_total', 'Tasks accepted by the API, by tenant', (t) => t.submitted ?? 0],
+  ['research_tenant_model_calls_total', 'Model calls of tasks, by tenant', (t) => t.modelCalls ?? 0],
+  ['research_tenant_steps_total', 'Finished tool steps of tasks, by tenant', (t) => t.steps ?? 0],
+  [
+    'research_tenant_command_seconds_total',
+    'Time commands ran in sandboxes, by tenant',
+    (t) => (t.commandMs ?? 0) / 1000,
+  ],
+  ['research_tenant_fetched_bytes_total', 'Bytes received by web fetches, by tenant', (t) => t.fetchedBytes ?? 0],
+];
+
 /**
  * Counters per tenant, from the per-tenant totals the store keeps in Redis (`TaskStats.tenantCounters`).
  * The label's values are the configured tenants, so the number of series stays bounded.
@@ -87,9 +100,7 @@ function registerTenantMetrics(
         for (const [tenant, t] of all) fill(this, tenant, t);
       },
     });
-  counter('research_tenant_tasks_submitted_total', 'Tasks accepted by the API, by tenant', (c, tenant, t) =>
-    c.inc({ tenant }, t.submitted ?? 0),
-  );
+  for (const [name, help, value] of TENANT_TOTALS) counter(name, help, (c, tenant, t) => c.inc({ tenant }, value(t)));
   counter(
     'research_tenant_tasks_finished_total',
     'Tasks that reached a final status, by tenant and status',
@@ -97,9 +108,6 @@ function registerTenantMetrics(
       for (const status of FINAL_STATUSES) c.inc({ tenant, status }, t[status] ?? 0);
     },
     ['tenant', 'status'],
-  );
-  counter('research_tenant_model_calls_total', 'Model calls of tasks, by tenant', (c, tenant, t) =>
-    c.inc({ tenant }, t.modelCalls ?? 0),
   );
   counter(
     'research_tenant_tokens_total',
@@ -109,15 +117,6 @@ function registerTenantMetrics(
       c.inc({ tenant, kind: 'completion' }, t.completionTokens ?? 0);
     },
     ['tenant', 'kind'],
-  );
-  counter('research_tenant_steps_total', 'Finished tool steps of tasks, by tenant', (c, tenant, t) =>
-    c.inc({ tenant }, t.steps ?? 0),
-  );
-  counter('research_tenant_command_seconds_total', 'Time commands ran in sandboxes, by tenant', (c, tenant, t) =>
-    c.inc({ tenant }, (t.commandMs ?? 0) / 1000),
-  );
-  counter('research_tenant_fetched_bytes_total', 'Bytes received by web fetches, by tenant', (c, tenant, t) =>
-    c.inc({ tenant }, t.fetchedBytes ?? 0),
   );
 }
 

@@ -134,27 +134,33 @@ export function createMetrics(deps: Pick<ApiDeps, 'env' | 'redis' | 'store' | 'q
   const stepQueues = new Map<string, Queue>();
   const run = <T>(work: () => Promise<T>) => guard(redis, work);
 
-  new Counter({
-    name: 'research_tasks_submitted_total',
-    help: 'Tasks accepted by the API',
-    registers: [registry],
-    async collect() {
-      const c = await run(() => store.stats.counters());
-      this.reset();
-      this.inc(c.submitted ?? 0);
+  /** A counter from the totals the store keeps (`TaskStats.counters`), read on each scrape. */
+  const storedCounter = (
+    name: string,
+    help: string,
+    fill: (c: Counter<string>, totals: Record<string, number>) => void,
+    labelNames: string[] = [],
+  ) =>
+    new Counter({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      async collect() {
+        const totals = await run(() => store.stats.counters());
+        this.reset();
+        fill(this, totals);
+      },
+    });
+  storedCounter('research_tasks_submitted_total', 'Tasks accepted by the API', (c, t) => c.inc(t.submitted ?? 0));
+  storedCounter(
+    'research_tasks_finished_total',
+    'Tasks that reached a final status, by status',
+    (c, t) => {
+      for (const status of FINAL_STATUSES) c.inc({ status }, t[status] ?? 0);
     },
-  });
-  new Counter({
-    name: 'research_tasks_finished_total',
-    help: 'Tasks that reached a final status, by status',
-    labelNames: ['status'],
-    registers: [registry],
-    async collect() {
-      const c = await run(() => store.stats.counters());
-      this.reset();
-      for (const status of FINAL_STATUSES) this.inc({ status }, c[status] ?? 0);
-    },
-  });
+    ['status'],
+  );
   new Gauge({
     name: 'research_tasks',
     help: 'Task jobs in the agent queue now, by state (queued = waiting + delayed + prioritized, running = active + waiting-children)',
@@ -205,16 +211,9 @@ export function createMetrics(deps: Pick<ApiDeps, 'env' | 'redis' | 'store' | 'q
       this.set((await run(() => workers.alive(env.WORKER_HEARTBEAT_MS * 6))).length);
     },
   });
-  new Counter({
-    name: 'research_container_restarts_total',
-    help: 'Sandbox containers re-created or restarted by workers',
-    registers: [registry],
-    async collect() {
-      const c = await run(() => store.stats.counters());
-      this.reset();
-      this.inc(c.containerRestarts ?? 0);
-    },
-  });
+  storedCounter('research_container_restarts_total', 'Sandbox containers re-created or restarted by workers', (c, t) =>
+    c.inc(t.containerRestarts ?? 0),
+  );
   registry.registerMetric(storedStepHistogram(store, run));
   registerTenantMetrics(registry, store, run);
 

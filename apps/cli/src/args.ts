@@ -28,22 +28,25 @@ export type CliCommand =
   | { name: 'files'; id: string; path?: string; output?: string; conn: Connection }
   | { name: 'cancel'; id: string; conn: Connection }
   | { name: 'logs'; id: string; follow: boolean; json: boolean; conn: Connection }
-  | {
-      name: 'list';
-      status?: TaskStatus;
-      tag?: string;
-      createdAfter?: string;
-      createdBefore?: string;
-      limit?: number;
-      cursor?: string;
-      all: boolean;
-      json: boolean;
-      conn: Connection;
-    }
+  | ListCommand
   | { name: 'download'; id: string; output?: string; conn: Connection }
   | { name: 'batch'; file: string; json: boolean; conn: Connection }
   | { name: 'delete'; id: string; conn: Connection }
   | GcCommand;
+
+/** `research list`: its options are the command's fields, as commander gives them. */
+export interface ListCommand {
+  name: 'list';
+  status?: TaskStatus;
+  tag?: string;
+  createdAfter?: string;
+  createdBefore?: string;
+  limit?: number;
+  cursor?: string;
+  all: boolean;
+  json: boolean;
+  conn: Connection;
+}
 
 /** A local file to send as an input file, and where it goes in the task directory. */
 export interface FileSpec {
@@ -237,36 +240,22 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
     .option('--cursor <cursor>', 'the page after the one that printed this cursor')
     .option('--all', 'follow every page to the end', false)
     .option('--json', 'print the page ({items, nextCursor}), or with --all one task per line', false)
-    .action(
-      (
-        o: {
-          status?: TaskStatus;
-          tag?: string;
-          createdAfter?: string;
-          createdBefore?: string;
-          limit?: number;
-          cursor?: string;
-          all: boolean;
-          json: boolean;
-        },
-        cmd: Command,
-      ) => {
-        if (o.all && o.cursor !== undefined)
-          cmd.error('error: --all starts at the first page; leave out --cursor', { exitCode: EXIT.usage });
-        result = {
-          name: 'list',
-          ...(o.status !== undefined ? { status: o.status } : {}),
-          ...(o.tag !== undefined ? { tag: o.tag } : {}),
-          ...(o.createdAfter !== undefined ? { createdAfter: o.createdAfter } : {}),
-          ...(o.createdBefore !== undefined ? { createdBefore: o.createdBefore } : {}),
-          ...(o.limit !== undefined ? { limit: o.limit } : {}),
-          ...(o.cursor !== undefined ? { cursor: o.cursor } : {}),
-          all: o.all,
-          json: o.json,
-          conn: conn(cmd),
-        };
-      },
-    );
+    .action((o: Omit<ListCommand, 'name' | 'conn'>, cmd: Command) => {
+      if (o.all && o.cursor !== undefined)
+        cmd.error('error: --all starts at the first page; leave out --cursor', { exitCode: EXIT.usage });
+      result = {
+        name: 'list',
+        ...(o.status !== undefined ? { status: o.status } : {}),
+        ...(o.tag !== undefined ? { tag: o.tag } : {}),
+        ...(o.createdAfter !== undefined ? { createdAfter: o.createdAfter } : {}),
+        ...(o.createdBefore !== undefined ? { createdBefore: o.createdBefore } : {}),
+        ...(o.limit !== undefined ? { limit: o.limit } : {}),
+        ...(o.cursor !== undefined ? { cursor: o.cursor } : {}),
+        all: o.all,
+        json: o.json,
+        conn: conn(cmd),
+      };
+    });
 
   onTask('download', "download a task's kept files as one .tar.gz")
     .option('-o, --output <file>', 'where to write it (`-` for stdout) [research-<id>.tar.gz]')

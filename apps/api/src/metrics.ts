@@ -51,6 +51,28 @@ function storedStepHistogram(store: TaskStore, run: <T>(work: () => Promise<T>) 
   return metric as unknown as Metric;
 }
 
+/** A counter filled afresh on each scrape: `read` what it counts (from Redis), then `fill` it from that. */
+function scrapedCounter<T>(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: string[],
+  read: () => Promise<T>,
+  fill: (c: Counter<string>, value: T) => void,
+): Counter<string> {
+  return new Counter({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    async collect() {
+      const value = await read();
+      this.reset();
+      fill(this, value);
+    },
+  });
+}
+
 /** The per-tenant counters that are one total each: name, help, and the value from a tenant's totals. */
 const TENANT_TOTALS: readonly [name: string, help: string, value: (t: Record<string, number>) => number][] = [
   ['research_tenant_tasks_submitted_total', 'Tasks accepted by the API, by tenant', (t) => t.submitted ?? 0],
@@ -89,16 +111,8 @@ function registerTenantMetrics(
     fill: (c: Counter<string>, tenant: string, t: Record<string, number>) => void,
     labelNames: string[] = ['tenant'],
   ) =>
-    new Counter({
-      name,
-      help,
-      labelNames,
-      registers: [registry],
-      async collect() {
-        const all = await totals();
-        this.reset();
-        for (const [tenant, t] of all) fill(this, tenant, t);
-      },
+    scrapedCounter(registry, name, help, labelNames, totals, (c, all) => {
+      for (const [tenant, t] of all) fill(c, tenant, t);
     });
   for (const [name, help, value] of TENANT_TOTALS) counter(name, help, (c, tenant, t) => c.inc({ tenant }, value(t)));
   counter(
@@ -134,24 +148,13 @@ export function createMetrics(deps: Pick<ApiDeps, 'env' | 'redis' | 'store' | 'q
   const stepQueues = new Map<string, Queue>();
   const run = <T>(work: () => Promise<T>) => guard(redis, work);
 
-  /** A counter from the totals the store keeps (`TaskStats.counters`), read on each scrape. */
+  /** A counter from the totals the store keeps (`TaskStats.counters`). */
   const storedCounter = (
     name: string,
     help: string,
     fill: (c: Counter<string>, totals: Record<string, number>) => void,
     labelNames: string[] = [],
-  ) =>
-    new Counter({
-      name,
-      help,
-      labelNames,
-      registers: [registry],
-      async collect() {
-        const totals = await run(() => store.stats.counters());
-        this.reset();
-        fill(this, totals);
-      },
-    });
+  ) => scrapedCounter(registry, name, help, labelNames, () => run(() => store.stats.counters()), fill);
   storedCounter('research_tasks_submitted_total', 'Tasks accepted by the API', (c, t) => c.inc(t.submitted ?? 0));
   storedCounter(
     'research_tasks_finished_total',

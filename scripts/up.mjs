@@ -17,6 +17,8 @@ const LOGS = path.join(STATE, 'logs');
 const DEMO_PROMPT = 'Research current market conditions and investment opportunities';
 /** Redis's maxmemory when up starts Redis (README, "Quick start"); it refuses writes past it (noeviction). */
 const REDIS_MAXMEMORY = process.env.REDIS_MAXMEMORY || '1gb';
+/** How up runs Redis, whether redis-server from PATH or in a container: durable (AOF) and bounded. */
+const REDIS_SETTINGS = ['--appendonly', 'yes', '--maxmemory', REDIS_MAXMEMORY, '--maxmemory-policy', 'noeviction'];
 
 const args = parseArgs(process.argv.slice(2));
 const children = [];
@@ -228,12 +230,7 @@ async function main() {
       String(port),
       '--dir',
       dir,
-      '--appendonly',
-      'yes',
-      '--maxmemory',
-      REDIS_MAXMEMORY,
-      '--maxmemory-policy',
-      'noeviction',
+      ...REDIS_SETTINGS,
       '--save',
       '',
     ]);
@@ -260,21 +257,7 @@ async function main() {
     step(`starting Redis in a container (${image}) on ${redisUrl}`);
     const r = spawnSync(
       'docker',
-      [
-        'run',
-        '-d',
-        '--rm',
-        '-p',
-        `127.0.0.1:${port}:6379`,
-        image,
-        'redis-server',
-        '--appendonly',
-        'yes',
-        '--maxmemory',
-        REDIS_MAXMEMORY,
-        '--maxmemory-policy',
-        'noeviction',
-      ],
+      ['run', '-d', '--rm', '-p', `127.0.0.1:${port}:6379`, image, 'redis-server', ...REDIS_SETTINGS],
       { encoding: 'utf8' },
     );
     if (r.status !== 0) fail(`could not start a Redis container: ${r.stderr.trim()}`);

@@ -58,6 +58,18 @@ async function expectWorkspaceKept(sys: TrackedSystem, id: string): Promise<void
   expect(sys.serverErrors()).toEqual([]);
 }
 
+/** The summary line of one task the fault failed: every request after the first good turn was a fault. */
+function failedTaskSummary(test: string, llm: FakeLlm, view: TaskView): void {
+  summary(test, {
+    faults: llm.requests - 1,
+    tasks: 1,
+    lost: 0,
+    modelRequests: llm.requests,
+    status: view.status,
+    error: `${view.error?.code}: ${view.error?.message}`,
+  });
+}
+
 describe.each([
   [
     'returns 500s',
@@ -81,14 +93,7 @@ describe.each([
     expect(llm.requests).toBe(1 + 1 + MAX_RETRIES);
     expect(view.steps).toMatchObject([{ index: 0, action: 'create-file', status: 'completed' }]);
     await expectWorkspaceKept(sys, id);
-    summary(`llm (${fault})`, {
-      faults: llm.requests - 1,
-      tasks: 1,
-      lost: 0,
-      modelRequests: llm.requests,
-      status: view.status,
-      error: `${view.error?.code}: ${view.error?.message}`,
-    });
+    failedTaskSummary(`llm (${fault})`, llm, view);
   });
 });
 
@@ -105,14 +110,7 @@ describe('an LLM endpoint that stops half-way through its answer', () => {
     view = await sys.waitFinal(id, (BUDGET_S + 60) * 1_000);
     expect(view.status).toBe('failed');
     await expectWorkspaceKept(sys, id);
-    summary('llm (stalls mid-answer)', {
-      faults: llm.requests - 1,
-      tasks: 1,
-      lost: 0,
-      modelRequests: llm.requests,
-      status: view.status,
-      error: `${view.error?.code}: ${view.error?.message}`,
-    });
+    failedTaskSummary('llm (stalls mid-answer)', llm, view);
   });
 
   // LLM_TIMEOUT_MS bounds the whole answer, body included, not only the wait for its headers:

@@ -1,31 +1,23 @@
 import type { StepOutcome, TaskView } from '@research/contracts';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { System, replayPrompt, requireServices, sleep, type Spawned } from '@research/testing';
+import { expect, it } from 'vitest';
+import { replayPrompt, sleep, type Spawned } from '@research/testing';
+import { useSystem } from '../src/use-system.js';
 import { summary } from './support.js';
 
 const TASKS = 50;
 const STEPS = 4;
 const fast = { WORKER_LOCK_MS: '3000', WORKER_STALLED_INTERVAL_MS: '1000', WORKER_CONCURRENCY: '10' };
 
-let sys: System;
 let victim: Spawned;
 let survivor: Spawned;
-let victimId: string;
-let survivorId: string;
 
-beforeAll(async () => {
-  await requireServices();
-  sys = new System();
-  victimId = `kill-${sys.id}-a`;
-  survivorId = `kill-${sys.id}-b`;
+const sys = useSystem(async (sys) => {
   await sys.startApi();
   victim = await sys.startWorker(victimId, fast);
   survivor = await sys.startWorker(survivorId, fast);
 });
-
-afterAll(async () => {
-  await sys?.close();
-});
+const victimId = `kill-${sys.id}-a`;
+const survivorId = `kill-${sys.id}-b`;
 
 /**
  * Step `i` does its work, then appends `i <token>` to runs.txt, then prints the token; the

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { containerWith, rootExec } from './docker-exec.js';
-import { block, requireServices, System } from '@research/testing';
+import { block } from '@research/testing';
+import { useSystem } from './use-system.js';
 import { commandResult, refusal, stepOutcomes } from './fakes.js';
 
 /**
@@ -9,19 +10,12 @@ import { commandResult, refusal, stepOutcomes } from './fakes.js';
  * it is stopped with `disk_quota_exceeded`, which the model and the task view both get), and the
  * file list kept after it by the export caps, while other tasks in the same container go on.
  */
-let sys: System;
 const workerId = `footprint-${randomUUID().slice(0, 8)}`;
 const QUOTA_MB = 64;
 
-beforeAll(async () => {
-  await requireServices();
-  sys = new System();
+const sys = useSystem(async (sys) => {
   await sys.startApi();
   await sys.startWorker(workerId, { SANDBOX_TASK_DISK_MB: String(QUOTA_MB), WORKER_CONCURRENCY: '4' });
-});
-
-afterAll(async () => {
-  await sys?.close();
 });
 
 describe('per-task disk quota', () => {

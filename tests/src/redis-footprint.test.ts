@@ -1,27 +1,21 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { block, replayPrompt, requireServices, System } from '@research/testing';
+import { describe, expect, it } from 'vitest';
+import { block, replayPrompt } from '@research/testing';
+import { useSystem } from './use-system.js';
 import { commandResult, stepOutcomes } from './fakes.js';
 
 /**
  * What a task keeps in Redis is bounded by TASK_MAX_REDIS_BYTES (events, step outcomes, kept
  * files), and a command's output is kept once (in the step's outcome; the event stream points at it).
  */
-let sys: System;
 const workerId = `redis-footprint-${randomUUID().slice(0, 8)}`;
 const CAP_BYTES = 4 * 1024 * 1024;
 
-beforeAll(async () => {
-  await requireServices();
-  sys = new System();
+const sys = useSystem(async (sys) => {
   await sys.startApi();
   // Live output off: the bound below is the output's own storage; live output adds at most
   // SANDBOX_LIVE_OUTPUT_BYTES per command beside it (see README, Live output).
   await sys.startWorker(workerId, { TASK_MAX_REDIS_BYTES: String(CAP_BYTES), SANDBOX_LIVE_OUTPUT_BYTES: '0' });
-});
-
-afterAll(async () => {
-  await sys?.close();
 });
 
 /** Bytes Redis holds for every key of the task (its record, steps, outcomes, events, files, jobs). */

@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { TaskView } from '@research/contracts';
-import { System, replayPrompt, requireServices } from '@research/testing';
+import { replayPrompt } from '@research/testing';
+import { useSystem } from './use-system.js';
 
 const ACME = 'acme-system-key-0123456789';
 const BETA = 'beta-system-key-0123456789';
@@ -12,17 +13,13 @@ const OPS = 'ops-system-admin-key-0123456789';
 const as = (key: string) => ({ authorization: `Bearer ${key}` });
 const UNKNOWN = '00000000-0000-4000-8000-000000000000';
 
-let sys: System;
-let dir: string;
+const dir = mkdtempSync(path.join(tmpdir(), 'tenants-sys-'));
 let acmeTask: string;
 let betaTask: string;
 
-beforeAll(async () => {
-  await requireServices();
-  dir = mkdtempSync(path.join(tmpdir(), 'tenants-sys-'));
+const sys = useSystem(async (sys) => {
   const keysFile = path.join(dir, 'keys');
   writeFileSync(keysFile, `ops ${createHash('sha256').update(OPS).digest('hex')} admin\n`);
-  sys = new System();
   await sys.startApi({ API_KEYS: `acme:${ACME},beta:${BETA}`, API_KEYS_FILE: keysFile });
   await sys.startWorker(`tenants-${sys.id}`);
   acmeTask = await sys.submit({ prompt: replayPrompt(['echo acme-secret > secret.txt']) }, as(ACME));
@@ -35,10 +32,7 @@ beforeAll(async () => {
   }
 });
 
-afterAll(async () => {
-  await sys?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function waitFinal(id: string, key: string): Promise<TaskView> {
   for (let i = 0; i < 600; i++) {

@@ -51,6 +51,41 @@ function storedStepHistogram(store: TaskStore, run: <T>(work: () => Promise<T>) 
   return metric as unknown as Metric;
 }
 
+/** A counter filled afresh on each scrape: `read` what it counts (from Redis), then `fill` it from that. */
+function scrapedCounter<T>(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: string[],
+  read: () => Promise<T>,
+  fill: (c: Counter<string>, value: T) => void,
+): Counter<string> {
+  return new Counter({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    async collect() {
+      const value = await read();
+      this.reset();
+      fill(this, value);
+    },
+  });
+}
+
+/** The per-tenant counters that are one total each: name, help, and the value from a tenant's totals. */
+const TENANT_TOTALS: readonly [name: string, help: string, value: (t: Record<string, number>) => number][] = [
+  ['research_tenant_tasks_submitted_total', 'Tasks accepted by the API, by tenant', (t) => t.submitted ?? 0],
+  ['research_tenant_model_calls_total', 'Model calls of tasks, by tenant', (t) => t.modelCalls ?? 0],
+  ['research_tenant_steps_total', 'Finished tool steps of tasks, by tenant', (t) => t.steps ?? 0],
+  [
+    'research_tenant_command_seconds_total',
+    'Time commands ran in sandboxes, by tenant',
+    (t) => (t.commandMs ?? 0) / 1000,
+  ],
+  ['research_tenant_fetched_bytes_total', 'Bytes received by web fetches, by tenant', (t) => t.fetchedBytes ?? 0],
+];
+
 /**
  * Counters per tenant, from the per-tenant totals the store keeps in Redis (`TaskStats.tenantCounters`).
  * The label's values are the configured tenants, so the number of series stays bounded.
@@ -76,20 +111,10 @@ function registerTenantMetrics(
     fill: (c: Counter<string>, tenant: string, t: Record<string, number>) => void,
     labelNames: string[] = ['tenant'],
   ) =>
-    new Counter({
-      name,
-      help,
-      labelNames,
-      registers: [registry],
-      async collect() {
-        const all = await totals();
-        this.reset();
-        for (const [tenant, t] of all) fill(this, tenant, t);
-      },
+    scrapedCounter(registry, name, help, labelNames, totals, (c, all) => {
+      for (const [tenant, t] of all) fill(c, tenant, t);
     });
-  counter('research_tenant_tasks_submitted_total', 'Tasks accepted by the API, by tenant', (c, tenant, t) =>
-    c.inc({ tenant }, t.submitted ?? 0),
-  );
+  for (const [name, help, value] of TENANT_TOTALS) counter(name, help, (c, tenant, t) => c.inc({ tenant }, value(t)));
   counter(
     'research_tenant_tasks_finished_total',
     'Tasks that reached a final status, by tenant and status',
@@ -97,9 +122,6 @@ function registerTenantMetrics(
       for (const status of FINAL_STATUSES) c.inc({ tenant, status }, t[status] ?? 0);
     },
     ['tenant', 'status'],
-  );
-  counter('research_tenant_model_calls_total', 'Model calls of tasks, by tenant', (c, tenant, t) =>
-    c.inc({ tenant }, t.modelCalls ?? 0),
   );
   counter(
     'research_tenant_tokens_total',
@@ -109,15 +131,6 @@ function registerTenantMetrics(
       c.inc({ tenant, kind: 'completion' }, t.completionTokens ?? 0);
     },
     ['tenant', 'kind'],
-  );
-  counter('research_tenant_steps_total', 'Finished tool steps of tasks, by tenant', (c, tenant, t) =>
-    c.inc({ tenant }, t.steps ?? 0),
-  );
-  counter('research_tenant_command_seconds_total', 'Time commands ran in sandboxes, by tenant', (c, tenant, t) =>
-    c.inc({ tenant }, (t.commandMs ?? 0) / 1000),
-  );
-  counter('research_tenant_fetched_bytes_total', 'Bytes received by web fetches, by tenant', (c, tenant, t) =>
-    c.inc({ tenant }, t.fetchedBytes ?? 0),
   );
 }
 
@@ -135,27 +148,22 @@ export function createMetrics(deps: Pick<ApiDeps, 'env' | 'redis' | 'store' | 'q
   const stepQueues = new Map<string, Queue>();
   const run = <T>(work: () => Promise<T>) => guard(redis, work);
 
-  new Counter({
-    name: 'research_tasks_submitted_total',
-    help: 'Tasks accepted by the API',
-    registers: [registry],
-    async collect() {
-      const c = await run(() => store.stats.counters());
-      this.reset();
-      this.inc(c.submitted ?? 0);
+  /** A counter from the totals the store keeps (`TaskStats.counters`). */
+  const storedCounter = (
+    name: string,
+    help: string,
+    fill: (c: Counter<string>, totals: Record<string, number>) => void,
+    labelNames: string[] = [],
+  ) => scrapedCounter(registry, name, help, labelNames, () => run(() => store.stats.counters()), fill);
+  storedCounter('research_tasks_submitted_total', 'Tasks accepted by the API', (c, t) => c.inc(t.submitted ?? 0));
+  storedCounter(
+    'research_tasks_finished_total',
+    'Tasks that reached a final status, by status',
+    (c, t) => {
+      for (const status of FINAL_STATUSES) c.inc({ status }, t[status] ?? 0);
     },
-  });
-  new Counter({
-    name: 'research_tasks_finished_total',
-    help: 'Tasks that reached a final status, by status',
-    labelNames: ['status'],
-    registers: [registry],
-    async collect() {
-      const c = await run(() => store.stats.counters());
-      this.reset();
-      for (const status of FINAL_STATUSES) this.inc({ status }, c[status] ?? 0);
-    },
-  });
+    ['status'],
+  );
   new Gauge({
     name: 'research_tasks',
     help: 'Task jobs in the agent queue now, by state (queued = waiting + delayed + prioritized, running = active + waiting-children)',
@@ -206,16 +214,9 @@ export function createMetrics(deps: Pick<ApiDeps, 'env' | 'redis' | 'store' | 'q
       this.set((await run(() => workers.alive(env.WORKER_HEARTBEAT_MS * 6))).length);
     },
   });
-  new Counter({
-    name: 'research_container_restarts_total',
-    help: 'Sandbox containers re-created or restarted by workers',
-    registers: [registry],
-    async collect() {
-      const c = await run(() => store.stats.counters());
-      this.reset();
-      this.inc(c.containerRestarts ?? 0);
-    },
-  });
+  storedCounter('research_container_restarts_total', 'Sandbox containers re-created or restarted by workers', (c, t) =>
+    c.inc(t.containerRestarts ?? 0),
+  );
   registry.registerMetric(storedStepHistogram(store, run));
   registerTenantMetrics(registry, store, run);
 

@@ -118,44 +118,35 @@ describe('with Redis unreachable', () => {
 });
 
 describe('main.js', () => {
+  const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
   beforeAll(() => {
     // The test runs the compiled entry point, as `npm start` does; build it when missing.
-    if (!existsSync(fileURLToPath(new URL('../dist/main.js', import.meta.url)))) {
+    if (!existsSync(main)) {
       execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.json'], {
         cwd: fileURLToPath(new URL('..', import.meta.url)),
       });
     }
   });
 
-  it('exits non-zero naming the variable when the configuration is bad', async () => {
-    const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
-    const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, [main], {
-        env: { ...process.env, PORT: 'abc', API_KEYS: 'k' },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
+  /** `node dist/main.js` under `env` until it exits: its exit code and what it wrote to stderr. */
+  const runMain = (env: NodeJS.ProcessEnv) =>
+    new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, [main], { env, stdio: ['ignore', 'ignore', 'pipe'] });
       let err = '';
       child.stderr.on('data', (c: Buffer) => (err += c.toString()));
       child.on('error', reject);
       child.on('exit', (c) => resolve({ code: c, stderr: err }));
     });
+
+  it('exits non-zero naming the variable when the configuration is bad', async () => {
+    const { code, stderr } = await runMain({ ...process.env, PORT: 'abc', API_KEYS: 'k' });
     expect(code).not.toBe(0);
     expect(stderr).toContain('PORT');
   });
 
   it('refuses to start without API_KEYS', async () => {
-    const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
     const { API_KEYS: _drop, ...rest } = process.env;
-    const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, [main], {
-        env: { ...rest, PORT: '3999' },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
-      let err = '';
-      child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-      child.on('error', reject);
-      child.on('exit', (c) => resolve({ code: c, stderr: err }));
-    });
+    const { code, stderr } = await runMain({ ...rest, PORT: '3999' });
     expect(code).not.toBe(0);
     expect(stderr).toContain('API_KEYS');
   });

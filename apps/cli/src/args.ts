@@ -28,22 +28,25 @@ export type CliCommand =
   | { name: 'files'; id: string; path?: string; output?: string; conn: Connection }
   | { name: 'cancel'; id: string; conn: Connection }
   | { name: 'logs'; id: string; follow: boolean; json: boolean; conn: Connection }
-  | {
-      name: 'list';
-      status?: TaskStatus;
-      tag?: string;
-      createdAfter?: string;
-      createdBefore?: string;
-      limit?: number;
-      cursor?: string;
-      all: boolean;
-      json: boolean;
-      conn: Connection;
-    }
+  | ListCommand
   | { name: 'download'; id: string; output?: string; conn: Connection }
   | { name: 'batch'; file: string; json: boolean; conn: Connection }
   | { name: 'delete'; id: string; conn: Connection }
   | GcCommand;
+
+/** `research list`: its options are the command's fields, as commander gives them. */
+export interface ListCommand {
+  name: 'list';
+  status?: TaskStatus;
+  tag?: string;
+  createdAfter?: string;
+  createdBefore?: string;
+  limit?: number;
+  cursor?: string;
+  all: boolean;
+  json: boolean;
+  conn: Connection;
+}
 
 /** A local file to send as an input file, and where it goes in the task directory. */
 export interface FileSpec {
@@ -67,10 +70,23 @@ export function fileSpec(value: string): FileSpec {
   return { local, path };
 }
 
-/** Either a command to run, or what commander printed (help, version, a usage error) and the exit code. */
-export type ParseResult =
-  | { kind: 'run'; command: CliCommand }
-  | { kind: 'exit'; code: number; stdout: string; stderr: string };
+/** What commander printed (help, version, a usage error) and the exit code, instead of a command to run. */
+export interface ParsedExit {
+  kind: 'exit';
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Either a command to run, or what commander printed and the exit code. */
+export type ParseResult = { kind: 'run'; command: CliCommand } | ParsedExit;
+
+/** Prints what commander printed and sets the process's exit code: a main's whole answer to a {@link ParsedExit}. */
+export function exitWith(parsed: ParsedExit): void {
+  process.stdout.write(parsed.stdout);
+  process.stderr.write(parsed.stderr);
+  process.exitCode = parsed.code;
+}
 
 /** Exit codes, so scripts can tell the failures apart. */
 export const EXIT = {
@@ -166,25 +182,29 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
       },
     );
 
-  sub('follow')
-    .description('follow a task to its end: live progress, then summary and report location')
-    .argument('<id>', 'task id')
-    .option('--json', 'print only the final task view as JSON', false)
-    .action((id: string, o: { json: boolean }, cmd: Command) => {
-      result = { name: 'follow', id, json: o.json, conn: conn(cmd) };
+  /** `research <name> <id>`: a command on one task. */
+  const onTask = (name: string, description: string) => sub(name).description(description).argument('<id>', 'task id');
+  /** `research <name> <id> [--json]`, the whole command. */
+  const viewTask = (name: 'follow' | 'status', description: string, jsonHelp: string) =>
+    onTask(name, description)
+      .option('--json', jsonHelp, false)
+      .action((id: string, o: { json: boolean }, cmd: Command) => {
+        result = { name, id, json: o.json, conn: conn(cmd) };
+      });
+  /** `research <name> <id>` with no options, the whole command. */
+  const actOnTask = (name: 'cancel' | 'delete', description: string) =>
+    onTask(name, description).action((id: string, _o: unknown, cmd: Command) => {
+      result = { name, id, conn: conn(cmd) };
     });
 
-  sub('status')
-    .description("show a task's status, steps and result")
-    .argument('<id>', 'task id')
-    .option('--json', 'print the task view as JSON', false)
-    .action((id: string, o: { json: boolean }, cmd: Command) => {
-      result = { name: 'status', id, json: o.json, conn: conn(cmd) };
-    });
+  viewTask(
+    'follow',
+    'follow a task to its end: live progress, then summary and report location',
+    'print only the final task view as JSON',
+  );
+  viewTask('status', "show a task's status, steps and result", 'print the task view as JSON');
 
-  sub('files')
-    .description("list a task's files, or print one (to stdout or -o FILE)")
-    .argument('<id>', 'task id')
+  onTask('files', "list a task's files, or print one (to stdout or -o FILE)")
     .argument('[path]', 'file inside the task workspace, e.g. report.md')
     .option('-o, --output <file>', 'write the file here instead of stdout')
     .action((id: string, path: string | undefined, o: { output?: string }, cmd: Command) => {
@@ -201,16 +221,9 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
       };
     });
 
-  sub('cancel')
-    .description('cancel a queued or running task')
-    .argument('<id>', 'task id')
-    .action((id: string, _o: unknown, cmd: Command) => {
-      result = { name: 'cancel', id, conn: conn(cmd) };
-    });
+  actOnTask('cancel', 'cancel a queued or running task');
 
-  sub('logs')
-    .description("print a task's events (the past ones; with --follow, live ones too until the task ends)")
-    .argument('<id>', 'task id')
+  onTask('logs', "print a task's events (the past ones; with --follow, live ones too until the task ends)")
     .option('-f, --follow', 'keep printing live events until the task is final', false)
     .option('--json', 'one JSON object per event and line: {id, event}', false)
     .action((id: string, o: { follow: boolean; json: boolean }, cmd: Command) => {
@@ -227,40 +240,24 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
     .option('--cursor <cursor>', 'the page after the one that printed this cursor')
     .option('--all', 'follow every page to the end', false)
     .option('--json', 'print the page ({items, nextCursor}), or with --all one task per line', false)
-    .action(
-      (
-        o: {
-          status?: TaskStatus;
-          tag?: string;
-          createdAfter?: string;
-          createdBefore?: string;
-          limit?: number;
-          cursor?: string;
-          all: boolean;
-          json: boolean;
-        },
-        cmd: Command,
-      ) => {
-        if (o.all && o.cursor !== undefined)
-          cmd.error('error: --all starts at the first page; leave out --cursor', { exitCode: EXIT.usage });
-        result = {
-          name: 'list',
-          ...(o.status !== undefined ? { status: o.status } : {}),
-          ...(o.tag !== undefined ? { tag: o.tag } : {}),
-          ...(o.createdAfter !== undefined ? { createdAfter: o.createdAfter } : {}),
-          ...(o.createdBefore !== undefined ? { createdBefore: o.createdBefore } : {}),
-          ...(o.limit !== undefined ? { limit: o.limit } : {}),
-          ...(o.cursor !== undefined ? { cursor: o.cursor } : {}),
-          all: o.all,
-          json: o.json,
-          conn: conn(cmd),
-        };
-      },
-    );
+    .action((o: Omit<ListCommand, 'name' | 'conn'>, cmd: Command) => {
+      if (o.all && o.cursor !== undefined)
+        cmd.error('error: --all starts at the first page; leave out --cursor', { exitCode: EXIT.usage });
+      result = {
+        name: 'list',
+        ...(o.status !== undefined ? { status: o.status } : {}),
+        ...(o.tag !== undefined ? { tag: o.tag } : {}),
+        ...(o.createdAfter !== undefined ? { createdAfter: o.createdAfter } : {}),
+        ...(o.createdBefore !== undefined ? { createdBefore: o.createdBefore } : {}),
+        ...(o.limit !== undefined ? { limit: o.limit } : {}),
+        ...(o.cursor !== undefined ? { cursor: o.cursor } : {}),
+        all: o.all,
+        json: o.json,
+        conn: conn(cmd),
+      };
+    });
 
-  sub('download')
-    .description("download a task's kept files as one .tar.gz")
-    .argument('<id>', 'task id')
+  onTask('download', "download a task's kept files as one .tar.gz")
     .option('-o, --output <file>', 'where to write it (`-` for stdout) [research-<id>.tar.gz]')
     .action((id: string, o: { output?: string }, cmd: Command) => {
       result = { name: 'download', id, ...(o.output !== undefined ? { output: o.output } : {}), conn: conn(cmd) };
@@ -274,12 +271,7 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
       result = { name: 'batch', file, json: o.json, conn: conn(cmd) };
     });
 
-  sub('delete')
-    .description('delete a finished task: its record, events, files and workspace')
-    .argument('<id>', 'task id')
-    .action((id: string, _o: unknown, cmd: Command) => {
-      result = { name: 'delete', id, conn: conn(cmd) };
-    });
+  actOnTask('delete', 'delete a finished task: its record, events, files and workspace');
 
   registerGc(sub('gc'), (c, cmd) => (result = { ...c, conn: conn(cmd) }));
 

@@ -1,37 +1,20 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EXIT } from './args.js';
-import { ResearchClient } from '@research/client';
-import { cleanPrefix, freePort, testPrefix } from '@research/testing';
-import { KEY, cli, playFinish, playStep, startApi, type RunningApi } from '../test/api.js';
+import { freePort } from '@research/testing';
+import { KEY, cli, playFinish, playStep, useApi, useTempDir } from '../test/api.js';
 
-const prefix = testPrefix('clitest');
-let api: RunningApi;
-let env: Record<string, string>;
-let dir: string;
-
-beforeAll(async () => {
-  api = await startApi(prefix);
-  env = { RESEARCH_API_URL: api.url, RESEARCH_API_KEY: KEY };
-  dir = await mkdtemp(join(tmpdir(), 'research-cli-'));
-});
-
-afterAll(async () => {
-  await api?.close();
-  await cleanPrefix(prefix);
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+const api = useApi('clitest');
+const dir = useTempDir('research-cli-');
 
 async function submitted(prompt: string): Promise<string> {
-  const client = new ResearchClient({ baseUrl: api.url, apiKey: KEY });
-  return (await client.submit({ prompt })).id;
+  return (await api.client.submit({ prompt })).id;
 }
 
 describe('research against the real API', () => {
   it('submit --follow shows the steps live and ends with the summary and where the report is', async () => {
-    const run = cli(['submit', 'Research current market conditions', '--follow', '--max-steps', '3'], env);
+    const run = cli(['submit', 'Research current market conditions', '--follow', '--max-steps', '3'], api.env);
     const [, id] = await run.waitFor(/submitted task (\S+)/);
     await run.waitFor(/following \S+ \(up to 3 steps\)/);
     await api.store.lifecycle.start(id!, { workerId: 'worker-test' });
@@ -57,21 +40,21 @@ describe('research against the real API', () => {
   });
 
   it('submit prints the id; status shows the task; --json prints the contract shapes', async () => {
-    const sub = await cli(['submit', 'a quick one'], env).done;
+    const sub = await cli(['submit', 'a quick one'], api.env).done;
     expect(sub.code).toBe(EXIT.ok);
     const id = sub.stdout.trim();
     expect(id).toMatch(/^[A-Za-z0-9_-]+$/);
     expect(sub.stderr).toContain(`research follow ${id}`);
 
-    const status = await cli(['status', id], env).done;
+    const status = await cli(['status', id], api.env).done;
     expect(status.code).toBe(EXIT.ok);
     expect(status.stdout).toContain(`task      ${id}`);
     expect(status.stdout).toContain('status    queued');
     expect(status.stdout).toContain('prompt    a quick one');
 
-    const json = await cli(['status', id, '--json'], env).done;
+    const json = await cli(['status', id, '--json'], api.env).done;
     expect(JSON.parse(json.stdout)).toMatchObject({ id, status: 'queued', prompt: 'a quick one', steps: [] });
-    const accepted = await cli(['submit', 'json please', '--json'], env).done;
+    const accepted = await cli(['submit', 'json please', '--json'], api.env).done;
     expect(JSON.parse(accepted.stdout)).toMatchObject({ status: 'queued', links: expect.any(Object) });
   });
 
@@ -80,7 +63,7 @@ describe('research against the real API', () => {
     await writeFile(join(dir, 'raw.bin'), Buffer.from([0, 0xff, 0xfe, 1]));
     const sub = await cli(
       ['submit', 'with files', '--file', join(dir, 'prices.csv'), '--file', `${join(dir, 'raw.bin')}:inputs/raw.bin`],
-      env,
+      api.env,
     ).done;
     expect(sub.stderr).toContain('research follow');
     expect(sub.code).toBe(EXIT.ok);
@@ -90,10 +73,10 @@ describe('research against the real API', () => {
       { path: 'inputs/raw.bin', content: Buffer.from([0, 0xff, 0xfe, 1]).toString('base64'), encoding: 'base64' },
     ]);
 
-    const missing = await cli(['submit', 'x', '--file', join(dir, 'nope.csv')], env).done;
+    const missing = await cli(['submit', 'x', '--file', join(dir, 'nope.csv')], api.env).done;
     expect(missing.code).toBe(EXIT.usage);
     expect(missing.stderr).toContain(`cannot read --file ${join(dir, 'nope.csv')}: ENOENT`);
-    const outside = await cli(['submit', 'x', '--file', `${join(dir, 'prices.csv')}:../escape.csv`], env).done;
+    const outside = await cli(['submit', 'x', '--file', `${join(dir, 'prices.csv')}:../escape.csv`], api.env).done;
     expect(outside.code).toBe(EXIT.usage);
     expect(outside.stderr).toMatch(/400 invalid_request.*files\.0\.path.*outside the task's workspace/);
   });
@@ -103,27 +86,27 @@ describe('research against the real API', () => {
     await api.store.lifecycle.start(id, { workerId: 'worker-test' });
     await playFinish(api.store, id, 'done');
 
-    const list = await cli(['files', id], env).done;
+    const list = await cli(['files', id], api.env).done;
     expect(list.code).toBe(EXIT.ok);
     expect(list.stdout.trim().split('\n')).toEqual(['todo.md\t18 B', 'report.md\t26 B']);
 
-    const content = await cli(['files', id, 'report.md'], env).done;
+    const content = await cli(['files', id, 'report.md'], api.env).done;
     expect(content.stdout).toBe('# Report\n\nMarkets are up.\n');
 
     const out = join(dir, 'report.md');
-    const saved = await cli(['files', id, 'report.md', '-o', out], env).done;
+    const saved = await cli(['files', id, 'report.md', '-o', out], api.env).done;
     expect(saved.code).toBe(EXIT.ok);
     expect(saved.stderr).toContain(`wrote ${out}`);
     expect(await readFile(out, 'utf8')).toBe('# Report\n\nMarkets are up.\n');
 
-    const missing = await cli(['files', id, 'nope.md'], env).done;
+    const missing = await cli(['files', id, 'nope.md'], api.env).done;
     expect(missing.code).toBe(EXIT.notFound);
     expect(missing.stderr).toMatch(/^research: file nope\.md of task \S+ not found \(404\)/);
   });
 
   it('cancel asks the API to stop the task', async () => {
     const id = await submitted('cancel me');
-    const res = await cli(['cancel', id], env).done;
+    const res = await cli(['cancel', id], api.env).done;
     expect(res.code).toBe(EXIT.ok);
     expect(res.stdout).toContain(`cancel requested for ${id}`);
     expect(await api.store.lifecycle.status(id)).toBe('cancelled'); // a queued task is cancelled by the API itself
@@ -136,7 +119,7 @@ describe('research against the real API', () => {
       error: { code: 'timeout', message: 'task exceeded its 60 s budget' },
       result: { summary: 'Stopped.', files: [] },
     });
-    const res = await cli(['follow', id], env).done;
+    const res = await cli(['follow', id], api.env).done;
     expect(res.code).toBe(EXIT.failed);
     expect(res.stdout).toContain('error: timeout: task exceeded its 60 s budget');
     expect(res.stdout).toContain(`Files: research files ${id}`);
@@ -145,7 +128,7 @@ describe('research against the real API', () => {
 
 describe('error messages', () => {
   it('wrong key: says the API refused the key, exit 3', async () => {
-    const res = await cli(['status', 'whatever'], { ...env, RESEARCH_API_KEY: 'wrong' }).done;
+    const res = await cli(['status', 'whatever'], { ...api.env, RESEARCH_API_KEY: 'wrong' }).done;
     expect(res.code).toBe(EXIT.auth);
     expect(res.stdout).toBe('');
     expect(res.stderr).toBe(
@@ -171,24 +154,24 @@ describe('error messages', () => {
   });
 
   it('unknown task: 404, exit 4', async () => {
-    const res = await cli(['status', 'no-such-task'], env).done;
+    const res = await cli(['status', 'no-such-task'], api.env).done;
     expect(res.code).toBe(EXIT.notFound);
     expect(res.stderr).toMatch(/^research: task no-such-task not found \(404\): .+\n$/);
   });
 
   it("invalid request: shows the API's validation message, exit 2", async () => {
-    const res = await cli(['submit', 'x', '--max-steps', '100000'], env).done;
+    const res = await cli(['submit', 'x', '--max-steps', '100000'], api.env).done;
     expect(res.code).toBe(EXIT.usage);
     expect(res.stderr).toMatch(
       /^research: the API rejected the request \(400 \w+\): invalid request body: maxSteps: .+\n$/,
     );
-    const empty = await cli(['submit', '   '], env).done;
+    const empty = await cli(['submit', '   '], api.env).done;
     expect(empty.code).toBe(EXIT.usage);
     expect(empty.stderr).toContain('prompt must not be empty');
   });
 
   it('exactly one line per error, with no stack trace', async () => {
-    const res = await cli(['status', 'x'], { ...env, RESEARCH_API_KEY: 'wrong' }).done;
+    const res = await cli(['status', 'x'], { ...api.env, RESEARCH_API_KEY: 'wrong' }).done;
     expect(res.stderr.trimEnd().split('\n')).toHaveLength(1);
     expect(res.stderr).not.toMatch(/\bat .+:\d+:\d+/);
   });

@@ -87,15 +87,10 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await sys?.close();
-  await docker
-    .getContainer(plainContainer)
-    .remove({ force: true })
-    .catch(() => undefined);
-  for (const v of [otherVolume, plainVolume])
-    await docker
-      .getVolume(v)
-      .remove()
-      .catch(() => undefined);
+  // What the test made beside the system; one that is gone already (or was never made) is fine.
+  const settle = (removal: Promise<unknown>) => removal.catch(() => undefined);
+  await settle(docker.getContainer(plainContainer).remove({ force: true }));
+  for (const v of [otherVolume, plainVolume]) await settle(docker.getVolume(v).remove());
 }, 60_000);
 
 describe('research gc', () => {

@@ -1,17 +1,15 @@
 #!/usr/bin/env node
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { exitWith } from './args.js';
 import { describeError } from './commands.js';
 import { ResearchClient } from '@research/client';
 import { formatResult, loadPrompts, parseLoadtestArgs, preflight, runLoadtest } from './loadtest.js';
 import { renderReport } from './report-html.js';
 
 const parsed = parseLoadtestArgs(process.argv.slice(2));
-if (parsed.kind === 'exit') {
-  process.stdout.write(parsed.stdout);
-  process.stderr.write(parsed.stderr);
-  process.exitCode = parsed.code;
-} else {
+if (parsed.kind === 'exit') exitWith(parsed);
+else {
   const options = parsed.options;
   try {
     const ready = await loadPrompts(options);

@@ -1,31 +1,17 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runLoadtest } from './loadtest.js';
-import { cleanPrefix, testPrefix } from '@research/testing';
-import { KEY, fakeWorker, loadtestCli, startApi, type RunningApi } from '../test/api.js';
+import { fakeWorker, KEY, loadtestCli, useApi, useTempDir } from '../test/api.js';
 
-const prefix = testPrefix('clitest');
-let api: RunningApi;
-let dir: string;
-
-beforeAll(async () => {
-  api = await startApi(prefix);
-  dir = await mkdtemp(join(tmpdir(), 'research-loadtest-'));
-});
-
-afterAll(async () => {
-  await api?.close();
-  await cleanPrefix(prefix);
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+const api = useApi('clitest');
+const dir = useTempDir('research-loadtest-');
 
 describe('loadtest against the real API', () => {
   it('submits N K-step tasks, follows them, and counts completed, failed and lost', async () => {
     const worker = fakeWorker(
       () => api,
-      prefix,
+      api.prefix,
       (m) => (m?.index === 4 ? 'fail' : m?.index === 5 ? 'hang' : 'complete'),
     );
     try {
@@ -63,7 +49,7 @@ describe('loadtest against the real API', () => {
   });
 
   it('`loadtest --json --report DIR` prints one JSON line and writes loadtest.json and report.html', async () => {
-    const worker = fakeWorker(() => api, prefix);
+    const worker = fakeWorker(() => api, api.prefix);
     try {
       const out = join(dir, 'report');
       const res = await loadtestCli([

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { FINAL_STATUSES, MAX_BATCH_TASKS, type TaskRequest, type TaskView } from '@research/contracts';
-import { positiveInt } from './args.js';
+import { type ParsedExit, positiveInt } from './args.js';
 import { DEFAULT_API_URL, ResearchClient, ApiError } from '@research/client';
 import { mapLimit, sleep, submitAll } from './loadtest-submit.js';
 
@@ -107,9 +107,7 @@ export function promptsFromText(text: string): string[] {
     .map((l) => l.replace(/\\n/g, '\n'));
 }
 
-export type LoadtestParse =
-  | { kind: 'run'; options: LoadtestOptions }
-  | { kind: 'exit'; code: number; stdout: string; stderr: string };
+export type LoadtestParse = { kind: 'run'; options: LoadtestOptions } | ParsedExit;
 
 /** `npm run loadtest -- --url URL --key KEY --tasks N --concurrency C [--steps K | --prompt-file F] [--json] [--report DIR]`. */
 export function parseLoadtestArgs(

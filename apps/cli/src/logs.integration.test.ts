@@ -1,24 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ResearchClient } from '@research/client';
-import { cleanPrefix, testPrefix } from '@research/testing';
+import { describe, expect, it } from 'vitest';
 import { EXIT } from './args.js';
-import { KEY, cli, playFinish, playStep, startApi, type RunningApi } from '../test/api.js';
+import { cli, playFinish, playStep, useApi } from '../test/api.js';
 
-const prefix = testPrefix('clilogs');
-let api: RunningApi;
-let env: Record<string, string>;
-let client: ResearchClient;
-
-beforeAll(async () => {
-  api = await startApi(prefix);
-  env = { RESEARCH_API_URL: api.url, RESEARCH_API_KEY: KEY };
-  client = new ResearchClient({ baseUrl: api.url, apiKey: KEY });
-});
-
-afterAll(async () => {
-  await api?.close();
-  await cleanPrefix(prefix);
-});
+const api = useApi('clilogs');
 
 /** The lines of `research logs` without their time column. */
 const untimed = (stdout: string) =>
@@ -29,11 +13,11 @@ const untimed = (stdout: string) =>
 
 describe('research logs', () => {
   it("prints a finished task's events in order, with the command's output under its result", async () => {
-    const { id } = await client.submit({ prompt: 'logs of a finished task' });
+    const { id } = await api.client.submit({ prompt: 'logs of a finished task' });
     await api.store.lifecycle.start(id, { workerId: 'worker-logs' });
     await playStep(api.store, id, 0, 'python3 analysis.py');
     await playFinish(api.store, id, 'all done');
-    const { code, stdout, stderr } = await cli(['logs', id], env).done;
+    const { code, stdout, stderr } = await cli(['logs', id], api.env).done;
     expect(stderr).toBe('');
     expect(code).toBe(EXIT.ok);
     expect(untimed(stdout)).toEqual([
@@ -49,22 +33,22 @@ describe('research logs', () => {
   });
 
   it('without --follow prints the events so far of a running task and returns', async () => {
-    const { id } = await client.submit({ prompt: 'logs of a running task' });
+    const { id } = await api.client.submit({ prompt: 'logs of a running task' });
     await api.store.lifecycle.start(id, { workerId: 'worker-logs' });
     await playStep(api.store, id, 0, 'echo one');
-    const { code, stdout } = await cli(['logs', id], env).done;
+    const { code, stdout } = await cli(['logs', id], api.env).done;
     expect(code).toBe(EXIT.ok);
     const lines = untimed(stdout);
     expect(lines[0]).toBe('status            queued');
     expect(lines).toContain('tool_call         step 1 execute-command echo one');
     expect(lines.at(-1)).toBe('             | ok');
-    expect((await client.get(id)).status).toBe('running');
+    expect((await api.client.get(id)).status).toBe('running');
   });
 
   it('--follow keeps printing live events until the task ends, each once', async () => {
-    const { id } = await client.submit({ prompt: 'logs --follow' });
+    const { id } = await api.client.submit({ prompt: 'logs --follow' });
     await api.store.lifecycle.start(id, { workerId: 'worker-logs' });
-    const run = cli(['logs', id, '--follow'], env);
+    const run = cli(['logs', id, '--follow'], api.env);
     await run.waitFor(/running on worker-logs/);
     await playStep(api.store, id, 0, 'echo live-one');
     await run.waitFor(/execute-command echo live-one/);
@@ -79,11 +63,11 @@ describe('research logs', () => {
   });
 
   it('--json prints one {id, event} per line, the stored events exactly', async () => {
-    const { id } = await client.submit({ prompt: 'logs --json' });
+    const { id } = await api.client.submit({ prompt: 'logs --json' });
     await api.store.lifecycle.start(id, { workerId: 'worker-logs' });
     await playStep(api.store, id, 0, 'echo json');
     await playFinish(api.store, id, 'json done');
-    const { code, stdout } = await cli(['logs', id, '--json'], env).done;
+    const { code, stdout } = await cli(['logs', id, '--json'], api.env).done;
     expect(code).toBe(EXIT.ok);
     const printed = stdout
       .trimEnd()
@@ -94,7 +78,7 @@ describe('research logs', () => {
   });
 
   it('an unknown task is exit 4 with one line naming it', async () => {
-    const { code, stdout, stderr } = await cli(['logs', 'no-such-task'], env).done;
+    const { code, stdout, stderr } = await cli(['logs', 'no-such-task'], api.env).done;
     expect(code).toBe(EXIT.notFound);
     expect(stdout).toBe('');
     expect(stderr).toBe('research: task no-such-task not found (404): no job no-such-task\n');

@@ -1,13 +1,10 @@
 #!/usr/bin/env node
-import { parseArgs } from './args.js';
+import { exitWith, parseArgs } from './args.js';
 import { runCommand } from './commands.js';
 
 const parsed = parseArgs(process.argv.slice(2));
-if (parsed.kind === 'exit') {
-  process.stdout.write(parsed.stdout);
-  process.stderr.write(parsed.stderr);
-  process.exitCode = parsed.code;
-} else {
+if (parsed.kind === 'exit') exitWith(parsed);
+else {
   // Ctrl-C stops following (and puts the cursor back); a second Ctrl-C exits at once.
   const controller = new AbortController();
   process.once('SIGINT', () => {

@@ -1,27 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EXIT } from './args.js';
 import { ResearchClient, type StreamedEvent } from '@research/client';
-import { cleanPrefix, testPrefix } from '@research/testing';
-import { KEY, cli, playFinish, playStep, startApi, type RunningApi } from '../test/api.js';
+import { KEY, cli, playFinish, playStep, useApi } from '../test/api.js';
 
-const prefix = testPrefix('clitest');
-let api: RunningApi;
-
-beforeAll(async () => {
-  api = await startApi(prefix);
-});
-
-afterAll(async () => {
-  await api?.close();
-  await cleanPrefix(prefix);
-});
-
-/** The API goes away mid-stream and comes back on the same port, as `npm run up` restarting it would. */
-async function restart(abrupt: boolean): Promise<void> {
-  const port = api.port;
-  await api.close({ abrupt });
-  api = await startApi(prefix, port);
-}
+const api = useApi('clitest');
 
 describe('SSE reconnect', () => {
   it('resumes with Last-Event-ID after the server is replaced, yielding every event once', async () => {
@@ -42,7 +24,7 @@ describe('SSE reconnect', () => {
       got.push(e);
       if (!restarted && e.event.type === 'tool_result') {
         restarted = true;
-        await restart(false);
+        await api.restart({ abrupt: false });
         await playStep(api.store, id, 1, 'echo two');
         await playFinish(api.store, id, 'both steps ran');
       }
@@ -68,7 +50,7 @@ describe('SSE reconnect', () => {
 
     const run = cli(['follow', id], { RESEARCH_API_URL: api.url, RESEARCH_API_KEY: KEY });
     await run.waitFor(/exit 0/);
-    await restart(true);
+    await api.restart({ abrupt: true });
     await run.waitFor(/connection lost/);
     await playStep(api.store, id, 1, 'echo two');
     await playStep(api.store, id, 2, 'echo three');

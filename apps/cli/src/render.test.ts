@@ -103,6 +103,15 @@ function fold(events: TaskEvent[], start: FollowState): FollowState[] {
 
 describe('progress from a sequence of events', () => {
   const start = initialState({ status: 'queued', progress: { step: 0, maxSteps: 8, phase: 'queued' } });
+  /** The plain lines of the first two steps of {@link EVENTS} (its first nine events): `eventLine` and the plain renderer print them alike. */
+  const FIRST_TWO_STEPS = [
+    'queued',
+    'running on w1',
+    'step 1/8 create-file todo.md',
+    '  ok (12 ms)',
+    'step 2/8 execute-command python3 analysis.py',
+    '  exit 0 (840 ms)',
+  ];
 
   it('tracks step N/maxSteps, phase and the current action', () => {
     const states = fold(EVENTS, start);
@@ -145,12 +154,7 @@ describe('progress from a sequence of events', () => {
       if (line !== undefined) lines.push(line);
     }
     expect(lines).toEqual([
-      'queued',
-      'running on w1',
-      'step 1/8 create-file todo.md',
-      '  ok (12 ms)',
-      'step 2/8 execute-command python3 analysis.py',
-      '  exit 0 (840 ms)',
+      ...FIRST_TWO_STEPS,
       '  tool error: malformed block: missing action',
       'step 3/8 read-file ../etc/passwd',
       '  refused: path is outside the task workspace (3 ms)',
@@ -171,12 +175,7 @@ describe('progress from a sequence of events', () => {
     r.stop();
     expect(out.split('\n')).toEqual([
       'following task (up to 8 steps)',
-      'queued',
-      'running on w1',
-      'step 1/8 create-file todo.md',
-      '  ok (12 ms)',
-      'step 2/8 execute-command python3 analysis.py',
-      '  exit 0 (840 ms)',
+      ...FIRST_TWO_STEPS,
       'connection lost (the stream ended before the task finished); reconnecting (attempt 1)…',
       '',
     ]);

@@ -1,35 +1,17 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ResearchClient } from '@research/client';
-import { cleanPrefix, testPrefix } from '@research/testing';
 import { EXIT } from './args.js';
 import { runLoadtest } from './loadtest.js';
-import { KEY, cli, fakeWorker, playFinish, playStep, startApi, type RunningApi } from '../test/api.js';
+import { cli, fakeWorker, KEY, playFinish, playStep, useApi, useTempDir } from '../test/api.js';
 
-const prefix = testPrefix('cliops');
-let api: RunningApi;
-let env: Record<string, string>;
-let client: ResearchClient;
-let dir: string;
-
-beforeAll(async () => {
-  api = await startApi(prefix);
-  env = { RESEARCH_API_URL: api.url, RESEARCH_API_KEY: KEY };
-  client = new ResearchClient({ baseUrl: api.url, apiKey: KEY });
-  dir = await mkdtemp(join(tmpdir(), 'research-cli-ops-'));
-});
-
-afterAll(async () => {
-  await api?.close();
-  await cleanPrefix(prefix);
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+const api = useApi('cliops');
+const dir = useTempDir('research-cli-ops-');
 
 async function finished(prompt: string): Promise<string> {
-  const { id } = await client.submit({ prompt });
+  const { id } = await api.client.submit({ prompt });
   await api.store.lifecycle.start(id, { workerId: 'worker-cli' });
   await playStep(api.store, id, 0, 'python3 analysis.py');
   await playFinish(api.store, id, 'done');
@@ -49,7 +31,7 @@ describe('research list, batch, download, delete', () => {
         JSON.stringify({ prompt: 'third of the batch', tags: [tag], idempotencyKey: `${tag}-3` }),
       ].join('\n'),
     );
-    const batch = await cli(['batch', file], env).done;
+    const batch = await cli(['batch', file], api.env).done;
     expect(batch.code).toBe(EXIT.failed);
     expect(batch.stderr).toBe('accepted 2, refused 1\n');
     const lines = batch.stdout.trimEnd().split('\n');
@@ -61,7 +43,7 @@ describe('research list, batch, download, delete', () => {
     // One batch shares one createdAt, so which of the two comes first is the index's tie-break: the test takes either.
     const rowOf = (id: string) =>
       new RegExp(`^${id} +queued +\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d +${tag} +(first|third) of the batch$`);
-    const page = await cli(['list', '--tag', tag, '--limit', '1'], env).done;
+    const page = await cli(['list', '--tag', tag, '--limit', '1'], api.env).done;
     expect(page.code).toBe(EXIT.ok);
     const [header, row, ...others] = page.stdout.trimEnd().split('\n');
     expect(header).toMatch(/^ID +STATUS +CREATED +TAGS +PROMPT$/);
@@ -72,11 +54,11 @@ describe('research list, batch, download, delete', () => {
     const more = /^more: research list (.*)\n$/.exec(page.stderr);
     expect(more?.[1]).toMatch(new RegExp(`^--tag ${tag} --limit 1 --cursor \\S+$`));
     const rest = shown === first ? third : first;
-    const next = await cli(['list', ...more![1]!.split(' ')], env).done;
+    const next = await cli(['list', ...more![1]!.split(' ')], api.env).done;
     expect(next.stdout.trimEnd().split('\n').slice(1)).toEqual([expect.stringMatching(rowOf(rest))]);
     expect(next.stderr).toBe('');
 
-    const all = await cli(['list', '--tag', tag, '--all', '--json', '--limit', '1'], env).done;
+    const all = await cli(['list', '--tag', tag, '--all', '--json', '--limit', '1'], api.env).done;
     expect(
       all.stdout
         .trimEnd()
@@ -89,17 +71,17 @@ describe('research list, batch, download, delete', () => {
     const tag = `cli-bad-${Date.now()}`;
     const file = join(dir, 'bad.jsonl');
     await writeFile(file, `${JSON.stringify({ prompt: 'fine', tags: [tag] })}\n{"prompt": "cut\n`);
-    const { code, stdout, stderr } = await cli(['batch', file], env).done;
+    const { code, stdout, stderr } = await cli(['batch', file], api.env).done;
     expect(code).toBe(EXIT.usage);
     expect(stdout).toBe('');
     expect(stderr).toMatch(new RegExp(`^research: ${file.replace(/[.]/g, '\\.')}:2: not JSON`));
-    expect((await client.list({ tag })).items).toEqual([]);
+    expect((await api.client.list({ tag })).items).toEqual([]);
   });
 
   it("download writes the task's archive; delete removes the task, after which it is unknown", async () => {
     const id = await finished('download and delete');
     const out = join(dir, 'archive.tar.gz');
-    const download = await cli(['download', id, '-o', out], env).done;
+    const download = await cli(['download', id, '-o', out], api.env).done;
     expect(download.code).toBe(EXIT.ok);
     expect(download.stderr).toMatch(new RegExp(`^wrote ${out.replace(/[.]/g, '\\.')} \\(2 files, \\d+ B\\)\n$`));
     expect(execFileSync('tar', ['-xzOf', out, `research-${id}/report.md`], { encoding: 'utf8' })).toBe(
@@ -107,25 +89,25 @@ describe('research list, batch, download, delete', () => {
     );
     expect((await readdir(dir)).filter((f) => f.endsWith('.part'))).toEqual([]);
 
-    const deleted = await cli(['delete', id], env).done;
+    const deleted = await cli(['delete', id], api.env).done;
     expect(deleted).toMatchObject({ code: EXIT.ok, stdout: `deleted ${id}\n`, stderr: '' });
-    const status = await cli(['status', id], env).done;
+    const status = await cli(['status', id], api.env).done;
     expect(status.code).toBe(EXIT.notFound);
-    expect((await cli(['download', id, '-o', join(dir, 'gone.tar.gz')], env).done).code).toBe(EXIT.notFound);
+    expect((await cli(['download', id, '-o', join(dir, 'gone.tar.gz')], api.env).done).code).toBe(EXIT.notFound);
     expect(await readdir(dir)).not.toContain('gone.tar.gz');
   });
 
   it('delete of a running task is refused with the API message naming cancel', async () => {
-    const { id } = await client.submit({ prompt: 'running, not deletable' });
+    const { id } = await api.client.submit({ prompt: 'running, not deletable' });
     await api.store.lifecycle.start(id, { workerId: 'worker-cli' });
-    const { code, stderr } = await cli(['delete', id], env).done;
+    const { code, stderr } = await cli(['delete', id], api.env).done;
     expect(code).toBe(EXIT.failed);
     expect(stderr).toMatch(/^research: .*cancel.* \(409 \w+\)\n$/);
-    expect((await client.get(id)).status).toBe('running');
+    expect((await api.client.get(id)).status).toBe('running');
   });
 
   it('loadtest --batch N submits in batches of N and follows every task', async () => {
-    const worker = fakeWorker(() => api, prefix);
+    const worker = fakeWorker(() => api, api.prefix);
     const paths: string[] = [];
     const recording: typeof fetch = (input, init) => {
       if (init?.method === 'POST') paths.push(new URL(String(input)).pathname);

@@ -1,8 +1,14 @@
 import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll } from 'vitest';
+import { ResearchClient } from '@research/client';
 import type { TaskResult } from '@research/contracts';
 import { createRedis, waitForRedis, type TaskStore } from '@research/queue';
-import { REDIS_URL, startInProcessApi } from '@research/testing';
+import { REDIS_URL, cleanPrefix, startBuiltApi, testPrefix, type RunningApi } from '@research/testing';
 
 export { playStep } from '@research/testing';
 // apps/api has no `exports` map (yet); its built entry is the stable way in.
@@ -10,25 +16,54 @@ import { createApi } from '@research/api/dist/index.js';
 
 export const KEY = 'cli-test-key-0123456789';
 
-export interface RunningApi {
-  url: string;
-  port: number;
-  store: TaskStore;
-  /** Graceful: ends SSE streams cleanly, as a restarting API does. `abrupt` cuts the sockets first. */
-  close(options?: { abrupt?: boolean }): Promise<void>;
+/** The real API (`createApi`) over real Redis, listening on loopback; port 0 picks a free one. */
+export function startApi(prefix: string, port = 0): Promise<RunningApi> {
+  return startBuiltApi(createApi, { prefix, apiKeys: [KEY], port });
 }
 
-/** The real API (`createApi`) over real Redis, listening on loopback; port 0 picks a free one. */
-export async function startApi(prefix: string, port = 0): Promise<RunningApi> {
-  const started = await startInProcessApi(
-    async (env) => {
-      const api = createApi(env);
-      await waitForRedis(api.deps.redis, env.REDIS_URL, 3_000);
-      return api;
-    },
-    { prefix, apiKeys: [KEY], port },
-  );
-  return { url: started.url, port: started.port, store: started.api.deps.store, close: started.close };
+/** The real API for one test file; filled in once `beforeAll` has run. */
+export interface ApiFixture extends RunningApi {
+  /** The queue prefix, the test's own. */
+  prefix: string;
+  /** `RESEARCH_API_URL` and `RESEARCH_API_KEY` of this API: the environment {@link cli} runs under. */
+  env: Record<string, string>;
+  /** With {@link KEY}. */
+  client: ResearchClient;
+  /** A new API on the same port over the same keys, as `npm run up` restarting it would; `abrupt` cuts the sockets first. */
+  restart(options?: { abrupt?: boolean }): Promise<void>;
+}
+
+/**
+ * The API ({@link startApi}) for one test file under a prefix of its own (`testPrefix(name)`):
+ * started in `beforeAll`, closed and its keys deleted in `afterAll`.
+ */
+export function useApi(name: string): ApiFixture {
+  const prefix = testPrefix(name);
+  const api = { prefix } as ApiFixture;
+  const serve = (started: RunningApi) =>
+    Object.assign(api, started, {
+      env: { RESEARCH_API_URL: started.url, RESEARCH_API_KEY: KEY },
+      client: new ResearchClient({ baseUrl: started.url, apiKey: KEY }),
+    });
+  api.restart = async ({ abrupt = false } = {}) => {
+    await api.close({ abrupt });
+    serve(await startApi(prefix, api.port));
+  };
+  beforeAll(async () => {
+    serve(await startApi(prefix));
+  });
+  afterAll(async () => {
+    await api.close?.();
+    await cleanPrefix(prefix);
+  });
+  return api;
+}
+
+/** A temporary directory for one test file, made now and removed with everything in it in `afterAll`. */
+export function useTempDir(name: string): string {
+  const dir = mkdtempSync(join(tmpdir(), name));
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+  return dir;
 }
 
 const now = () => new Date().toISOString();

@@ -29,6 +29,15 @@ async function run(env: NodeJS.ProcessEnv): Promise<{ code: number | null; stder
   return { code, stderr };
 }
 
+/** `node dist/main.js` under `env`, running: what it wrote so far (stdout and stderr, in order), and its exit. */
+function start(env: NodeJS.ProcessEnv) {
+  const child = spawn(process.execPath, [mainJs], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  return { child, output: () => output, exited: once(child, 'exit') as Promise<[number | null]> };
+}
+
 beforeAll(() => {
   // Test what `npm start` runs: compile first (incremental, so cheap when dist is current).
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
@@ -61,25 +70,20 @@ describe('dist/main.js', () => {
 
   it('runs read-only on loopback when told to, and stops on SIGTERM', async () => {
     const port = await freePort();
-    const child = spawn(process.execPath, [mainJs], {
-      env: baseEnv({ DASHBOARD_READONLY_LOOPBACK: 'true', DASHBOARD_PORT: String(port) }),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    const exited = once(child, 'exit') as Promise<[number | null]>;
+    const { child, output, exited } = start(
+      baseEnv({ DASHBOARD_READONLY_LOOPBACK: 'true', DASHBOARD_PORT: String(port) }),
+    );
     try {
-      const body = await eventually(`the dashboard on port ${port} (output so far: ${output})`, async () => {
+      const body = await eventually(`the dashboard on port ${port} (output so far: ${output()})`, async () => {
         const res = await fetch(`http://127.0.0.1:${port}/api/queues`).catch(() => undefined);
         return res?.status === 200
           ? ((await res.json()) as { queues: { name: string; readOnlyMode: boolean }[] })
           : undefined;
       });
       expect(body.queues.find((q) => q.name === 'agent')?.readOnlyMode).toBe(true);
-      expect(output).toContain('read-only, loopback only');
+      expect(output()).toContain('read-only, loopback only');
       // Bound to loopback only (the address it logs is the one it passed to listen()).
-      expect(output).toContain('"host":"127.0.0.1"');
+      expect(output()).toContain('"host":"127.0.0.1"');
     } finally {
       child.kill('SIGTERM');
     }
@@ -93,18 +97,12 @@ describe('dist/main.js', () => {
     await once(holder, 'listening');
     const { port } = holder.address() as { port: number };
     try {
-      const child = spawn(process.execPath, [mainJs], {
-        env: baseEnv({ DASHBOARD_READONLY_LOOPBACK: 'true', DASHBOARD_PORT: String(port) }),
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let output = '';
-      child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-      const [code] = (await once(child, 'exit')) as [number | null];
+      const { output, exited } = start(baseEnv({ DASHBOARD_READONLY_LOOPBACK: 'true', DASHBOARD_PORT: String(port) }));
+      const [code] = await exited;
       expect(code).toBe(1);
-      expect(output).toContain(`port ${port} (127.0.0.1:${port}) is already in use`);
-      expect(output).toContain('DASHBOARD_PORT');
-      expect(output).not.toContain('dashboard on http');
+      expect(output()).toContain(`port ${port} (127.0.0.1:${port}) is already in use`);
+      expect(output()).toContain('DASHBOARD_PORT');
+      expect(output()).not.toContain('dashboard on http');
     } finally {
       holder.close();
     }

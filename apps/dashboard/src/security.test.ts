@@ -1,38 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
-import { AGENT_QUEUE, TaskStore, WorkerRegistry, createRedis, waitForRedis, type Redis } from '@research/queue';
-import { createDashboard, type Dashboard } from './server.js';
-import { basicHeader, deletePrefix, listen } from '@research/testing';
+import { AGENT_QUEUE, TaskStore, WorkerRegistry } from '@research/queue';
+import { useDashboard } from '../test/dashboard.js';
+import { basicHeader } from '@research/testing';
 
-const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = `{dash-sec-${randomUUID().slice(0, 8)}}`;
 const login = { user: 'ops', password: `pw-${randomUUID()}` };
 const good = basicHeader(login.user, login.password);
 
-let redis: Redis;
-let dashboard: Dashboard;
-let base: string;
-let port: number;
-let stop: () => Promise<void>;
-
-beforeAll(async () => {
-  redis = createRedis(redisUrl, 'worker');
-  await waitForRedis(redis, redisUrl);
-  dashboard = createDashboard({ connection: redis, prefix, login, workerStaleMs: 15_000, loginFailuresPerMin: 20 });
-  ({ url: base, close: stop } = await listen(dashboard.app));
-  port = Number(new URL(base).port);
-});
-
-afterAll(async () => {
-  await stop?.();
-  await dashboard?.close();
-  if (redis) {
-    await deletePrefix(redis, prefix);
-    await redis.quit();
-  }
-});
+const board = useDashboard(prefix, { login, workerStaleMs: 15_000, loginFailuresPerMin: 20 });
 
 /** GET from a chosen loopback source address. */
 function getFrom(
@@ -42,7 +20,7 @@ function getFrom(
 ): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     http
-      .get({ host: '127.0.0.1', port, path, localAddress, agent: false, headers }, (res) => {
+      .get({ host: '127.0.0.1', port: board.port, path, localAddress, agent: false, headers }, (res) => {
         res.resume();
         resolve({ status: res.statusCode ?? 0, headers: res.headers });
       })
@@ -72,7 +50,7 @@ describe('security headers', () => {
     '%s forbids framing and sniffing, with a CSP',
     async (path) => {
       for (const headers of [good, {}]) {
-        const res = await fetch(`${base}${path}`, { headers });
+        const res = await fetch(`${board.base}${path}`, { headers });
         expect(res.headers.get('x-content-type-options')).toBe('nosniff');
         expect(res.headers.get('x-frame-options')).toBe('DENY');
         const csp = res.headers.get('content-security-policy') ?? '';
@@ -86,8 +64,8 @@ describe('security headers', () => {
 
 describe('tenants', () => {
   it("names each task job with its task's tenant, on the board and the workers page", async () => {
-    const store = new TaskStore(redis, prefix);
-    const agent = new Queue(AGENT_QUEUE, { connection: redis, prefix });
+    const store = new TaskStore(board.redis, prefix);
+    const agent = new Queue(AGENT_QUEUE, { connection: board.redis, prefix });
     const id = `tenant-${randomUUID().slice(0, 8)}`;
     const workerId = `w-${randomUUID().slice(0, 6)}`;
     try {
@@ -105,29 +83,29 @@ describe('tenants', () => {
         { jobId: id },
       );
 
-      const list = await fetch(`${base}/api/queues?activeQueue=${AGENT_QUEUE}&status=waiting`, { headers: good });
+      const list = await fetch(`${board.base}/api/queues?activeQueue=${AGENT_QUEUE}&status=waiting`, { headers: good });
       const body = (await list.json()) as { queues: { name: string; jobs: { id: string; name: string }[] }[] };
       const job = body.queues.find((q) => q.name === AGENT_QUEUE)?.jobs.find((j) => j.id === id);
       expect(job?.name).toBe('acme · research: Research tenants');
-      const one = (await (await fetch(`${base}/api/queues/${AGENT_QUEUE}/${id}`, { headers: good })).json()) as {
+      const one = (await (await fetch(`${board.base}/api/queues/${AGENT_QUEUE}/${id}`, { headers: good })).json()) as {
         job: { name: string; data: Record<string, unknown> };
       };
       expect(one.job.name).toBe('acme · research: Research tenants');
       // The job's data is shown as stored.
       expect(one.job.data).not.toHaveProperty('tenant');
 
-      await new WorkerRegistry(redis, prefix).beat(
+      await new WorkerRegistry(board.redis, prefix).beat(
         { id: workerId, host: 'h', pid: 1, startedAt: createdAt, running: [id] },
         30_000,
       );
-      const page = await (await fetch(`${base}/workers`, { headers: good })).text();
+      const page = await (await fetch(`${board.base}/workers`, { headers: good })).text();
       expect(page).toContain(`${id}</a> <span class="tenant">acme</span>`);
-      const json = (await (await fetch(`${base}/workers.json`, { headers: good })).json()) as {
+      const json = (await (await fetch(`${board.base}/workers.json`, { headers: good })).json()) as {
         tenants: Record<string, string>;
       };
       expect(json.tenants).toEqual({ [id]: 'acme' });
     } finally {
-      await new WorkerRegistry(redis, prefix).remove(workerId);
+      await new WorkerRegistry(board.redis, prefix).remove(workerId);
       await agent.obliterate({ force: true });
       await agent.close();
     }

@@ -1,51 +1,24 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
-import {
-  AGENT_QUEUE,
-  WEBHOOK_QUEUE,
-  WorkerRegistry,
-  createRedis,
-  stepQueueName,
-  waitForRedis,
-  type Redis,
-} from '@research/queue';
-import { createDashboard, type Dashboard } from './server.js';
-import { REDIS_URL, basicHeader, deletePrefix, eventually, listen, testPrefix } from '@research/testing';
+import { AGENT_QUEUE, WEBHOOK_QUEUE, WorkerRegistry, createRedis, stepQueueName } from '@research/queue';
+import { createDashboard } from './server.js';
+import { useDashboard } from '../test/dashboard.js';
+import { basicHeader, eventually, listen, testPrefix } from '@research/testing';
 
-const redisUrl = REDIS_URL;
 const prefix = testPrefix('dash-test');
 const login = { user: 'ops', password: 'correct horse battery staple' };
 const good = basicHeader(login.user, login.password);
 
-let redis: Redis;
-let dashboard: Dashboard;
-let base: string;
-let stop: () => Promise<void>;
-const registry = () => new WorkerRegistry(redis, prefix);
+const board = useDashboard(prefix, { login, workerStaleMs: 15_000, refreshIntervalMs: 250 });
+const registry = () => new WorkerRegistry(board.redis, prefix);
 
 async function queueNames(): Promise<string[]> {
-  const res = await fetch(`${base}/api/queues`, { headers: good });
+  const res = await fetch(`${board.base}/api/queues`, { headers: good });
   expect(res.status).toBe(200);
   const body = (await res.json()) as { queues: { name: string }[] };
   return body.queues.map((q) => q.name);
 }
-
-beforeAll(async () => {
-  redis = createRedis(redisUrl, 'worker');
-  await waitForRedis(redis, redisUrl);
-  dashboard = createDashboard({ connection: redis, prefix, login, workerStaleMs: 15_000, refreshIntervalMs: 250 });
-  ({ url: base, close: stop } = await listen(dashboard.app));
-});
-
-afterAll(async () => {
-  await stop?.();
-  await dashboard?.close();
-  if (redis) {
-    await deletePrefix(redis, prefix);
-    await redis.quit();
-  }
-});
 
 describe('login', () => {
   const paths = [
@@ -59,7 +32,7 @@ describe('login', () => {
   ];
 
   it.each(paths)('answers 401 with a basic-auth challenge without a login: %s', async (path) => {
-    const res = await fetch(`${base}${path}`);
+    const res = await fetch(`${board.base}${path}`);
     expect(res.status).toBe(401);
     expect(res.headers.get('www-authenticate')).toMatch(/^Basic realm="/);
     expect(await res.text()).not.toContain('agent');
@@ -73,21 +46,21 @@ describe('login', () => {
       { authorization: 'Basic not-base64!' },
       { authorization: `Bearer ${login.password}` },
     ]) {
-      const res = await fetch(`${base}${path}`, { headers });
+      const res = await fetch(`${board.base}${path}`, { headers });
       expect(res.status).toBe(401);
     }
   });
 
   it('serves the board, its API, its assets and the workers page with the login', async () => {
-    const page = await fetch(`${base}/`, { headers: good });
+    const page = await fetch(`${board.base}/`, { headers: good });
     expect(page.status).toBe(200);
     const html = await page.text();
     expect(html).toContain('Research jobs');
     // The menu links to our workers page.
     expect(html).toContain('"miscLinks":[{"text":"Workers","url":"workers"}]');
-    expect((await fetch(`${base}/static/images/logo.svg`, { headers: good })).status).toBe(200);
+    expect((await fetch(`${board.base}/static/images/logo.svg`, { headers: good })).status).toBe(200);
     expect(await queueNames()).toContain(AGENT_QUEUE);
-    const workers = await fetch(`${base}/workers`, { headers: good });
+    const workers = await fetch(`${board.base}/workers`, { headers: good });
     expect(workers.status).toBe(200);
     expect(await workers.text()).toContain('<h1>Workers</h1>');
   });
@@ -104,7 +77,7 @@ describe('queues', () => {
       30_000,
     );
     // The worker's step queue exists in Redis once a step was added to it.
-    const queue = new Queue(queueName, { connection: redis, prefix });
+    const queue = new Queue(queueName, { connection: board.redis, prefix });
     await queue.add('step 0 · list-files · .', {
       taskId: 't',
       stepIndex: 0,
@@ -115,13 +88,13 @@ describe('queues', () => {
     await eventually(`${queueName} on the board`, async () =>
       (await queueNames()).includes(queueName) ? true : undefined,
     );
-    const res = await fetch(`${base}/api/queues?activeQueue=${encodeURIComponent(queueName)}&status=waiting`, {
+    const res = await fetch(`${board.base}/api/queues?activeQueue=${encodeURIComponent(queueName)}&status=waiting`, {
       headers: good,
     });
     const body = (await res.json()) as { queues: { name: string; jobs: { name: string }[] }[] };
     expect(body.queues.find((q) => q.name === queueName)?.jobs.map((j) => j.name)).toEqual(['step 0 · list-files · .']);
 
-    expect(await registry().reap(workerId, redis)).toBe(true);
+    expect(await registry().reap(workerId, board.redis)).toBe(true);
     await queue.close();
     await eventually(`${queueName} gone from the board`, async () =>
       (await queueNames()).includes(queueName) ? undefined : true,
@@ -130,7 +103,7 @@ describe('queues', () => {
   });
 
   it('shows job data redacted and long outputs truncated', async () => {
-    const agent = new Queue(AGENT_QUEUE, { connection: redis, prefix });
+    const agent = new Queue(AGENT_QUEUE, { connection: board.redis, prefix });
     try {
       const job = await agent.add(
         'research: market conditions',
@@ -144,7 +117,7 @@ describe('queues', () => {
         },
         { jobId: 'redact-1' },
       );
-      const res = await fetch(`${base}/api/queues/${AGENT_QUEUE}/${job.id}`, { headers: good });
+      const res = await fetch(`${board.base}/api/queues/${AGENT_QUEUE}/${job.id}`, { headers: good });
       expect(res.status).toBe(200);
       const text = await res.text();
       expect(text).not.toContain('sk-very-secret-key-123456');
@@ -160,7 +133,7 @@ describe('queues', () => {
 describe('webhook deliveries', () => {
   it('are a queue of their own, after the agent queue; a destination shows its origin only', async () => {
     expect((await queueNames()).slice(0, 2)).toEqual([AGENT_QUEUE, WEBHOOK_QUEUE]);
-    const hooks = new Queue(WEBHOOK_QUEUE, { connection: redis, prefix });
+    const hooks = new Queue(WEBHOOK_QUEUE, { connection: board.redis, prefix });
     try {
       // Only stored: the board reads it, nothing is sent.
       const job = await hooks.add(
@@ -176,13 +149,13 @@ describe('webhook deliveries', () => {
         { jobId: 'msg_board_1' },
       );
       await job.log('attempt 1: retrying HTTP 503, http_error in 12 ms');
-      const res = await fetch(`${base}/api/queues/${WEBHOOK_QUEUE}/${job.id}`, { headers: good });
+      const res = await fetch(`${board.base}/api/queues/${WEBHOOK_QUEUE}/${job.id}`, { headers: good });
       expect(res.status).toBe(200);
       const text = await res.text();
       expect(text).not.toContain('credential');
       const body = JSON.parse(text) as { job: { data: { url: string; taskId: string } } };
       expect(body.job.data).toMatchObject({ url: 'https://hooks.chat.test/…', taskId: 't-1' });
-      const logs = await fetch(`${base}/api/queues/${WEBHOOK_QUEUE}/${job.id}/logs`, { headers: good });
+      const logs = await fetch(`${board.base}/api/queues/${WEBHOOK_QUEUE}/${job.id}/logs`, { headers: good });
       expect(await logs.json()).toEqual(['attempt 1: retrying HTTP 503, http_error in 12 ms']);
     } finally {
       await hooks.obliterate({ force: true });
@@ -208,7 +181,7 @@ describe('workers page', () => {
       30_000,
     );
     try {
-      const html = await (await fetch(`${base}/workers`, { headers: good })).text();
+      const html = await (await fetch(`${board.base}/workers`, { headers: good })).text();
       expect(html).toContain(id);
       expect(html).toContain('research-sandbox-w1');
       expect(html).toContain('0123456789ab');
@@ -217,7 +190,7 @@ describe('workers page', () => {
       expect(html).not.toContain('<img src=x');
       expect(html).toContain('&#60;img src=x onerror=alert(1)&#62;');
 
-      const json = (await (await fetch(`${base}/workers.json`, { headers: good })).json()) as {
+      const json = (await (await fetch(`${board.base}/workers.json`, { headers: good })).json()) as {
         workers: { id: string; running: string[] }[];
       };
       expect(json.workers.find((w) => w.id === id)?.running).toEqual(['task-abc']);
@@ -229,11 +202,13 @@ describe('workers page', () => {
 
 describe('read-only on loopback', () => {
   it('refuses to build a dashboard with neither a login nor read-only mode', () => {
-    expect(() => createDashboard({ connection: redis, prefix, workerStaleMs: 1_000 })).toThrow(/login is required/);
+    expect(() => createDashboard({ connection: board.redis, prefix, workerStaleMs: 1_000 })).toThrow(
+      /login is required/,
+    );
   });
 
   it('serves without a login but hides every write action', async () => {
-    const ro = createDashboard({ connection: redis, prefix, readOnly: true, workerStaleMs: 1_000 });
+    const ro = createDashboard({ connection: board.redis, prefix, readOnly: true, workerStaleMs: 1_000 });
     const server = await listen(ro.app);
     try {
       const res = await fetch(`${server.url}/api/queues`);

@@ -2,6 +2,7 @@ import autocannon from 'autocannon';
 import type { Queue } from 'bullmq';
 import { JOBS, jobOptions, type TaskJobData } from '@research/queue';
 import { processCpuMs, redisCpuMs } from '../support/cpu.js';
+import { callFor } from '../support/callers.js';
 import { BenchSystem } from '../support/system.js';
 import { percentile, perSecond, round } from '../support/stats.js';
 
@@ -77,7 +78,7 @@ export async function benchApi({
       const health = await autocannon({ url: `${url}/healthz`, connections: concurrency, duration: durationS });
       healthRates.push(perSecond(health['2xx'], health.finish.getTime() - health.start.getTime()));
 
-      const bulk = await rawAddBulk(raw, concurrency, durationS * 1_000);
+      const bulk = await rawAdd(raw, concurrency, durationS * 1_000, BATCH);
       bulkRates.push(perSecond(bulk.added, bulk.elapsedMs));
       if (!batchMissing) {
         const batch = await postBatches(url, key, concurrency, durationS * 1_000);
@@ -148,25 +149,6 @@ function rawJob() {
   return { name: JOBS.task.name(data), data, opts: jobOptions('task', { jobId: data.taskId }) };
 }
 
-/** `concurrency` callers adding `BATCH` task jobs per `addBulk` back to back for `durationMs`. */
-async function rawAddBulk(
-  queue: Queue,
-  concurrency: number,
-  durationMs: number,
-): Promise<{ added: number; elapsedMs: number }> {
-  let added = 0;
-  const started = performance.now();
-  const until = started + durationMs;
-  const caller = async () => {
-    while (performance.now() < until) {
-      await queue.addBulk(Array.from({ length: BATCH }, rawJob));
-      added += BATCH;
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, caller));
-  return { added, elapsedMs: performance.now() - started };
-}
-
 /**
  * `concurrency` callers posting `BATCH` tasks per `POST /v1/jobs/batch` for `durationMs`; the
  * tasks accepted (items answered with an id). Undefined when the API has no such route (the
@@ -193,38 +175,37 @@ async function postBatches(
   await probe.arrayBuffer();
   let accepted = 0;
   let errors = 0;
-  const started = performance.now();
-  const until = started + durationMs;
-  const caller = async () => {
-    while (performance.now() < until) {
-      const res = await send();
-      const json = (await res.json().catch(() => ({}))) as Record<string, unknown>;
-      const items = Object.values(json).find(Array.isArray) as { id?: string }[] | undefined;
-      const ok = (items ?? []).filter((i) => typeof i?.id === 'string').length;
-      accepted += ok;
-      if (res.status >= 300 || ok < BATCH) errors++;
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, caller));
-  return { accepted, errors, elapsedMs: performance.now() - started };
+  const { elapsedMs } = await callFor(concurrency, durationMs, async () => {
+    const res = await send();
+    const json = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+    const items = Object.values(json).find(Array.isArray) as { id?: string }[] | undefined;
+    const ok = (items ?? []).filter((i) => typeof i?.id === 'string').length;
+    accepted += ok;
+    if (res.status >= 300 || ok < BATCH) errors++;
+  });
+  return { accepted, errors, elapsedMs };
 }
 
-/** `concurrency` callers adding task jobs back to back for `durationMs`. */
+/**
+ * `concurrency` callers adding task jobs back to back for `durationMs`: one `queue.add` a call,
+ * or with `batch`, that many jobs per `addBulk`.
+ */
 async function rawAdd(
   queue: Queue,
   concurrency: number,
   durationMs: number,
+  batch?: number,
 ): Promise<{ added: number; elapsedMs: number }> {
   let added = 0;
-  const started = performance.now();
-  const until = started + durationMs;
-  const caller = async () => {
-    while (performance.now() < until) {
+  const { elapsedMs } = await callFor(concurrency, durationMs, async () => {
+    if (batch === undefined) {
       const { name, data, opts } = rawJob();
       await queue.add(name, data, opts);
       added++;
+    } else {
+      await queue.addBulk(Array.from({ length: batch }, rawJob));
+      added += batch;
     }
-  };
-  await Promise.all(Array.from({ length: concurrency }, caller));
-  return { added, elapsedMs: performance.now() - started };
+  });
+  return { added, elapsedMs };
 }

@@ -7,6 +7,7 @@ import { MODEL_SERVER, STEP_MIX } from '../llm/script.js';
 import { containerCpuMs, engineCpuMs, processCpuMs, redisCpuMs } from '../support/cpu.js';
 import { collectGarbage, rssMb } from '../support/process.js';
 import { percentile, round, sleep } from '../support/stats.js';
+import { callEach } from '../support/callers.js';
 import { BenchSystem } from '../support/system.js';
 
 export type ToolFormat = 'xml' | 'native';
@@ -102,20 +103,15 @@ async function runFormat(format: ToolFormat, opts: LlmBenchOptions) {
     const submit = async (n: number): Promise<{ ids: string[]; sentAt: number[]; rejected: number }> => {
       const ids: string[] = [];
       const sentAt: number[] = [];
-      let next = 0;
       let rejected = 0;
-      const caller = async () => {
-        while (next < n) {
-          const i = next++;
-          sentAt[i] = Date.now();
-          try {
-            ids[i] = await system.submit({ prompt, maxSteps: K + 1 });
-          } catch {
-            rejected++;
-          }
+      await callEach(n, SUBMIT_CONCURRENCY, async (i) => {
+        sentAt[i] = Date.now();
+        try {
+          ids[i] = await system.submit({ prompt, maxSteps: K + 1 });
+        } catch {
+          rejected++;
         }
-      };
-      await Promise.all(Array.from({ length: Math.min(n, SUBMIT_CONCURRENCY) }, caller));
+      });
       return { ids, sentAt, rejected };
     };
     const finishedCount = async () => {

@@ -2,6 +2,7 @@ import { ApiError, ResearchClient } from '@research/client';
 import { until, type Spawned } from '@research/testing';
 import { collectGarbage, rssMb } from '../support/process.js';
 import { round, sleep } from '../support/stats.js';
+import { callEach } from '../support/callers.js';
 import { BenchSystem, replayPrompt } from '../support/system.js';
 
 export interface MemoryBenchOptions {
@@ -33,19 +34,14 @@ export async function benchMemory({
 
     const submit = async (n: number): Promise<{ lost: number; rejected: number }> => {
       const target = (await total(system)) + n;
-      let next = 0;
       let rejected = 0;
       const request = { prompt: replayPrompt(['true']), maxSteps: 2 };
-      const caller = async () => {
-        while (next < n) {
-          next++;
-          await client.submit(request).catch((err: unknown) => {
-            if (!(err instanceof ApiError)) throw err;
-            rejected++;
-          });
-        }
-      };
-      await Promise.all(Array.from({ length: submitConcurrency }, caller));
+      await callEach(n, submitConcurrency, async () => {
+        await client.submit(request).catch((err: unknown) => {
+          if (!(err instanceof ApiError)) throw err;
+          rejected++;
+        });
+      });
       await until(`${n} tasks to finish`, async () => (await total(system)) >= target - rejected, 600_000, 100).catch(
         () => undefined,
       );

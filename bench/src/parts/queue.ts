@@ -4,6 +4,7 @@ import { createRedis, type Redis } from '@research/queue';
 import { DockerSandbox } from '@research/sandbox';
 import { REDIS_URL } from '@research/testing';
 import { containerCpuMs, engineCpuMs, processCpuMs, redisCpuMs } from '../support/cpu.js';
+import { callEach } from '../support/callers.js';
 import { BenchSystem, replayTasks } from '../support/system.js';
 import { percentile, perSecond, round } from '../support/stats.js';
 
@@ -129,17 +130,12 @@ async function runCommands(
   n: number,
   concurrency: number,
 ): Promise<{ elapsedMs: number; failed: number }> {
-  let next = 0;
   let failed = 0;
   const started = performance.now();
-  const caller = async (c: number) => {
-    while (next < n) {
-      next++;
-      const outcome = await sandbox.run(`runner-${c}`, { action: 'execute-command', command: 'true' });
-      if (!outcome.ok || outcome.result.action !== 'execute-command' || outcome.result.exitCode !== 0) failed++;
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, (_, c) => caller(c)));
+  await callEach(n, concurrency, async (_, c) => {
+    const outcome = await sandbox.run(`runner-${c}`, { action: 'execute-command', command: 'true' });
+    if (!outcome.ok || outcome.result.action !== 'execute-command' || outcome.result.exitCode !== 0) failed++;
+  });
   return { elapsedMs: performance.now() - started, failed };
 }
 

@@ -3,27 +3,14 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanPrefix, testPrefix } from '@research/testing';
-import { KEY, OTHER_KEY, playFinish, playStep, startApi, type RunningApi } from '../test/api.js';
+import { describe, expect, it } from 'vitest';
+import { OTHER_KEY, playFinish, playStep, useApi } from '../test/api.js';
 import { ConflictError, InvalidRequestError, NotFoundError, ResearchClient, type ArchiveDownload } from './index.js';
 
-const prefix = testPrefix('clientops');
-let api: RunningApi;
-let client: ResearchClient;
-
-beforeAll(async () => {
-  api = await startApi(prefix);
-  client = new ResearchClient({ baseUrl: api.url, apiKey: KEY });
-});
-
-afterAll(async () => {
-  await api?.close();
-  await cleanPrefix(prefix);
-});
+const api = useApi('clientops');
 
 async function finished(prompt: string, tags: string[] = []): Promise<string> {
-  const { id } = await client.submit({ prompt, tags });
+  const { id } = await api.client.submit({ prompt, tags });
   await api.store.lifecycle.start(id, { workerId: 'worker-client' });
   await playStep(api.store, id, 0, 'python3 analysis.py');
   await playFinish(api.store, id);
@@ -50,29 +37,29 @@ describe('ResearchClient: listing, batches, archives, deletion, usage', () => {
   it('lists by tag and status, newest first, page by page', async () => {
     const tag = `run-${Date.now()}`;
     const ids: string[] = [];
-    for (let i = 0; i < 3; i++) ids.push((await client.submit({ prompt: `listed ${i}`, tags: [tag] })).id);
-    await client.submit({ prompt: 'not tagged' });
-    await client.cancel(ids[1]!);
+    for (let i = 0; i < 3; i++) ids.push((await api.client.submit({ prompt: `listed ${i}`, tags: [tag] })).id);
+    await api.client.submit({ prompt: 'not tagged' });
+    await api.client.cancel(ids[1]!);
 
-    const first = await client.list({ tag, limit: 2 });
+    const first = await api.client.list({ tag, limit: 2 });
     expect(first.items.map((t) => t.id)).toEqual([ids[2], ids[1]]);
     expect(first.items[0]).toMatchObject({ status: 'queued', tags: [tag], promptPreview: 'listed 2', tenant: 'acme' });
     expect(first.nextCursor).not.toBeNull();
-    const second = await client.list({ tag, limit: 2, cursor: first.nextCursor! });
+    const second = await api.client.list({ tag, limit: 2, cursor: first.nextCursor! });
     expect(second).toEqual({ items: [expect.objectContaining({ id: ids[0] })], nextCursor: null });
 
     const all: string[] = [];
-    for await (const item of client.listAll({ tag, limit: 1 })) all.push(item.id);
+    for await (const item of api.client.listAll({ tag, limit: 1 })) all.push(item.id);
     expect(all).toEqual([ids[2], ids[1], ids[0]]);
-    expect((await client.list({ tag, status: 'cancelled' })).items.map((t) => t.id)).toEqual([ids[1]]);
+    expect((await api.client.list({ tag, status: 'cancelled' })).items.map((t) => t.id)).toEqual([ids[1]]);
 
     const beta = new ResearchClient({ baseUrl: api.url, apiKey: OTHER_KEY });
     expect((await beta.list({ tag })).items).toEqual([]);
-    await expect(client.list({ limit: 101 })).rejects.toBeInstanceOf(InvalidRequestError);
+    await expect(api.client.list({ limit: 101 })).rejects.toBeInstanceOf(InvalidRequestError);
   });
 
   it('submits a batch: one result per item in order, an invalid item refused alone', async () => {
-    const result = await client.batch([
+    const result = await api.client.batch([
       { prompt: 'batch one', idempotencyKey: 'client-batch-1' },
       { prompt: '' },
       { prompt: 'batch three', tags: ['batched'] },
@@ -83,31 +70,31 @@ describe('ResearchClient: listing, batches, archives, deletion, usage', () => {
     expect(one).toHaveProperty('id');
     expect(two).toMatchObject({ error: { code: 'invalid_request' } });
     expect(three).toHaveProperty('id');
-    expect(await client.get((three as { id: string }).id)).toMatchObject({ prompt: 'batch three' });
+    expect(await api.client.get((three as { id: string }).id)).toMatchObject({ prompt: 'batch three' });
     // The item's own idempotency key: resending the batch names the same task.
-    const again = await client.batch([{ prompt: 'batch one', idempotencyKey: 'client-batch-1' }]);
+    const again = await api.client.batch([{ prompt: 'batch one', idempotencyKey: 'client-batch-1' }]);
     expect(again.results[0]).toEqual({ id: (one as { id: string }).id });
   });
 
   it('downloads the archive of the kept files', async () => {
     const id = await finished('archive me');
-    const archive = await client.archive(id);
+    const archive = await api.client.archive(id);
     expect(archive).toMatchObject({ filename: `research-${id}.tar.gz`, files: 1, omittedFiles: 0 });
     expect(await entries(archive)).toEqual(new Map([[`research-${id}/report.md`, '# Report\n\nMarkets are up.\n']]));
-    await expect(client.archive('no-such-task')).rejects.toBeInstanceOf(NotFoundError);
+    await expect(api.client.archive('no-such-task')).rejects.toBeInstanceOf(NotFoundError);
   });
 
   it('deletes a final task, which then answers 404 everywhere; a running one is a 409 naming cancel', async () => {
     const id = await finished('delete me');
-    await client.delete(id);
+    await api.client.delete(id);
     const attempts = await Promise.allSettled([
-      client.get(id),
-      client.files(id),
-      client.file(id, 'report.md'),
-      client.archive(id),
-      client.delete(id),
+      api.client.get(id),
+      api.client.files(id),
+      api.client.file(id, 'report.md'),
+      api.client.archive(id),
+      api.client.delete(id),
       (async () => {
-        for await (const _ of client.events(id)) {
+        for await (const _ of api.client.events(id)) {
           // nothing may arrive
         }
       })(),
@@ -117,28 +104,28 @@ describe('ResearchClient: listing, batches, archives, deletion, usage', () => {
       expect((attempt as PromiseRejectedResult).reason).toBeInstanceOf(NotFoundError);
     }
 
-    const { id: running } = await client.submit({ prompt: 'still running' });
+    const { id: running } = await api.client.submit({ prompt: 'still running' });
     await api.store.lifecycle.start(running, { workerId: 'worker-client' });
-    const refused = await client.delete(running).catch((e: unknown) => e);
+    const refused = await api.client.delete(running).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(ConflictError);
     expect((refused as ConflictError).message).toContain('cancel');
-    expect((await client.get(running)).status).toBe('running');
+    expect((await api.client.get(running)).status).toBe('running');
   });
 
   it("reads a task's webhook deliveries (none without a webhook), and 404 for an unknown task", async () => {
-    const { id } = await client.submit({ prompt: 'no webhook' });
-    expect(await client.webhooks(id)).toEqual({ deliveries: [] });
-    await expect(client.webhooks('00000000-0000-4000-8000-000000000000')).rejects.toBeInstanceOf(NotFoundError);
+    const { id } = await api.client.submit({ prompt: 'no webhook' });
+    expect(await api.client.webhooks(id)).toEqual({ deliveries: [] });
+    await expect(api.client.webhooks('00000000-0000-4000-8000-000000000000')).rejects.toBeInstanceOf(NotFoundError);
   });
 
   it("reads the tenant's usage over a range of days", async () => {
     const today = new Date().toISOString().slice(0, 10);
-    const report = await client.usage({ from: today, to: today });
+    const report = await api.client.usage({ from: today, to: today });
     expect(report).toMatchObject({ tenant: 'acme', from: today, to: today });
     expect(report.days.map((d) => d.date)).toEqual([today]);
     expect(Object.keys(report.usage).sort()).toEqual(
       ['commandMs', 'completionTokens', 'fetchedBytes', 'modelCalls', 'promptTokens', 'steps'].sort(),
     );
-    await expect(client.usage({ from: today, to: '2000-01-01' })).rejects.toBeInstanceOf(InvalidRequestError);
+    await expect(api.client.usage({ from: today, to: '2000-01-01' })).rejects.toBeInstanceOf(InvalidRequestError);
   });
 });

@@ -1,29 +1,43 @@
-import { waitForRedis, type TaskStore } from '@research/queue';
-import { playStep as play, startInProcessApi, type PlayStepOptions } from '@research/testing';
+import { afterAll, beforeAll } from 'vitest';
+import type { TaskStore } from '@research/queue';
+import {
+  cleanPrefix,
+  playStep as play,
+  startBuiltApi,
+  testPrefix,
+  type PlayStepOptions,
+  type RunningApi,
+} from '@research/testing';
+import { ResearchClient } from '../src/index.js';
 // apps/api has no `exports` map; its built entry is the stable way in.
 import { createApi } from '@research/api/dist/index.js';
 
 export const KEY = 'client-test-key-0123456789';
 export const OTHER_KEY = 'other-tenant-key-0123456789';
 
-export interface RunningApi {
-  url: string;
-  port: number;
-  store: TaskStore;
-  close(options?: { abrupt?: boolean }): Promise<void>;
+/** The real API for one test file and a client of tenant `acme`; filled in once `beforeAll` has run. */
+export interface ApiFixture extends RunningApi {
+  /** With {@link KEY}: tenant `acme`. */
+  client: ResearchClient;
 }
 
-/** The real API (`createApi`) over real Redis on loopback: tenant `acme` with {@link KEY}, `beta` with {@link OTHER_KEY}. */
-export async function startApi(prefix: string, port = 0, env: Record<string, string> = {}): Promise<RunningApi> {
-  const started = await startInProcessApi(
-    async (apiEnv) => {
-      const api = createApi(apiEnv);
-      await waitForRedis(api.deps.redis, apiEnv.REDIS_URL, 3_000);
-      return api;
-    },
-    { prefix, apiKeys: [`acme:${KEY}`, `beta:${OTHER_KEY}`], port, env },
-  );
-  return { url: started.url, port: started.port, store: started.api.deps.store, close: started.close };
+/**
+ * The real API (`createApi`) over real Redis on loopback for one test file, under a prefix of its
+ * own (`testPrefix(name)`): tenant `acme` with {@link KEY}, `beta` with {@link OTHER_KEY}. Started
+ * in `beforeAll`; closed and its keys deleted in `afterAll`.
+ */
+export function useApi(name: string): ApiFixture {
+  const api = {} as ApiFixture;
+  const prefix = testPrefix(name);
+  beforeAll(async () => {
+    const started = await startBuiltApi(createApi, { prefix, apiKeys: [`acme:${KEY}`, `beta:${OTHER_KEY}`] });
+    Object.assign(api, started, { client: new ResearchClient({ baseUrl: started.url, apiKey: KEY }) });
+  });
+  afterAll(async () => {
+    await api.close?.();
+    await cleanPrefix(prefix);
+  });
+  return api;
 }
 
 const now = () => new Date().toISOString();

@@ -1,5 +1,6 @@
 import type { RequestListener } from 'node:http';
 import { loadConfig, type Env } from '@research/config';
+import { type Redis, type TaskStore, waitForRedis } from '@research/queue';
 import { listen } from './http.js';
 import { REDIS_URL } from './services.js';
 
@@ -66,4 +67,34 @@ export async function startInProcessApi<T extends AppUnderTest>(
       await listening.close();
     },
   };
+}
+
+/** What the API's own `createApi` builds, as far as a test of its clients needs it. */
+export interface BuiltApi extends AppUnderTest {
+  deps: { redis: Redis; store: TaskStore };
+}
+
+/** An API started by {@link startBuiltApi}: where it listens, the store behind it (to play the worker), and its close. */
+export interface RunningApi {
+  url: string;
+  port: number;
+  store: TaskStore;
+  /** Graceful: ends SSE streams cleanly, as a restarting API does. `abrupt` cuts the sockets first. */
+  close(options?: { abrupt?: boolean }): Promise<void>;
+}
+
+/**
+ * The API as its `main` builds it (`createApi`, passed in so the kit depends on no app), once
+ * its Redis answers: for the tests of the API's clients (the CLI, the client package).
+ */
+export async function startBuiltApi(
+  createApi: (env: Env) => BuiltApi,
+  options: InProcessApiOptions,
+): Promise<RunningApi> {
+  const started = await startInProcessApi(async (env) => {
+    const api = createApi(env);
+    await waitForRedis(api.deps.redis, env.REDIS_URL, 3_000);
+    return api;
+  }, options);
+  return { url: started.url, port: started.port, store: started.api.deps.store, close: started.close };
 }

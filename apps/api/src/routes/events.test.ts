@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { TaskEvent, type TaskAccepted } from '@research/contracts';
-import { call, sse } from '@research/testing';
+import { call, sse, type SseClient } from '@research/testing';
 import { AUTH, useApi } from '../../test/api.js';
 
 const api = useApi();
@@ -36,6 +36,12 @@ const label = (data: string | undefined) => {
   return e.type === 'status' ? `status:${e.status}` : e.type;
 };
 
+/** The label of every message of a stream, once it has closed. */
+async function labelsAtEnd(client: SseClient): Promise<string[]> {
+  await client.ended;
+  return client.messages.map((m) => label(m.data));
+}
+
 describe('GET /v1/jobs/:id/events', () => {
   it('replays a finished task in order with ids and types, then closes', async () => {
     const id = await submit();
@@ -43,8 +49,7 @@ describe('GET /v1/jobs/:id/events', () => {
     const client = await sse(api.port, `/v1/jobs/${id}/events`, AUTH);
     expect(client.status).toBe(200);
     expect(client.headers['content-type']).toMatch(/^text\/event-stream/);
-    await client.ended;
-    expect(client.messages.map((m) => label(m.data))).toEqual([
+    expect(await labelsAtEnd(client)).toEqual([
       'status:queued',
       'status:running',
       'progress',
@@ -67,8 +72,7 @@ describe('GET /v1/jobs/:id/events', () => {
     expect(label(client.messages[1]?.data)).toBe('status:running');
     await api.store.events.append(id, { type: 'assistant_message', at: now(), text: 'thinking' });
     await api.store.lifecycle.transition(id, 'failed', { error: { code: 'llm_error', message: 'down' } });
-    await client.ended;
-    expect(client.messages.map((m) => label(m.data))).toEqual([
+    expect(await labelsAtEnd(client)).toEqual([
       'status:queued',
       'status:running',
       'assistant_message',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { runCommand, useImage, useSandbox } from './test-helpers.js';
+import { rootExec, runCommand, useImage, useSandbox } from './test-helpers.js';
 
 describe('runner specifics', () => {
   const env = useSandbox({}, { mode: 'runner' });
@@ -23,6 +23,23 @@ describe('runner specifics', () => {
       'echo "[$LEAK][$OLDPWD]"; pwd; declare -F leakfn; set | grep -c "__resea""rch" || true; printf "%s|" "$BASH_EXECUTION_STRING"';
     const r = await runCommand(sb, task, command);
     expect(r.stdout).toBe(`[][]\n/workspace/${task}\n0\n${command}|`);
+  });
+
+  it('runs every command at nice 19, from a warm shell or a cold one, and keeps the runner at 0', async () => {
+    const niceOf = "cut -d' ' -f19 /proc/$$/stat";
+    const nices: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      nices.push((await runCommand(sb, `${task}-nice`, niceOf)).stdout.trim());
+      // Every other command after a pause: the keeper has a warm shell ready for the next one.
+      if (i % 2 === 1) await new Promise((r) => setTimeout(r, 150));
+    }
+    expect(nices).toEqual(['19', '19', '19', '19', '19', '19']);
+    // The pattern is split so that this script's own command line does not match it.
+    const runner = await rootExec(
+      env.workerId,
+      `for d in /proc/[0-9]*; do case "$(tr '\\0' ' ' < $d/cmdline 2>/dev/null)" in *"/opt/resear""ch/runner "*) cut -d' ' -f19 < $d/stat;; esac; done`,
+    );
+    expect(runner.trim().split('\n')).toEqual(['0']);
   });
 
   it('runs bash, with its features', async () => {

@@ -2,7 +2,7 @@ import { DEFAULT_TENANT } from '@research/config';
 import { FINAL_STATUSES, type TaskStatus } from '@research/contracts';
 import type { Redis } from '../connection.js';
 import { idempotencyKey } from './idempotency.js';
-import { WORDS_LUA } from './lua.js';
+import { LuaScript, WORDS_LUA } from './lua.js';
 import { INDEX_LUA, type TaskIndex } from './task-index.js';
 import type { TaskKeys } from './task-keys.js';
 
@@ -16,7 +16,9 @@ export type Deletion =
  * index base, idempotency key prefix, the task id, the default tenant. A task that is not final
  * is left alone; the check and the deletion are one script, so it cannot start meanwhile.
  */
-const DELETE = `${INDEX_LUA}${WORDS_LUA}
+const DELETE = new LuaScript<[number, string, string]>(
+  'researchDeleteTask',
+  `${INDEX_LUA}${WORDS_LUA}
 local h = redis.call('HMGET', KEYS[1], 'status', 'tenant', 'pos', 'tags', 'idem', 'workerId')
 local status = h[1]
 if not status then return {0, ''} end
@@ -28,7 +30,8 @@ if h[5] then
   if named and string.sub(named, 1, #ARGV[4] + 1) == ARGV[4] .. '|' then redis.call('DEL', key) end
 end
 redis.call('DEL', unpack(KEYS))
-return {1, status, h[6] or ''}`;
+return {1, status, h[6] or ''}`,
+);
 
 /**
  * Deleting a finished task: its record, steps, outcomes, events, kept files, usage marks, index
@@ -44,16 +47,13 @@ export class TaskDeletion {
 
   async remove(id: string): Promise<Deletion> {
     const keys = this.keys.all(id);
-    const [done, status, workerId] = (await this.redis.eval(
-      DELETE,
-      keys.length,
-      ...keys,
+    const [done, status, workerId] = await DELETE.run(this.redis, keys, [
       FINAL_STATUSES.join(' '),
       this.index.base,
       idempotencyKey(this.keys.prefix, ''),
       id,
       DEFAULT_TENANT,
-    )) as [number, string, string];
+    ]);
     if (done !== 1) return { deleted: false, status: status === '' ? undefined : (status as TaskStatus) };
     return workerId
       ? { deleted: true, status: status as TaskStatus, workerId }

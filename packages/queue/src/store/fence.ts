@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import type { Redis } from '../connection.js';
+import { LuaScript } from './lua.js';
 
 /**
  * Who may write a task's checkpoint and dispatch its steps: the holder of the task job's lock.
@@ -14,12 +14,17 @@ export interface TaskFence {
   token: string;
 }
 
-/** KEYS: the lock, the hash. ARGV: token, field, value, ttl in seconds ('' for none). */
-const FENCED_HSET = `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+/**
+ * KEYS: the lock, the hash. ARGV: token, field, value, ttl in seconds ('' for none). The checkpoint
+ * goes through here after every turn and step: as a LuaScript it is sent by its SHA, not its text.
+ */
+const FENCED_HSET = new LuaScript<number>(
+  'researchFencedHset',
+  `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 if ARGV[4] ~= '' then redis.call('EXPIRE', KEYS[2], ARGV[4]) end
-return 1`;
-const FENCED_HSET_SHA = createHash('sha1').update(FENCED_HSET).digest('hex');
+return 1`,
+);
 
 /** Sets one field of a hash only while `fence` holds the lock; false (nothing written) when it does not. */
 export async function fencedHset(
@@ -30,20 +35,6 @@ export async function fencedHset(
   value: string,
   ttlSeconds?: number,
 ): Promise<boolean> {
-  const args = [
-    2,
-    fence.lockKey,
-    key,
-    fence.token,
-    field,
-    value,
-    ttlSeconds === undefined ? '' : String(ttlSeconds),
-  ] as const;
-  // By its SHA: the checkpoint goes through here after every turn and step, and EVAL sent the
-  // script's text with each one. A Redis that has not seen it yet (or was restarted) gets it once.
-  const done = await redis.evalsha(FENCED_HSET_SHA, ...args).catch((err: unknown) => {
-    if (err instanceof Error && err.message.startsWith('NOSCRIPT')) return redis.eval(FENCED_HSET, ...args);
-    throw err;
-  });
-  return done === 1;
+  const ttl = ttlSeconds === undefined ? '' : String(ttlSeconds);
+  return (await FENCED_HSET.run(redis, [fence.lockKey, key], [fence.token, field, value, ttl])) === 1;
 }

@@ -11,7 +11,7 @@ import {
 import { DEFAULT_TENANT } from '@research/config';
 import type { Redis } from '../connection.js';
 import type { Idempotency } from './idempotency.js';
-import { WORDS_LUA } from './lua.js';
+import { LuaScript, WORDS_LUA } from './lua.js';
 import { statsKey, tenantStatsKey } from './stats.js';
 import { INDEX_LUA, indexPosition, promptPreview, type TaskIndex } from './task-index.js';
 import type { TaskWebhooks } from './webhooks.js';
@@ -193,10 +193,7 @@ export class TaskLifecycle {
       this.keys.webhookOutbox(),
     ];
     for (const key of kept) if (!keys.includes(key)) keys.push(key);
-    const reply = (await this.redis.eval(
-      TRANSITION,
-      keys.length,
-      ...keys,
+    const [done, status, startedAt, webhook] = await TRANSITION.run(this.redis, keys, [
       to,
       at,
       JSON.stringify(event),
@@ -209,8 +206,7 @@ export class TaskLifecycle {
       DEFAULT_TENANT,
       id,
       ...fields,
-    )) as [number, string, string?, string?];
-    const [done, status, startedAt, webhook] = reply;
+    ]);
     if (done !== 1) return { ok: false, status: status === '' ? undefined : (status as TaskStatus) };
     // After the status is set; the script put the task in the webhook outbox, so a process killed
     // before this leaves it there for TaskWebhooks.recover.
@@ -249,7 +245,9 @@ export type Transition =
  * the record. The index moves in the same script, so a list never shows a status the record does
  * not have; a final status of a task with a webhook enters the outbox in it too.
  */
-const TRANSITION = `${INDEX_LUA}${WORDS_LUA}
+const TRANSITION = new LuaScript<[number, string, string?, string?]>(
+  'researchTransition',
+  `${INDEX_LUA}${WORDS_LUA}
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return {0, ''} end
 if not has_word(ARGV[6], current) then return {0, current} end
@@ -277,4 +275,5 @@ if ARGV[7] == '1' then
   end
   return {1, to, startedAt, webhook}
 end
-return {1, to, startedAt}`;
+return {1, to, startedAt}`,
+);

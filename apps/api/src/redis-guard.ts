@@ -1,4 +1,4 @@
-import { API_COMMAND_TIMEOUT_MS, failedForRedis, type Redis } from '@research/queue';
+import { API_COMMAND_TIMEOUT_MS, connectionUsable, failedForRedis, type Redis } from '@research/queue';
 import { RedisUnavailableError } from './errors.js';
 
 /**
@@ -8,7 +8,7 @@ import { RedisUnavailableError } from './errors.js';
  * `redis_unavailable`. Other errors pass through.
  */
 export async function guard<T>(redis: Redis, work: () => Promise<T>, timeoutMs?: number): Promise<T> {
-  if (redis.status !== 'ready') throw new RedisUnavailableError();
+  if (!connectionUsable(redis)) throw new RedisUnavailableError();
   let timer: NodeJS.Timeout | undefined;
   const started = performance.now();
   try {

@@ -1,5 +1,5 @@
 export { createRedis, duplicateRedis, isCluster, waitForRedis, API_COMMAND_TIMEOUT_MS } from './connection.js';
-export { isRedisUnavailable, failedForRedis } from './redis-unavailable.js';
+export { connectionUsable, failedForRedis, isRedisUnavailable } from './redis-unavailable.js';
 export type { ConnectionRole, CreateRedisOptions, Redis } from './connection.js';
 export {
   AGENT_QUEUE,

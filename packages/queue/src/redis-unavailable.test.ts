@@ -1,7 +1,7 @@
-import { ReplyError } from 'ioredis';
+import { type Redis as Standalone, ReplyError } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRedis, type Redis } from './connection.js';
-import { failedForRedis, isRedisUnavailable } from './redis-unavailable.js';
+import { connectionUsable, failedForRedis, isRedisUnavailable } from './redis-unavailable.js';
 
 const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 // Nothing listens on port 1 of loopback: every connection attempt is refused at once.
@@ -43,12 +43,25 @@ describe('isRedisUnavailable / failedForRedis', () => {
     expect(failedForRedis(err, redis, 0, 2_000)).toBe(true);
   });
 
+  it('a command refused after the socket ended but before ioredis saw the close is unavailable', async () => {
+    const redis = open(url, 'api');
+    if (redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));
+    // The socket goes away; ioredis handles its close only on a later turn of the event loop.
+    (redis as Standalone).stream.destroy();
+    const err = await failureOf(() => redis.get('k'));
+    expect(isRedisUnavailable(err)).toBe(false);
+    expect(redis.status).toBe('ready');
+    expect(connectionUsable(redis)).toBe(false);
+    expect(failedForRedis(err, redis, 0, 2_000)).toBe(true);
+  });
+
   it('a command error of a healthy server is not unavailability', async () => {
     const redis = open(url, 'api');
     if (redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));
     const err = await failureOf(() => redis.call('NO-SUCH-COMMAND'));
     expect(err).toBeInstanceOf(ReplyError);
     expect(isRedisUnavailable(err)).toBe(false);
+    expect(connectionUsable(redis)).toBe(true);
     expect(failedForRedis(err, redis, 1, 2_000)).toBe(false);
     // The same error once it took the whole command timeout counts as Redis's failure.
     expect(failedForRedis(err, redis, 2_000, 2_000)).toBe(true);

@@ -1,4 +1,4 @@
-import { ReplyError } from 'ioredis';
+import { Cluster, ReplyError } from 'ioredis';
 import type { Redis } from './connection.js';
 
 /**
@@ -34,15 +34,21 @@ export function isRedisUnavailable(err: unknown): boolean {
 }
 
 /**
+ * Whether the connection can take a command now: it is `ready` and its socket (each node's, in a
+ * Cluster) is still writable. Between a socket's end and ioredis's `close` handling the status
+ * still says `ready` while commands are refused with a plain Error.
+ */
+export function connectionUsable(redis: Redis): boolean {
+  if (redis.status !== 'ready') return false;
+  const sockets = redis instanceof Cluster ? redis.nodes() : [redis];
+  return sockets.every((node) => node.status === 'ready' && node.stream?.writable !== false);
+}
+
+/**
  * Whether a request that failed with `err` after `elapsedMs` failed because of Redis: an error
- * of Redis's kind, or any failure while the connection is not ready, or one that took the
+ * of Redis's kind, or any failure while the connection cannot take commands, or one that took the
  * connection's whole command timeout (ioredis rejects a timed-out command with a plain Error).
  */
-export function failedForRedis(
-  err: unknown,
-  redis: Pick<Redis, 'status'>,
-  elapsedMs: number,
-  commandTimeoutMs: number,
-): boolean {
-  return isRedisUnavailable(err) || redis.status !== 'ready' || elapsedMs >= commandTimeoutMs;
+export function failedForRedis(err: unknown, redis: Redis, elapsedMs: number, commandTimeoutMs: number): boolean {
+  return isRedisUnavailable(err) || !connectionUsable(redis) || elapsedMs >= commandTimeoutMs;
 }

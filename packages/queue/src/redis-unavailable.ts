@@ -1,4 +1,4 @@
-import { Cluster, ReplyError } from 'ioredis';
+import { Cluster, ReplyError, type Redis as Standalone } from 'ioredis';
 import type { Redis } from './connection.js';
 
 /**
@@ -34,14 +34,19 @@ export function isRedisUnavailable(err: unknown): boolean {
 }
 
 /**
- * Whether the connection can take a command now: it is `ready` and its socket (each node's, in a
- * Cluster) is still writable. Between a socket's end and ioredis's `close` handling the status
- * still says `ready` while commands are refused with a plain Error.
+ * Whether the connection can take a command now: it is `ready` and its socket is still
+ * writable. Between a socket's end and ioredis's `close` handling the status still says `ready`
+ * while commands are refused with a plain Error. In a Cluster, the nodes that are connected are
+ * checked (ioredis connects to the others when a command first needs them).
  */
 export function connectionUsable(redis: Redis): boolean {
   if (redis.status !== 'ready') return false;
-  const sockets = redis instanceof Cluster ? redis.nodes() : [redis];
-  return sockets.every((node) => node.status === 'ready' && node.stream?.writable !== false);
+  if (redis instanceof Cluster) return redis.nodes().every((node) => node.status !== 'ready' || socketWritable(node));
+  return socketWritable(redis);
+}
+
+function socketWritable(redis: Standalone): boolean {
+  return redis.stream?.writable !== false;
 }
 
 /**

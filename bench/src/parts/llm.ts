@@ -176,7 +176,8 @@ async function runFormat(format: ToolFormat, opts: LlmBenchOptions) {
     while ((await finishedCount()) < target) {
       for (const w of workers) w.assertAlive();
       if (Date.now() > deadline) throw new Error(`llm ${format}: tasks did not finish in time`);
-      const waiting = await system.agentQueue.getWaitingCount();
+      // Tasks submitted through the API wait as `prioritized` (every task has a priority).
+      const waiting = await system.agentQueue.getJobCountByTypes('wait', 'prioritized');
       if (waiting > 0 && Date.now() - startedAt > taskMs / 2) {
         for (const [i, w] of workers.entries()) rssUnderLoad[i]?.push(await rssMb(w));
         // Once, half-way: after a forced GC, what the tasks in flight really hold.

@@ -59,6 +59,43 @@ describe('runner specifics', () => {
   });
 });
 
+describe('warm shells under many active tasks', () => {
+  const env = useSandbox({}, { mode: 'runner' });
+  const sb = env.sandbox;
+  // The runner keeps shells ready for its 4 most recently active tasks (warmTasks).
+  const tasks = Array.from({ length: 6 }, (_, i) => `warm-${i}`);
+  /** Processes of each uid in the container, by a root scan of /proc. */
+  const processesOf = async (uids: string[]): Promise<number[]> => {
+    const out = await rootExec(
+      env.workerId,
+      "for d in /proc/[0-9]*; do awk '/^Uid:/{print $2}' $d/status 2>/dev/null; done",
+    );
+    const seen = out.trim().split('\n');
+    return uids.map((uid) => seen.filter((u) => u === uid).length);
+  };
+  const until = async (check: () => Promise<boolean>, what: string) => {
+    for (const end = Date.now() + 15_000; Date.now() < end; await new Promise((r) => setTimeout(r, 100)))
+      if (await check()) return;
+    throw new Error(`timed out waiting for ${what}`);
+  };
+
+  it('starts none ahead for tasks past the four it keeps shells for, and again once fewer are active', async () => {
+    const uids: string[] = [];
+    for (const t of tasks) uids.push((await runCommand(sb, t, 'id -u')).stdout.trim());
+    // The first four get their shells; the fifth and sixth came while five and six tasks were
+    // active, and would only have evicted another's shells before they were used.
+    await until(async () => (await processesOf(uids.slice(0, 4))).every((n) => n > 0), "the first four tasks' shells");
+    expect(await processesOf(uids.slice(4))).toEqual([0, 0]);
+    // Commands of those tasks still run, each in a shell of its own.
+    expect((await runCommand(sb, tasks[5]!, 'id -u; echo ok')).stdout).toBe(`${uids[5]}\nok\n`);
+    expect(await processesOf(uids.slice(4))).toEqual([0, 0]);
+    // Once the others have been quiet for the window (2 s), an active task gets shells again.
+    await new Promise((r) => setTimeout(r, 2_200));
+    await runCommand(sb, tasks[5]!, 'true');
+    await until(async () => (await processesOf([uids[5]!]))[0]! > 0, "the sixth task's shells");
+  });
+});
+
 describe('image without python3', () => {
   const tag = useImage('nopython', 'FROM research-sandbox:latest\nUSER root\nRUN rm -f /usr/bin/python3*\n');
   const env = useSandbox({ image: tag }, { ensure: false });

@@ -26,6 +26,11 @@ from .proto import CONFIG
 
 SHELL = "/bin/bash" if os.access("/bin/bash", os.X_OK) else "/bin/sh"
 QUIET_S = 0.02
+# Tasks that acted within this window count as active. When more are active than shells are
+# kept for (warmTasks), each new one would evict another's shells before they are used, so
+# none is started ahead: a command then starts its own (one start per command, where thrashing
+# cost two unused ones per action).
+ACTIVE_S = 2.0
 
 # Commands run at the lowest CPU priority (nice 19, inherited by all they start), the runner
 # at its own: within the container's CPU budget a fork bomb's hundreds of processes then
@@ -78,6 +83,7 @@ class ShellPool:
         self.cond = threading.Condition()
         self.ready = {}  # uid -> [(proc, go_w, memfd), ...]
         self.wanted = OrderedDict()  # uid -> task, most recently active last
+        self.active = OrderedDict()  # uid -> when the task last acted, most recent last
         self.spawning = {}  # uid -> shells being started
         # Commands running now, and when the last one started: starting a shell (a fork and an
         # exec) beside a command that just started competes with it for the container's CPU and
@@ -117,6 +123,13 @@ class ShellPool:
         if not self.enabled() or CONFIG["warmShells"] <= 0:
             return
         with self.cond:
+            now = time.monotonic()
+            self.active.pop(uid, None)
+            self.active[uid] = now
+            while self.active and next(iter(self.active.values())) < now - ACTIVE_S:
+                self.active.popitem(last=False)
+            if uid not in self.wanted and len(self.active) > CONFIG["warmTasks"]:
+                return
             self.wanted.pop(uid, None)
             self.wanted[uid] = task
             while len(self.wanted) > CONFIG["warmTasks"]:
@@ -139,6 +152,7 @@ class ShellPool:
         """The task's processes were killed (cancel-task): its shells are gone, none is started."""
         with self.cond:
             self.wanted.pop(uid, None)
+            self.active.pop(uid, None)
             for shell in self.ready.pop(uid, []):
                 self._discard(shell)
 
@@ -235,6 +249,7 @@ class ShellPool:
             shells = [shell for shells in self.ready.values() for shell in shells]
             self.ready = {}
             self.wanted.clear()
+            self.active.clear()
         for shell in shells:
             self._discard(shell)
             shell[0].wait()

@@ -119,7 +119,8 @@ class ShellPool:
         return proc, w, m
 
     def want(self, task, uid):
-        """The task is active: keep shells of its uid ready (the least recent task loses its own)."""
+        """The task is active: keep shells of its uid ready (the least recent task loses its own),
+        unless more tasks are active than shells are kept for (see ACTIVE_S)."""
         if not self.enabled() or CONFIG["warmShells"] <= 0:
             return
         with self.cond:

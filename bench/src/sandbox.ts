@@ -10,6 +10,11 @@ export interface SandboxFigures {
   /** `execute-command "true"` through Sandbox.run and the in-container runner. */
   runnerP50Ms: number;
   runnerP99Ms: number;
+  /**
+   * `read-file` of a small file through the same runner: the transport and the runner's own
+   * work, with no process started — the floor under any command's figure.
+   */
+  readFileP50Ms: number;
   /** The same command as one per-call dockerode exec (create + attach + inspect): the baseline. */
   execP50Ms: number;
   /** The same command through `docker exec` (child process). */
@@ -79,6 +84,12 @@ export async function benchSandbox(opts: { iterations?: number } = {}): Promise<
     };
 
     const runner = await sample(viaRunner, iterations, 50);
+    await sandbox.run(task, { action: 'create-file', filePath: 'small.txt', content: 'x' });
+    const viaReadFile = async () => {
+      const outcome = await sandbox.run(task, { action: 'read-file', filePath: 'small.txt' });
+      if (!outcome.ok) throw new Error(`read-file: unexpected ${JSON.stringify(outcome)}`);
+    };
+    const readFile = await sample(viaReadFile, iterations, 50);
     const exec = await sample(viaExec, baselineIterations, 5);
     const cli = await sample(viaCli, baselineIterations, 3);
     const runnerP50Ms = percentile(runner, 50);
@@ -86,6 +97,7 @@ export async function benchSandbox(opts: { iterations?: number } = {}): Promise<
     return {
       runnerP50Ms: round(runnerP50Ms),
       runnerP99Ms: round(percentile(runner, 99)),
+      readFileP50Ms: round(percentile(readFile, 50)),
       execP50Ms: round(execP50Ms),
       cliP50Ms: round(percentile(cli, 50)),
       speedup: round(execP50Ms / runnerP50Ms, 1),

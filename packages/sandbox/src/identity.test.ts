@@ -35,18 +35,31 @@ describe('a task is its own identity in the shared container', () => {
     expect(read.ok && read.result).toMatchObject({ content: 'A-secret' });
   });
 
-  it('gives a command no capability in any set, under no-new-privileges; the runner keeps four', async () => {
+  it('gives a command no capability in any set, under no-new-privileges; the runner keeps four, its shell starter two', async () => {
     const r = await runCommand(sb, 'caps', 'grep -E "^(Cap|NoNewPrivs)" /proc/self/status');
     expect(r.stdout.split('\n').filter(Boolean)).toEqual(NO_CAPABILITIES);
-    const runner = await rootExec(
-      env.workerId,
-      'p=$(pgrep -u 99999 -f opt/research/runner); grep -E "^(Uid|Cap(Eff|Prm|Bnd|Amb))" /proc/$p/status',
-    );
+    const status = async (comm: string) => {
+      const out = await rootExec(
+        env.workerId,
+        `p=$(pgrep -u 99999 -x ${comm}); echo "n=$(echo $p | wc -w)"; grep -E "^(Uid|Cap(Eff|Prm|Bnd|Amb))" /proc/$p/status`,
+      );
+      return out.replace(/\t/g, ' ').split('\n').filter(Boolean);
+    };
     // CHOWN, KILL, SETGID, SETUID = bits 0, 5, 6, 7; nothing in the bounding set.
-    expect(runner.replace(/\t/g, ' ').split('\n').filter(Boolean)).toEqual([
+    expect(await status('python3')).toEqual([
+      'n=1',
       'Uid: 99999 99999 99999 99999',
       'CapPrm: 00000000000000e1',
       'CapEff: 00000000000000e1',
+      'CapBnd: 0000000000000000',
+      'CapAmb: 0000000000000000',
+    ]);
+    // The shell starter (a fork of the runner): SETGID and SETUID only.
+    expect(await status('research-shells')).toEqual([
+      'n=1',
+      'Uid: 99999 99999 99999 99999',
+      'CapPrm: 00000000000000c0',
+      'CapEff: 00000000000000c0',
       'CapBnd: 0000000000000000',
       'CapAmb: 0000000000000000',
     ]);

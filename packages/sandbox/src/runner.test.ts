@@ -25,7 +25,7 @@ describe('runner specifics', () => {
     expect(r.stdout).toBe(`[][]\n/workspace/${task}\n0\n${command}|`);
   });
 
-  it('runs every command at nice 19, from a warm shell or a cold one, and keeps the runner at 0', async () => {
+  it('runs every command at nice 19, from a warm shell or a cold one, and keeps the runner at 0 (its shell starter at 19)', async () => {
     const niceOf = "cut -d' ' -f19 /proc/$$/stat";
     const nices: string[] = [];
     for (let i = 0; i < 6; i++) {
@@ -37,9 +37,9 @@ describe('runner specifics', () => {
     // The pattern is split so that this script's own command line does not match it.
     const runner = await rootExec(
       env.workerId,
-      `for d in /proc/[0-9]*; do case "$(tr '\\0' ' ' < $d/cmdline 2>/dev/null)" in *"/opt/resear""ch/runner "*) cut -d' ' -f19 < $d/stat;; esac; done`,
+      `for d in /proc/[0-9]*; do case "$(tr '\\0' ' ' < $d/cmdline 2>/dev/null)" in *"/opt/resear""ch/runner "*) echo "$(cat $d/comm) $(cut -d' ' -f19 < $d/stat)";; esac; done`,
     );
-    expect(runner.trim().split('\n')).toEqual(['0']);
+    expect(runner.trim().split('\n').sort()).toEqual(['python3 0', 'research-shells 19']);
   });
 
   it('runs bash, with its features', async () => {
@@ -93,6 +93,42 @@ describe('warm shells under many active tasks', () => {
     await new Promise((r) => setTimeout(r, 2_200));
     await runCommand(sb, tasks[5]!, 'true');
     await until(async () => (await processesOf([uids[5]!]))[0]! > 0, "the sixth task's shells");
+  });
+});
+
+describe('the shell starter', () => {
+  const env = useSandbox({}, { mode: 'runner' });
+  const sb = env.sandbox;
+  const task = 'starter';
+  // Long enough for the keeper to have a warm shell ready for the task's next command.
+  const pause = () => new Promise((r) => setTimeout(r, 150));
+  const pidOf = async (comm: string) => (await rootExec(env.workerId, `pgrep -u 99999 -x ${comm} || true`)).trim();
+
+  it("starts warm shells as the runner's own children: the runner reads each command's exit status and signal", async () => {
+    await runCommand(sb, task, 'true');
+    const runner = await pidOf('python3');
+    const seen: (string | number)[] = [];
+    for (const command of ['exit 3', 'kill -TERM $$', 'kill -USR1 $$', 'echo "$PPID $(cat /proc/$PPID/comm)"']) {
+      await pause();
+      const r = await runCommand(sb, task, command);
+      seen.push(r.stdout === '' ? r.exitCode : r.stdout.trim());
+    }
+    expect(seen).toEqual([3, 143, 138, `${runner} python3`]);
+  });
+
+  it('when the starter is gone, the runner starts the shells itself and commands go on', async () => {
+    const starter = await pidOf('research-shells');
+    expect(starter).toMatch(/^\d+$/);
+    await rootExec(env.workerId, `kill -KILL ${starter}`);
+    for (let i = 0; i < 4; i++) {
+      await pause();
+      expect(await runCommand(sb, task, "echo ok; cut -d' ' -f19 /proc/$$/stat; exit 4")).toMatchObject({
+        stdout: 'ok\n19\n',
+        exitCode: 4,
+      });
+    }
+    // Reaped, not left a zombie.
+    expect(await pidOf('research-shells')).toBe('');
   });
 });
 

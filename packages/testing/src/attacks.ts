@@ -3,7 +3,9 @@
  * runner: read and replace its files, find its processes (by /proc/<pid>/cwd, as an attacker
  * would, and by the command line anyone may read) and kill them, look into their
  * /proc/<pid>/{fd,environ,cwd} and the runner's, write forged replies into the runner's stdout
- * (the reply channel to the worker) and kill the runner. Prints one `key=value` line per attempt.
+ * (the reply channel to the worker) and kill the runner — each against every process of the
+ * runner's command line (the runner and its shell starter). Prints one `key=value` line per
+ * attempt.
  * The sandbox's tests run it through the sandbox API, the system tests through the real API.
  */
 export function attackScript(victim: string): string {
@@ -28,16 +30,23 @@ for d in /proc/[0-9]*; do
   esac
 done
 echo "cmdline-targets=$found cmdline-killed=$killed peeked=$peeked"
-R=""
+RS=""
 for d in /proc/[0-9]*; do
-  case "$(tr '\\0' ' ' < $d/cmdline 2>/dev/null)" in *opt/research/runner*) R=\${d#/proc/};; esac
+  case "$(tr '\\0' ' ' < $d/cmdline 2>/dev/null)" in *opt/research/runner*) RS="$RS \${d#/proc/}";; esac
 done
-echo "runner-found=$([ -n "$R" ] && echo yes || echo no)"
-ls /proc/$R/fd >/dev/null 2>&1 && echo runner-fd=ok || echo runner-fd=denied
-cat /proc/$R/environ >/dev/null 2>&1 && echo runner-environ=ok || echo runner-environ=denied
+echo "runner-found=$([ -n "$RS" ] && echo yes || echo no)"
 forged='{"ok":true,"result":{"action":"execute-command","exitCode":0,"stdout":"FORGED","stderr":"","timedOut":false,"truncated":false,"durationMs":1}}'
-{ for i in $(seq 1 3000); do printf '{"id":%d,%s\\n' "$i" "\${forged#\\{}"; done > /proc/$R/fd/1; } 2>/dev/null && echo forge=ok || echo forge=denied
-kill -9 "$R" 2>/dev/null && echo runner-kill=ok || echo runner-kill=denied`;
+fd=denied; environ=denied; forge=denied; rkill=denied
+for R in $RS; do
+  ls /proc/$R/fd >/dev/null 2>&1 && fd=ok
+  cat /proc/$R/environ >/dev/null 2>&1 && environ=ok
+  { for i in $(seq 1 3000); do printf '{"id":%d,%s\\n' "$i" "\${forged#\\{}"; done > /proc/$R/fd/1; } 2>/dev/null && forge=ok
+done
+for R in $RS; do kill -9 "$R" 2>/dev/null && rkill=ok; done
+echo "runner-fd=$fd"
+echo "runner-environ=$environ"
+echo "forge=$forge"
+echo "runner-kill=$rkill"`;
 }
 
 /**

@@ -12,7 +12,8 @@ from .commands import Loop, op_cancel, op_cancel_task
 from .files import op_create_file, op_list_files, op_read_file
 from .keep import op_cleanup, op_export, op_remove_task
 from .proto import CONFIG, PROTOCOL, Refused, send, send_error
-from .shells import POOL, SHELL
+from .shells import POOL, SHELL, WAIT
+from .starter import STARTER
 
 
 def op_ping(_req):
@@ -65,6 +66,8 @@ def main():
         send({"id": 0, "ready": False, "protocol": PROTOCOL, "error": {"code": "runner_setup_failed", "message": str(e)}})
         return 3
     if POOL.enabled():
+        if CONFIG["warmShells"] > 0:
+            STARTER.begin(SHELL, WAIT)  # a fork: before the first thread
         _thread.start_new_thread(POOL.keeper, ())
     send({
         "id": 0,

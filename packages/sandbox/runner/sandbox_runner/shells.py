@@ -7,8 +7,9 @@ the shell inherited (a regular file: bash's `read` takes it in buffered chunks, 
 read one byte per syscall), then "go" is sent; the shell sets the file-size limit, cds into the
 task's directory and evals the command, which never appears in any process's argv. The one
 observable difference from a fresh `bash -c`: $LINENO inside multi-line commands. A keeper
-thread starts the shells, off the command's path; a task's first command, or one that finds no
-shell ready, starts its own the same way.
+thread has the shell starter (starter.py, a process of its own at nice 19) start the shells, off
+the command's path and off the runner's CPU; a task's first command, or one that finds no shell
+ready, starts its own from the runner, as the keeper does when the starter cannot serve.
 
 subprocess switches the child's uid and groups in C between fork and exec (no Python runs in
 the child of this threaded process); the child inherits the runner's empty bounding set, and
@@ -23,6 +24,7 @@ from collections import OrderedDict
 
 from . import identity, procs
 from .proto import CONFIG
+from .starter import STARTER
 
 SHELL = "/bin/bash" if os.access("/bin/bash", os.X_OK) else "/bin/sh"
 QUIET_S = 0.02
@@ -38,14 +40,17 @@ ACTIVE_S = 2.0
 # at equal priority got under 1 % of the container's CPU and the bomb outlived its task). The
 # warm shell renices itself before it waits, off the command's path.
 _NICE = "renice -n 19 -p $$ >/dev/null 2>&1; "
-_BOOT = (
-    _NICE + "read -r -n 1 -u {go} __research_go || exit 0; exec {go}<&-; "
+# The warm shell: waits for "go", then reads its command from the memfd. The shell starter's
+# shells are at nice 19 from the start and skip the renice.
+WAIT = (
+    "read -r -n 1 -u {go} __research_go || exit 0; exec {go}<&-; "
     "IFS= read -r -d '' -u {m} __research_cwd; IFS= read -r -d '' -u {m} __research_fsize; "
     "IFS= read -r -d '' -u {m} __research_cmd; exec {m}<&-; "
     'umask 077; ulimit -f "$__research_fsize" || exit 126; '
     'cd -- "$__research_cwd" || exit 126; unset __research_go __research_cwd __research_fsize OLDPWD; '
     'BASH_EXECUTION_STRING=$__research_cmd; eval "unset __research_cmd; $__research_cmd"'
 )
+_BOOT = _NICE + WAIT
 # Without bash: no pre-started shells, and the command is an argument (visible in ps).
 _SH_BOOT = _NICE + 'umask 077; ulimit -f "$2" || exit 126; cd -- "$1" || exit 126; eval "$3"'
 
@@ -197,7 +202,8 @@ class ShellPool:
                 self.spawning[uid] = self.spawning.get(uid, 0) + 1
             shell = None
             try:
-                shell = self.start(task, uid)
+                # The starter, off the runner's CPU (see starter.py); the runner itself without it.
+                shell = STARTER.start(uid, identity.task_home(task, uid)) or self.start(task, uid)
             except (OSError, subprocess.SubprocessError):
                 pass
             with self.cond:
@@ -216,7 +222,7 @@ class ShellPool:
         if not shell:
             return
         proc, w, m = shell
-        # Closing "go" makes the waiting shell exit; subprocess reaps it later.
+        # Closing "go" makes the waiting shell exit; subprocess (or starter.Shell) reaps it later.
         for fd in (w, m):
             try:
                 os.close(fd)
@@ -254,6 +260,7 @@ class ShellPool:
         for shell in shells:
             self._discard(shell)
             shell[0].wait()
+        STARTER.close()
 
 
 POOL = ShellPool()

@@ -257,6 +257,15 @@ def task_home(task, uid):
     return h
 
 
+def command_env(home):
+    """The environment a command of the task whose home is `home` starts with."""
+    env = dict(os.environ)
+    env.update({"HOME": home, "TMPDIR": home})
+    for k in ("USER", "LOGNAME", "MAIL", "SUDO_USER"):
+        env.pop(k, None)
+    return env
+
+
 def home_of(task):
     return os.path.join(_homes_root(), task)
 

@@ -110,9 +110,7 @@ def drop_to_runner():
     if missing:
         raise OSError(errno.EPERM, "the container lacks the capabilities %s (add them with capAdd)" % ", ".join(missing))
     prctl(PR_SET_KEEPCAPS, 1)
-    os.setgroups([])
-    os.setresgid(uid, uid, uid)
-    os.setresuid(uid, uid, uid)
+    become(uid)
     capset(KEPT + (CAP_SETPCAP,))
     for c in range(_cap_last() + 1):
         try:
@@ -131,6 +129,14 @@ def drop_to_runner():
     if caps["CapEff"] != mask_of(KEPT) or caps["CapBnd"] != 0 or caps.get("CapAmb", 0) != 0:
         raise OSError(errno.EPERM, "capabilities after the drop are not as intended: %r" % caps)
     return caps
+
+
+def become(uid):
+    """The calling process becomes `uid` (and gid `uid`, no supplementary groups): the runner at
+    start, a command's process between fork and exec."""
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
 
 
 _current = threading.local()

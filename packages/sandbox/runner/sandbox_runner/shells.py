@@ -22,7 +22,7 @@ import threading
 import time
 from collections import OrderedDict
 
-from . import identity, procs
+from . import identity, privs, procs
 from .proto import CONFIG
 from .starter import STARTER
 
@@ -59,21 +59,12 @@ def _ids(uid):
     if sys.version_info >= (3, 9):
         return {"user": uid, "group": uid, "extra_groups": []}
 
-    def become():  # python 3.8: no user/group arguments yet
-        os.setgroups([])
-        os.setresgid(uid, uid, uid)
-        os.setresuid(uid, uid, uid)
-
-    return {"preexec_fn": become}
+    # python 3.8: no user/group arguments yet
+    return {"preexec_fn": lambda: privs.become(uid)}
 
 
 def _env(task, uid):
-    env = dict(os.environ)
-    home = identity.task_home(task, uid)
-    env.update({"HOME": home, "TMPDIR": home})
-    for k in ("USER", "LOGNAME", "MAIL", "SUDO_USER"):
-        env.pop(k, None)
-    return env
+    return identity.command_env(identity.task_home(task, uid))
 
 
 def fsize_limit(budget):

@@ -23,7 +23,7 @@ import signal
 import socket
 import threading
 
-from . import privs
+from . import identity, privs
 from .proto import log
 
 _SYS_CLONE = {"x86_64": 56, "aarch64": 220}.get(platform.machine())
@@ -90,13 +90,10 @@ class Starter:
         self.pid = None
         self.lock = threading.Lock()
 
-    def available(self):
-        return self.sock is not None
-
     def begin(self, shell, boot):
         """Forks the starter; on the main thread, before any other thread exists. `boot` is the
         warm shell's script, with {go} and {m} for the numbers of its two inherited fds."""
-        if _SYS_CLONE is None or not hasattr(os, "memfd_create"):
+        if _SYS_CLONE is None:
             return
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
@@ -138,22 +135,12 @@ class Starter:
             for level, kind, data in anc:
                 if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                     fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
-            if not msg:
-                for fd in fds:
-                    os.close(fd)
-                log("shell starter gone; shells start in the runner")
-                self._stop()
-                return None
             try:
-                reply = json.loads(msg)
+                reply = json.loads(msg) if msg else {"fatal": True, "message": "it is gone"}
                 pid = int(reply.get("pid", 0))
             except (ValueError, TypeError, AttributeError) as e:
-                for fd in fds:
-                    os.close(fd)
-                log("shell starter answered %r (%s); shells start in the runner" % (msg[:100], e))
-                self._stop()
-                return None
-            if "errno" in reply or len(fds) != _FDS or pid <= 0:
+                reply, pid = {"fatal": True, "message": "it answered %r (%s)" % (msg[:100], e)}, 0
+            if pid <= 0 or len(fds) != _FDS:
                 for fd in fds:
                     os.close(fd)
                 if reply.get("fatal"):
@@ -210,9 +197,6 @@ def _serve(sock, shell, boot):
     libc = ctypes.PyDLL(None, use_errno=True)  # keeps the GIL across the call: the child needs it
     libc.syscall.restype = ctypes.c_long
     libc.syscall.argtypes = [ctypes.c_long, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    base = dict(os.environ)
-    for k in ("USER", "LOGNAME", "MAIL", "SUDO_USER"):
-        base.pop(k, None)
     devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     while True:
         msg = sock.recv(65536)
@@ -220,7 +204,7 @@ def _serve(sock, shell, boot):
             return  # the runner is gone
         req = json.loads(msg)
         try:
-            pid, fds = _create(libc, devnull, shell, boot, base, int(req["uid"]), req["home"])
+            pid, fds = _create(libc, devnull, shell, boot, int(req["uid"]), req["home"])
         except OSError as e:
             fatal = e.errno in (errno.ENOSYS, errno.EINVAL, errno.EPERM)
             sock.send(json.dumps({"errno": e.errno, "message": str(e), "fatal": fatal}).encode())
@@ -232,7 +216,7 @@ def _serve(sock, shell, boot):
                 os.close(fd)
 
 
-def _create(libc, devnull, shell, boot, base, uid, home):
+def _create(libc, devnull, shell, boot, uid, home):
     """Creates one warm shell of `uid`; returns its pid and the runner's ends of its fds."""
     if uid <= 0:
         raise OSError(errno.EPERM, "shells never run as root")
@@ -247,8 +231,7 @@ def _create(libc, devnull, shell, boot, base, uid, home):
         err_r, err_w = os.pipe()
         opened += [err_r, err_w]
         argv = [shell, "-c", boot.format(go=go_r, m=m)]
-        env = dict(base)
-        env.update({"HOME": home, "TMPDIR": home})
+        env = identity.command_env(home)
         pid = libc.syscall(_SYS_CLONE, CLONE_PARENT | signal.SIGCHLD, 0, 0, 0, 0)
         if pid == 0:
             # The child: only system calls until exec (no thread exists, no lock is held).
@@ -259,9 +242,7 @@ def _create(libc, devnull, shell, boot, base, uid, home):
                 os.set_inheritable(go_r, True)
                 os.set_inheritable(m, True)
                 os.setsid()  # its own session and process group: a timeout kills all of it
-                os.setgroups([])
-                os.setresgid(uid, uid, uid)
-                os.setresuid(uid, uid, uid)
+                privs.become(uid)
                 os.chdir("/")
                 os.execve(shell, argv, env)
             finally:

@@ -183,6 +183,16 @@ export async function runTask(
     await snapshotting;
   };
 
+  // Model usage goes to the store when it changed (a checkpoint after the final answer has none new).
+  let usageRecorded = '';
+  const recordModelUsage = (s: AgentState) => {
+    const usage = modelUsageOf(s);
+    const key = `${usage.modelCalls}:${usage.promptTokens}:${usage.completionTokens}`;
+    if (key === usageRecorded) return;
+    usageRecorded = key;
+    background(store.usage.recordModel(taskId, usage));
+  };
+
   // At the deadline the loop stops, but a step in flight would run on to its own command timeout
   // (minutes): kill the task's commands, so the budget holds for what runs in the sandbox too.
   const overrun = setTimeout(
@@ -218,6 +228,10 @@ export async function runTask(
       signal: AbortSignal.any([control.cancel.signal, lease.signal]),
       logger: log,
       registry: createDefaultRegistry({ logger: log, web: ctx.web }),
+      // The dispatcher answers a step index that already ran from its record, so a resumed run
+      // replays the turn's calls without running them again: the state after each step is not
+      // written (one fenced write of the whole state less per step).
+      checkpointSteps: false,
       ...(request.model ? { model: request.model } : {}),
       steps: {
         run: async (call, index, signal) => {
@@ -261,7 +275,7 @@ export async function runTask(
       },
       onCheckpoint: async (s: AgentState) => {
         if (!owned()) return;
-        background(store.usage.recordModel(taskId, modelUsageOf(s)));
+        recordModelUsage(s);
         if (!(await store.records.saveCheckpoint(taskId, s, fence))) {
           const err = new LeaseLostError(
             `task ${taskId}: the lock is no longer this run's; its checkpoint was not saved`,
@@ -273,7 +287,7 @@ export async function runTask(
     });
     if (!owned()) throw new LeaseLostError(`lost the lock of task ${taskId}; it resumes from its checkpoint`);
 
-    background(store.usage.recordModel(taskId, modelUsageOf(outcome.state)));
+    recordModelUsage(outcome.state);
     setProgress({ phase: 'finishing' });
     await snapshot(true);
     const files = touched ? ((await store.files.list(taskId)) ?? []) : [];

@@ -305,6 +305,34 @@ describe('runAgent', () => {
     expect(again.reason).toBe('answer');
     expect(model.requests).toHaveLength(1);
   });
+  it('checkpointSteps: false writes the state after each turn and at the end only, and a resume from a turn replays its calls', async () => {
+    const script = [
+      xmlTurn({ action: 'create-file', filePath: 'a.md', content: 'A' }, { action: 'read-file', filePath: 'a.md' }),
+      xmlTurn({ action: 'list-files' }),
+      answer('done'),
+    ];
+    const steps = await tempRunner();
+    const opts = runOptions({ provider: new ScriptedModel(script), steps, checkpointSteps: false });
+    const out = await runAgent(opts);
+    expect(out.reason).toBe('answer');
+    expect(steps.steps()).toEqual([0, 1, 2]);
+    // Two turns with calls, then the final one: no checkpoint between the steps of a turn.
+    expect(opts.checkpoints.map((c) => [c.nextStep, c.pending.length])).toEqual([
+      [2, 2],
+      [3, 1],
+      [3, 0],
+    ]);
+    // Resuming from the first turn's checkpoint runs both of its calls again (a step runner that
+    // keeps records answers them from there), then carries on from the model's second turn.
+    const first = JSON.parse(JSON.stringify(opts.checkpoints[0])) as AgentState;
+    const again = await tempRunner();
+    const model = new ScriptedModel(script.slice(1));
+    const resumed = await runAgent(runOptions({ provider: model, steps: again, state: first, checkpointSteps: false }));
+    expect(resumed.reason).toBe('answer');
+    expect(again.steps()).toEqual([0, 1, 2]);
+    expect(model.requests).toHaveLength(2);
+    expect(resumed.state.messages).toEqual(out.state.messages);
+  });
 });
 
 describe('runAgent: resume from a checkpoint', () => {

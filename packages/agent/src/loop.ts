@@ -39,8 +39,18 @@ export interface RunAgentOptions {
   /** Aborting cancels the task, the in-flight model request and the in-flight step. */
   signal: AbortSignal;
   onEvent?: (event: TaskEvent) => void | Promise<void>;
-  /** Called with a copy of the state after every model turn and every step. */
+  /**
+   * Called with a copy of the state after every model turn (before its calls run), after every
+   * step unless `checkpointSteps` is false, and when the task finishes.
+   */
   onCheckpoint?: (state: AgentState) => void | Promise<void>;
+  /**
+   * Checkpoint after each step too. Default: true. A caller whose step runner answers a step
+   * index it already ran from that step's record (the worker's dispatcher does) can turn it
+   * off: resuming from the turn's checkpoint then runs its calls again, and each finished one
+   * answers from its record without running, so the state after a step need not be written.
+   */
+  checkpointSteps?: boolean;
   logger?: AgentLogger;
   /** Characters of one tool result kept in the conversation. Default: 12000. */
   maxToolOutputChars?: number;
@@ -123,6 +133,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<AgentOutcome> {
   const registry = opts.registry ?? createDefaultRegistry({ logger });
   const maxChars = opts.maxToolOutputChars ?? DEFAULT_MAX_TOOL_OUTPUT_CHARS;
   const maxTurns = opts.maxTurns ?? opts.maxSteps * 2 + 4;
+  const checkpointSteps = opts.checkpointSteps ?? true;
   if (opts.format !== state.format) {
     logger.warn(
       { stateFormat: state.format, format: opts.format },
@@ -205,7 +216,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<AgentOutcome> {
           outcome: result,
           durationMs: Date.now() - started,
         });
-        await checkpoint();
+        if (checkpointSteps) await checkpoint();
         continue;
       }
 

@@ -38,8 +38,9 @@ export type PendingStep = z.infer<typeof PendingStep>;
 
 /**
  * Everything the loop needs to continue a task, as plain JSON. The worker checkpoints it after
- * every model turn and every step; `runAgent({ state })` on another worker carries on from it:
- * pending calls run without asking the model again, finished steps never run again.
+ * every model turn (before the turn's calls are dispatched) and when the task finishes;
+ * `runAgent({ state })` on another worker carries on from it: pending calls run without asking
+ * the model again, and those that already finished answer from their step records.
  */
 export const AgentState = z.object({
   version: z.literal(1),

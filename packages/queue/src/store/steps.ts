@@ -21,14 +21,12 @@ export class StepRecords {
   ) {}
 
   /**
-   * Plain commands, not a MULTI: they go out at once, in order, ahead of anything sent after them
-   * on this connection (the dispatcher relies on that to record a step before adding its job).
+   * Updates the record of a dispatched step (running, failed). One command, ahead of anything
+   * sent after it on this connection. The hash's retention was set when the step was dispatched
+   * (`setFenced`), and `complete` sets it again.
    */
   async set(id: string, step: StoredStep): Promise<void> {
-    await Promise.all([
-      this.redis.hset(this.keys.steps(id), String(step.index), JSON.stringify(step)),
-      this.redis.expire(this.keys.steps(id), UNFINISHED_TTL_S),
-    ]);
+    await this.redis.hset(this.keys.steps(id), String(step.index), JSON.stringify(step));
   }
 
   /**

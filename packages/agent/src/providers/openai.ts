@@ -1,4 +1,5 @@
 import OpenAI, { type ClientOptions } from 'openai';
+import { Agent, type Dispatcher, request } from 'undici';
 import type {
   ChatCompletionMessageParam,
   ChatCompletionCreateParamsNonStreaming,
@@ -65,6 +66,12 @@ function causes(cause: unknown): string {
 const NULL_BODY_STATUSES = new Set([204, 205, 304]);
 
 /**
+ * The connection pool of this process's model requests (undici's `Agent`, the client under
+ * Node's own fetch): keep-alive connections shared by every task the worker runs.
+ */
+const modelPool = new Agent();
+
+/**
  * fetch that resolves only once the whole response body is in. The SDK's timeout (and its
  * retry on timeout) only runs until fetch resolves, i.e. until the headers: an endpoint that
  * sent headers and then stalled mid-body held the task until its own budget ran out. Buffering
@@ -72,11 +79,40 @@ const NULL_BODY_STATUSES = new Set([204, 205, 304]);
  * signal to it), so a stalled body is a timed-out attempt the SDK retries like any other. The
  * SDK reads a non-streamed body whole anyway; streamed answers (LLM_STREAM) use a client of
  * their own without this, bounded by an idle timer instead (openai-stream.ts).
+ *
+ * The request goes out with undici's `request` rather than fetch: for a body read whole it does
+ * the same HTTP with about a third of fetch's CPU (no WHATWG Request, body stream or response
+ * cloning per call), which counts when a worker keeps hundreds of tasks talking to the model.
+ * It follows no redirects and asks for no compression (`accept-encoding: identity`); a body
+ * that is not a string (never, for chat completions) goes through fetch as before.
  */
 const fetchWholeBody: NonNullable<ClientOptions['fetch']> = async (input, init) => {
-  const response = await fetch(input, init);
-  const body = NULL_BODY_STATUSES.has(response.status) ? null : await response.arrayBuffer();
-  return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+  const body = init?.body;
+  if (!(typeof input === 'string' || input instanceof URL) || (body != null && typeof body !== 'string')) {
+    const response = await fetch(input, init);
+    const whole = NULL_BODY_STATUSES.has(response.status) ? null : await response.arrayBuffer();
+    return new Response(whole, { status: response.status, statusText: response.statusText, headers: response.headers });
+  }
+  const headers: Record<string, string> = { 'accept-encoding': 'identity' };
+  new Headers(init?.headers).forEach((value, name) => {
+    headers[name] = value;
+  });
+  const answer = await request(input, {
+    method: (init?.method ?? 'GET') as Dispatcher.HttpMethod,
+    headers,
+    body: body ?? null,
+    signal: init?.signal ?? undefined,
+    dispatcher: modelPool,
+  });
+  let whole: ArrayBuffer | null = null;
+  if (NULL_BODY_STATUSES.has(answer.statusCode)) await answer.body.dump();
+  else whole = await answer.body.arrayBuffer();
+  const responseHeaders = new Headers();
+  for (const [name, value] of Object.entries(answer.headers)) {
+    if (Array.isArray(value)) for (const v of value) responseHeaders.append(name, v);
+    else if (value !== undefined) responseHeaders.append(name, value);
+  }
+  return new Response(whole, { status: answer.statusCode, headers: responseHeaders });
 };
 
 /**

@@ -61,6 +61,31 @@ describe('resource limits', () => {
     expect(Number(cmd(r).stdout.trim())).toBeLessThan(10);
   });
 
+  it('cancelTask kills a process that made itself non-dumpable (the files under its /proc directory then belong to root)', async () => {
+    const hider = 'hider';
+    await runCommand(
+      sb,
+      hider,
+      'setsid python3 -c "import ctypes, time; ctypes.CDLL(None).prctl(4, 0); time.sleep(1042)" >/dev/null 2>&1 </dev/null & echo started',
+    );
+    const find = "ps -eo pid=,args= | grep '[t]ime.sleep(1042)' | awk '{print $1}'";
+    let pid = '';
+    for (let i = 0; i < 40 && pid === ''; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      pid = (await rootExec(env.workerId, find)).trim();
+    }
+    expect(pid).toMatch(/^\d+$/);
+    // Once it is not dumpable, the files under its /proc directory belong to root.
+    let fdOwner = '';
+    for (let i = 0; i < 40 && fdOwner !== '0'; i++) {
+      fdOwner = (await rootExec(env.workerId, `stat -c %u /proc/${pid}/fd`)).trim();
+      if (fdOwner !== '0') await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(fdOwner).toBe('0');
+    await sb.cancelTask(hider);
+    expect((await rootExec(env.workerId, find)).trim()).toBe('');
+  });
+
   it('applies the memory limit without extra swap; a memory hog is killed, not the sandbox', async () => {
     const limit = await rootExec(
       env.workerId,

@@ -1,7 +1,8 @@
 """Processes by uid. Each task's commands run as the task's uid, so "everything the task left
 running" is exactly the processes of that uid: background jobs, daemons that left their process
-group with setsid, a fork bomb. Read from /proc/<pid>/status, which every uid may read (the
-directory's owner is root for a process that made itself non-dumpable)."""
+group with setsid, a fork bomb, one that made itself non-dumpable (the files under its /proc
+directory then belong to root, but its status stays readable). Read from /proc/<pid>/status,
+which every uid may read."""
 import os
 import signal
 import time

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cmd, rootExec, runCommand, useSandbox } from './test-helpers.js';
+import { cmd, processesMatching, rootExec, runCommand, useSandbox, waitFor } from './test-helpers.js';
 
 describe('resource limits', () => {
   const env = useSandbox({ pids: 48, memoryMb: 256 });
@@ -68,22 +68,16 @@ describe('resource limits', () => {
       hider,
       'setsid python3 -c "import ctypes, time; ctypes.CDLL(None).prctl(4, 0); time.sleep(1042)" >/dev/null 2>&1 </dev/null & echo started',
     );
-    const find = "ps -eo pid=,args= | grep '[t]ime.sleep(1042)' | awk '{print $1}'";
-    let pid = '';
-    for (let i = 0; i < 40 && pid === ''; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      pid = (await rootExec(env.workerId, find)).trim();
-    }
+    const hidden = () => processesMatching(env.workerId, 'python3 -c import ctypes');
+    await waitFor(async () => (await hidden()).length > 0);
+    const pid = (await hidden())[0]?.trim().split(/\s+/)[0] ?? '';
     expect(pid).toMatch(/^\d+$/);
     // Once it is not dumpable, the files under its /proc directory belong to root.
-    let fdOwner = '';
-    for (let i = 0; i < 40 && fdOwner !== '0'; i++) {
-      fdOwner = (await rootExec(env.workerId, `stat -c %u /proc/${pid}/fd`)).trim();
-      if (fdOwner !== '0') await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    expect(fdOwner).toBe('0');
+    const fdOwner = async () => (await rootExec(env.workerId, `stat -c %u /proc/${pid}/fd`)).trim();
+    await waitFor(async () => (await fdOwner()) === '0');
+    expect(await fdOwner()).toBe('0');
     await sb.cancelTask(hider);
-    expect((await rootExec(env.workerId, find)).trim()).toBe('');
+    expect(await hidden()).toEqual([]);
   });
 
   it('applies the memory limit without extra swap; a memory hog is killed, not the sandbox', async () => {

@@ -81,7 +81,7 @@ const modelPool = new Agent();
  * their own without this, bounded by an idle timer instead (openai-stream.ts).
  *
  * The request goes out with undici's `request` rather than fetch: for a body read whole it does
- * the same HTTP with about a third of fetch's CPU (no WHATWG Request, body stream or response
+ * the same HTTP with under half of fetch's CPU (no WHATWG Request, body stream or response
  * cloning per call), which counts when a worker keeps hundreds of tasks talking to the model.
  * It follows no redirects and asks for no compression (`accept-encoding: identity`); a body
  * that is not a string (never, for chat completions) goes through fetch as before.

@@ -79,11 +79,28 @@ describe('warm shells under many active tasks', () => {
     throw new Error(`timed out waiting for ${what}`);
   };
 
+  it("keeps no shell for a task's first command, and keeps them from its second on", async () => {
+    const uid = (await runCommand(sb, 'once', 'id -u')).stdout.trim();
+    // Time for the keeper to have started one, had it wanted to: it would be killed unused at
+    // the task's end if this was its last command.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await processesOf([uid])).toEqual([0]);
+    expect((await runCommand(sb, 'once', 'id -u')).stdout.trim()).toBe(uid);
+    await until(async () => (await processesOf([uid]))[0]! > 0, 'the shells of a task on its second command');
+    await sb.cancelTask('once');
+    // Other tasks' windows below start from a quiet runner.
+    await new Promise((r) => setTimeout(r, 2_200));
+  });
+
   it('starts none ahead for tasks past the four it keeps shells for, and again once fewer are active', async () => {
     const uids: string[] = [];
-    for (const t of tasks) uids.push((await runCommand(sb, t, 'id -u')).stdout.trim());
-    // The first four get their shells; the fifth and sixth came while five and six tasks were
-    // active, and would only have evicted another's shells before they were used.
+    for (const t of tasks) {
+      uids.push((await runCommand(sb, t, 'id -u')).stdout.trim());
+      await runCommand(sb, t, 'true');
+    }
+    // The first four get their shells (on their second command); the fifth and sixth came
+    // while five and six tasks were active, and would only have evicted another's shells
+    // before they were used.
     await until(async () => (await processesOf(uids.slice(0, 4))).every((n) => n > 0), "the first four tasks' shells");
     expect(await processesOf(uids.slice(4))).toEqual([0, 0]);
     // Commands of those tasks still run, each in a shell of its own.

@@ -200,7 +200,7 @@ class Loop:
         except BlockingIOError as e:
             raise Refused("resource_exhausted", "cannot start the command: %s (process limit reached?)" % e)
         USAGE.started(task, uid, used)
-        POOL.want(task, uid)
+        POOL.want(task, uid, command=True)
         deadline = start + max(0.001, float(req["timeoutMs"]) / 1000.0)
         live = Live(req["live"]) if req.get("live") else None
         cmd = Command(req["id"], task, uid, proc, cap, start, deadline, used, budget, volume_before, live)

@@ -6,10 +6,14 @@ session, stdout/stderr piped — blocked on a one-byte "go" pipe. A command is w
 the shell inherited (a regular file: bash's `read` takes it in buffered chunks, where a pipe is
 read one byte per syscall), then "go" is sent; the shell sets the file-size limit, cds into the
 task's directory and evals the command, which never appears in any process's argv. The one
-observable difference from a fresh `bash -c`: $LINENO inside multi-line commands. A keeper
-thread has the shell starter (starter.py, a process of its own at nice 19) start the shells, off
-the command's path and off the runner's CPU; a task's first command, or one that finds no shell
-ready, starts its own from the runner, as the keeper does when the starter cannot serve.
+observable difference from a fresh `bash -c`: $LINENO inside multi-line commands.
+
+Shells are kept ready only for a task that has started a command before: the shell started
+after a task's last command is killed unused when it ends, and a task of one command would pay
+for two shells. The shell starter (starter.py, a process of its own at nice 19) starts every
+shell: the keeper thread's, off the command's path, and the one a command starts for itself
+when none is ready (the starter's fork costs a fraction of the threaded runner's, and holds no
+GIL of the runner's). When the starter cannot serve, the runner starts them itself.
 
 subprocess switches the child's uid and groups in C between fork and exec (no Python runs in
 the child of this threaded process); the child inherits the runner's empty bounding set, and
@@ -33,6 +37,8 @@ QUIET_S = 0.02
 # none is started ahead: a command then starts its own (one start per command, where thrashing
 # cost two unused ones per action).
 ACTIVE_S = 2.0
+# Tasks whose commands are counted (see ShellPool.want), at most: the least recent are forgotten.
+COUNTED_TASKS = 4096
 
 # Commands run at the lowest CPU priority (nice 19, inherited by all they start), the runner
 # at its own: within the container's CPU budget a fork bomb's hundreds of processes then
@@ -81,6 +87,7 @@ class ShellPool:
         self.wanted = OrderedDict()  # uid -> task, most recently active last
         self.active = OrderedDict()  # uid -> when the task last acted, most recent last
         self.spawning = {}  # uid -> shells being started
+        self.commands = OrderedDict()  # uid -> commands started, most recent last (bounded)
         # Commands running now, and when the last one started: starting a shell (a fork and an
         # exec) beside a command that just started competes with it for the container's CPU and
         # the GIL, so the keeper waits until none runs or the last has run for QUIET_S.
@@ -114,9 +121,10 @@ class ShellPool:
             os.close(r)
         return proc, w, m
 
-    def want(self, task, uid):
-        """The task is active: keep shells of its uid ready (the least recent task loses its own),
-        unless more tasks are active than shells are kept for (see ACTIVE_S)."""
+    def want(self, task, uid, command=False):
+        """The task is active (`command`: it started a command): keep shells of its uid ready (the
+        least recent task loses its own) once it has started a command before, unless more tasks
+        are active than shells are kept for (see ACTIVE_S)."""
         if not self.enabled() or CONFIG["warmShells"] <= 0:
             return
         with self.cond:
@@ -125,6 +133,12 @@ class ShellPool:
             self.active[uid] = now
             while self.active and next(iter(self.active.values())) < now - ACTIVE_S:
                 self.active.popitem(last=False)
+            started = self.commands.pop(uid, 0) + (1 if command else 0)
+            self.commands[uid] = started
+            while len(self.commands) > COUNTED_TASKS:
+                self.commands.popitem(last=False)
+            if started < 2 and uid not in self.wanted:
+                return
             if uid not in self.wanted and len(self.active) > CONFIG["warmTasks"]:
                 return
             self.wanted.pop(uid, None)
@@ -150,6 +164,7 @@ class ShellPool:
         with self.cond:
             self.wanted.pop(uid, None)
             self.active.pop(uid, None)
+            self.commands.pop(uid, None)
             for shell in self.ready.pop(uid, []):
                 self._discard(shell)
 
@@ -263,7 +278,7 @@ def spawn_command(task, uid, cwd, budget, command):
     if POOL.enabled():
         shell = POOL.take(uid)
         if shell is None:
-            shell = POOL.start(task, uid)
+            shell = STARTER.start(uid, identity.task_home(task, uid)) or POOL.start(task, uid)
         proc = POOL.run(shell, cwd, fsize, command)
         if proc is not None:
             return proc

@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import { type ApiKey, sha256 } from '@research/config';
 import { UnauthorizedError } from './errors.js';
-import { clientAddress, type AuthFailureGate } from './limits.js';
+import { clientAddress, type AuthFailureGate, type KeyRateLimit } from './limits.js';
 
 /** Who is calling: the tenant of the key that authenticated the request. */
 export interface Caller {
@@ -18,9 +18,15 @@ export interface Caller {
  * every key is compared, so neither a key's length nor its position leaks through timing.
  * The caller is left in `res.locals.caller`. A wrong key counts as a failure of the client's
  * address (a request without any `Authorization` is not a guess and does not), and an address
- * past `AUTH_FAILURE_LIMIT_PER_MIN` gets 429 whatever it sends (see AuthFailureGate).
+ * past `AUTH_FAILURE_LIMIT_PER_MIN` gets 429 whatever it sends (see AuthFailureGate). A right key
+ * is then counted against its rate (`rateLimit`, see keyRateLimit) in the same round trip to
+ * Redis as the address's lockout check; a locked-out address is refused first.
  */
-export function bearerAuth(keys: readonly ApiKey[], failures: AuthFailureGate): RequestHandler {
+export function bearerAuth(
+  keys: readonly ApiKey[],
+  failures: AuthFailureGate,
+  rateLimit?: KeyRateLimit,
+): RequestHandler {
   return async (req, res, next) => {
     const header = req.get('authorization');
     const match = header === undefined ? null : /^Bearer[ \t]+([^\s]{1,4096})[ \t]*$/i.exec(header);
@@ -36,8 +42,13 @@ export function bearerAuth(keys: readonly ApiKey[], failures: AuthFailureGate): 
       if (header !== undefined) await failures.recordFailure(clientAddress(req));
       throw new UnauthorizedError(token === undefined ? undefined : 'invalid bearer key');
     }
-    await failures.check(clientAddress(req));
     const caller: Caller = { tenant: found.tenant, admin: found.admin, keyId: found.id };
+    const [lockout, rate] = await Promise.allSettled([
+      failures.check(clientAddress(req)),
+      rateLimit?.(res, caller.keyId),
+    ]);
+    if (lockout.status === 'rejected') throw lockout.reason;
+    if (rate.status === 'rejected') throw rate.reason;
     res.locals.caller = caller;
     next();
   };

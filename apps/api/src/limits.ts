@@ -1,8 +1,7 @@
 import net from 'node:net';
-import type { Request, RequestHandler } from 'express';
+import type { Request, Response } from 'express';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Redis } from '@research/queue';
-import { callerOf } from './auth.js';
 import { TooManyRequestsError } from './errors.js';
 
 const MINUTE_S = 60;
@@ -97,22 +96,25 @@ export class AuthFailureGate {
   }
 }
 
+/** Counts one request of a key; throws 429 `rate_limited` past the limit (see keyRateLimit). */
+export type KeyRateLimit = (res: Response, keyId: string) => Promise<void>;
+
 /**
  * `API_RATE_LIMIT_PER_MIN` requests per key per minute, counted after authentication (by the
  * key's public id, never the key). Answers carry `RateLimit-Limit`, `RateLimit-Remaining` and
- * `RateLimit-Reset`; past the limit 429 `rate_limited` with `Retry-After`.
+ * `RateLimit-Reset`; past the limit 429 `rate_limited` with `Retry-After`. `bearerAuth` calls it
+ * beside the address's lockout check, so both cost one round trip to Redis.
  */
-export function keyRateLimit(redis: Redis, prefix: string, limitPerMin: number): RequestHandler {
-  if (limitPerMin === 0) return (_req, _res, next) => next();
+export function keyRateLimit(redis: Redis, prefix: string, limitPerMin: number): KeyRateLimit | undefined {
+  if (limitPerMin === 0) return undefined;
   const limiter = perMinute(redis, `${prefix}:ratelimit`, limitPerMin);
-  return async (_req, res, next) => {
-    const { keyId } = callerOf(res.locals);
+  return async (res, keyId) => {
     let outcome: RateLimiterRes;
     try {
       outcome = await limiter.consume(keyId);
     } catch (err) {
       // Anything but a refusal is a store failure that the insurance limiter could not cover: let it through.
-      if (!(err instanceof RateLimiterRes)) return next();
+      if (!(err instanceof RateLimiterRes)) return;
       outcome = err;
       setHeaders(res, limitPerMin, outcome);
       const retryAfterS = Math.ceil(outcome.msBeforeNext / 1000);
@@ -124,11 +126,10 @@ export function keyRateLimit(redis: Redis, prefix: string, limitPerMin: number):
       );
     }
     setHeaders(res, limitPerMin, outcome);
-    next();
   };
 }
 
-function setHeaders(res: Parameters<RequestHandler>[1], limit: number, outcome: RateLimiterRes): void {
+function setHeaders(res: Response, limit: number, outcome: RateLimiterRes): void {
   res.set({
     'RateLimit-Limit': String(limit),
     'RateLimit-Remaining': String(Math.max(0, outcome.remainingPoints)),

@@ -91,8 +91,13 @@ export function createServer(deps: ApiDeps): Express {
   app.all('/openapi.json', methodNotAllowed(['GET']));
 
   const v1 = express.Router();
-  v1.use(bearerAuth(keys, new AuthFailureGate(redis, env.QUEUE_PREFIX, env.AUTH_FAILURE_LIMIT_PER_MIN)));
-  v1.use(keyRateLimit(redis, env.QUEUE_PREFIX, env.API_RATE_LIMIT_PER_MIN));
+  v1.use(
+    bearerAuth(
+      keys,
+      new AuthFailureGate(redis, env.QUEUE_PREFIX, env.AUTH_FAILURE_LIMIT_PER_MIN),
+      keyRateLimit(redis, env.QUEUE_PREFIX, env.API_RATE_LIMIT_PER_MIN),
+    ),
+  );
   v1.use(jobsRouter({ ...deps, expiry }));
   v1.use(eventsRouter(deps, streams));
   v1.use(filesRouter(deps));

@@ -143,9 +143,19 @@ async function runFormat(format: ToolFormat, opts: LlmBenchOptions) {
     }
     await waitFinished(pickupSamples, 20 * taskMs + 60_000);
     const pickup: number[] = [];
+    // Where the pickup goes: sent → the job added (the API's intake), added → picked up by a
+    // worker (BullMQ's wake-up and move to active), picked up → started (the worker's start).
+    const pickupSplit = { intake: [] as number[], queue: [] as number[], start: [] as number[] };
     for (const [i, id] of pickupIds.entries()) {
       const startedAt = (await system.store.records.view(id))?.startedAt;
-      if (startedAt) pickup.push(Date.parse(startedAt) - (pickupSent[i] ?? 0));
+      if (!startedAt) continue;
+      const sent = pickupSent[i] ?? 0;
+      pickup.push(Date.parse(startedAt) - sent);
+      const job = await system.agentQueue.getJob(id);
+      if (job?.processedOn === undefined) continue;
+      pickupSplit.intake.push(job.timestamp - sent);
+      pickupSplit.queue.push(job.processedOn - job.timestamp);
+      pickupSplit.start.push(Date.parse(startedAt) - job.processedOn);
     }
 
     const idleRss = await Promise.all(workers.map((w) => settledRssMb(w)));
@@ -274,6 +284,11 @@ async function runFormat(format: ToolFormat, opts: LlmBenchOptions) {
       overheadP99Ms: round(percentile(overhead, 99)),
       pickupP50Ms: round(percentile(pickup, 50)),
       pickupP99Ms: round(percentile(pickup, 99)),
+      pickupSplitP50Ms: {
+        intake: round(percentile(pickupSplit.intake, 50)),
+        queue: round(percentile(pickupSplit.queue, 50)),
+        start: round(percentile(pickupSplit.start, 50)),
+      },
       inFlight: slots,
       workers: workerCount,
       latencyMs,

@@ -126,12 +126,16 @@ export class System {
     return this.env({ WORKER_ID: workerId, ...extra });
   }
 
-  /** `node apps/api/dist/main.js` with this system's key; resolves once `/healthz` answers. */
+  /**
+   * `node apps/api/dist/main.js` with this system's key; resolves once `/readyz` answers 200 (its
+   * Redis connection is up). The API listens before that, answering 503 `redis_unavailable`
+   * meanwhile, so a test's first request could otherwise race the connection.
+   */
   async startApi(extra: EnvOverrides = {}): Promise<Spawned> {
     if (this.apiPort === 0) this.apiPort = await freePort();
     const api = this.start('api', MAINS.api, this.env({ PORT: String(this.apiPort), API_KEYS: this.apiKey, ...extra }));
     await this.ready(api, `the API on ${this.apiUrl}`, API_START_MS, async () => {
-      const res = await fetch(`${this.apiUrl}/healthz`);
+      const res = await fetch(`${this.apiUrl}/readyz`);
       await res.body?.cancel();
       return res.ok;
     });

@@ -97,8 +97,13 @@ class ShellPool:
     def enabled(self):
         return SHELL == "/bin/bash" and hasattr(os, "memfd_create")
 
+    def new_shell(self, task, uid):
+        """A new shell of the task's uid, waiting for its command: from the starter, off the
+        runner's CPU (see starter.py), or from the runner itself when the starter cannot serve."""
+        return STARTER.start(uid, identity.task_home(task, uid)) or self.start(task, uid)
+
     def start(self, task, uid):
-        """A started shell of the task's uid, waiting for its command."""
+        """A started shell of the task's uid, waiting for its command, forked by the runner."""
         m = os.memfd_create("research-command")
         r, w = os.pipe()
         try:
@@ -208,8 +213,7 @@ class ShellPool:
                 self.spawning[uid] = self.spawning.get(uid, 0) + 1
             shell = None
             try:
-                # The starter, off the runner's CPU (see starter.py); the runner itself without it.
-                shell = STARTER.start(uid, identity.task_home(task, uid)) or self.start(task, uid)
+                shell = self.new_shell(task, uid)
             except (OSError, subprocess.SubprocessError):
                 pass
             with self.cond:
@@ -278,7 +282,7 @@ def spawn_command(task, uid, cwd, budget, command):
     if POOL.enabled():
         shell = POOL.take(uid)
         if shell is None:
-            shell = STARTER.start(uid, identity.task_home(task, uid)) or POOL.start(task, uid)
+            shell = POOL.new_shell(task, uid)
         proc = POOL.run(shell, cwd, fsize, command)
         if proc is not None:
             return proc

@@ -91,7 +91,15 @@ export class Submitter {
         which.filter((i) => admissions[i] === 'admitted').map((i) => quota.release(tenant, tasks[i]!.id)),
       );
 
-    const created = await guard(redis, () => store.lifecycle.createMany(admitted)).catch(async (err: unknown) => {
+    // The tags of the tasks admitted as new go out beside their records: one round trip less per
+    // submit. Consecutive, so a batch keeps its order within its tenant. One that turns out a
+    // repeat after all (it raced its first submit past admission) leaves a gap in its tenant's
+    // tags, which orders nothing.
+    const tagged = admittedIdx.filter((i) => admissions[i] === 'admitted');
+    const [created, firstTag] = await Promise.all([
+      guard(redis, () => store.lifecycle.createMany(admitted)),
+      tagged.length > 0 ? guard(redis, () => this.d.fair.tag(tenant, tagged.length)) : Promise.resolve(1),
+    ]).catch(async (err: unknown) => {
       await releaseAdmitted(admittedIdx);
       throw err;
     });
@@ -116,15 +124,21 @@ export class Submitter {
             ),
           };
     });
-    await guard(redis, async () => {
-      await releaseAdmitted(repeats);
-      // Created though its key was taken at admission (the key expired meanwhile): count it now.
-      await Promise.all(fresh.filter((i) => admissions[i] === 'repeat').map((i) => quota.add(tenant, tasks[i]!.id)));
-    });
-
-    // One script for the batch's tags: consecutive, so the batch keeps its order within its tenant.
-    const firstTag = fresh.length > 0 ? await guard(redis, () => this.d.fair.tag(tenant, fresh.length)) : 1;
-    const jobs = fresh.map((i, n) => {
+    // Created though its key was taken at admission (the key expired meanwhile): counted, and
+    // tagged, now (after the rest of its batch).
+    const late = fresh.filter((i) => admissions[i] === 'repeat');
+    const [lateTag] = await guard(redis, () =>
+      Promise.all([
+        late.length > 0 ? this.d.fair.tag(tenant, late.length) : Promise.resolve(1),
+        releaseAdmitted(repeats),
+        ...late.map((i) => quota.add(tenant, tasks[i]!.id)),
+      ]),
+    );
+    const tagOf = new Map<number, number>([
+      ...tagged.map((i, n) => [i, firstTag + n] as const),
+      ...late.map((i, n) => [i, lateTag + n] as const),
+    ]);
+    const jobs = fresh.map((i) => {
       const t = tasks[i]!;
       // Input files wait with the task record (the lifecycle put them there), not in the job's data.
       const { files, ...queued } = t.request;
@@ -134,7 +148,7 @@ export class Submitter {
         createdAt,
         ...(files && files.length > 0 ? { inputFiles: files.length } : {}),
       };
-      return { name: JOBS.task.name(data), data, opts: taskJobOptions(t.id, t.request, firstTag + n) };
+      return { name: JOBS.task.name(data), data, opts: taskJobOptions(t.id, t.request, tagOf.get(i)) };
     });
     if (jobs.length > 0) {
       try {

@@ -22,6 +22,7 @@ import {
   expiryMessage,
   isExpired,
   type Footprint,
+  type ListedFile,
   isRetryable,
   stepUsageOf,
   type StatusDetails,
@@ -57,6 +58,8 @@ export interface TaskRunContext {
   /** The web tools are offered (a search provider is configured): registry and system prompt. */
   web: boolean;
   control: RunControl;
+  /** What the run reads first, already on its way (see `readStart`); read here when absent. */
+  startReads?: Promise<StartReads>;
   /** Ends the task (the runner's `end`); returns the status it has then. */
   end: (to: TaskStatus, details: StatusDetails, ending: Ending) => Promise<TaskStatus>;
 }
@@ -64,6 +67,19 @@ export interface TaskRunContext {
 export interface TaskRunResult {
   status: TaskStatus;
   summary: string;
+}
+
+/** What a run reads before it starts: the task's status, its cancel flag, its checkpoint and its footprint. */
+export type StartReads = [TaskStatus | undefined, boolean, AgentState | undefined, Footprint];
+
+/** The reads a run starts with, in one round trip: they go out together on the store's connection. */
+export function readStart(store: TaskStore, taskId: string): Promise<StartReads> {
+  return Promise.all([
+    store.lifecycle.status(taskId),
+    store.cancels.isRequested(taskId),
+    store.records.checkpoint<AgentState>(taskId),
+    store.footprint.get(taskId),
+  ]);
 }
 
 /** Minimum gap between two snapshots of a running task's files (the API serves them). */
@@ -78,13 +94,7 @@ export async function runTask(
   const { env, store, sandbox, workerId, control } = ctx;
   const log = ctx.logger.child({ taskId, workerId });
 
-  // One round trip: these go out together on the store's connection.
-  const [current, cancelRequested, checkpoint, kept] = await Promise.all([
-    store.lifecycle.status(taskId),
-    store.cancels.isRequested(taskId),
-    store.records.checkpoint<AgentState>(taskId),
-    store.footprint.get(taskId),
-  ]);
+  const [current, cancelRequested, checkpoint, kept] = await (ctx.startReads ?? readStart(store, taskId));
   // What the task keeps in Redis, as the latest event write counted it: held to TASK_MAX_REDIS_BYTES
   // before each step, so a task that prints without end fails instead of filling Redis (noeviction).
   let footprint: Footprint = kept;
@@ -168,10 +178,11 @@ export async function runTask(
   };
   // The first snapshot waits SNAPSHOT_EVERY_MS: a short task is only copied once, at its end.
   let lastSnapshot = Date.now();
-  let snapshotting: Promise<void> | undefined;
-  const snapshot = async (force: boolean) => {
-    if (!touched) return;
-    if (!force && Date.now() - lastSnapshot < SNAPSHOT_EVERY_MS) return;
+  let snapshotting: Promise<ListedFile[] | undefined> | undefined;
+  /** Copies the files now (`force`) or when the last copy is old enough; the list kept, or undefined when none was made. */
+  const snapshot = async (force: boolean): Promise<ListedFile[] | undefined> => {
+    if (!touched) return undefined;
+    if (!force && Date.now() - lastSnapshot < SNAPSHOT_EVERY_MS) return undefined;
     lastSnapshot = Date.now();
     await snapshotting;
     // Files are kept within what the cap leaves after the events and outcomes.
@@ -179,8 +190,11 @@ export async function runTask(
       capBytes > 0
         ? Math.min(env.RESULT_MAX_BYTES, Math.max(0, capBytes - footprint.writtenBytes))
         : env.RESULT_MAX_BYTES;
-    snapshotting = saveFiles(ctx, taskId, maxBytes).catch((err: unknown) => log.warn({ err }, 'file snapshot failed'));
-    await snapshotting;
+    snapshotting = saveFiles(ctx, taskId, maxBytes).catch((err: unknown) => {
+      log.warn({ err }, 'file snapshot failed');
+      return undefined;
+    });
+    return snapshotting;
   };
 
   // Model usage goes to the store when it changed (a checkpoint after the final answer has none new).
@@ -289,8 +303,9 @@ export async function runTask(
 
     recordModelUsage(outcome.state);
     setProgress({ phase: 'finishing' });
-    await snapshot(true);
-    const files = touched ? ((await store.files.list(taskId)) ?? []) : [];
+    // The list the final copy kept; when that copy failed, what an earlier one kept.
+    const kept = await snapshot(true);
+    const files = touched ? (kept ?? (await store.files.list(taskId)) ?? []) : [];
     const result: TaskResult = { summary: outcome.summary, files: files.map(({ path, size }) => ({ path, size })) };
     setProgress({ phase: 'done' });
     switch (outcome.reason) {
@@ -353,9 +368,9 @@ function untilLost<T>(lease: AbortSignal, work: Promise<T>): Promise<T> {
 }
 
 /** Copies the task's files into Redis (size-capped), so they outlive the worker and its container. */
-async function saveFiles(ctx: TaskRunContext, taskId: string, maxBytes: number): Promise<void> {
+async function saveFiles(ctx: TaskRunContext, taskId: string, maxBytes: number): Promise<ListedFile[]> {
   const { files } = await ctx.sandbox.exportFiles(taskId, { maxBytes });
-  await ctx.store.files.save(taskId, files);
+  return ctx.store.files.save(taskId, files);
 }
 
 /** The model usage a task's state counts so far (absolute totals: the store adds only what is new). */

@@ -26,8 +26,8 @@ export class TaskFiles {
     private readonly keys: TaskKeys,
   ) {}
 
-  /** Replaces the kept files with `files` (a snapshot of the workspace). */
-  async save(id: string, files: StoredFile[]): Promise<void> {
+  /** Replaces the kept files with `files` (a snapshot of the workspace); returns their list, as `list` reads it. */
+  async save(id: string, files: StoredFile[]): Promise<ListedFile[]> {
     const key = this.keys.files(id);
     const list: ListedFile[] = files.map((f) => ({ path: f.path, size: f.size, stored: f.content !== undefined }));
     const listed = JSON.stringify(list);
@@ -37,6 +37,7 @@ export class TaskFiles {
     for (const f of files) if (f.content !== undefined) m.hset(key, `f:${f.path}`, f.content);
     m.expire(key, UNFINISHED_TTL_S);
     await m.exec();
+    return list;
   }
 
   /** The kept files, or undefined when none were ever saved. */

@@ -58,8 +58,8 @@ export interface TaskRunContext {
   /** The web tools are offered (a search provider is configured): registry and system prompt. */
   web: boolean;
   control: RunControl;
-  /** What the run reads first, already on its way (see `readStart`); read here when absent. */
-  startReads?: Promise<StartReads>;
+  /** What the run reads first (`readStart`), sent by the runner beside its slot request. */
+  startReads: Promise<StartReads>;
   /** Ends the task (the runner's `end`); returns the status it has then. */
   end: (to: TaskStatus, details: StatusDetails, ending: Ending) => Promise<TaskStatus>;
 }
@@ -94,7 +94,7 @@ export async function runTask(
   const { env, store, sandbox, workerId, control } = ctx;
   const log = ctx.logger.child({ taskId, workerId });
 
-  const [current, cancelRequested, checkpoint, kept] = await (ctx.startReads ?? readStart(store, taskId));
+  const [current, cancelRequested, checkpoint, kept] = await ctx.startReads;
   // What the task keeps in Redis, as the latest event write counted it: held to TASK_MAX_REDIS_BYTES
   // before each step, so a task that prints without end fails instead of filling Redis (noeviction).
   let footprint: Footprint = kept;

@@ -82,15 +82,14 @@ export class TaskRunner {
     const reads = readStart(store, taskId);
     // Awaited by the run; meanwhile a failure must not count as unhandled (nor, parked, ever).
     reads.catch(() => undefined);
-    let entry: Entry;
+    let entry: Entry | undefined;
     try {
       entry = await fair.enter(job);
-    } catch (err) {
-      this.unregister(taskId, control);
-      throw err;
+    } finally {
+      // No slot (or no answer): nothing runs here, and no cancel is this worker's to route.
+      if (!entry?.admitted) this.unregister(taskId, control);
     }
     if (!entry.admitted) {
-      this.unregister(taskId, control);
       // Its tenant is at TENANT_MAX_RUNNING: back to the queue, keeping its place, until a slot frees.
       this.log.debug(
         { taskId: key, tenant: entry.tenant, running: entry.running },

@@ -134,13 +134,14 @@ export function createApi(env: Env, logger = createLogger({ level: env.LOG_LEVEL
   const redis = createRedis(env.REDIS_URL, 'api', { cluster: env.REDIS_CLUSTER });
   // Errors surface on the calls that fail (503); without a listener ioredis would log each retry.
   redis.on('error', (err) => logger.debug({ err: err.message }, 'redis connection error'));
+  // The queues get a connection of their own: ioredis copies every loaded script onto each
+  // pipeline it builds, and BullMQ loads dozens, which made the store's MULTIs several times dearer.
+  const queueRedis = redis.duplicate();
   const store = new TaskStore(redis, env.QUEUE_PREFIX, {
     retentionSeconds: Math.round(env.TASK_RETENTION_HOURS * 3_600),
     webhookRetry: { attempts: env.WEBHOOK_ATTEMPTS, backoffMs: env.WEBHOOK_BACKOFF_MS },
+    queueConnection: queueRedis,
   });
-  // The queue gets a connection of its own: ioredis copies every loaded script onto each
-  // pipeline it builds, and BullMQ loads dozens, which made the store's MULTIs several times dearer.
-  const queueRedis = redis.duplicate();
   const queue = new Queue<TaskJobData>(AGENT_QUEUE, queueOptions(queueRedis, env.QUEUE_PREFIX));
   queue.on('error', (err) => logger.debug({ err: err.message }, 'queue error'));
   const expiry = new Queue<ExpiryJobData>(EXPIRY_QUEUE, queueOptions(queueRedis, env.QUEUE_PREFIX));

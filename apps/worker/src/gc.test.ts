@@ -51,6 +51,7 @@ describe('garbage collection by a worker', () => {
     const liveness = new Liveness({
       workerId: h.newWorkerId(),
       connection,
+      queues: connection,
       registry,
       deathWatch,
       running: () => [],

@@ -7,6 +7,8 @@ export interface LivenessOptions {
   workerId: string;
   /** The connection the beats go out on; its `ready` event sends one at once. */
   connection: Redis;
+  /** The connection BullMQ's queues use (a dead worker's step queue is opened on it to reap it). */
+  queues: Redis;
   registry: WorkerRegistry;
   deathWatch: DeathWatch;
   /** Each beat lists the tasks running here (the dashboard's /workers shows them). */
@@ -92,11 +94,11 @@ export class Liveness {
   private async reap(): Promise<void> {
     if (this.reaping) return;
     this.reaping = true;
-    const { deathWatch, registry, connection, workerId, logger } = this.options;
+    const { deathWatch, registry, queues, workerId, logger } = this.options;
     try {
       for (const id of await deathWatch.dead()) {
         if (id === workerId) continue;
-        if (await registry.reap(id, connection)) logger.info({ deadWorker: id }, "reaped a dead worker's step queue");
+        if (await registry.reap(id, queues)) logger.info({ deadWorker: id }, "reaped a dead worker's step queue");
       }
       const { collectGarbage, gcEveryMs = 3_600_000 } = this.options;
       if (collectGarbage && deathWatch.canJudge() && Date.now() >= this.nextGcAt) {

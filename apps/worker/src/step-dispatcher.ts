@@ -46,6 +46,7 @@ export class StepDispatcher {
   constructor(
     private readonly stepQueue: Queue,
     private readonly store: TaskStore,
+    /** BullMQ's connection (see runtime.ts): another worker's step queue is opened on it. */
     private readonly connection: Redis,
     private readonly prefix: string,
     private readonly deathWatch: DeathWatch,

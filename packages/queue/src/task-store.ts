@@ -23,6 +23,12 @@ export interface TaskStoreOptions {
   retentionSeconds?: number;
   /** How webhook deliveries queued by this store retry. Default: the job catalog's. */
   webhookRetry?: WebhookRetry;
+  /**
+   * The connection the webhook queue is opened on. Default: the store's own. A separate one
+   * keeps BullMQ's scripts off the store's connection, where ioredis would copy them onto each
+   * of the store's MULTIs.
+   */
+  queueConnection?: Redis;
 }
 
 /**
@@ -72,7 +78,14 @@ export class TaskStore {
     // An index set outlives every record in it: unfinished ones and finished ones alike.
     this.index = new TaskIndex(redis, keys, Math.max(UNFINISHED_TTL_S, retentionSeconds) + 86_400);
     this.events = new TaskEvents(redis, keys);
-    this.webhooks = new TaskWebhooks(redis, keys, this.events, retentionSeconds, options.webhookRetry);
+    this.webhooks = new TaskWebhooks(
+      redis,
+      keys,
+      this.events,
+      retentionSeconds,
+      options.webhookRetry,
+      options.queueConnection,
+    );
     this.steps = new StepRecords(redis, keys, this.webhooks);
     this.lifecycle = new TaskLifecycle(redis, keys, this.idempotency, this.index, retentionSeconds, this.webhooks);
     this.records = new TaskRecords(redis, keys, this.steps);

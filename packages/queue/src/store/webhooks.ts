@@ -39,6 +39,8 @@ export class TaskWebhooks {
     private readonly events: TaskEvents,
     private readonly retentionSeconds: number,
     private readonly retry: WebhookRetry = {},
+    /** Where the webhook queue is opened (see TaskStoreOptions.queueConnection). */
+    private readonly queueConnection: Redis = redis,
   ) {}
 
   /** The task's destination (set at creation: its own, or its tenant's default); undefined: none. */
@@ -116,7 +118,7 @@ export class TaskWebhooks {
       url: dest.url,
       payload: JSON.stringify(payload),
     };
-    this.queue ??= new Queue<WebhookJobData>(WEBHOOK_QUEUE, queueOptions(this.redis, this.keys.prefix));
+    this.queue ??= new Queue<WebhookJobData>(WEBHOOK_QUEUE, queueOptions(this.queueConnection, this.keys.prefix));
     const { attempts, backoffMs } = this.retry;
     const retryOptions = {
       ...(attempts === undefined ? {} : { attempts }),

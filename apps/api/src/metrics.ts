@@ -194,8 +194,7 @@ export function createMetrics(deps: Pick<ApiDeps, 'env' | 'redis' | 'store' | 'q
       for (const name of names) {
         let q = stepQueues.get(name);
         if (!q) {
-          // On the agent queue's connection, not the store's: BullMQ's scripts there would be
-          // copied onto each of the store's MULTIs.
+          // On the agent queue's connection, not the store's (see queueOptions).
           q = new Queue(name, { ...queueOptions(redis, env.QUEUE_PREFIX), connection: queue.opts.connection });
           stepQueues.set(name, q);
         }

@@ -134,8 +134,7 @@ export function createApi(env: Env, logger = createLogger({ level: env.LOG_LEVEL
   const redis = createRedis(env.REDIS_URL, 'api', { cluster: env.REDIS_CLUSTER });
   // Errors surface on the calls that fail (503); without a listener ioredis would log each retry.
   redis.on('error', (err) => logger.debug({ err: err.message }, 'redis connection error'));
-  // The queues get a connection of their own: ioredis copies every loaded script onto each
-  // pipeline it builds, and BullMQ loads dozens, which made the store's MULTIs several times dearer.
+  // The queues get a connection of their own (see queueOptions).
   const queueRedis = redis.duplicate();
   const store = new TaskStore(redis, env.QUEUE_PREFIX, {
     retentionSeconds: Math.round(env.TASK_RETENTION_HOURS * 3_600),

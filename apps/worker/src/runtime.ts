@@ -57,9 +57,7 @@ export async function startWorker({
   const log = logger.child({ workerId });
   const connection = createRedis(env.REDIS_URL, 'worker', { cluster: env.REDIS_CLUSTER });
   await waitForRedis(connection, env.REDIS_URL, 10_000);
-  // BullMQ's queues get a connection of their own, as in the API: ioredis copies every script
-  // loaded on a connection onto each MULTI it builds there, and BullMQ's queues load 64, which
-  // made each of the store's MULTIs cost about 0.1 ms more of the worker's CPU.
+  // BullMQ's queues get a connection of their own, as in the API (see queueOptions).
   const queues = connection.duplicate();
   const blockingAgent = connection.duplicate();
   const blockingSteps = connection.duplicate();

@@ -23,11 +23,7 @@ export interface TaskStoreOptions {
   retentionSeconds?: number;
   /** How webhook deliveries queued by this store retry. Default: the job catalog's. */
   webhookRetry?: WebhookRetry;
-  /**
-   * The connection the webhook queue is opened on. Default: the store's own. A separate one
-   * keeps BullMQ's scripts off the store's connection, where ioredis would copy them onto each
-   * of the store's MULTIs.
-   */
+  /** The connection the webhook queue is opened on (see queueOptions). Default: the store's own. */
   queueConnection?: Redis;
 }
 

@@ -17,8 +17,6 @@ import { INDEX_LUA, indexPosition, promptPreview, type TaskIndex } from './task-
 import type { TaskWebhooks } from './webhooks.js';
 import { EVENTS_MAX_LEN, type TaskKeys, UNFINISHED_TTL_S } from './task-keys.js';
 
-type Multi = ReturnType<Redis['multi']>;
-
 /** What a new task's record starts with. One object, so a field can be added without touching callers. */
 export interface NewTask {
   id: string;
@@ -72,58 +70,68 @@ export class TaskLifecycle {
 
   /**
    * {@link create} for many tasks: the idempotency claims go out together, then every new record,
-   * its first event and its index entries in one MULTI. Results are in the order of `tasks`.
+   * its first event and its index entries in one script (one command, where a MULTI of the same
+   * writes was a dozen per task, each a command object and a write on the client). Results are in
+   * the order of `tasks`.
    */
   async createMany(tasks: readonly NewTask[]): Promise<CreatedTask[]> {
     // The whole request, files included: the same prompt with other files is another request.
     const claims = await Promise.all(
       tasks.map((t) => (t.idempotencyHash ? this.idempotency.claim(t.idempotencyHash, t.id, t.request) : undefined)),
     );
-    const m = this.redis.multi();
-    const touched = new Set<string>();
+    const keys = [statsKey(this.keys.prefix), tenantStatsKey(this.keys.prefix)];
+    const args: (string | number)[] = [UNFINISHED_TTL_S, EVENTS_MAX_LEN, this.index.ttlSeconds];
     const results = tasks.map((task, i): CreatedTask => {
       const claim = claims[i];
       if (claim && !claim.claimed) return { id: claim.id, created: false, sameRequest: claim.sameRequest };
-      this.addRecord(m, task, touched);
+      this.addRecord(task, keys, args);
       return { id: task.id, created: true, sameRequest: true };
     });
-    if (results.some((r) => r.created)) {
-      this.index.expire(m, touched);
-      await m.exec();
-    }
+    if (results.some((r) => r.created)) await CREATE.run(this.redis, keys, args);
     return results;
   }
 
-  private addRecord(m: Multi, task: NewTask, touched: Set<string>): void {
+  /** Appends one new task's keys and arguments for {@link CREATE}. */
+  private addRecord(task: NewTask, keys: string[], args: (string | number)[]): void {
     const { id, request, createdAt, maxSteps, idempotencyHash, tenant, webhook } = task;
     const progress: TaskProgress = { step: 0, maxSteps, phase: 'queued' };
     const event: TaskEvent = { type: 'status', at: createdAt, status: 'queued' };
     // Input files go beside the record, not in it: every view reads the whole record.
     const { files, ...kept } = request;
-    if (files && files.length > 0) m.set(this.keys.inputs(id), JSON.stringify(files), 'EX', UNFINISHED_TTL_S);
     const pos = indexPosition(createdAt, id);
-    m.hset(this.keys.record(id), {
+    const fields = [
+      'id',
       id,
-      request: JSON.stringify(kept),
-      status: 'queued',
+      'request',
+      JSON.stringify(kept),
+      'status',
+      'queued',
+      'createdAt',
       createdAt,
-      progress: JSON.stringify(progress),
+      'progress',
+      JSON.stringify(progress),
+      'pos',
       pos,
-      preview: promptPreview(request.prompt),
-      ...(request.tags?.length ? { tags: JSON.stringify(request.tags) } : {}),
-      ...(idempotencyHash === undefined ? {} : { idem: idempotencyHash }),
+      'preview',
+      promptPreview(request.prompt),
+      ...(request.tags?.length ? ['tags', JSON.stringify(request.tags)] : []),
+      ...(idempotencyHash === undefined ? [] : ['idem', idempotencyHash]),
+      ...(tenant === undefined ? [] : ['tenant', tenant]),
+      ...(webhook === undefined ? [] : ['webhook', JSON.stringify(webhook)]),
+    ];
+    const indexKeys = this.index.newKeys({
       ...(tenant === undefined ? {} : { tenant }),
-      ...(webhook === undefined ? {} : { webhook: JSON.stringify(webhook) }),
-    })
-      .expire(this.keys.record(id), UNFINISHED_TTL_S)
-      .xadd(this.keys.events(id), 'MAXLEN', '~', EVENTS_MAX_LEN, '*', 'e', JSON.stringify(event))
-      .expire(this.keys.events(id), UNFINISHED_TTL_S)
-      .hincrby(statsKey(this.keys.prefix), 'submitted', 1)
-      .hincrby(tenantStatsKey(this.keys.prefix), `${tenant ?? DEFAULT_TENANT}|submitted`, 1);
-    this.index.addNew(
-      m,
-      { pos, ...(tenant === undefined ? {} : { tenant }), ...(request.tags ? { tags: request.tags } : {}) },
-      touched,
+      ...(request.tags ? { tags: request.tags } : {}),
+    });
+    keys.push(this.keys.record(id), this.keys.events(id), this.keys.inputs(id), ...indexKeys);
+    args.push(
+      indexKeys.length,
+      pos,
+      JSON.stringify(event),
+      files && files.length > 0 ? JSON.stringify(files) : '',
+      `${tenant ?? DEFAULT_TENANT}|submitted`,
+      fields.length / 2,
+      ...fields,
     );
   }
 
@@ -276,4 +284,35 @@ if ARGV[7] == '1' then
   return {1, to, startedAt, webhook}
 end
 return {1, to, startedAt}`,
+);
+
+/**
+ * KEYS: stats, tenant stats, then per task: its record, events and input files, then the index
+ * sets it enters. ARGV: the unfinished TTL s, the events' max length, the index TTL s, then per
+ * task: how many index sets, its index position, its first event JSON, its input files JSON (''
+ * none), its tenant's `submitted` stats field, how many record fields, the field/value pairs.
+ * Each index set gets its TTL once, after every task is in.
+ */
+const CREATE = new LuaScript<null>(
+  'researchCreateTasks',
+  `local ttl, maxlen = ARGV[1], ARGV[2]
+local k, a, touched = 3, 4, {}
+while a <= #ARGV do
+  local nidx, pos, inputs, npairs = tonumber(ARGV[a]), ARGV[a + 1], ARGV[a + 3], tonumber(ARGV[a + 5])
+  redis.call('HSET', KEYS[k], unpack(ARGV, a + 6, a + 5 + npairs * 2))
+  redis.call('EXPIRE', KEYS[k], ttl)
+  redis.call('XADD', KEYS[k + 1], 'MAXLEN', '~', maxlen, '*', 'e', ARGV[a + 2])
+  redis.call('EXPIRE', KEYS[k + 1], ttl)
+  if inputs ~= '' then redis.call('SET', KEYS[k + 2], inputs, 'EX', ttl) end
+  redis.call('HINCRBY', KEYS[1], 'submitted', 1)
+  redis.call('HINCRBY', KEYS[2], ARGV[a + 4], 1)
+  for i = k + 3, k + 2 + nidx do
+    redis.call('ZADD', KEYS[i], 0, pos)
+    touched[KEYS[i]] = true
+  end
+  k = k + 3 + nidx
+  a = a + 6 + npairs * 2
+end
+for key in pairs(touched) do redis.call('EXPIRE', key, ARGV[3]) end
+return nil`,
 );

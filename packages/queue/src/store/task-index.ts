@@ -4,8 +4,6 @@ import type { Redis } from '../connection.js';
 import { LuaScript } from './lua.js';
 import type { TaskKeys } from './task-keys.js';
 
-type Multi = ReturnType<Redis['multi']>;
-
 /**
  * A task's place in the index: `<createdAt in ms, 13 digits>|<id>`. Every member of an index set
  * has score 0, so the sets are ordered by member, which is (creation time, id): pages are exact
@@ -127,7 +125,7 @@ return out`,
 
 /**
  * The task index: sorted sets under the prefix, per tenant and across tenants (`all`, for admin
- * keys), each whole, per status and per tag. A task enters at creation (the same MULTI as its
+ * keys), each whole, per status and per tag. A task enters at creation (the same script as its
  * record), moves between status sets in the guarded transition's script and leaves in the
  * deletion's. Entries whose record expired are dropped when a list reads them; each set expires
  * once no task has been added to it for longer than any record lives.
@@ -149,19 +147,12 @@ export class TaskIndex {
     return `${this.base}${tenant === undefined ? 'all' : `t:${tenant}`}`;
   }
 
-  /** Adds a new (queued) task to its sets within `m`; `touched` collects the keys to give a TTL once. */
-  addNew(m: Multi, task: { pos: string; tenant?: string; tags?: readonly string[] }, touched: Set<string>): void {
-    for (const scope of [this.scope(task.tenant ?? DEFAULT_TENANT), this.scope(undefined)]) {
-      for (const key of [scope, `${scope}:s:queued`, ...(task.tags ?? []).map((t) => `${scope}:g:${t}`)]) {
-        m.zadd(key, 0, task.pos);
-        touched.add(key);
-      }
-    }
-  }
-
-  /** Gives the sets `addNew` touched their TTL, once each. */
-  expire(m: Multi, touched: Set<string>): void {
-    for (const key of touched) m.expire(key, this.ttlSeconds);
+  /** The sets a new (queued) task enters: its tenant's and `all`, each whole, `queued` and per tag. */
+  newKeys(task: { tenant?: string; tags?: readonly string[] }): string[] {
+    const keys: string[] = [];
+    for (const scope of [this.scope(task.tenant ?? DEFAULT_TENANT), this.scope(undefined)])
+      keys.push(scope, `${scope}:s:queued`, ...(task.tags ?? []).map((t) => `${scope}:g:${t}`));
+    return keys;
   }
 
   /** One page of tasks, newest first. */

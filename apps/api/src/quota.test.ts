@@ -17,7 +17,7 @@ beforeAll(async () => {
   api = await startApi({
     prefix,
     env: {
-      API_KEYS: `a:${KEYS.a},b:${KEYS.b},c:${KEYS.c},d:quota-d-key-0123456789,e:quota-e-key-0123456789`,
+      API_KEYS: `a:${KEYS.a},b:${KEYS.b},c:${KEYS.c},d:quota-d-key-0123456789,e:quota-e-key-0123456789,g:quota-g-key-0123456789`,
       TENANT_MAX_QUEUED: String(LIMIT),
     },
   });
@@ -98,6 +98,34 @@ describe('TENANT_MAX_QUEUED', () => {
     await submitUntilAccepted(key);
     expect((await submit(key)).status).toBe(429);
     expect(await quota.counted('e')).toBe(LIMIT);
+  });
+
+  it('a batch is admitted in order up to the limit, a repeat in it answered and not counted again', async () => {
+    const key = 'quota-g-key-0123456789';
+    const first = await submit(key, { 'idempotency-key': 'batch-repeat' });
+    expect(first.status).toBe(202);
+    const res = await call(api.url, 'POST', '/v1/jobs/batch', {
+      headers: as(key),
+      body: {
+        tasks: [
+          { prompt: 'count me', idempotencyKey: 'batch-repeat' },
+          { prompt: 'second' },
+          { prompt: 'third' },
+          { prompt: 'one too many' },
+        ],
+      },
+    });
+    expect(res.status).toBe(200);
+    const { results, accepted, refused } = res.json as {
+      results: ({ id: string } | { error: { code: string } })[];
+      accepted: number;
+      refused: number;
+    };
+    expect({ accepted, refused }).toEqual({ accepted: 3, refused: 1 });
+    expect(results[0]).toEqual({ id: (first.json as TaskAccepted).id });
+    expect(results.slice(1, 3).every((r) => 'id' in r)).toBe(true);
+    expect(results[3]).toMatchObject({ error: { code: 'quota_exceeded' } });
+    expect(await quota.counted('g')).toBe(LIMIT);
   });
 
   it('a task that could not be queued is not counted', async () => {

@@ -49,8 +49,8 @@ export interface SubmitterDeps {
 }
 
 /**
- * Submitting tasks, one or a batch the same way: each is admitted against its tenant's queued
- * quota, the new records are written in one MULTI, the jobs are added in one `addBulk` (one round
+ * Submitting tasks, one or a batch the same way: all are admitted against their tenant's queued
+ * quota in one script call, the new records are written in another, the jobs are added in one `addBulk` (one round
  * trip to Redis), and the expiry checks of the tasks with a `ttlSeconds` in another. A refusal
  * (quota, an idempotency key reused for another request) is that submission's outcome; an
  * infrastructure failure (Redis away) fails them all and leaves nothing half-made behind.
@@ -77,9 +77,7 @@ export class Submitter {
     }));
     const outcomes: (SubmitOutcome | undefined)[] = new Array(tasks.length);
 
-    const admissions = await guard(redis, () =>
-      Promise.all(tasks.map((t) => quota.admit(tenant, t.id, t.idempotencyHash))),
-    );
+    const admissions = await guard(redis, () => quota.admit(tenant, tasks));
     const admittedIdx: number[] = [];
     admissions.forEach((admission, i) => {
       if (admission === 'full') outcomes[i] = { ok: false, error: this.quotaError(tenant) };

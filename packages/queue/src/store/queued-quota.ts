@@ -4,30 +4,42 @@ import { idempotencyKey } from './idempotency.js';
 import { TaskKeys } from './task-keys.js';
 
 /**
- * KEYS: the tenant's queued set, its reconcile marker, [the idempotency key].
- * ARGV: task id, now (ms), limit, task key prefix, grace (ms), set TTL (s).
- * Returns 1 admitted, 0 full, 2 a repeat of an idempotent submit (not counted again).
+ * KEYS: the tenant's queued set, its reconcile marker, then the idempotency keys of the tasks
+ * that have one. ARGV: now (ms), limit, task key prefix, grace (ms), set TTL (s), then per task:
+ * its id and the KEYS index of its idempotency key (0: none). The tasks are admitted in order, as
+ * one call each would be. Returns per task 1 admitted, 0 full, 2 a repeat of an idempotent submit
+ * (not counted again).
  */
-const ADMIT = new LuaScript<number>(
+const ADMIT = new LuaScript<number[]>(
   'researchAdmitQueued',
-  `if #KEYS == 3 and redis.call('EXISTS', KEYS[3]) == 1 then return 2 end
-local limit = tonumber(ARGV[3])
-if redis.call('ZCARD', KEYS[1]) >= limit then
-  if redis.call('SET', KEYS[2], '1', 'PX', ${1_000}, 'NX') then
-    local now, grace = tonumber(ARGV[2]), tonumber(ARGV[5])
-    local members = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-    for i = 1, #members, 2 do
-      local status = redis.call('HGET', ARGV[4] .. members[i], 'status')
-      if (status and status ~= 'queued') or (not status and tonumber(members[i + 1]) < now - grace) then
-        redis.call('ZREM', KEYS[1], members[i])
+  `local now, limit, grace = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[4])
+local out, count, added = {}, redis.call('ZCARD', KEYS[1]), false
+for a = 6, #ARGV, 2 do
+  local idem = tonumber(ARGV[a + 1])
+  if idem > 0 and redis.call('EXISTS', KEYS[idem]) == 1 then
+    out[#out + 1] = 2
+  else
+    if count >= limit and redis.call('SET', KEYS[2], '1', 'PX', ${1_000}, 'NX') then
+      local members = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+      for i = 1, #members, 2 do
+        local status = redis.call('HGET', ARGV[3] .. members[i], 'status')
+        if (status and status ~= 'queued') or (not status and tonumber(members[i + 1]) < now - grace) then
+          redis.call('ZREM', KEYS[1], members[i])
+        end
       end
+      count = redis.call('ZCARD', KEYS[1])
+    end
+    if count >= limit then
+      out[#out + 1] = 0
+    else
+      count = count + redis.call('ZADD', KEYS[1], now, ARGV[a])
+      added = true
+      out[#out + 1] = 1
     end
   end
-  if redis.call('ZCARD', KEYS[1]) >= limit then return 0 end
 end
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[6])
-return 1`,
+if added then redis.call('EXPIRE', KEYS[1], ARGV[5]) end
+return out`,
 );
 
 /** A task counted before its record exists is not taken for expired within this long. */
@@ -68,20 +80,21 @@ export class QueuedQuota {
   }
 
   /**
-   * Counts task `id` against its tenant's limit, unless the tenant is at it or the submit
-   * repeats one whose idempotency key (`idempotencyHash`, hashed as the store keeps it) already
-   * names a task.
+   * Counts each task against its tenant's limit, in order, unless the tenant is at it or the
+   * submit repeats one whose idempotency key (`idempotencyHash`, hashed as the store keeps it)
+   * already names a task. One script call for the whole list.
    */
-  async admit(tenant: string, id: string, idempotencyHash?: string): Promise<Admission> {
-    if (this.limit === 0) return 'admitted';
+  async admit(tenant: string, tasks: readonly { id: string; idempotencyHash?: string }[]): Promise<Admission[]> {
+    if (this.limit === 0 || tasks.length === 0) return tasks.map(() => 'admitted');
     const set = this.setKey(tenant);
-    const idem = idempotencyHash === undefined ? [] : [idempotencyKey(this.keys.prefix, idempotencyHash)];
-    const outcome = await ADMIT.run(
-      this.redis,
-      [set, `${set}:checked`, ...idem],
-      [id, Date.now(), this.limit, this.keys.record(''), RECORD_GRACE_MS, SET_TTL_S],
-    );
-    return outcome === 1 ? 'admitted' : outcome === 2 ? 'repeat' : 'full';
+    const keys = [set, `${set}:checked`];
+    const args: (string | number)[] = [Date.now(), this.limit, this.keys.record(''), RECORD_GRACE_MS, SET_TTL_S];
+    for (const { id, idempotencyHash } of tasks) {
+      if (idempotencyHash === undefined) args.push(id, 0);
+      else args.push(id, keys.push(idempotencyKey(this.keys.prefix, idempotencyHash)));
+    }
+    const outcomes = await ADMIT.run(this.redis, keys, args);
+    return outcomes.map((o) => (o === 1 ? 'admitted' : o === 2 ? 'repeat' : 'full'));
   }
 
   /** Counts a task that was created without being admitted (its idempotency key expired meanwhile). */

@@ -63,15 +63,23 @@ export class AuthFailureGate {
   private readonly limiter: RateLimiterRedis;
 
   constructor(
-    redis: Redis,
+    private readonly redis: Redis,
     prefix: string,
     private readonly limitPerMin: number,
   ) {
     this.limiter = perMinute(redis, `${prefix}:authfail`, limitPerMin);
   }
 
-  /** After a right key: throws 429 `too_many_auth_failures` while `address` is locked out. */
+  /**
+   * After a right key: throws 429 `too_many_auth_failures` while `address` is locked out. Every
+   * authenticated request asks, so it first reads the count alone (one GET of the limiter's own
+   * key, where the library reads it with its expiry in a MULTI of four commands); only an
+   * address at the limit, or a store that failed (then the in-process count answers), goes on
+   * to the library's read for the time left.
+   */
   async check(address: string): Promise<void> {
+    const failed = await this.redis.get(this.limiter.getKey(address)).then(Number, () => Number.NaN);
+    if (failed < this.limitPerMin) return;
     const seen = await this.limiter.get(address).catch(() => null);
     if (seen !== null && seen.consumedPoints >= this.limitPerMin) throw this.refusal(seen);
   }

@@ -46,6 +46,14 @@ export interface SubmitterDeps {
   defaultMaxSteps: number;
   /** The webhook of a task: its own, or its tenant's default; throws a 400 when webhooks are off. */
   webhookOf: (tenant: string, request: TaskRequest) => TaskWebhook | undefined;
+  /** The most single submits of one tenant written together (see `Submitter.submitOne`). */
+  maxGroup: number;
+}
+
+/** Single submits of one tenant waiting for the write in flight to end, and who waits for each. */
+interface Group {
+  submissions: Submission[];
+  waiters: { resolve: (outcome: SubmitOutcome) => void; reject: (err: unknown) => void }[];
 }
 
 /**
@@ -57,7 +65,62 @@ export interface SubmitterDeps {
  * behind.
  */
 export class Submitter {
+  /** Per tenant: the singles that arrived while its write was in flight (see `submitOne`). */
+  private readonly waiting = new Map<string, Group[]>();
+  /** Tenants with a group of singles being written. */
+  private readonly writing = new Set<string>();
+
   constructor(private readonly d: SubmitterDeps) {}
+
+  /**
+   * One task (`POST /v1/jobs`), written with the other single submits of its tenant that arrive
+   * meanwhile (group commit): when none of the tenant's is being written, this one goes at once,
+   * alone; otherwise it joins the group that goes as soon as that write ends. Nothing waits on a
+   * timer, an idle API writes each submit as it comes, and under load a tenant's concurrent
+   * submits share their round trips to Redis as a batch's items do. Each answer is its own (a
+   * refusal is that submit's); an infrastructure failure fails the whole group, each with the
+   * same 503 it would have had alone. A tenant's writes go one after the other, so other
+   * tenants are never behind its queue.
+   */
+  submitOne(tenant: string, submission: Submission): Promise<SubmitOutcome> {
+    return new Promise((resolve, reject) => {
+      const groups = this.waiting.get(tenant) ?? [];
+      let group = groups.at(-1);
+      if (group === undefined || group.submissions.length >= this.d.maxGroup) {
+        group = { submissions: [], waiters: [] };
+        groups.push(group);
+        this.waiting.set(tenant, groups);
+      }
+      group.submissions.push(submission);
+      group.waiters.push({ resolve, reject });
+      if (!this.writing.has(tenant)) this.writeNext(tenant);
+    });
+  }
+
+  /** Writes the tenant's oldest waiting group, then the next one, until none waits. */
+  private writeNext(tenant: string): void {
+    const groups = this.waiting.get(tenant);
+    const group = groups?.shift();
+    if (group === undefined) {
+      this.waiting.delete(tenant);
+      this.writing.delete(tenant);
+      return;
+    }
+    if (groups!.length === 0) this.waiting.delete(tenant);
+    this.writing.add(tenant);
+    this.submit(tenant, group.submissions)
+      .then(
+        (outcomes) => {
+          outcomes.forEach((outcome, i) => {
+            group.waiters[i]!.resolve(outcome);
+          });
+        },
+        (err: unknown) => {
+          for (const w of group.waiters) w.reject(err);
+        },
+      )
+      .finally(() => this.writeNext(tenant));
+  }
 
   /** The webhook a submission of `tenant` gets; throws the 400 `webhooks_disabled` (an item's own refusal). */
   webhookOf(tenant: string, request: TaskRequest): TaskWebhook | undefined {
@@ -151,7 +214,12 @@ export class Submitter {
     });
     if (jobs.length > 0) {
       try {
-        await guard(redis, () => queue.addBulk(jobs));
+        // One job alone skips the MULTI that `addBulk` wraps around its adds.
+        const [only] = jobs;
+        await guard(redis, async () => {
+          if (jobs.length === 1) await queue.add(only!.name, only!.data, only!.opts);
+          else await queue.addBulk(jobs);
+        });
       } catch (err) {
         await this.abandon(
           tenant,

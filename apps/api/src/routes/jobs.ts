@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { FINAL_STATUSES, type TaskAccepted, type TaskView } from '@research/contracts';
+import { FINAL_STATUSES, MAX_BATCH_TASKS, type TaskAccepted, type TaskView } from '@research/contracts';
 import { FairShare, QueuedQuota } from '@research/queue';
 import { callerOf } from '../auth.js';
 import { jsonBody } from '../body.js';
@@ -37,6 +37,8 @@ export function jobsRouter(deps: ApiDeps & Required<Pick<ApiDeps, 'expiry'>>): R
     webhookOf: (tenant, request) => taskWebhook(env, tenant, request),
     logger,
     defaultMaxSteps: env.TASK_MAX_STEPS,
+    // As many singles as fill one batch body, so a group's script is never larger than a batch's.
+    maxGroup: Math.max(1, Math.min(MAX_BATCH_TASKS, Math.floor(env.MAX_BATCH_BODY_BYTES / env.MAX_BODY_BYTES))),
   });
 
   router
@@ -46,15 +48,13 @@ export function jobsRouter(deps: ApiDeps & Required<Pick<ApiDeps, 'expiry'>>): R
       const idempotencyHash = idempotencyHashOf(req.get('idempotency-key'), tenant);
       const request = parseTaskRequest(req.body);
       const webhook = submitter.webhookOf(tenant, request);
-      const [outcome] = await submitter.submit(tenant, [
-        {
-          request,
-          ...(idempotencyHash === undefined ? {} : { idempotencyHash }),
-          ...(webhook === undefined ? {} : { webhook }),
-        },
-      ]);
-      if (!outcome!.ok) throw outcome!.error;
-      const { id, created, createdAt } = outcome!;
+      const outcome = await submitter.submitOne(tenant, {
+        request,
+        ...(idempotencyHash === undefined ? {} : { idempotencyHash }),
+        ...(webhook === undefined ? {} : { webhook }),
+      });
+      if (!outcome.ok) throw outcome.error;
+      const { id, created, createdAt } = outcome;
       if (!created) {
         const existing = await guard(redis, () => store.records.view(id));
         res.status(202).json(accepted(id, existing?.status ?? 'queued', existing?.createdAt ?? createdAt));

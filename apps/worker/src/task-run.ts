@@ -172,9 +172,13 @@ export async function runTask(
   const provider = ctx.provider ?? createProvider(env, log);
   let progress: TaskProgress = { step: state.nextStep - state.pending.length, maxSteps, phase: 'starting' };
   const setProgress = (p: Partial<TaskProgress>) => {
+    const { step } = progress;
     progress = { ...progress, ...p };
-    background(job.updateProgress(progress));
     background(store.records.setProgress(taskId, progress));
+    // The dashboard's copy (BullMQ's job progress: a script and a queue event each time) follows
+    // the steps and the end; its ring is drawn from the step, so a turn of the model between two
+    // steps would change nothing there.
+    if (progress.phase !== 'thinking' || progress.step !== step) background(job.updateProgress(progress));
   };
   // The first snapshot waits SNAPSHOT_EVERY_MS: a short task is only copied once, at its end.
   let lastSnapshot = Date.now();

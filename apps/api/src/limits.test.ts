@@ -116,6 +116,31 @@ describe('API_RATE_LIMIT_PER_MIN, per key', () => {
   });
 });
 
+describe('API_RATE_LIMIT_PER_MIN under concurrent requests', () => {
+  const ownPrefix = testPrefix('apitest');
+  const RATE_KEY = 'rate-key-concurrent-0123456789';
+  let own: TestApi | undefined;
+  afterAll(async () => {
+    await own?.close();
+    await cleanPrefix(ownPrefix);
+  });
+
+  it('counts every request of a burst: of 45 at once, 30 pass, each with its own remaining count, and 15 get 429', async () => {
+    own = await startApi({ prefix: ownPrefix, env: { API_RATE_LIMIT_PER_MIN: '30', API_KEYS: `r:${RATE_KEY}` } });
+    const answers = await Promise.all(
+      Array.from({ length: 45 }, async () => {
+        const res = await fetch(`${own!.url}${UNKNOWN}`, { headers: { authorization: `Bearer ${RATE_KEY}` } });
+        await res.body?.cancel();
+        return { status: res.status, remaining: Number(res.headers.get('ratelimit-remaining')) };
+      }),
+    );
+    const passed = answers.filter((a) => a.status === 404);
+    expect(passed).toHaveLength(30);
+    expect(answers.filter((a) => a.status === 429)).toHaveLength(15);
+    expect(passed.map((a) => a.remaining).sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+  });
+});
+
 describe('clientAddress', () => {
   it.each([
     ['127.0.0.2', '127.0.0.2'],

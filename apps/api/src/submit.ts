@@ -15,6 +15,7 @@ import {
 } from '@research/queue';
 import { type ApiError, ConflictError, TooManyRequestsError } from './errors.js';
 import { expiryJob } from './expiry.js';
+import { GroupCommit } from './group-commit.js';
 import { guard } from './redis-guard.js';
 
 /** How soon a tenant at its queued limit is told to try again (tasks start within seconds). */
@@ -50,76 +51,31 @@ export interface SubmitterDeps {
   maxGroup: number;
 }
 
-/** Single submits of one tenant waiting for the write in flight to end, and who waits for each. */
-interface Group {
-  submissions: Submission[];
-  waiters: { resolve: (outcome: SubmitOutcome) => void; reject: (err: unknown) => void }[];
-}
-
 /**
  * Submitting tasks, one or a batch the same way: all are admitted against their tenant's queued
  * quota in one script call, the new records are written in another, the jobs are added in one
- * `addBulk` (one round trip to Redis), and the expiry checks of the tasks with a `ttlSeconds` in
+ * `addBulk` (one round trip to Redis; a lone job with `add`), and the expiry checks of the tasks with a `ttlSeconds` in
  * another. A refusal (quota, an idempotency key reused for another request) is that submission's
  * outcome; an infrastructure failure (Redis away) fails them all and leaves nothing half-made
  * behind.
  */
 export class Submitter {
-  /** Per tenant: the singles that arrived while its write was in flight (see `submitOne`). */
-  private readonly waiting = new Map<string, Group[]>();
-  /** Tenants with a group of singles being written. */
-  private readonly writing = new Set<string>();
+  /** Single submits, grouped per tenant (see `submitOne`). */
+  private readonly singles: GroupCommit<Submission, SubmitOutcome>;
 
-  constructor(private readonly d: SubmitterDeps) {}
+  constructor(private readonly d: SubmitterDeps) {
+    this.singles = new GroupCommit((tenant, submissions) => this.submit(tenant, submissions), d.maxGroup);
+  }
 
   /**
    * One task (`POST /v1/jobs`), written with the other single submits of its tenant that arrive
-   * meanwhile (group commit): when none of the tenant's is being written, this one goes at once,
-   * alone; otherwise it joins the group that goes as soon as that write ends. Nothing waits on a
-   * timer, an idle API writes each submit as it comes, and under load a tenant's concurrent
-   * submits share their round trips to Redis as a batch's items do. Each answer is its own (a
-   * refusal is that submit's); an infrastructure failure fails the whole group, each with the
-   * same 503 it would have had alone. A tenant's writes go one after the other, so other
-   * tenants are never behind its queue.
+   * while one of the tenant's is being written (see GroupCommit): under load they share their
+   * round trips to Redis as a batch's items do. Each answer is its own (a refusal is that
+   * submit's); an infrastructure failure fails the whole group, each with the 503 it would have
+   * had alone.
    */
   submitOne(tenant: string, submission: Submission): Promise<SubmitOutcome> {
-    return new Promise((resolve, reject) => {
-      const groups = this.waiting.get(tenant) ?? [];
-      let group = groups.at(-1);
-      if (group === undefined || group.submissions.length >= this.d.maxGroup) {
-        group = { submissions: [], waiters: [] };
-        groups.push(group);
-        this.waiting.set(tenant, groups);
-      }
-      group.submissions.push(submission);
-      group.waiters.push({ resolve, reject });
-      if (!this.writing.has(tenant)) this.writeNext(tenant);
-    });
-  }
-
-  /** Writes the tenant's oldest waiting group, then the next one, until none waits. */
-  private writeNext(tenant: string): void {
-    const groups = this.waiting.get(tenant);
-    const group = groups?.shift();
-    if (group === undefined) {
-      this.waiting.delete(tenant);
-      this.writing.delete(tenant);
-      return;
-    }
-    if (groups!.length === 0) this.waiting.delete(tenant);
-    this.writing.add(tenant);
-    this.submit(tenant, group.submissions)
-      .then(
-        (outcomes) => {
-          outcomes.forEach((outcome, i) => {
-            group.waiters[i]!.resolve(outcome);
-          });
-        },
-        (err: unknown) => {
-          for (const w of group.waiters) w.reject(err);
-        },
-      )
-      .finally(() => this.writeNext(tenant));
+    return this.singles.add(tenant, submission);
   }
 
   /** The webhook a submission of `tenant` gets; throws the 400 `webhooks_disabled` (an item's own refusal). */

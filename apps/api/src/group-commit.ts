@@ -44,10 +44,10 @@ export class GroupCommit<I, O> {
     const groups = this.waiting.get(key);
     const group = groups?.shift();
     if (group === undefined) {
-      this.waiting.delete(key);
       this.writing.delete(key);
       return;
     }
+    // A key's list goes once it is empty, so the next item starts a new one.
     if (groups!.length === 0) this.waiting.delete(key);
     this.writing.add(key);
     this.write(key, group.items)

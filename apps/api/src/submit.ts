@@ -54,10 +54,10 @@ export interface SubmitterDeps {
 /**
  * Submitting tasks, one or a batch the same way: all are admitted against their tenant's queued
  * quota in one script call, the new records are written in another, the jobs are added in one
- * `addBulk` (one round trip to Redis; a lone job with `add`), and the expiry checks of the tasks with a `ttlSeconds` in
- * another. A refusal (quota, an idempotency key reused for another request) is that submission's
- * outcome; an infrastructure failure (Redis away) fails them all and leaves nothing half-made
- * behind.
+ * `addBulk` (one round trip to Redis; a lone job with `add`), and the expiry checks of the tasks
+ * with a `ttlSeconds` in another. A refusal (quota, an idempotency key reused for another
+ * request) is that submission's outcome; an infrastructure failure (Redis away) fails them all
+ * and leaves nothing half-made behind.
  */
 export class Submitter {
   /** Single submits, grouped per tenant (see `submitOne`). */

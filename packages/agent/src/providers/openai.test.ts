@@ -11,7 +11,7 @@ import { LoopbackEndpoint } from '../testing/endpoint.js';
 import { TempDirStepRunner } from '../testing/temp-dir-step-runner.js';
 import { createProvider } from './create.js';
 import { OfflineModel } from './offline.js';
-import { OpenAIProvider } from './openai.js';
+import { BufferedResponse, OpenAIProvider } from './openai.js';
 
 /** `hang`: never answers; `stallBody`: sends the headers and half the body, then nothing; `cutBody`: the same, then closes the connection. */
 type Reply = {
@@ -298,5 +298,24 @@ describe('createProvider', () => {
     );
     expect(turn).toEqual({ text: 'hello', usage: { promptTokens: 100, completionTokens: 20 } });
     expect(endpoint.seen[0]?.body.model).toBe('m');
+  });
+});
+
+describe('BufferedResponse', () => {
+  it('answers like a Response read once: status, headers, ok, then the body as text, JSON or bytes', async () => {
+    const bytes = Buffer.from(JSON.stringify({ answer: 'ok', n: 1 }));
+    const headers = new Headers({ 'content-type': 'application/json', 'x-request-id': 'req-1' });
+    const r = new BufferedResponse(bytes, { status: 200, headers });
+    expect(r).toBeInstanceOf(Response);
+    expect([r.status, r.ok, r.headers.get('x-request-id')]).toEqual([200, true, 'req-1']);
+    expect(await r.json()).toEqual({ answer: 'ok', n: 1 });
+    await expect(r.text()).rejects.toThrow(TypeError);
+
+    const failed = new BufferedResponse(Buffer.from('upstream exploded'), { status: 502 });
+    expect(failed.ok).toBe(false);
+    expect(await failed.text()).toBe('upstream exploded');
+
+    const raw = new BufferedResponse(Buffer.from([1, 2, 3]), { status: 200 });
+    expect([...new Uint8Array(await raw.arrayBuffer())]).toEqual([1, 2, 3]);
   });
 });

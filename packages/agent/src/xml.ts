@@ -65,9 +65,29 @@ type Openers = {
   at: RegExp;
   afterSpace: RegExp /** Global, captures the tool name. */;
   anywhere: RegExp;
+  /** Per tag: where a body value ends (`bodyCloser`) and the closing tag, compiled on first use. */
+  bodies: Map<string, { closer: RegExp; close: RegExp }>;
 };
 
+/**
+ * The openers of each tool set seen, compiled once: a worker parses every model turn of every
+ * task with the same few registries. Their regexps keep `lastIndex` between uses, so each use
+ * sets it first. Bounded, in case a caller makes tool sets without end.
+ */
+const compiledOpeners = new Map<string, Openers>();
+
 function openers(toolNames: readonly string[]): Openers {
+  const key = toolNames.join(' ');
+  let o = compiledOpeners.get(key);
+  if (!o) {
+    if (compiledOpeners.size >= 32) compiledOpeners.clear();
+    o = compileOpeners(toolNames);
+    compiledOpeners.set(key, o);
+  }
+  return o;
+}
+
+function compileOpeners(toolNames: readonly string[]): Openers {
   // Longest first, so `<execute-command-x` never matches a shorter name.
   const names = [...toolNames]
     .sort((a, b) => b.length - a.length)
@@ -79,6 +99,7 @@ function openers(toolNames: readonly string[]): Openers {
     at: new RegExp(source, 'y'),
     afterSpace: new RegExp(`(?<=\\s)${source}`, 'g'),
     anywhere: new RegExp(`<(${names})(?=[\\s/>]|$)`, 'g'),
+    bodies: new Map(),
   };
 }
 
@@ -153,6 +174,7 @@ export function scanToolBlocks(text: string, toolNames: readonly string[]): RawT
   if (toolNames.length === 0) return [];
   const o = openers(toolNames);
   const opener = o.anywhere;
+  opener.lastIndex = 0;
   const blocks: RawToolBlock[] = [];
   for (let m = opener.exec(text); m !== null; m = opener.exec(text)) {
     const block = scanBlock(text, m.index, m[1] as string, o);
@@ -256,8 +278,12 @@ function scanBlock(text: string, start: number, tag: string, o: Openers): RawToo
   if (seen.size === 0 && isMention(text, p, tag)) return undefined;
 
   // key="value" lines in the body.
-  const closer = bodyCloser(tag, o);
-  const close = new RegExp(`</${escapeRegExp(tag)}\\s*>`, 'y');
+  let body = o.bodies.get(tag);
+  if (!body) {
+    body = { closer: bodyCloser(tag, o), close: new RegExp(`</${escapeRegExp(tag)}\\s*>`, 'y') };
+    o.bodies.set(tag, body);
+  }
+  const { closer, close } = body;
   for (;;) {
     p = skip(SPACE, text, p);
     const closing = matchAt(close, text, p);

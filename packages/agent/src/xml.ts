@@ -65,9 +65,22 @@ type Openers = {
   at: RegExp;
   afterSpace: RegExp /** Global, captures the tool name. */;
   anywhere: RegExp;
-  /** Per tag: where a body value ends (`bodyCloser`) and the closing tag, compiled on first use. */
-  bodies: Map<string, { closer: RegExp; close: RegExp }>;
+  /** Per tag, compiled on first use (see `tagRegexps`). */
+  tags: Map<string, TagRegexps>;
 };
+
+/** A tag's own regexps: where a body value ends, its closing tag here (sticky) and anywhere after (global). */
+type TagRegexps = { closer: RegExp; close: RegExp; closeAfter: RegExp };
+
+function tagRegexps(o: Openers, tag: string): TagRegexps {
+  let r = o.tags.get(tag);
+  if (!r) {
+    const close = `</${escapeRegExp(tag)}\\s*>`;
+    r = { closer: bodyCloser(tag, o), close: new RegExp(close, 'y'), closeAfter: new RegExp(close, 'g') };
+    o.tags.set(tag, r);
+  }
+  return r;
+}
 
 /**
  * The openers of each tool set seen, compiled once: a worker parses every model turn of every
@@ -99,7 +112,7 @@ function compileOpeners(toolNames: readonly string[]): Openers {
     at: new RegExp(source, 'y'),
     afterSpace: new RegExp(`(?<=\\s)${source}`, 'g'),
     anywhere: new RegExp(`<(${names})(?=[\\s/>]|$)`, 'g'),
-    bodies: new Map(),
+    tags: new Map(),
   };
 }
 
@@ -207,18 +220,18 @@ function scanBlock(text: string, start: number, tag: string, o: Openers): RawToo
   // A Map, so a key like `__proto__` is just a (rejected) parameter name.
   const seen = new Map<string, string>();
   const params = (): Record<string, string> => Object.fromEntries(seen);
-  const closeTag = new RegExp(`</${escapeRegExp(tag)}\\s*>`, 'g');
+  const { closer, close, closeAfter: closeTag } = tagRegexps(o, tag);
   const fail = (error: string, from: number): RawToolBlock => {
     // Resynchronise on the closing tag so later blocks in the same message still parse, but
     // never past the next block's opening tag: this block may have lost its closing tag.
     const limit = nextOpener(o, text, from);
     closeTag.lastIndex = from;
-    const close = closeTag.exec(text);
+    const closed = closeTag.exec(text);
     return {
       tool: tag,
       params: params(),
       start,
-      end: close && close.index < limit ? close.index + close[0].length : limit,
+      end: closed && closed.index < limit ? closed.index + closed[0].length : limit,
       error,
     };
   };
@@ -278,12 +291,6 @@ function scanBlock(text: string, start: number, tag: string, o: Openers): RawToo
   if (seen.size === 0 && isMention(text, p, tag)) return undefined;
 
   // key="value" lines in the body.
-  let body = o.bodies.get(tag);
-  if (!body) {
-    body = { closer: bodyCloser(tag, o), close: new RegExp(`</${escapeRegExp(tag)}\\s*>`, 'y') };
-    o.bodies.set(tag, body);
-  }
-  const { closer, close } = body;
   for (;;) {
     p = skip(SPACE, text, p);
     const closing = matchAt(close, text, p);

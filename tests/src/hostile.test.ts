@@ -12,6 +12,7 @@ import {
   type TaskEvents,
 } from './fakes.js';
 import { block, requireServices } from '@research/testing';
+import { containerWith, rootExec } from './docker-exec.js';
 
 /**
  * Hostile input through the real API and a real worker with its Docker sandbox: what the model
@@ -400,6 +401,23 @@ describe('sandbox attacks', () => {
     expect(r[6]!.stdout.trim()).toBe('started-in-background');
     expect(r[6]!.timedOut).toBe(false);
     expect(r[7]!.stdout.trim()).toBe('done');
+  });
+
+  it('what a task left running is killed before its files are kept: the kept copy is what its directory holds after its end', async () => {
+    const { id, view } = await run([
+      cmd(
+        '(n=0; while true; do n=$((n+1)); echo $n > beat; done) >/dev/null 2>&1 & sleep 3013 & sleep 0.2; echo started',
+      ),
+      cmd('echo done'),
+    ]);
+    expect(view.status).toBe('completed');
+    const box = await containerWith(`research.worker=${workerId()}`);
+    expect(await rootExec(box, 'ps -eo args')).not.toMatch(/^sleep 3013/m);
+    // The writer rewrote `beat` without a pause until it was killed: had the copy been taken
+    // before the kill, the directory would hold a later count than the copy.
+    const kept = await (await sys.request(`/v1/jobs/${id}/files/beat`)).text();
+    expect(kept).toMatch(/^\d*\n?$/);
+    expect(await rootExec(box, `cat /workspace/${id}/beat`)).toBe(kept);
   });
 });
 

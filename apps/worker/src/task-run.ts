@@ -32,7 +32,7 @@ import {
   taskFence,
   totalBytes,
 } from '@research/queue';
-import type { Sandbox } from '@research/sandbox';
+import type { ExportOptions, Sandbox } from '@research/sandbox';
 import { LeaseLostError, StorageQuotaError } from './errors.js';
 import { InputFileError, placeInputFiles } from './input-files.js';
 import type { StepDispatcher } from './step-dispatcher.js';
@@ -103,6 +103,8 @@ export async function runTask(
   // Whether the workspace may hold files or processes of this task (a resumed task may: an earlier run touched it).
   let touched = checkpoint !== undefined;
   let ranCommand = checkpoint !== undefined;
+  // The final copy of the files also killed what the task's commands left running (see `snapshot`).
+  let stopped = false;
   if (cancelRequested) {
     const status = await ctx.end(
       'cancelled',
@@ -167,7 +169,7 @@ export async function runTask(
   /** Ends the task once the background writes are out, so its stream ends with the final status. */
   const settle = async (to: TaskStatus, details: StatusDetails): Promise<TaskStatus> => {
     await flush();
-    return ctx.end(to, details, { ranHere: true, ranCommand, keepFiles: false });
+    return ctx.end(to, details, { ranHere: true, ranCommand: ranCommand && !stopped, keepFiles: false });
   };
   const provider = ctx.provider ?? createProvider(env, log);
   let progress: TaskProgress = { step: state.nextStep - state.pending.length, maxSteps, phase: 'starting' };
@@ -183,8 +185,13 @@ export async function runTask(
   // The first snapshot waits SNAPSHOT_EVERY_MS: a short task is only copied once, at its end.
   let lastSnapshot = Date.now();
   let snapshotting: Promise<ListedFile[] | undefined> | undefined;
-  /** Copies the files now (`force`) or when the last copy is old enough; the list kept, or undefined when none was made. */
-  const snapshot = async (force: boolean): Promise<ListedFile[] | undefined> => {
+  /**
+   * Copies the files now (`force`) or when the last copy is old enough; the list kept, or
+   * undefined when none was made. The `final` copy, once no step runs any more, first kills what
+   * the task's commands left running, in the same request to the sandbox: the copy is then the
+   * task's last state, and its end needs no cancel of its own.
+   */
+  const snapshot = async (force: boolean, final = false): Promise<ListedFile[] | undefined> => {
     if (!touched) return undefined;
     if (!force && Date.now() - lastSnapshot < SNAPSHOT_EVERY_MS) return undefined;
     lastSnapshot = Date.now();
@@ -194,10 +201,17 @@ export async function runTask(
       capBytes > 0
         ? Math.min(env.RESULT_MAX_BYTES, Math.max(0, capBytes - footprint.writtenBytes))
         : env.RESULT_MAX_BYTES;
-    snapshotting = saveFiles(ctx, taskId, maxBytes).catch((err: unknown) => {
-      log.warn({ err }, 'file snapshot failed');
-      return undefined;
-    });
+    const stopProcesses = final && ranCommand;
+    snapshotting = saveFiles(ctx, taskId, { maxBytes, stopProcesses }).then(
+      (kept) => {
+        if (stopProcesses) stopped = true;
+        return kept;
+      },
+      (err: unknown) => {
+        log.warn({ err }, 'file snapshot failed');
+        return undefined;
+      },
+    );
     return snapshotting;
   };
 
@@ -308,7 +322,7 @@ export async function runTask(
     recordModelUsage(outcome.state);
     setProgress({ phase: 'finishing' });
     // The list the final copy kept; when that copy failed, what an earlier one kept.
-    const kept = await snapshot(true);
+    const kept = await snapshot(true, true);
     const files = touched ? (kept ?? (await store.files.list(taskId)) ?? []) : [];
     const result: TaskResult = { summary: outcome.summary, files: files.map(({ path, size }) => ({ path, size })) };
     setProgress({ phase: 'done' });
@@ -337,7 +351,7 @@ export async function runTask(
   } catch (err) {
     if (!owned()) throw err;
     if (err instanceof StorageQuotaError) {
-      await snapshot(true).catch(() => undefined);
+      await snapshot(true, true).catch(() => undefined);
       await settle('failed', { error: { code: 'storage_quota_exceeded', message: err.message } });
       throw new UnrecoverableError(err.message);
     }
@@ -348,7 +362,7 @@ export async function runTask(
     if (err instanceof LlmError || err instanceof ConfigError) {
       // The task's retry policy leaves model failures alone: the provider already retried the
       // request, and another attempt of the task would hit the same wall.
-      await snapshot(true).catch(() => undefined);
+      await snapshot(true, true).catch(() => undefined);
       await settle('failed', { error: { code: 'llm_error', message: err.message } });
       throw new UnrecoverableError(err.message);
     }
@@ -372,8 +386,8 @@ function untilLost<T>(lease: AbortSignal, work: Promise<T>): Promise<T> {
 }
 
 /** Copies the task's files into Redis (size-capped), so they outlive the worker and its container. */
-async function saveFiles(ctx: TaskRunContext, taskId: string, maxBytes: number): Promise<ListedFile[]> {
-  const { files } = await ctx.sandbox.exportFiles(taskId, { maxBytes });
+async function saveFiles(ctx: TaskRunContext, taskId: string, options: ExportOptions): Promise<ListedFile[]> {
+  const { files } = await ctx.sandbox.exportFiles(taskId, options);
   return ctx.store.files.save(taskId, files);
 }
 

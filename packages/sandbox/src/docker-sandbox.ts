@@ -141,6 +141,7 @@ export class DockerSandbox implements Sandbox {
         maxBytes: Math.max(0, Math.floor(options.maxBytes)),
         maxFiles: Math.max(0, Math.floor(options.maxFiles ?? this.o.exportMaxFiles)),
         maxNameBytes: Math.max(0, Math.floor(options.maxNameBytes ?? this.o.exportMaxNameBytes)),
+        ...(options.stopProcesses ? { stop: true } : {}),
       },
       { replyTimeoutMs: FILE_OP_REPLY_MS, idempotent: true },
     );

@@ -146,11 +146,9 @@ export class ExecTransport implements Transport {
         return this.list(req, options);
       case 'execute-command':
         return this.execute(req, options);
-      case 'cancel-task': {
-        const uid = await this.identity(req.task, false);
-        if (typeof uid === 'number') await this.root('cancel-task', [String(uid)]);
+      case 'cancel-task':
+        await this.cancelTask(req.task);
         return { ok: true, result: {} };
-      }
       case 'cleanup': {
         const { taskUidFirst: first, taskUidCount: count } = this.o;
         const r = await this.root('cleanup', [String(Math.floor(req.maxAgeMs / 1000)), String(first), String(count)]);
@@ -164,6 +162,7 @@ export class ExecTransport implements Transport {
         return { ok: true, result: { removed: Number(r.stdout.toString().trim()) > 0 } };
       }
       case 'export':
+        if (req.stop) await this.cancelTask(req.task);
         return { ok: true, result: await this.exportViaArchive(req) };
     }
   }
@@ -282,6 +281,12 @@ export class ExecTransport implements Transport {
       // The container went away, or the engine is busy: the after-command check still holds.
     }
     return false;
+  }
+
+  /** Kills every process of the task's uid (when it has one yet). */
+  private async cancelTask(task: string): Promise<void> {
+    const uid = await this.identity(task, false);
+    if (typeof uid === 'number') await this.root('cancel-task', [String(uid)]);
   }
 
   private async exportViaArchive(req: Extract<RunnerRequest, { op: 'export' }>): Promise<ExportReply> {

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runCommand, TRANSPORTS, useSandbox } from './test-helpers.js';
+import { processesMatching, runCommand, TRANSPORTS, useSandbox } from './test-helpers.js';
 
 describe.each(TRANSPORTS)('bounded export via $mode', ({ mode, useRunner }) => {
   const env = useSandbox({ useRunner, exportMaxFiles: 500, exportMaxNameBytes: 4096 }, { mode });
@@ -25,6 +25,31 @@ describe.each(TRANSPORTS)('bounded export via $mode', ({ mode, useRunner }) => {
     expect(out.files).toHaveLength(Math.floor(4096 / 5));
     expect(out.files.every((f) => f.content === undefined && f.size === 5)).toBe(true);
     expect(out).toMatchObject({ truncated: true, omitted: 3000 - 819 });
+  });
+
+  it('with stopProcesses, first kills what the task left running, so the copy is its final state; without, leaves it', async () => {
+    const t = `${mode}-stop`;
+    // What outlives its command: a writer (a count in `beat`, every 20 ms) and a long sleep.
+    const started = await runCommand(
+      sb,
+      t,
+      '(n=0; while true; do n=$((n+1)); echo $n > beat; sleep 0.02; done) >/dev/null 2>&1 & sleep 3011 & sleep 0.2; echo started',
+    );
+    expect(started.stdout.trim()).toBe('started');
+    const beat = async () => Number((await sb.exportFiles(t, { maxBytes: 1024 })).files[0]?.content?.toString());
+    const first = await beat();
+    await new Promise((r) => setTimeout(r, 300));
+    // A plain export leaves it running: it went on counting.
+    expect(await beat()).toBeGreaterThan(first);
+    expect(await processesMatching(env.workerId, 'sleep 3011')).toHaveLength(1);
+
+    const final = await sb.exportFiles(t, { maxBytes: 1024, stopProcesses: true });
+    expect(final.files.map((f) => f.path)).toEqual(['beat']);
+    const last = Number(final.files[0]?.content?.toString());
+    await new Promise((r) => setTimeout(r, 300));
+    // Nothing of the task runs any more, so nothing wrote after the copy.
+    expect(await beat()).toBe(last);
+    expect(await processesMatching(env.workerId, 'sleep 3011')).toEqual([]);
   });
 
   // The exec fallback streams the whole tree through getArchive: too slow to make a habit of here.

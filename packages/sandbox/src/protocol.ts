@@ -4,7 +4,7 @@ import type { ActionResult, SandboxAction } from '@research/contracts';
  * Version of the runner's line protocol (runner/sandbox_runner/proto.py has the same number).
  * The runner says its version in its ready line; the host refuses any other.
  */
-export const RUNNER_PROTOCOL = 4;
+export const RUNNER_PROTOCOL = 5;
 
 // Every field is set: path parameters are resolved (an absent one is the task directory), and the
 // host bounds a command's time itself.
@@ -49,7 +49,15 @@ export type RunnerRequest =
   | Exclude<ActionRequest, { op: 'execute-command' }>
   | ExecuteRequest
   | { op: 'cancel-task'; task: string }
-  | { op: 'export'; task: string; maxBytes: number; maxFiles: number; maxNameBytes: number }
+  | {
+      op: 'export';
+      task: string;
+      maxBytes: number;
+      maxFiles: number;
+      maxNameBytes: number;
+      /** Kill every process of the task first (as `cancel-task`), in the same request. */
+      stop?: boolean;
+    }
   | { op: 'cleanup'; maxAgeMs: number }
   | { op: 'remove-task'; task: string }
   | { op: 'ping' };

@@ -45,6 +45,11 @@ export interface ExportOptions {
   maxFiles?: number;
   /** Bytes of file names listed at most. Default: the sandbox's `exportMaxNameBytes`. */
   maxNameBytes?: number;
+  /**
+   * First kill every process of the task, as `cancelTask` does, in the same request: the copy is
+   * then the task's final state, and a task that is over needs no separate cancel.
+   */
+  stopProcesses?: boolean;
 }
 
 export interface ExportResult {

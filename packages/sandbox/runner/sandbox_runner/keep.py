@@ -21,8 +21,12 @@ def op_export(req):
     """Regular files of the task directory (sorted, symlinks skipped), with contents up to
     `maxBytes` in total. The list itself is bounded: at most `maxFiles` entries and
     `maxNameBytes` bytes of names; what does not fit is counted in `omitted`. `truncated` is
-    true when a file is listed without its content or files are omitted."""
+    true when a file is listed without its content or files are omitted. With `stop`, every
+    process of the task is killed first (as cancel-task), so the copy is its final state: the
+    worker's last export and its end's cancel in one request."""
     check_task_id(req["task"])
+    if req.get("stop"):
+        op_cancel_task(req)
     if not os.path.lexists(os.path.join(workspace_root(), req["task"])):
         return {"files": [], "truncated": False, "omitted": 0}
     base, uid = identity.task_dir(req["task"], create=False)

@@ -13,7 +13,7 @@ import sys
 import threading
 
 # Bump on any change of requests, replies or the ready line; the host refuses another version.
-PROTOCOL = 4
+PROTOCOL = 5
 
 CONFIG = {
     "workspace": "/workspace",

@@ -30,6 +30,7 @@ import {
   type TaskJobData,
   type TaskStore,
   taskFence,
+  type Transition,
   totalBytes,
 } from '@research/queue';
 import type { ExportOptions, Sandbox } from '@research/sandbox';
@@ -60,6 +61,11 @@ export interface TaskRunContext {
   control: RunControl;
   /** What the run reads first (`readStart`), sent by the runner beside its slot request. */
   startReads: Promise<StartReads>;
+  /**
+   * The start, when the runner sent it beside the reads (see TaskRunner.process); else the run
+   * starts the task itself once the reads allow it.
+   */
+  started?: Promise<Transition>;
   /** Ends the task (the runner's `end`); returns the status it has then. */
   end: (to: TaskStatus, details: StatusDetails, ending: Ending) => Promise<TaskStatus>;
 }
@@ -115,7 +121,8 @@ export async function runTask(
   }
 
   // The API's expiry check may not have run yet (a backlog of checks, or the API down): the
-  // deadline is the same here, checked before the task starts.
+  // deadline is the same here, checked before the task starts (a task with a TTL is never
+  // started beside its reads).
   if (isExpired(request.ttlSeconds, createdAt) && request.ttlSeconds !== undefined) {
     const expired = await store.lifecycle.expire(taskId, expiryMessage(request.ttlSeconds));
     if (expired.ok || (expired.status && FINAL_STATUSES.includes(expired.status))) {
@@ -124,7 +131,7 @@ export async function runTask(
     }
   }
 
-  const started = await store.lifecycle.start(taskId, { workerId });
+  const started = await (ctx.started ?? store.lifecycle.start(taskId, { workerId }));
   // Refused: the task ended meanwhile (cancelled while its job was on its way here), or its
   // record is gone. Either way there is nothing to run.
   if (!started.ok) {

@@ -9,6 +9,7 @@ import {
   type StatusDetails,
   TaskJobData,
   type TaskStore,
+  type Transition,
 } from '@research/queue';
 import type { Sandbox } from '@research/sandbox';
 import type { StepDispatcher } from './step-dispatcher.js';
@@ -82,9 +83,19 @@ export class TaskRunner {
     const reads = readStart(store, taskId);
     // Awaited by the run; meanwhile a failure must not count as unhandled (nor, parked, ever).
     reads.catch(() => undefined);
+    const entering = fair.enter(job);
+    // With no running limit every task is admitted, so its start goes out with its reads and its
+    // slot, in the same round trip. The start is refused if the task ended meanwhile, like the
+    // run's own; a cancel requested before it is read with the reads and ends the task at once.
+    // A task with a TTL is started by the run, after its deadline was checked.
+    const started =
+      fair.maxRunning === 0 && parsed.data.request.ttlSeconds === undefined
+        ? store.lifecycle.start(taskId, { workerId: this.options.workerId })
+        : undefined;
+    started?.catch(() => undefined);
     let entry: Entry | undefined;
     try {
-      entry = await fair.enter(job);
+      entry = await entering;
     } finally {
       // No slot (or no answer): nothing runs here, and no cancel is this worker's to route.
       if (!entry?.admitted) this.unregister(taskId, control);
@@ -98,7 +109,7 @@ export class TaskRunner {
       await fair.park(job, entry.tenant);
       throw new DelayedError();
     }
-    const run = this.run(job, parsed.data, control, reads);
+    const run = this.run(job, parsed.data, control, reads, started);
     this.jobRuns.set(key, run);
     try {
       return await run;
@@ -120,6 +131,7 @@ export class TaskRunner {
     data: TaskJobData,
     control: RunControl,
     reads: Promise<StartReads>,
+    started: Promise<Transition> | undefined,
   ): Promise<TaskRunResult> {
     const { taskId } = data;
     try {
@@ -136,6 +148,7 @@ export class TaskRunner {
           web,
           control,
           startReads: reads,
+          ...(started ? { started } : {}),
           end: (to, details, ending) => this.end(taskId, to, details, ending),
         },
         job,

@@ -109,8 +109,6 @@ export async function runTask(
   // Whether the workspace may hold files or processes of this task (a resumed task may: an earlier run touched it).
   let touched = checkpoint !== undefined;
   let ranCommand = checkpoint !== undefined;
-  // The final copy of the files also killed what the task's commands left running (see `snapshot`).
-  let stopped = false;
   if (cancelRequested) {
     const status = await ctx.end(
       'cancelled',
@@ -176,7 +174,7 @@ export async function runTask(
   /** Ends the task once the background writes are out, so its stream ends with the final status. */
   const settle = async (to: TaskStatus, details: StatusDetails): Promise<TaskStatus> => {
     await flush();
-    return ctx.end(to, details, { ranHere: true, ranCommand: ranCommand && !stopped, keepFiles: false });
+    return ctx.end(to, details, { ranHere: true, ranCommand, keepFiles: false });
   };
   const provider = ctx.provider ?? createProvider(env, log);
   let progress: TaskProgress = { step: state.nextStep - state.pending.length, maxSteps, phase: 'starting' };
@@ -211,7 +209,8 @@ export async function runTask(
     const stopProcesses = final && ranCommand;
     snapshotting = saveFiles(ctx, taskId, { maxBytes, stopProcesses }).then(
       (kept) => {
-        if (stopProcesses) stopped = true;
+        // Nothing its commands started runs any more: the end has nothing left to kill.
+        if (stopProcesses) ranCommand = false;
         return kept;
       },
       (err: unknown) => {

@@ -119,8 +119,9 @@ const fetchWholeBody: NonNullable<ClientOptions['fetch']> = async (input, init) 
  * A `Response` whose body is already in memory: `text`, `json` and `arrayBuffer` answer from
  * the buffer. A `Response` built from a body sets up a web stream and reads it back on `json()`:
  * 17 µs per answer built and read, against 4 µs this way (too little to show in the bench's
- * `llm` part). Status, headers and `ok` are the real class's. `body` is null: the SDK reads a non-streamed answer only through these methods (a
- * streamed one goes through a client of its own, with Node's fetch).
+ * `llm` part). Status, headers and `ok` are the real class's. `body` is null: the SDK reads a
+ * non-streamed answer only through these methods (a streamed one goes through a client of its
+ * own, with Node's fetch).
  */
 export class BufferedResponse extends Response {
   readonly #bytes: Buffer;

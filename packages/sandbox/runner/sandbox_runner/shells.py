@@ -10,7 +10,7 @@ observable difference from a fresh `bash -c`: $LINENO inside multi-line commands
 
 Shells are kept ready only for a task that has started a command before: the shell started
 after a task's last command is killed unused when it ends, and a task of one command would pay
-for two shells. The shell starter (starter.py, a process of its own at nice 19) starts every
+for two shells. The shell starter (starter.py, a process of its own) starts every
 shell: the keeper thread's, off the command's path, and the one a command starts for itself
 when none is ready (the starter's fork costs a fraction of the threaded runner's, and holds no
 GIL of the runner's). When the starter cannot serve, the runner starts them itself.

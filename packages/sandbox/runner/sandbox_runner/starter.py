@@ -4,8 +4,11 @@ Starting a shell is a fork and an exec. From the runner — threaded, as large a
 the fork copies its page tables while holding the GIL (Python cannot use vfork when the child
 changes uid), and on a 2-CPU host it ran beside the next request: a short command's latency
 doubled. The starter is forked from the runner at start, before any thread exists. It stays
-single-threaded, runs at nice 19 (so the shells it starts are at 19 from their first instruction,
-with no `renice` to exec) and holds only SETUID and SETGID. It creates each shell with
+single-threaded, runs at the runner's priority and holds only SETUID and SETGID. Each shell sets
+itself to nice 19 before its exec (so a command is at 19 from its shell's first instruction, with
+no `renice` to exec); the starter's own part stays at 0: at 19 it was woken late beside the host's
+work after each command, and the next shell's start then ran into the next command (a tight loop
+of `true`s took ~0.1 ms longer per command). It creates each shell with
 clone(CLONE_PARENT), so the shell is the runner's own child, exactly as if the runner had forked
 it: the runner waits for it, reads its exit status and kills its process group as before. The
 shell's pipes and command memfd reach the runner over a Unix socket (SCM_RIGHTS).
@@ -190,7 +193,6 @@ def _serve(sock, shell, boot):
     for sig in (signal.SIGPIPE, getattr(signal, "SIGXFSZ", None)):
         if sig is not None:
             signal.signal(sig, signal.SIG_DFL)
-    os.nice(19)
     name = ctypes.create_string_buffer(NAME)
     privs.prctl(PR_SET_NAME, ctypes.addressof(name))
     privs.capset((privs.CAP_SETGID, privs.CAP_SETUID))
@@ -236,6 +238,7 @@ def _create(libc, devnull, shell, boot, uid, home):
         if pid == 0:
             # The child: only system calls until exec (no thread exists, no lock is held).
             try:
+                os.setpriority(os.PRIO_PROCESS, 0, 19)  # the command's priority, before its exec
                 os.dup2(devnull, 0)
                 os.dup2(out_w, 1)
                 os.dup2(err_w, 2)

@@ -28,12 +28,27 @@ def pids():
             yield int(name)
 
 
+def _uid_among(pid, wanted):
+    """The live process's real uid when it is in `wanted`, else None. /proc/<pid> belongs to the
+    process's effective uid, or to root when it is not dumpable; a task's processes have no other
+    uid than the task's (no capability, no-new-privileges), so the status of a process whose
+    directory belongs to any other uid is not read: a stat, not an open, a read and a parse."""
+    try:
+        owner = os.stat("/proc/%d" % pid).st_uid
+    except OSError:
+        return None
+    if owner != 0 and owner not in wanted:
+        return None
+    uid = real_uid(pid, live_only=True)
+    return uid if uid in wanted else None
+
+
 def by_uid(wanted):
     """{uid: [pid, ...]} for the uids in `wanted` that have processes."""
     found = {}
     for pid in pids():
-        uid = real_uid(pid, live_only=True)
-        if uid in wanted:
+        uid = _uid_among(pid, wanted)
+        if uid is not None:
             found.setdefault(uid, []).append(pid)
     return found
 
@@ -43,7 +58,8 @@ KILL_UID_BUDGET_S = 10.0
 
 
 def _of_uid(uid, me):
-    return [pid for pid in pids() if pid not in (1, me) and real_uid(pid, live_only=True) == uid]
+    wanted = (uid,)
+    return [pid for pid in pids() if pid not in (1, me) and _uid_among(pid, wanted) is not None]
 
 
 def kill_uid(uid):
@@ -58,6 +74,8 @@ def kill_uid(uid):
     while time.monotonic() < deadline:
         fresh = [pid for pid in _of_uid(uid, me) if pid not in stopped]
         if not fresh:
+            if not stopped:
+                return 0  # none at all: nothing of the uid is left to start another
             break
         for pid in fresh:
             try:

@@ -9,6 +9,7 @@ import {
   TaskStore,
   WorkerRegistry,
   createRedis,
+  duplicateRedis,
   queueOptions,
   stepQueueName,
   waitForRedis,
@@ -55,13 +56,17 @@ export async function startWorker({
 }: WorkerRuntimeOptions): Promise<WorkerRuntime> {
   const workerId = env.WORKER_ID;
   const log = logger.child({ workerId });
-  const connection = createRedis(env.REDIS_URL, 'worker', { cluster: env.REDIS_CLUSTER });
+  // The store's connection sends what its running tasks write in the same turn of the event loop
+  // together: a step's events, progress and usage, and many tasks' at once under load. One write
+  // per call was the largest single cost of a step (bench/RESULTS.md).
+  const connection = createRedis(env.REDIS_URL, 'worker', { cluster: env.REDIS_CLUSTER, autoPipelining: true });
   await waitForRedis(connection, env.REDIS_URL, 10_000);
-  // BullMQ's queues get a connection of their own, as in the API (see queueOptions).
-  const queues = connection.duplicate();
-  const blockingAgent = connection.duplicate();
-  const blockingSteps = connection.duplicate();
-  const subscriber = connection.duplicate();
+  // BullMQ's queues get a connection of their own, as in the API (see queueOptions). Duplicates
+  // send each call as it is made.
+  const queues = duplicateRedis(connection);
+  const blockingAgent = duplicateRedis(connection);
+  const blockingSteps = duplicateRedis(connection);
+  const subscriber = duplicateRedis(connection);
   const prefix = env.QUEUE_PREFIX;
   const store = new TaskStore(connection, prefix, {
     retentionSeconds: env.TASK_RETENTION_HOURS * 3_600,

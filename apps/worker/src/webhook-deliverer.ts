@@ -1,7 +1,14 @@
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Env, Logger } from '@research/config';
 import type { WebhookAttempt } from '@research/contracts';
-import { type Redis, type TaskStore, WEBHOOK_QUEUE, WebhookJobData, workerOptions } from '@research/queue';
+import {
+  type Redis,
+  type TaskStore,
+  WEBHOOK_QUEUE,
+  WebhookJobData,
+  duplicateRedis,
+  workerOptions,
+} from '@research/queue';
 import { EgressPolicy, WebhookSender } from '@research/web';
 
 export interface WebhookDelivererOptions {
@@ -86,7 +93,7 @@ export function startWebhookWorker(
     timeoutMs: env.WEBHOOK_TIMEOUT_MS,
     logger: log,
   });
-  const blocking = connection.duplicate();
+  const blocking = duplicateRedis(connection);
   const worker = new Worker(
     WEBHOOK_QUEUE,
     (job: Job) => deliverer.process(job),

@@ -1,6 +1,8 @@
 import { type Cluster, Redis as Standalone } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { API_COMMAND_TIMEOUT_MS, createRedis, duplicateRedis, isCluster } from './connection.js';
+// The store's scripts, made at import as in any process that uses the store.
+import './task-store.js';
 
 // Nothing here connects (lazyConnect): these check what each role asks of ioredis.
 describe('createRedis', () => {
@@ -38,6 +40,29 @@ describe('createRedis', () => {
       });
     } finally {
       for (const c of [worker, api, sse]) c.disconnect();
+    }
+  });
+
+  it('batches calls only where asked, with every Lua script defined first; duplicates never batch', () => {
+    const single = createRedis('redis://127.0.0.1:6390', 'worker', { autoPipelining: true, lazyConnect: true });
+    const cluster = createRedis('redis://127.0.0.1:6390', 'worker', {
+      cluster: true,
+      autoPipelining: true,
+      lazyConnect: true,
+    });
+    const plain = createRedis('redis://127.0.0.1:6390', 'worker', { lazyConnect: true });
+    const copies = [duplicateRedis(single), duplicateRedis(cluster)];
+    try {
+      expect(single.options.enableAutoPipelining).toBe(true);
+      // On a Cluster it is the Cluster's option, not its nodes'.
+      expect((cluster as Cluster).options.enableAutoPipelining).toBe(true);
+      expect(plain.options.enableAutoPipelining).toBe(false);
+      for (const c of copies) expect(c.options.enableAutoPipelining).toBe(false);
+      // A batch takes the commands its connection has when it begins: the scripts are there already.
+      for (const c of [single, cluster]) expect('researchCompleteStep' in c).toBe(true);
+      expect('researchCompleteStep' in plain).toBe(false);
+    } finally {
+      for (const c of [single, cluster, plain, ...copies]) c.disconnect();
     }
   });
 

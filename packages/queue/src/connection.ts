@@ -1,5 +1,6 @@
 import { Cluster, Redis as Standalone, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { redactUrl } from '@research/config';
+import { defineLuaScripts } from './store/lua.js';
 
 /** A connection to a single Redis or to a Redis Cluster: what `createRedis` returns. */
 export type Redis = Standalone | Cluster;
@@ -19,6 +20,14 @@ export interface CreateRedisOptions extends RedisOptions {
    * Default: false.
    */
   cluster?: boolean;
+  /**
+   * Commands issued in the same turn of the event loop go out together, as one write and one
+   * pipeline (ioredis `enableAutoPipelining`), in the order they were issued. A `multi()`
+   * transaction is sent at once, ahead of calls still queued: on such a connection, what must
+   * keep its place among other writes is a Lua script. Duplicates (`duplicateRedis`) never
+   * batch. Default: false.
+   */
+  autoPipelining?: boolean;
 }
 
 /** Longest one Redis command may take on an `api` connection. */
@@ -27,7 +36,7 @@ export const API_COMMAND_TIMEOUT_MS = 2_000;
 export function createRedis(
   url: string,
   role: ConnectionRole,
-  { cluster = false, ...extra }: CreateRedisOptions = {},
+  { cluster = false, autoPipelining = false, ...extra }: CreateRedisOptions = {},
 ): Redis {
   const common: RedisOptions = {
     maxRetriesPerRequest: null,
@@ -46,18 +55,28 @@ export function createRedis(
           commandTimeout: API_COMMAND_TIMEOUT_MS,
         }
       : {};
-  if (!cluster) return new Standalone(url, { ...common, ...api, ...extra });
+  if (!cluster)
+    return withScripts(new Standalone(url, { ...common, ...api, ...extra, enableAutoPipelining: autoPipelining }));
 
   // ioredis owns a Cluster's node connections: it never reconnects one by itself (the Cluster
   // reconnects and refreshes its slots) and always gives it an offline queue, so these three
   // settings go on the Cluster; the rest apply to every node.
   const { retryStrategy, enableOfflineQueue, lazyConnect, ...node } = { ...common, ...api, ...extra };
-  const options: ClusterOptions = { redisOptions: { ...seedCredentials(url), ...node } };
+  const options: ClusterOptions = {
+    redisOptions: { ...seedCredentials(url), ...node },
+    enableAutoPipelining: autoPipelining,
+  };
   if (retryStrategy) options.clusterRetryStrategy = retryStrategy;
   if (enableOfflineQueue !== undefined) options.enableOfflineQueue = enableOfflineQueue;
   if (lazyConnect !== undefined) options.lazyConnect = lazyConnect;
   const { hostname, port } = new URL(url);
-  return new Cluster([{ host: hostname.replace(/^\[|\]$/g, ''), port: Number(port || 6379) }], options);
+  return withScripts(new Cluster([{ host: hostname.replace(/^\[|\]$/g, ''), port: Number(port || 6379) }], options));
+}
+
+/** An auto-pipelining connection gets every Lua script before its first call (see `defineLuaScripts`). */
+function withScripts(redis: Redis): Redis {
+  if (redis.options.enableAutoPipelining) defineLuaScripts(redis);
+  return redis;
 }
 
 /** Every node of a Cluster gets the seed's credentials and TLS; a Cluster has only database 0. */
@@ -78,12 +97,16 @@ export function isCluster(redis: Redis): redis is Cluster {
 
 /**
  * A new connection to the same Redis or Cluster with the same settings, `override` applied to
- * its (node) connections — `redis.duplicate()` takes options differently for a Cluster.
+ * its (node) connections — `redis.duplicate()` takes options differently for a Cluster. It never
+ * auto-pipelines: blocking commands and BullMQ's transactions need calls sent as they are made.
  */
 export function duplicateRedis(redis: Redis, override: Partial<RedisOptions> = {}): Redis {
   if (isCluster(redis))
-    return redis.duplicate(undefined, { redisOptions: { ...redis.options.redisOptions, ...override } });
-  return redis.duplicate(override);
+    return redis.duplicate(undefined, {
+      enableAutoPipelining: false,
+      redisOptions: { ...redis.options.redisOptions, ...override },
+    });
+  return redis.duplicate({ enableAutoPipelining: false, ...override });
 }
 
 /** Resolves when the connection is ready, rejects after `timeoutMs` with a message saying what to start. */

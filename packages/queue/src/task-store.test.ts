@@ -131,6 +131,30 @@ describe('TaskStore', () => {
     expect(ttl).toBeLessThanOrEqual(60);
   });
 
+  it("on a connection that sends calls in batches (the worker's), keeps a step's writes in the order they were made", async () => {
+    const batching = db.connection({ autoPipelining: true });
+    const batched = new TaskStore(batching, prefix, { retentionSeconds: 60 });
+    await create('t8');
+    const before = await store.stats.stepHistogram();
+    const step = { index: 0, action: 'execute-command', attempts: 1, queue: 'steps.w1' } as const;
+    const outcome: StepOutcome = { ok: false, error: { code: 'internal', message: 'x' } };
+    // As the step executor does: the running record is not waited for, its completion is.
+    void batched.steps.set('t8', { ...step, status: 'running' });
+    void batched.records.setProgress('t8', { step: 1, maxSteps: 5, phase: 'running-step' });
+    // Both wait for the next turn of the event loop, to go out together.
+    expect(batching.autoPipelineQueueSize).toBe(2);
+    await batched.steps.complete('t8', { ...step, status: 'completed', durationMs: 30 }, outcome);
+    expect(await store.steps.get('t8', 0)).toMatchObject({ status: 'completed', durationMs: 30 });
+    expect(await store.steps.outcome('t8', 0)).toEqual(outcome);
+    const after = await store.stats.stepHistogram();
+    expect(after.count).toBe(before.count + 1);
+    expect(after.buckets.find((b) => b.le === 0.05)?.count).toBe(
+      (before.buckets.find((b) => b.le === 0.05)?.count ?? 0) + 1,
+    );
+    // Counted against the task's Redis bytes: the outcome as stored.
+    expect(Number(await redis.hget(`${prefix}:task:t8`, 'redisBytes'))).toBe(JSON.stringify(outcome).length);
+  });
+
   it("keeps a submit's input files beside the record until they are dropped, and expires them with the task", async () => {
     const files = [
       { path: 'data/in.csv', content: 'a,b\n1,2\n', encoding: 'utf8' as const },

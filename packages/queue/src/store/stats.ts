@@ -18,15 +18,29 @@ export function tenantStatsKey(prefix: string): string {
   return `${prefix}:stats:tenants`;
 }
 
+/** The histogram bucket field of one step duration, and the duration in seconds (the sum's share). */
+export function stepDurationFields(durationMs: number): { bucket: string; seconds: number } {
+  const seconds = durationMs / 1000;
+  const le = STEP_BUCKETS_S.find((b) => seconds <= b);
+  return { bucket: le === undefined ? 'step_b_inf' : `step_b_${le}`, seconds };
+}
+
+/**
+ * Lua that counts one step duration into the stats hash `stats` from the locals `bucket` and
+ * `seconds` (see `stepDurationFields`): one bucket per observation (made cumulative when
+ * read), plus count and sum. For scripts that count a step beside what else they write.
+ */
+export function stepDurationLua(stats: string, bucket: string, seconds: string): string {
+  return `redis.call('HINCRBY', ${stats}, ${bucket}, 1)
+redis.call('HINCRBY', ${stats}, 'step_count', 1)
+redis.call('HINCRBYFLOAT', ${stats}, 'step_sum_s', ${seconds})`;
+}
+
 /** One bucket per observation (made cumulative when read), plus count and sum, within `m`. */
 export function addStepDuration(m: Multi, prefix: string, durationMs: number): Multi {
   const key = statsKey(prefix);
-  const seconds = durationMs / 1000;
-  const le = STEP_BUCKETS_S.find((b) => seconds <= b);
-  return m
-    .hincrby(key, le === undefined ? 'step_b_inf' : `step_b_${le}`, 1)
-    .hincrby(key, 'step_count', 1)
-    .hincrbyfloat(key, 'step_sum_s', seconds);
+  const { bucket, seconds } = stepDurationFields(durationMs);
+  return m.hincrby(key, bucket, 1).hincrby(key, 'step_count', 1).hincrbyfloat(key, 'step_sum_s', seconds);
 }
 
 export interface StepHistogram {

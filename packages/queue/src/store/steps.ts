@@ -2,9 +2,33 @@ import { StepOutcome, type StepView } from '@research/contracts';
 import type { Redis } from '../connection.js';
 import { fencedHset, type TaskFence } from './fence.js';
 import { FOOTPRINT_FIELDS } from './footprint.js';
-import { addStepDuration } from './stats.js';
+import { LuaScript } from './lua.js';
+import { statsKey, stepDurationFields, stepDurationLua } from './stats.js';
 import { UNFINISHED_TTL_S, type TaskKeys } from './task-keys.js';
 import type { TaskWebhooks } from './webhooks.js';
+
+/**
+ * KEYS: record, steps, outcomes, stats. ARGV: step index, step record, outcome, ttl s, the
+ * duration's histogram bucket ('' for none), its seconds. Writes the finished step's record
+ * and outcome, counts the outcome's bytes against TASK_MAX_REDIS_BYTES (NX keeps the retention
+ * a finished record already has) and the duration into the histogram; returns the task's
+ * webhook, if any.
+ */
+const COMPLETE = new LuaScript<string | null>(
+  'researchCompleteStep',
+  `local webhook = redis.call('HGET', KEYS[1], 'webhook')
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+redis.call('EXPIRE', KEYS[3], ARGV[4])
+redis.call('HINCRBY', KEYS[1], '${FOOTPRINT_FIELDS.written}', #ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4], 'NX')
+if ARGV[5] ~= '' then
+  local bucket, seconds = ARGV[5], ARGV[6]
+  ${stepDurationLua('KEYS[4]', 'bucket', 'seconds')}
+end
+return webhook`,
+);
 
 export interface StoredStep extends StepView {
   /** Step queue the step job was added to (the worker that owned the task then). */
@@ -58,28 +82,29 @@ export class StepRecords {
   }
 
   /**
-   * Records a finished step together with its outcome, in one transaction, before its job
+   * Records a finished step together with its outcome, in one script, before its job
    * completes. This is the one copy of the outcome (the step job's return value is only a
    * summary): whatever delivers the step again later — a step job re-queued after its lock
    * expired (Redis was away), a task resumed on another worker, a dead worker's step taken over —
    * is answered from it instead of running the step twice. It lives as long as the task.
    */
   async complete(id: string, step: StoredStep, outcome: StepOutcome): Promise<void> {
-    const stored = JSON.stringify(outcome);
-    const m = this.redis
-      .multi()
-      .hget(this.keys.record(id), 'webhook')
-      .hset(this.keys.steps(id), String(step.index), JSON.stringify(step))
-      .hset(this.keys.outcomes(id), String(step.index), stored)
-      .expire(this.keys.steps(id), UNFINISHED_TTL_S)
-      .expire(this.keys.outcomes(id), UNFINISHED_TTL_S)
-      // Counted against TASK_MAX_REDIS_BYTES; NX keeps the retention a finished record already has.
-      .hincrby(this.keys.record(id), FOOTPRINT_FIELDS.written, Buffer.byteLength(stored))
-      .expire(this.keys.record(id), UNFINISHED_TTL_S, 'NX');
-    // The duration goes into the histogram in the same round trip.
-    if (step.durationMs !== undefined) addStepDuration(m, this.keys.prefix, step.durationMs);
-    const replies = await m.exec();
-    const webhook = replies?.[0]?.[1] as string | null | undefined;
+    // A script, not a transaction: on a connection that sends calls in batches, a transaction
+    // would go out ahead of the `set` (running) queued before it, which would then overwrite
+    // this record. Scripts keep their place among the other calls.
+    const duration = step.durationMs === undefined ? undefined : stepDurationFields(step.durationMs);
+    const webhook = await COMPLETE.run(
+      this.redis,
+      [this.keys.record(id), this.keys.steps(id), this.keys.outcomes(id), statsKey(this.keys.prefix)],
+      [
+        String(step.index),
+        JSON.stringify(step),
+        JSON.stringify(outcome),
+        UNFINISHED_TTL_S,
+        duration?.bucket ?? '',
+        duration?.seconds ?? 0,
+      ],
+    );
     if (webhook && this.webhooks)
       await this.webhooks.progress(id, webhook, {
         index: step.index,

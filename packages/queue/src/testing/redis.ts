@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll } from 'vitest';
-import { createRedis, type Redis, waitForRedis } from '../connection.js';
+import { type CreateRedisOptions, createRedis, type Redis, waitForRedis } from '../connection.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -19,8 +19,8 @@ export interface RedisFixture {
   readonly prefix: string;
   /** A further prefix of its own (a test that wants an empty queue); its keys go after all as well. */
   newPrefix(): string;
-  /** A further connection (a BullMQ Worker blocks its own), quit after all. */
-  connection(): Redis;
+  /** A further connection (a BullMQ Worker blocks its own), with `options`, quit after all. */
+  connection(options?: CreateRedisOptions): Redis;
   /** Closes `it` (a Queue, a Worker) after all, in reverse order, before the keys are deleted. */
   closeAfter<T extends Closable>(it: T): T;
 }
@@ -61,8 +61,8 @@ export function useRedis(tag: string): RedisFixture {
       prefixes.push(prefix);
       return prefix;
     },
-    connection: () => {
-      const c = createRedis(REDIS_URL, 'worker');
+    connection: (options) => {
+      const c = createRedis(REDIS_URL, 'worker', options);
       connections.push(c);
       return c;
     },

@@ -36,7 +36,16 @@ describe.each(TRANSPORTS)('bounded export via $mode', ({ mode, useRunner }) => {
       '(n=0; while true; do n=$((n+1)); echo $n > beat; sleep 0.02; done) >/dev/null 2>&1 & sleep 3011 & sleep 0.2; echo started',
     );
     expect(started.stdout.trim()).toBe('started');
-    const beat = async () => Number((await sb.exportFiles(t, { maxBytes: 1024 })).files[0]?.content?.toString());
+    const read = async () => (await sb.exportFiles(t, { maxBytes: 1024 })).files[0]?.content?.toString() ?? '';
+    // `echo $n > beat` empties the file before it writes: a copy taken in between is empty.
+    const beat = async () => {
+      for (let i = 0; i < 20; i++) {
+        const text = await read();
+        if (text.trim() !== '') return Number(text);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      throw new Error('beat stayed empty');
+    };
     const first = await beat();
     await new Promise((r) => setTimeout(r, 300));
     // A plain export leaves it running: it went on counting.
@@ -45,10 +54,10 @@ describe.each(TRANSPORTS)('bounded export via $mode', ({ mode, useRunner }) => {
 
     const final = await sb.exportFiles(t, { maxBytes: 1024, stopProcesses: true });
     expect(final.files.map((f) => f.path)).toEqual(['beat']);
-    const last = Number(final.files[0]?.content?.toString());
+    const last = final.files[0]?.content?.toString();
     await new Promise((r) => setTimeout(r, 300));
     // Nothing of the task runs any more, so nothing wrote after the copy.
-    expect(await beat()).toBe(last);
+    expect(await read()).toBe(last);
     expect(await processesMatching(env.workerId, 'sleep 3011')).toEqual([]);
   });
 

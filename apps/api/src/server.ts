@@ -9,7 +9,6 @@ import {
   QueuedQuota,
   TaskStore,
   createRedis,
-  duplicateRedis,
   queueOptions,
   type TaskJobData,
 } from '@research/queue';
@@ -132,12 +131,13 @@ export interface Api {
 
 /** Builds the deps from the environment and the app over them. */
 export function createApi(env: Env, logger = createLogger({ level: env.LOG_LEVEL, base: { app: 'api' } })): Api {
-  // Calls that requests make in the same turn of the event loop go out together (see createRedis).
-  const redis = createRedis(env.REDIS_URL, 'api', { cluster: env.REDIS_CLUSTER, autoPipelining: true });
+  // Not auto-pipelined, unlike a worker's store: intake sends few, heavy scripts, and batch intake
+  // measured slower with it (bench/RESULTS.md, 2026-12-04 20:15).
+  const redis = createRedis(env.REDIS_URL, 'api', { cluster: env.REDIS_CLUSTER });
   // Errors surface on the calls that fail (503); without a listener ioredis would log each retry.
   redis.on('error', (err) => logger.debug({ err: err.message }, 'redis connection error'));
-  // The queues get a connection of their own (see queueOptions), which sends each call as made.
-  const queueRedis = duplicateRedis(redis);
+  // The queues get a connection of their own (see queueOptions).
+  const queueRedis = redis.duplicate();
   const store = new TaskStore(redis, env.QUEUE_PREFIX, {
     retentionSeconds: Math.round(env.TASK_RETENTION_HOURS * 3_600),
     webhookRetry: { attempts: env.WEBHOOK_ATTEMPTS, backoffMs: env.WEBHOOK_BACKOFF_MS },

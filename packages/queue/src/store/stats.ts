@@ -1,9 +1,8 @@
 import type { Redis } from '../connection.js';
+import { LuaScript } from './lua.js';
 
 /** Upper bounds (seconds) of the step duration histogram. */
 export const STEP_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
-
-type Multi = ReturnType<Redis['multi']>;
 
 /** The stats hash. For this package's parts that count inside their own transactions and scripts. */
 export function statsKey(prefix: string): string {
@@ -26,9 +25,10 @@ export function stepDurationFields(durationMs: number): { bucket: string; second
 }
 
 /**
- * Lua that counts one step duration into the stats hash `stats` from the locals `bucket` and
- * `seconds` (see `stepDurationFields`): one bucket per observation (made cumulative when
- * read), plus count and sum. For scripts that count a step beside what else they write.
+ * Lua that counts one step duration into the stats hash `stats`, its bucket field and seconds
+ * given as the Lua expressions `bucket` and `seconds` (see `stepDurationFields`): one bucket per
+ * observation (made cumulative when read), plus count and sum. The one writer of the histogram,
+ * in its own script and inside a step's completion.
  */
 export function stepDurationLua(stats: string, bucket: string, seconds: string): string {
   return `redis.call('HINCRBY', ${stats}, ${bucket}, 1)
@@ -36,12 +36,11 @@ redis.call('HINCRBY', ${stats}, 'step_count', 1)
 redis.call('HINCRBYFLOAT', ${stats}, 'step_sum_s', ${seconds})`;
 }
 
-/** One bucket per observation (made cumulative when read), plus count and sum, within `m`. */
-export function addStepDuration(m: Multi, prefix: string, durationMs: number): Multi {
-  const key = statsKey(prefix);
-  const { bucket, seconds } = stepDurationFields(durationMs);
-  return m.hincrby(key, bucket, 1).hincrby(key, 'step_count', 1).hincrbyfloat(key, 'step_sum_s', seconds);
-}
+/** KEYS: stats. ARGV: the duration's bucket, its seconds (see `stepDurationFields`). */
+const RECORD_STEP_DURATION = new LuaScript<null>(
+  'researchRecordStepDuration',
+  stepDurationLua('KEYS[1]', 'ARGV[1]', 'ARGV[2]'),
+);
 
 export interface StepHistogram {
   /** Cumulative counts per upper bound (seconds), as Prometheus wants them. */
@@ -65,7 +64,8 @@ export class TaskStats {
   }
 
   async recordStepDuration(durationMs: number): Promise<void> {
-    await addStepDuration(this.redis.multi(), this.prefix, durationMs).exec();
+    const { bucket, seconds } = stepDurationFields(durationMs);
+    await RECORD_STEP_DURATION.run(this.redis, [statsKey(this.prefix)], [bucket, seconds]);
   }
 
   async stepHistogram(): Promise<StepHistogram> {

@@ -24,8 +24,7 @@ redis.call('EXPIRE', KEYS[3], ARGV[4])
 redis.call('HINCRBY', KEYS[1], '${FOOTPRINT_FIELDS.written}', #ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4], 'NX')
 if ARGV[5] ~= '' then
-  local bucket, seconds = ARGV[5], ARGV[6]
-  ${stepDurationLua('KEYS[4]', 'bucket', 'seconds')}
+  ${stepDurationLua('KEYS[4]', 'ARGV[5]', 'ARGV[6]')}
 end
 return webhook`,
 );
